@@ -1,0 +1,1 @@
+complete --command hidsctl --no-files --arguments "(env _HIDSCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) hidsctl)" --condition "env _HIDSCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) hidsctl"

@@ -1,0 +1,3 @@
+from hidsctl.cli import main
+
+main()

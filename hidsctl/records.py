@@ -1,0 +1,353 @@
+"""The record contract: the one place that defines, reads, validates and writes records.
+
+Every pipeline command reads and writes UTF-8 JSON, one object per line (docs/records.md).
+A bad input line is reported on stderr as ``line N: what is wrong``, counted and skipped;
+the stream goes on. Records of types a command does not handle pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, BinaryIO, Callable, Iterator
+
+import orjson
+
+MAX_LINE = 1 << 20  # 1 MiB: a longer input line is rejected, never buffered whole
+READ_CHUNK = 1 << 16
+
+Record = dict[str, Any]
+
+# Fields each record type must carry beyond type/timestamp/agent, with their JSON types.
+REQUIRED_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "log": {"location": str, "log": str},
+    "syscheck": {"path": str, "event": str},
+    "rootcheck": {"title": str},
+    "alert": {"rule": dict},
+    "ar": {"command": str, "action": str},
+    "ar_result": {"status": str},
+    "agent_status": {"status": str},
+    "notice": {"component": str, "message": str},
+}
+RECORD_TYPES = frozenset(REQUIRED_FIELDS)
+SYSCHECK_EVENTS = frozenset({"added", "modified", "deleted"})
+SYSCHECK_ATTRIBUTES = (
+    "size", "mode", "uid", "gid", "uname", "gname", "mtime", "inode", "sha256", "sha1", "md5",
+)
+
+
+# --- time -------------------------------------------------------------------------------
+
+def format_timestamp(epoch: float | None = None) -> str:
+    """RFC 3339 UTC with milliseconds: 2026-11-25T13:50:47.123Z."""
+    if epoch is None:
+        epoch = time.time()
+    whole = int(epoch)
+    millis = int((epoch - whole) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+
+
+def now() -> str:
+    return format_timestamp(time.time())
+
+
+_ts_cache: dict[str, float] = {}
+
+
+def parse_timestamp(text: str) -> float:
+    """Epoch seconds of an RFC 3339 timestamp; ValueError when it is not one."""
+    cached = _ts_cache.get(text)
+    if cached is not None:
+        return cached
+    value = text
+    if value.endswith(("+0000", "-0000")):  # Wazuh writes +0000; accept it
+        value = value[:-5] + "+00:00"
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    epoch = parsed.timestamp()
+    if len(_ts_cache) > 4096:
+        _ts_cache.clear()
+    _ts_cache[text] = epoch
+    return epoch
+
+
+def record_time(record: Record) -> float:
+    """The record's own time; the wall clock when it has none usable."""
+    stamp = record.get("timestamp")
+    if isinstance(stamp, str):
+        try:
+            return parse_timestamp(stamp)
+        except ValueError:
+            pass
+    return time.time()
+
+
+# --- agents -----------------------------------------------------------------------------
+
+_local_agent: dict[str, str] | None = None
+
+
+def local_agent() -> dict[str, str]:
+    """The host itself, agent 000, as every locally produced record names it."""
+    global _local_agent
+    if _local_agent is None:
+        _local_agent = {"id": "000", "name": socket.gethostname(), "ip": "127.0.0.1"}
+    return dict(_local_agent)
+
+
+def agent_id(value: int | str) -> str:
+    """Agent ids are zero-padded strings everywhere: 1 -> '001'."""
+    text = str(value).strip()
+    if not text.isdigit():
+        raise ValueError(f"agent id must be digits, not {value!r}")
+    return text.zfill(3)
+
+
+# --- building and validating --------------------------------------------------------------
+
+def make(record_type: str, *, agent: dict | None = None, timestamp: str | None = None,
+         **fields: Any) -> Record:
+    """A new record with the common fields filled in."""
+    record: Record = {
+        "type": record_type,
+        "timestamp": timestamp or now(),
+        "agent": agent if agent is not None else local_agent(),
+    }
+    record.update(fields)
+    return record
+
+
+def validate(record: Any) -> str | None:
+    """What is wrong with a record, or None. Unknown types only need the common fields."""
+    if not isinstance(record, dict):
+        return f"not a JSON object but {type(record).__name__}"
+    rtype = record.get("type")
+    if not isinstance(rtype, str) or not rtype:
+        return "missing 'type'"
+    required = REQUIRED_FIELDS.get(rtype)
+    if required is None:
+        return None
+    for name, kind in required.items():
+        value = record.get(name)
+        if not isinstance(value, kind):
+            return f"{rtype} record without {name!r}" if value is None else \
+                f"{rtype} record: {name!r} must be {_type_name(kind)}"
+    stamp = record.get("timestamp")
+    if stamp is not None and not isinstance(stamp, str):
+        return "'timestamp' must be an RFC 3339 string"
+    agent = record.get("agent")
+    if agent is not None and not isinstance(agent, dict):
+        return "'agent' must be an object"
+    if rtype == "syscheck" and record["event"] not in SYSCHECK_EVENTS:
+        return f"syscheck record: unknown event {record['event']!r}"
+    return None
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", dict: "an object", list: "an array", int: "a number"}
+    if isinstance(kind, tuple):
+        return " or ".join(names.get(k, k.__name__) for k in kind)
+    return names.get(kind, kind.__name__)
+
+
+def fill_defaults(record: Record) -> Record:
+    """Give a hand-written record the common fields it left out."""
+    if "timestamp" not in record:
+        record["timestamp"] = now()
+    if "agent" not in record:
+        record["agent"] = local_agent()
+    return record
+
+
+# --- reading ------------------------------------------------------------------------------
+
+@dataclass
+class InputStats:
+    lines: int = 0
+    records: int = 0
+    bad: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+class RecordReader:
+    """Reads JSON-lines records from a binary stream, reporting and skipping bad lines.
+
+    Reading is chunked: before each read that may block, ``before_block`` runs (commands
+    pass their writer's flush), so output is flushed exactly when the input runs dry.
+    """
+
+    def __init__(self, stream: BinaryIO | None = None, *, name: str = "",
+                 stderr=None, before_block: Callable[[], None] | None = None,
+                 strict_types: bool = True):
+        self.stream = stream if stream is not None else sys.stdin.buffer
+        self.name = name
+        self.stderr = stderr if stderr is not None else sys.stderr
+        self.before_block = before_block
+        self.strict_types = strict_types
+        self.stats = InputStats()
+
+    def report(self, line_no: int, problem: str) -> None:
+        self.stats.bad += 1
+        prefix = f"{self.name}: " if self.name else ""
+        message = f"{prefix}line {line_no}: {problem}"
+        if len(self.stats.problems) < 100:
+            self.stats.problems.append(message)
+        try:
+            print(message, file=self.stderr, flush=True)
+        except (BrokenPipeError, ValueError):
+            pass
+
+    def lines(self) -> Iterator[tuple[int, bytes]]:
+        """(line number, raw line without newline); over-long lines are reported here."""
+        fd = _fileno(self.stream)
+        pending = b""
+        skipping = False  # inside a line already reported as too long
+        line_no = 0
+        while True:
+            if self.before_block is not None:
+                self.before_block()
+            chunk = os.read(fd, READ_CHUNK) if fd is not None else self.stream.read1(READ_CHUNK)
+            if not chunk:
+                break
+            start = 0
+            data = pending + chunk if pending else chunk
+            pending = b""
+            while True:
+                end = data.find(b"\n", start)
+                if end < 0:
+                    rest = data[start:]
+                    if skipping:
+                        break
+                    if len(rest) > MAX_LINE:
+                        line_no += 1
+                        self.report(line_no, f"longer than {MAX_LINE} bytes; skipped")
+                        skipping = True
+                    else:
+                        pending = rest
+                    break
+                if skipping:
+                    skipping = False
+                else:
+                    line_no += 1
+                    if end - start > MAX_LINE:
+                        self.report(line_no, f"longer than {MAX_LINE} bytes; skipped")
+                    else:
+                        yield line_no, data[start:end]
+                start = end + 1
+        if pending and not skipping:
+            line_no += 1
+            yield line_no, pending
+        self.stats.lines = line_no
+
+    def __iter__(self) -> Iterator[Record]:
+        validate_record = validate
+        loads = orjson.loads
+        for line_no, raw in self.lines():
+            if not raw or raw.isspace():
+                continue
+            try:
+                record = loads(raw)
+            except orjson.JSONDecodeError as exc:
+                self.report(line_no, _json_problem(raw, exc))
+                continue
+            problem = validate_record(record) if self.strict_types else (
+                None if isinstance(record, dict) and isinstance(record.get("type"), str)
+                else validate_record(record))
+            if problem:
+                self.report(line_no, problem)
+                continue
+            self.stats.records += 1
+            yield record
+
+
+def _json_problem(raw: bytes, exc: Exception) -> str:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return f"not valid UTF-8 (byte {err.start})"
+    return f"not valid JSON ({str(exc).split(':')[0]})"
+
+
+def _fileno(stream) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def read_records(stream: BinaryIO | None = None, **kwargs: Any) -> RecordReader:
+    return RecordReader(stream, **kwargs)
+
+
+# --- writing ------------------------------------------------------------------------------
+
+class RecordWriter:
+    """Writes records as JSON lines. ``flush`` is cheap when nothing is pending.
+
+    A closed pipe downstream (``hidsctl ... | head``) ends the command quietly.
+    """
+
+    def __init__(self, stream: BinaryIO | None = None, *, line_buffered: bool = False):
+        self.stream = stream if stream is not None else sys.stdout.buffer
+        self.line_buffered = line_buffered
+        self.pending: list[bytes] = []
+        self.pending_bytes = 0
+        self.written = 0
+
+    def write(self, record: Record) -> None:
+        data = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE, default=_json_default)
+        self.pending.append(data)
+        self.pending_bytes += len(data)
+        self.written += 1
+        if self.line_buffered or self.pending_bytes >= READ_CHUNK:
+            self.flush()
+
+    def write_raw(self, line: bytes) -> None:
+        """Pass an already serialised record through untouched (newline added)."""
+        self.pending.append(line + b"\n")
+        self.pending_bytes += len(line) + 1
+        self.written += 1
+        if self.line_buffered or self.pending_bytes >= READ_CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        data = b"".join(self.pending)
+        self.pending.clear()
+        self.pending_bytes = 0
+        try:
+            self.stream.write(data)
+            self.stream.flush()
+        except BrokenPipeError:
+            _quiet_exit_on_broken_pipe()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"cannot write {type(value).__name__} in a record")
+
+
+def dumps(record: Record) -> bytes:
+    """One record as a JSON line (with newline)."""
+    return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE, default=_json_default)
+
+
+def _quiet_exit_on_broken_pipe() -> None:
+    # Point stdout at /dev/null so the interpreter's final flush does not raise again.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+    raise SystemExit(0)
