@@ -1,0 +1,42 @@
+"""Shared test fixtures: the ``hidsctl`` on PATH is the one of the tree under test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(os.environ.get("HIDSCTL_SHARED", ROOT.parent / "shared")) / "fixtures"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hidsctl_on_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Put a ``hidsctl`` wrapper running this checkout first on PATH, for shell pipelines."""
+    bindir = tmp_path_factory.mktemp("bin")
+    wrapper = bindir / "hidsctl"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m hidsctl "$@"\n')
+    wrapper.chmod(0o755)
+    os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ['PATH']}"
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return wrapper
+
+
+def run_hidsctl(*args: str, input: bytes | str | None = None, timeout: float = 60,
+                check: bool = False, **kwargs) -> subprocess.CompletedProcess:
+    """Run the real ``hidsctl`` command in a subprocess; bytes in, bytes out."""
+    if isinstance(input, str):
+        input = input.encode()
+    return subprocess.run([sys.executable, "-m", "hidsctl", *args], input=input,
+                          capture_output=True, timeout=timeout, check=check, **kwargs)
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+root_only = pytest.mark.skipif(not is_root(), reason="needs root")
