@@ -124,7 +124,11 @@ def _describe(hint: Any) -> str:
         return " or ".join(_describe(a) for a in typing.get_args(hint) if a is not type(None))
     if origin in (list, tuple):
         args = typing.get_args(hint)
-        return f"a list of {_describe(args[0])}s" if args else "a list"
+        plural = {str: "strings", int: "integers", float: "numbers", bool: "booleans",
+                  Path: "paths"}
+        if not args:
+            return "a list"
+        return f"a list of {plural.get(args[0], _describe(args[0]))}"
     return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
             Path: "a path"}.get(hint, getattr(hint, "__name__", str(hint)))
 

@@ -46,8 +46,8 @@ def format_timestamp(epoch: float | None = None) -> str:
     """RFC 3339 UTC with milliseconds: 2026-11-25T13:50:47.123Z."""
     if epoch is None:
         epoch = time.time()
-    whole = int(epoch)
-    millis = int((epoch - whole) * 1000)
+    millis_total = int(round(epoch * 1000))
+    whole, millis = divmod(millis_total, 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
 
 
