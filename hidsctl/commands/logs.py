@@ -1,0 +1,96 @@
+"""``hidsctl logs``: the alert files (OSSEC's logs/alerts tree), written and verified."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hidsctl.options import ConfigOption, JsonOption, StateDirOption, handle_errors, load_settings
+
+DirOption = Annotated[
+    Optional[Path],
+    typer.Option("--dir", "-d", help="Logs directory holding alerts/ and archives/ "
+                 "[default: STATE_DIR/logs].", show_default=False),
+]
+
+
+@dataclass
+class LogsSettings:
+    dir: Optional[Path] = None
+    archives: bool = False
+
+
+def _logs_dir(settings: LogsSettings, state_dir_option: Path | None) -> Path:
+    if settings.dir is not None:
+        return settings.dir
+    from hidsctl.state import state_dir
+
+    return state_dir(state_dir_option) / "logs"
+
+
+def register(app: typer.Typer) -> None:
+    logs = typer.Typer(help="Alert files: write OSSEC's dated alert logs and verify their seals.",
+                       no_args_is_help=True)
+    app.add_typer(logs, name="logs")
+
+    @logs.command("write")
+    @handle_errors
+    def write(
+        dir: DirOption = None,
+        archives: Annotated[Optional[bool], typer.Option(
+            "--archives/--no-archives", help="Also archive every record received "
+            "(archives/YYYY/Mon/ossec-archive-DD.json).", show_default=False)] = None,
+        state_dir: StateDirOption = None,
+        config: ConfigOption = None,
+    ) -> None:
+        """Write alerts read on stdin to alerts.log and alerts.json files, one pair per UTC day.
+
+        Each alert is filed under the UTC day of its timestamp in
+        DIR/alerts/YYYY/Mon/ossec-alerts-DD.log and .json. A day is gzipped and sealed
+        (its sha256 chained to the previous day's in DIR/alerts/checksums) when a later
+        day's alert arrives or the wall clock passes midnight. Writes nothing to stdout.
+
+        Example:
+            hidsctl analyze < events.json | hidsctl logs write --dir /var/log/hidsctl
+        """
+        from hidsctl.outputs import stage
+        from hidsctl.outputs.alertfiles import AlertFiles
+
+        settings = load_settings(LogsSettings, "logs", config, dir=dir, archives=archives)
+        files = AlertFiles(_logs_dir(settings, state_dir), archives=settings.archives)
+        try:
+            stage.run(files.handle, files.tick)
+        finally:
+            files.close()
+
+    @logs.command("verify")
+    @handle_errors
+    def verify(
+        dir: DirOption = None,
+        json: JsonOption = False,
+        state_dir: StateDirOption = None,
+        config: ConfigOption = None,
+    ) -> None:
+        """Check every sealed (closed) day against the seal chain; exit 1 naming what is wrong.
+
+        A modified, truncated or missing day, a gzip file that is not in the chain, or an
+        edited checksum file fails verification. Prints one line per problem (JSON objects
+        with --json) and a summary.
+
+        Example:
+            hidsctl logs verify --dir /var/log/hidsctl
+        """
+        from hidsctl.outputs.alertfiles import verify as verify_dir
+        from hidsctl.outputs.seal import print_verification
+
+        settings = load_settings(LogsSettings, "logs", config, dir=dir)
+        seals, problems = verify_dir(_logs_dir(settings, state_dir))
+        print_verification(seals, problems, as_json=json)
+        if problems:
+            days = ", ".join(sorted({f"{p.day} {p.kind}" for p in problems}))
+            from hidsctl.options import fail
+
+            raise fail(f"sealed logs failed verification: {days}", 1)

@@ -1,0 +1,257 @@
+"""Alert files: OSSEC's dated alert log tree, closed (gzip) and sealed day by day.
+
+    DIR/alerts/2026/Nov/ossec-alerts-25.log     alerts.log text (hidsctl.alerttext)
+    DIR/alerts/2026/Nov/ossec-alerts-25.json    one alert per line, alerts.json names
+    DIR/alerts/alerts.log, alerts.json          symlinks to the newest open day
+    DIR/archives/2026/Nov/ossec-archive-25.json every record received (on request)
+    DIR/alerts/checksums, DIR/archives/checksums  the seal chains (hidsctl.outputs.seal)
+
+Each record is filed under the UTC day of its own ``timestamp``. A day closes (its files are
+gzipped and sealed) when a record of a later day arrives, when the wall clock passes midnight
+while the writer runs, and at the start and end of a run for days the wall clock has left
+behind (so replaying old alerts does not close a day between two of its own records). Sealed
+files never change: a record that arrives for a day already sealed opens a new part,
+``ossec-alerts-25-1.log``, closed and sealed the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import gzip
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import BinaryIO
+
+from hidsctl.alerttext import format_alert
+from hidsctl.errors import StateError
+from hidsctl.outputs import seal
+from hidsctl.outputs.clock import MONTHS, Clock, system_clock, utc_day
+from hidsctl.records import Record, dumps, record_time
+from hidsctl.state import ExclusiveLock
+
+_PLAIN = re.compile(r"^(?P<year>\d{4})/(?P<mon>[A-Z][a-z]{2})/(?P<prefix>ossec-[a-z]+)-"
+                    r"(?P<day>\d{2})(?:-(?P<part>\d+))?\.(?P<ext>log|json)$")
+
+
+@dataclass
+class OpenDay:
+    day: date
+    stem: Path  # the files are stem + ".log" / ".json"
+    handles: dict[str, BinaryIO] = field(default_factory=dict)
+
+
+class Tree:
+    """One dated tree (alerts or archives): the open days and their closing."""
+
+    def __init__(self, root: Path, prefix: str, exts: tuple[str, ...], links: dict[str, str]):
+        self.root = root
+        self.prefix = prefix
+        self.exts = exts
+        self.links = links  # ext -> name of the "current" symlink
+        self.open_days: dict[date, OpenDay] = {}
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._recover()
+
+    # --- writing ------------------------------------------------------------------------
+
+    def write(self, day: date, parts: dict[str, bytes]) -> None:
+        open_day = self.open_days.get(day) or self._open(day)
+        for ext, data in parts.items():
+            handle = open_day.handles.get(ext)
+            if handle is None:
+                path = Path(f"{open_day.stem}.{ext}")
+                handle = open_day.handles[ext] = open(path, "ab")
+            handle.write(data)
+
+    def flush(self, sync: bool = False) -> None:
+        for open_day in self.open_days.values():
+            for handle in open_day.handles.values():
+                handle.flush()
+                if sync:
+                    os.fsync(handle.fileno())
+
+    def _open(self, day: date) -> OpenDay:
+        directory = self.root / str(day.year) / MONTHS[day.month - 1]
+        directory.mkdir(parents=True, exist_ok=True)
+        stem = self._free_stem(directory, day)
+        open_day = self.open_days[day] = OpenDay(day, stem)
+        if day == max(self.open_days):
+            self._link(open_day)
+        return open_day
+
+    def _free_stem(self, directory: Path, day: date) -> Path:
+        """The day's file stem; a new part when the day's file is already sealed."""
+        part = 0
+        while True:
+            name = f"{self.prefix}-{day.day:02d}" + (f"-{part}" if part else "")
+            stem = directory / name
+            if not any(Path(f"{stem}.{ext}.gz").exists() for ext in self.exts):
+                return stem
+            part += 1
+
+    def _link(self, open_day: OpenDay) -> None:
+        for ext, name in self.links.items():
+            link = self.root / name
+            target = Path(f"{open_day.stem}.{ext}").relative_to(self.root)
+            temporary = self.root / f".{name}.tmp"
+            temporary.unlink(missing_ok=True)
+            temporary.symlink_to(target)
+            os.replace(temporary, link)
+
+    # --- closing ------------------------------------------------------------------------
+
+    def close_before(self, day: date) -> list[Path]:
+        """Close (gzip and seal) every open day before ``day``; the sealed files."""
+        sealed: list[Path] = []
+        for old in sorted(d for d in self.open_days if d < day):
+            sealed.extend(self._close(self.open_days.pop(old)))
+        return sealed
+
+    def _close(self, open_day: OpenDay) -> list[Path]:
+        for handle in open_day.handles.values():
+            handle.close()
+        sealed = []
+        for ext in self.exts:
+            plain = Path(f"{open_day.stem}.{ext}")
+            if plain.exists():
+                sealed.append(self._seal(open_day.day, plain))
+        for ext, name in self.links.items():
+            link = self.root / name
+            if link.is_symlink() and os.readlink(link) == str(
+                    Path(f"{open_day.stem}.{ext}").relative_to(self.root)):
+                link.unlink()
+        return sealed
+
+    def _seal(self, day: date, plain: Path) -> Path:
+        """gzip, fsync, rename, chain the hash, then remove the plain file (crash-safe order)."""
+        final = Path(f"{plain}.gz")
+        temporary = Path(f"{plain}.gz.tmp")
+        with open(plain, "rb") as source, open(temporary, "wb") as raw:
+            with gzip.GzipFile(filename=plain.name, mode="wb", fileobj=raw, mtime=0) as packed:
+                shutil.copyfileobj(source, packed, 1 << 20)
+            raw.flush()
+            os.fsync(raw.fileno())
+        size = plain.stat().st_size
+        os.replace(temporary, final)
+        _fsync_dir(final.parent)
+        seal.append_seal(self.root, day.isoformat(), final.relative_to(self.root).as_posix(),
+                         seal.file_sha256(final), size)
+        plain.unlink()
+        _fsync_dir(final.parent)
+        return final
+
+    def _recover(self) -> None:
+        """Pick up days a previous run left open; finish a close a crash interrupted."""
+        listed = {s.path for s in seal.read_seals(self.root)}
+        for temporary in self.root.rglob("*.gz.tmp"):
+            temporary.unlink()
+        for plain in sorted(self.root.rglob(f"{self.prefix}-*")):
+            relative = plain.relative_to(self.root).as_posix()
+            match = _PLAIN.match(relative)
+            if not match or match["prefix"] != self.prefix:
+                continue
+            packed = Path(f"{plain}.gz")
+            if packed.exists():
+                if f"{relative}.gz" in listed:
+                    plain.unlink()  # sealed; only the removal was left to do
+                    continue
+                packed.unlink()  # compressed but never sealed: the plain file is the truth
+            day = date(int(match["year"]), MONTHS.index(match["mon"]) + 1, int(match["day"]))
+            stem = Path(str(plain)[: -len(match["ext"]) - 1])
+            current = self.open_days.get(day)
+            if current is None or len(str(stem)) > len(str(current.stem)):
+                self.open_days[day] = OpenDay(day, stem)  # the latest part is the one to extend
+
+    def close_handles(self) -> None:
+        self.flush(sync=True)
+        for open_day in self.open_days.values():
+            for handle in open_day.handles.values():
+                handle.close()
+            open_day.handles.clear()
+
+
+class AlertFiles:
+    """Writes alerts (and optionally every record) under DIR, rotating by the clock."""
+
+    def __init__(self, directory: str | os.PathLike, *, archives: bool = False,
+                 now: Clock = system_clock):
+        self.dir = Path(directory)
+        self.now = now
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(f"cannot create {self.dir}: {exc.strerror}") from exc
+        self.lock = ExclusiveLock(self.dir / ".write.lock", f"alert files in {self.dir}").acquire()
+        self.alerts = Tree(self.dir / "alerts", "ossec-alerts", ("log", "json"),
+                           {"log": "alerts.log", "json": "alerts.json"})
+        self.archives = Tree(self.dir / "archives", "ossec-archive", ("json",),
+                             {"json": "archives.json"}) if archives else None
+        self.sealed: list[Path] = []
+        self.written = 0
+        self.wall_day = utc_day(self.now())
+        self._close_before(self.wall_day)  # days a previous run left open
+
+    def handle(self, record: Record) -> None:
+        day = utc_day(record_time(record))
+        if self.archives is not None:
+            self._advance(self.archives, day)
+            self.archives.write(day, {"json": dumps(record)})
+        if record.get("type") == "alert":
+            self._advance(self.alerts, day)
+            self.alerts.write(day, {"log": format_alert(record).encode("utf-8", "replace"),
+                                    "json": dumps(record)})
+            self.written += 1
+
+    def _advance(self, tree: Tree, day: date) -> None:
+        if tree.open_days and day > min(tree.open_days):
+            self.sealed.extend(tree.close_before(day))
+
+    def tick(self) -> None:
+        """Flush; at midnight by the wall clock, close the days it has left behind."""
+        for tree in self.trees():
+            tree.flush()
+        today = utc_day(self.now())
+        if today != self.wall_day:
+            self.wall_day = today
+            self._close_before(today)
+
+    def _close_before(self, day: date) -> None:
+        for tree in self.trees():
+            self.sealed.extend(tree.close_before(day))
+
+    def trees(self) -> list[Tree]:
+        return [self.alerts] + ([self.archives] if self.archives is not None else [])
+
+    def close(self) -> None:
+        """End of input: close the days the wall clock has left behind, keep today's open."""
+        self._close_before(utc_day(self.now()))
+        for tree in self.trees():
+            tree.close_handles()
+        self.lock.release()
+
+
+def verify(directory: str | os.PathLike) -> tuple[list[seal.Seal], list[seal.Problem]]:
+    """Every sealed file under DIR checked against its tree's chain."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise StateError(f"{root}: no such directory")
+    seals: list[seal.Seal] = []
+    problems: list[seal.Problem] = []
+    for name in ("alerts", "archives"):
+        tree = root / name
+        if tree.is_dir():
+            tree_seals, tree_problems = seal.verify_tree(tree)
+            seals.extend(tree_seals)
+            problems.extend(tree_problems)
+    return seals, problems
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,186 @@
+"""The seal chain of closed (gzipped) log files, and its verification.
+
+Each tree (``alerts/``, ``archives/``) has a ``checksums`` file, one line per sealed file in
+the order they were closed::
+
+    2026-11-24 2026/Nov/ossec-alerts-24.log.gz sha256=<hex> bytes=<n> chain=<hex>
+
+``sha256`` is the gzip file's hash, ``bytes`` its uncompressed length, and ``chain`` the
+sha256 of the previous line's chain (64 zeros for the first) followed by this line's day,
+path and sha256. Changing, truncating or removing any sealed file, or editing the checksum
+file, breaks the chain from that day on; editing every later line needs rewriting the lot.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+CHECKSUM_FILE = "checksums"
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class Seal:
+    day: str  # YYYY-MM-DD
+    path: str  # relative to the tree
+    sha256: str
+    size: int  # uncompressed bytes
+    chain: str
+
+    def line(self) -> str:
+        return f"{self.day} {self.path} sha256={self.sha256} bytes={self.size} chain={self.chain}\n"
+
+
+@dataclass(frozen=True)
+class Problem:
+    day: str
+    path: str
+    kind: str  # modified, truncated, missing, unsealed, chain-broken, unreadable
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind}: {self.path}"
+
+
+def chain_hash(previous: str, day: str, path: str, sha256: str) -> str:
+    return hashlib.sha256(f"{previous} {day} {path} {sha256}".encode()).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_seals(tree: Path) -> list[Seal]:
+    seals = []
+    try:
+        text = (tree / CHECKSUM_FILE).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) != 5:
+            seals.append(Seal("????-??-??", line.strip(), "", 0, ""))  # flagged by verify
+            continue
+        fields = dict(p.split("=", 1) for p in parts[2:] if "=" in p)
+        try:
+            size = int(fields.get("bytes", "-1"))
+        except ValueError:
+            size = -1
+        seals.append(Seal(parts[0], parts[1], fields.get("sha256", ""), size, fields.get("chain", "")))
+    return seals
+
+
+def last_chain(tree: Path) -> str:
+    seals = read_seals(tree)
+    return seals[-1].chain if seals else GENESIS
+
+
+def append_seal(tree: Path, day: str, relative: str, sha256: str, size: int) -> Seal:
+    """Add one closed file to the chain, durably."""
+    seal = Seal(day, relative, sha256, size, chain_hash(last_chain(tree), day, relative, sha256))
+    fd = os.open(tree / CHECKSUM_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        os.write(fd, seal.line().encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return seal
+
+
+def verify_tree(tree: Path) -> tuple[list[Seal], list[Problem]]:
+    """Check every sealed file of one tree against the chain; (seals, problems)."""
+    seals = read_seals(tree)
+    problems: list[Problem] = []
+    previous = GENESIS
+    listed = set()
+    for seal in seals:
+        listed.add(seal.path)
+        if chain_hash(previous, seal.day, seal.path, seal.sha256) != seal.chain:
+            problems.append(Problem(seal.day, _shown(tree, seal.path), "chain-broken"))
+        previous = seal.chain
+        problem = _check_file(tree, seal)
+        if problem:
+            problems.append(Problem(seal.day, _shown(tree, seal.path), problem))
+    for path in sorted(tree.rglob("*.gz")):
+        relative = path.relative_to(tree).as_posix()
+        if relative not in listed:
+            problems.append(Problem(_day_of(relative), _shown(tree, relative), "unsealed"))
+    return seals, problems
+
+
+def _check_file(tree: Path, seal: Seal) -> str | None:
+    path = tree / seal.path
+    try:
+        if file_sha256(path) == seal.sha256:
+            return None
+    except FileNotFoundError:
+        return "missing"
+    except OSError:
+        return "unreadable"
+    return "truncated" if _is_truncated(path, seal.size) else "modified"
+
+
+def _is_truncated(path: Path, size: int) -> bool:
+    """A cut gzip stream, or one that decompresses to fewer bytes than were sealed."""
+    try:
+        with gzip.open(path, "rb") as handle:
+            length = sum(len(block) for block in iter(lambda: handle.read(1 << 20), b""))
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError):
+        return os.path.getsize(path) < 20 or _cut_stream(path)
+    return length < size
+
+
+def _cut_stream(path: Path) -> bool:
+    """True when the data is a valid gzip stream that ends early (not garbage)."""
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                decompressor.decompress(block)
+    except zlib.error:
+        return False
+    return not decompressor.eof
+
+
+def _day_of(relative: str) -> str:
+    """YYYY-MM-DD from ``2026/Nov/ossec-alerts-25.log.gz``."""
+    from hidsctl.outputs.clock import MONTHS
+
+    parts = relative.split("/")
+    try:
+        year, month = parts[0], MONTHS.index(parts[1]) + 1
+        day = parts[2].split("-")[2].split(".")[0]
+        return f"{year}-{month:02d}-{int(day):02d}"
+    except (IndexError, ValueError):
+        return "????-??-??"
+
+
+def _shown(tree: Path, relative: str) -> str:
+    return f"{tree.name}/{relative}"
+
+
+def print_verification(seals: list[Seal], problems: list[Problem], *, as_json: bool = False) -> None:
+    """One line per problem, then a summary line (JSON objects with ``as_json``)."""
+    import json
+
+    for problem in problems:
+        if as_json:
+            print(json.dumps({"day": problem.day, "problem": problem.kind, "path": problem.path}))
+        else:
+            print(problem)
+    days = sorted({s.day for s in seals})
+    span = f" ({days[0]} to {days[-1]})" if days else ""
+    if as_json:
+        print(json.dumps({"sealed_files": len(seals), "days": len(days), "problems": len(problems)}))
+    elif problems:
+        print(f"{len(problems)} problem(s) in {len(seals)} sealed files over {len(days)} days{span}")
+    else:
+        print(f"{len(seals)} sealed files over {len(days)} days intact{span}")

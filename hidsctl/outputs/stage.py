@@ -1,0 +1,74 @@
+"""The input loop every output shares: records from stdin, with a periodic tick.
+
+Outputs have timed work (closing a day at midnight, a mail grouping window, retrying a server
+that was down), so while stdin is idle the loop wakes every ``interval`` seconds to run
+``tick`` instead of blocking in read.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+import time
+from typing import BinaryIO, Callable
+
+from hidsctl.records import Record, RecordReader, RecordWriter
+
+
+def run(handle: Callable[[Record], None], tick: Callable[[], None], *,
+        flush: Callable[[], None] | None = None, interval: float = 1.0,
+        stream: BinaryIO | None = None, writer: RecordWriter | None = None) -> RecordReader:
+    """Feed every record to ``handle``.
+
+    ``flush`` runs whenever the input runs dry; ``tick`` at least every ``interval`` seconds
+    (while records keep coming too) and once at the end of input.
+    """
+    stream = stream if stream is not None else sys.stdin.buffer
+    fd = _fileno(stream)
+    last_tick = time.monotonic()
+
+    def flush_all() -> None:
+        if flush is not None:
+            flush()
+        if writer is not None:
+            writer.flush()
+
+    def tick_if_due() -> None:
+        nonlocal last_tick
+        if time.monotonic() - last_tick >= interval:
+            last_tick = time.monotonic()
+            tick()
+            flush_all()
+
+    def before_block() -> None:
+        tick_if_due()
+        if fd is None or _readable(fd, 0):
+            return
+        flush_all()
+        while not _readable(fd, interval):
+            tick_if_due()
+
+    reader = RecordReader(stream, before_block=before_block)
+    for record in reader:
+        handle(record)
+    tick()
+    flush_all()
+    return reader
+
+
+def _readable(fd: int, timeout: float) -> bool:
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+    except (OSError, ValueError):
+        return True  # not selectable (a regular file): just read
+    return bool(ready)
+
+
+def _fileno(stream) -> int | None:
+    try:
+        fd = stream.fileno()
+        os.fstat(fd)
+        return fd
+    except (AttributeError, OSError, ValueError):
+        return None
