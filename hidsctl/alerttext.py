@@ -35,7 +35,7 @@ def format_alert(alert: dict[str, Any]) -> str:
     rule = alert.get("rule") or {}
     lines = [
         _header_line(alert, rule),
-        f"{_date(alert)} {_origin(alert)}",
+        f"{_date(alert)} {origin(alert)}",
         f"Rule: {rule.get('id', '')} (level {rule.get('level', 0)}) -> "
         f"'{rule.get('description', '')}'",
     ]
@@ -73,7 +73,7 @@ def _date(alert: dict[str, Any]) -> str:
     return time.strftime("%Y %b %d %H:%M:%S", time.gmtime(record_time(alert)))
 
 
-def _origin(alert: dict[str, Any]) -> str:
+def origin(alert: dict[str, Any]) -> str:
     """``host->location`` for the local host, ``(name) ip->location`` for an agent."""
     location = str(alert.get("location") or "")
     if location.startswith("(") and "->" in location:

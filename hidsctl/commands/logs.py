@@ -13,7 +13,7 @@ from hidsctl.options import ConfigOption, JsonOption, StateDirOption, handle_err
 DirOption = Annotated[
     Optional[Path],
     typer.Option("--dir", "-d", help="Logs directory holding alerts/ and archives/ "
-                 "[default: STATE_DIR/logs].", show_default=False),
+                 "(default: STATE_DIR/logs).", show_default=False),
 ]
 
 

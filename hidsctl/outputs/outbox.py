@@ -1,0 +1,84 @@
+"""Pending deliveries of one output: a durable queue (hidsctl.queue) with one consumer,
+and the retry backoff for a server that is down.
+
+An item is committed only once the server took it, so an outage (or a crash) delays
+delivery but loses nothing; with ``max_bytes`` the oldest items are dropped at the bound
+and counted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from hidsctl.outputs.clock import Clock, system_clock
+from hidsctl.queue import DurableQueue, Item
+
+CONSUMER = "deliver"
+MIN_BACKOFF = 1.0
+MAX_BACKOFF = 60.0
+
+
+class Outbox:
+    def __init__(self, directory: str | os.PathLike, *, what: str, now: Clock = system_clock,
+                 max_bytes: int | None = None):
+        self.what = what  # "mail to smtp.example.com:25", for messages
+        self.now = now
+        self.queue = DurableQueue(Path(directory), writer=True, max_bytes=max_bytes)
+        committed = self.queue.committed(CONSUMER)
+        self.offset = committed if committed is not None else self.queue.start_offset()
+        self.backoff = 0.0
+        self.next_attempt = 0.0
+        self.reported_down = False
+        self._dropped_seen = 0
+
+    def put(self, data: bytes) -> None:
+        self.queue.append([data])
+
+    def pending(self, max_items: int = 1000) -> list[Item]:
+        return self.queue.read(self.offset, max_items=max_items)
+
+    def has_pending(self) -> bool:
+        return self.queue.end_offset() > self.offset
+
+    def done(self, next_offset: int) -> None:
+        """Commit everything before ``next_offset`` as delivered."""
+        self.offset = next_offset
+        self.queue.commit(CONSUMER, next_offset)
+        self.queue.prune()
+
+    def new_drops(self) -> int:
+        """Items dropped at the bound since the last call."""
+        count = self.queue.dropped - self._dropped_seen
+        self._dropped_seen = self.queue.dropped
+        return count
+
+    # --- backoff ------------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        return self.now() >= self.next_attempt
+
+    def failed(self, error: object) -> None:
+        self.backoff = min(MAX_BACKOFF, max(MIN_BACKOFF, self.backoff * 2))
+        self.next_attempt = self.now() + self.backoff
+        if not self.reported_down:
+            self.reported_down = True
+            _warn(f"{self.what}: {error}; queued on disk, retrying")
+
+    def succeeded(self) -> None:
+        if self.reported_down:
+            _warn(f"{self.what}: delivering again")
+        self.backoff = 0.0
+        self.next_attempt = 0.0
+        self.reported_down = False
+
+    def close(self) -> None:
+        self.queue.close()
+
+
+def _warn(message: str) -> None:
+    try:
+        print(f"hidsctl: {message}", file=sys.stderr, flush=True)
+    except (BrokenPipeError, ValueError):
+        pass
