@@ -1,0 +1,1 @@
+"""File integrity monitoring (OSSEC's syscheckd) and rootkit/policy checks (rootcheck)."""

@@ -1,0 +1,161 @@
+"""A file's attributes: what the baseline stores and how records show them.
+
+An entry is a plain dict (cheap to build for hundreds of thousands of files) with
+``size, mode, uid, gid, uname, gname, mtime_ns, ctime_ns, inode, dev`` and, where taken,
+``sha256``, ``sha1``, ``md5`` and ``target`` (symlinks).
+"""
+
+from __future__ import annotations
+
+import errno
+import grp
+import hashlib
+import os
+import pwd
+import stat
+from functools import lru_cache
+from typing import Any
+
+Entry = dict[str, Any]
+
+READ_SIZE = 1 << 20
+HASH_NAMES = ("sha256", "sha1", "md5")
+# Columns of the baseline, in order; the record names are these minus the private ones.
+COLUMNS = ("size", "mode", "uid", "gid", "uname", "gname", "mtime_ns", "ctime_ns", "inode",
+           "dev", "sha256", "sha1", "md5", "target")
+# What moved when ``--fast`` decides to hash again.
+FAST_KEYS = ("size", "mtime_ns", "ctime_ns", "inode")
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+_NOATIME = getattr(os, "O_NOATIME", 0)
+_noatime_ok = True
+
+
+@lru_cache(maxsize=4096)
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return ""
+
+
+@lru_cache(maxsize=4096)
+def group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return ""
+
+
+def from_stat(st: os.stat_result, target: str | None = None) -> Entry:
+    entry: Entry = {
+        "size": st.st_size, "mode": st.st_mode, "uid": st.st_uid, "gid": st.st_gid,
+        "uname": user_name(st.st_uid), "gname": group_name(st.st_gid),
+        "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "inode": st.st_ino,
+        "dev": st.st_dev,
+    }
+    if target is not None:
+        entry["target"] = target
+    return entry
+
+
+def same_stat(old: Entry, st: os.stat_result) -> bool:
+    """True when nothing ``--fast`` watches has moved since ``old`` was taken."""
+    return (old.get("size") == st.st_size and old.get("mtime_ns") == st.st_mtime_ns
+            and old.get("ctime_ns") == st.st_ctime_ns and old.get("inode") == st.st_ino)
+
+
+class Unreadable(Exception):
+    """The file's content could not be read; its stat attributes still stand."""
+
+
+def hash_file(path: bytes, names: tuple[str, ...], follow: bool = False
+              ) -> tuple[dict[str, str], os.stat_result]:
+    """Hash a regular file's content; returns (digests, fstat of what was read).
+
+    The file is opened without following links and without blocking (a FIFO swapped in
+    for a file must not hang the scan), and stat'ed through the open descriptor, so the
+    attributes describe exactly the content that was hashed. A file that changes while it
+    is read is read once more. Raises FileNotFoundError when it vanished, Unreadable when
+    it cannot be read.
+    """
+    global _noatime_ok
+    flags = _OPEN_FLAGS | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags | (_NOATIME if _noatime_ok else 0))
+    except PermissionError:
+        if not _noatime_ok or not _NOATIME:
+            raise Unreadable("permission denied") from None
+        try:  # O_NOATIME needs ownership or CAP_FOWNER
+            fd = os.open(path, flags)
+        except PermissionError:
+            raise Unreadable("permission denied") from None
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # replaced by a symlink since the walk
+            raise FileNotFoundError(path) from None
+        raise Unreadable(exc.strerror or str(exc)) from None
+    try:
+        for _attempt in range(2):
+            before = os.fstat(fd)
+            if not stat.S_ISREG(before.st_mode):
+                return {}, before
+            digests = _hash_fd(fd, names)
+            after = os.fstat(fd)
+            if after.st_mtime_ns == before.st_mtime_ns and after.st_size == before.st_size:
+                return digests, after
+            os.lseek(fd, 0, os.SEEK_SET)
+        return digests, after
+    except OSError as exc:
+        raise Unreadable(exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+
+
+def _hash_fd(fd: int, names: tuple[str, ...]) -> dict[str, str]:
+    if names == ("sha256",):  # the common case, without the loop over hashers
+        hasher = hashlib.sha256()
+        read, update = os.read, hasher.update
+        while chunk := read(fd, READ_SIZE):
+            update(chunk)
+        return {"sha256": hasher.hexdigest()}
+    hashers = [hashlib.new(name) for name in names]
+    while chunk := os.read(fd, READ_SIZE):
+        for hasher in hashers:
+            hasher.update(chunk)
+    return {name: hasher.hexdigest() for name, hasher in zip(names, hashers)}
+
+
+def public(entry: Entry) -> dict[str, Any]:
+    """An entry as records show it: mode as an octal string, mtime in epoch seconds."""
+    shown: dict[str, Any] = {
+        "size": entry["size"], "mode": format(entry["mode"], "o"),
+        "uid": entry["uid"], "gid": entry["gid"], "uname": entry["uname"],
+        "gname": entry["gname"], "mtime": entry["mtime_ns"] // 1_000_000_000,
+        "inode": entry["inode"],
+    }
+    for name in HASH_NAMES:
+        if entry.get(name):
+            shown[name] = entry[name]
+    if entry.get("target") is not None:
+        shown["target"] = entry["target"]
+    return shown
+
+
+def changed(old: Entry, new: Entry, compared: frozenset[str]) -> list[str]:
+    """Names of compared attributes that differ; hashes only where both sides have them."""
+    names = []
+    for name in ("size", "mode", "uid", "gid", "uname", "gname"):
+        if name in compared and old.get(name) != new.get(name):
+            names.append(name)
+    if "mtime" in compared and old["mtime_ns"] // 1_000_000_000 != new["mtime_ns"] // 1_000_000_000:
+        names.append("mtime")
+    if "inode" in compared and old.get("inode") != new.get("inode"):
+        names.append("inode")
+    for name in HASH_NAMES:
+        if name in compared and old.get(name) and new.get(name) and old[name] != new[name]:
+            names.append(name)
+    if old.get("target") != new.get("target"):
+        names.append("target")
+    return names

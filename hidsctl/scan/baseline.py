@@ -1,0 +1,109 @@
+"""The integrity baseline: one SQLite table of file entries keyed by the path's bytes.
+
+A scan reads the entries under its roots, then writes every change in one transaction,
+so a scan killed at any point leaves the previous baseline as it was. One process at a
+time holds the baseline (an exclusive lock next to the database).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from hidsctl import state
+from hidsctl.scan.attributes import COLUMNS, Entry
+
+DB_NAME = "syscheck.db"
+LOCK_NAME = "syscheck.lock"
+
+MIGRATIONS = [
+    """
+    CREATE TABLE files (
+        path BLOB PRIMARY KEY,
+        size INTEGER, mode INTEGER, uid INTEGER, gid INTEGER, uname TEXT, gname TEXT,
+        mtime_ns INTEGER, ctime_ns INTEGER, inode INTEGER, dev INTEGER,
+        sha256 TEXT, sha1 TEXT, md5 TEXT, target TEXT,
+        scanned REAL
+    ) WITHOUT ROWID;
+    CREATE TABLE roots (path BLOB PRIMARY KEY, first_scan REAL) WITHOUT ROWID
+    """,
+]
+
+_SELECT = f"SELECT path, {', '.join(COLUMNS)} FROM files"
+_UPSERT = (f"INSERT OR REPLACE INTO files (path, {', '.join(COLUMNS)}, scanned) "
+           f"VALUES ({', '.join('?' * (len(COLUMNS) + 2))})")
+
+
+def lock(state_dir: Path) -> state.ExclusiveLock:
+    return state.ExclusiveLock(state_dir / LOCK_NAME, "the integrity baseline").acquire()
+
+
+class Baseline:
+    def __init__(self, state_dir: Path):
+        self.path = state_dir / DB_NAME
+        self.conn = state.open_db(self.path, MIGRATIONS)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def under(self, root: bytes) -> Iterator[tuple[bytes, Entry]]:
+        """Entries at ``root`` itself and below it."""
+        prefix = root.rstrip(b"/") + b"/"
+        if root == b"/":
+            rows = self.conn.execute(_SELECT)
+        else:
+            # b"0" follows b"/": the range holds exactly the paths that start with prefix.
+            rows = self.conn.execute(f"{_SELECT} WHERE path = ? OR (path > ? AND path < ?)",
+                                     (root, prefix, prefix[:-1] + b"0"))
+        for row in rows:
+            yield bytes(row[0]), _entry(row)
+
+    def get(self, path: bytes) -> Entry | None:
+        row = self.conn.execute(f"{_SELECT} WHERE path = ?", (path,)).fetchone()
+        return _entry(row) if row else None
+
+    def known(self, root: bytes) -> bool:
+        """Whether ``root`` (or a directory above it) has been scanned before."""
+        for (known,) in self.conn.execute("SELECT path FROM roots"):
+            known = bytes(known)
+            if root == known or root.startswith(known.rstrip(b"/") + b"/"):
+                return True
+        return False
+
+    def count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM files").fetchone()[0]
+
+    def write(self, upserts: Iterable[tuple[bytes, Entry]], deletions: Iterable[bytes],
+              when: float, clear: Iterable[bytes] = (), roots: Iterable[bytes] = ()) -> None:
+        """Apply one scan's changes atomically (``clear``: roots rebuilt from scratch;
+        ``roots``: the scanned roots, known from now on)."""
+        with state.transaction(self.conn):
+            self._clear_under(clear)
+            self.conn.executemany("INSERT OR IGNORE INTO roots VALUES (?, ?)",
+                                  ((root, when) for root in roots))
+            self.conn.executemany(_UPSERT, ((path, *(entry.get(c) for c in COLUMNS), when)
+                                            for path, entry in upserts))
+            self.conn.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in deletions))
+
+    def _clear_under(self, roots: Iterable[bytes]) -> None:
+        for root in roots:
+            prefix = root.rstrip(b"/") + b"/"
+            if root == b"/":
+                self.conn.execute("DELETE FROM files")
+            else:
+                self.conn.execute("DELETE FROM files WHERE path = ? OR (path > ? AND path < ?)",
+                                  (root, prefix, prefix[:-1] + b"0"))
+
+
+def _entry(row: sqlite3.Row | tuple) -> Entry:
+    entry = dict(zip(COLUMNS, row[1:]))
+    for name in ("sha256", "sha1", "md5", "target"):
+        if entry[name] is None:
+            del entry[name]
+    return entry
+
+
+def exists(state_dir: Path) -> bool:
+    return os.path.exists(state_dir / DB_NAME)

@@ -1,0 +1,314 @@
+"""One integrity scan: walk the roots, hash on a thread pool, compare with the baseline,
+emit ``syscheck`` records and commit the new baseline in one transaction.
+
+The main thread walks and compares; worker threads open, read and hash (hashlib and
+os.read release the GIL, so hashing runs on every core).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from hidsctl import records
+from hidsctl.scan import attributes
+from hidsctl.scan.attributes import Entry, Unreadable
+from hidsctl.scan.baseline import Baseline
+from hidsctl.scan.diffs import DiffStore
+from hidsctl.scan.walk import Root, WalkStats, walk
+
+BATCH = 64          # files per task handed to a worker
+IN_FLIGHT = 8       # tasks queued per worker before the walk waits
+
+
+def default_threads() -> int:
+    return max(2, (os.cpu_count() or 1) * 2)
+
+
+@dataclass
+class ScanResult:
+    files: int = 0
+    hashed: int = 0
+    bytes: int = 0
+    added: int = 0
+    modified: int = 0
+    deleted: int = 0
+    special: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    records: list[dict] = field(default_factory=list)
+
+
+class Progress:
+    """Counts files and bytes; draws a rich bar only when stderr is a terminal."""
+
+    def __init__(self, enabled: bool):
+        self.bar = None
+        if enabled:
+            from rich.progress import Progress as RichProgress, SpinnerColumn, TextColumn
+
+            self.bar = RichProgress(SpinnerColumn(), TextColumn("{task.description}"),
+                                    transient=True, console=_stderr_console())
+            self.task = self.bar.add_task("scanning", total=None)
+            self.bar.start()
+        self.files = 0
+        self.bytes = 0
+
+    def advance(self, size: int) -> None:
+        self.files += 1
+        self.bytes += size
+        if self.bar is not None and self.files % 256 == 0:
+            self.bar.update(self.task, description=f"scanning: {self.files} files, "
+                                                   f"{self.bytes / 1e6:.0f} MB")
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+class Scanner:
+    def __init__(self, state_dir: Path, *, skip: frozenset[bytes] = frozenset(),
+                 threads: int = 0, diff_size_limit: int = 1 << 20,
+                 emit: Callable[[dict], None] | None = None,
+                 warn: Callable[[str], None] | None = None, progress: bool = False):
+        self.baseline = Baseline(state_dir)
+        self.diffs = DiffStore(state_dir, diff_size_limit)
+        self.skip = skip
+        self.threads = threads or default_threads()
+        self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="hash")
+        self.emit = emit
+        self.warn = warn or _warn
+        self.show_progress = progress
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.baseline.close()
+
+    def scan(self, roots: list[Root], *, fast: bool = False, init: bool = False,
+             report: bool = True, prune: frozenset[bytes] = frozenset()) -> ScanResult:
+        """Scan ``roots``; compare only with baseline entries under them.
+
+        ``init`` rebuilds those entries from scratch and reports nothing; ``report=False``
+        records a first baseline silently. ``prune`` holds other configured roots, which
+        are scanned with their own options.
+        """
+        run = _Run(self, fast=fast, report=report and not init)
+        # A root scanned for the first time is recorded silently: that is its baseline.
+        run.silent = {r.path for r in roots if not self.baseline.known(r.path)}
+        started = time.monotonic()
+        old: dict[bytes, Entry] = {}
+        if not init:
+            for root in roots:
+                old.update(self.baseline.under(root.path))
+        run.old = old
+        stats = WalkStats()
+        progress = Progress(self.show_progress)
+        run.progress = progress
+        try:
+            for root in roots:
+                skip = self.skip | (prune - {root.path})
+                run.walk_root(root, walk(root, skip, stats, self.warn))
+            run.drain(0)
+        finally:
+            progress.stop()
+        deletions = run.deletions(stats.unscanned)
+        self.baseline.write(run.upserts, deletions, time.time(),
+                            clear=[r.path for r in roots] if init else (),
+                            roots=[r.path for r in roots])
+        self.diffs.commit()
+        result = run.result
+        result.files, result.special = stats.files, stats.special
+        result.errors += stats.errors
+        result.seconds = time.monotonic() - started
+        return result
+
+
+class _Run:
+    """The state of one scan: what was seen, what changes, what to emit."""
+
+    def __init__(self, scanner: Scanner, *, fast: bool, report: bool):
+        self.scanner = scanner
+        self.fast = fast
+        self.report = report
+        self.old: dict[bytes, Entry] = {}
+        self.seen: set[bytes] = set()
+        self.upserts: list[tuple[bytes, Entry]] = []
+        self.pending: deque[Future] = deque()
+        self.result = ScanResult()
+        self.silent: set[bytes] = set()
+        self.progress: Progress | None = None
+        self.limit = scanner.threads * IN_FLIGHT
+
+    # --- walking and hashing ---------------------------------------------------------
+
+    def walk_root(self, root: Root, files) -> None:
+        options = root.options
+        names = options.hashes()
+        follow = options.follow_symlinks
+        batch: list = []
+        old, seen, fast = self.old, self.seen, self.fast
+        for path, st, target in files:
+            seen.add(path)
+            previous = old.get(path)
+            if target is not None or not names:
+                self.compare(path, previous, attributes.from_stat(st, target), root)
+            elif fast and previous is not None and attributes.same_stat(previous, st) \
+                    and all(name in previous for name in names):
+                entry = attributes.from_stat(st)
+                for name in names:
+                    entry[name] = previous[name]
+                self.compare(path, previous, entry, root)
+            else:
+                batch.append((path, st, previous))
+                if len(batch) >= BATCH:
+                    self.submit(batch, root, names, follow)
+                    batch = []
+        if batch:
+            self.submit(batch, root, names, follow)
+
+    def submit(self, batch: list, root: Root, names: tuple[str, ...], follow: bool) -> None:
+        self.drain(self.limit)
+        future = self.scanner.pool.submit(_hash_batch, batch, names, follow)
+        future.root = root  # type: ignore[attr-defined]
+        self.pending.append(future)
+
+    def drain(self, keep: int) -> None:
+        """Handle finished tasks, oldest first, until at most ``keep`` are pending."""
+        while len(self.pending) > keep:
+            future = self.pending.popleft()
+            root = future.root  # type: ignore[attr-defined]
+            for path, previous, entry, problem in future.result():
+                self.hashed(path, previous, entry, problem, root)
+
+    def hashed(self, path: bytes, previous: Entry | None, entry: Entry | None,
+               problem: str | None, root: Root) -> None:
+        if entry is None:
+            # Vanished or no longer a regular file since the walk: keep what the baseline
+            # holds; the next scan settles it, so no false 'deleted' from a race.
+            if problem:
+                self.scanner.warn(f"{_show(path)}: {problem}")
+            return
+        if problem:  # unreadable: the stat attributes stand, the hashes are kept as they were
+            self.scanner.warn(f"cannot read {_show(path)}: {problem}")
+            self.result.errors += 1
+            if previous is not None:
+                for name in attributes.HASH_NAMES:
+                    if name in previous:
+                        entry[name] = previous[name]
+        else:
+            self.result.hashed += 1
+            self.result.bytes += entry["size"]
+        self.compare(path, previous, entry, root)
+
+    # --- comparing -------------------------------------------------------------------
+
+    def compare(self, path: bytes, previous: Entry | None, entry: Entry, root: Root) -> None:
+        if self.progress is not None:
+            self.progress.advance(entry["size"])
+        if previous is None:
+            self.upserts.append((path, entry))
+            self.keep_copy(path, entry, root)
+            if self.report and root.path not in self.silent:
+                self.result.added += 1
+                self.write(path, "added", [], None, entry)
+            return
+        if any(previous.get(column) != entry.get(column) for column in attributes.COLUMNS):
+            self.upserts.append((path, entry))
+        names = attributes.changed(previous, entry, root.compared)
+        if not names:
+            return
+        diff = None
+        content_changed = any(name in attributes.HASH_NAMES for name in names)
+        if content_changed:
+            diff = self.keep_copy(path, entry, root, want_diff=True)
+        if self.report:
+            self.result.modified += 1
+            self.write(path, "modified", names, previous, entry, diff)
+
+    def keep_copy(self, path: bytes, entry: Entry, root: Root, want_diff: bool = False) -> str | None:
+        """report_changes: stage the new copy, and return the diff from the last one."""
+        if not root.options.report_changes or entry.get("target") is not None:
+            return None
+        if root.nodiff(path):
+            return None
+        diffs = self.scanner.diffs
+        content = diffs.read_text_file(path)
+        if content is None:
+            return None
+        diff = diffs.diff(path, content) if want_diff else None
+        diffs.stage(path, content)
+        return diff
+
+    def deletions(self, unscanned: list[bytes]) -> list[bytes]:
+        gone = []
+        prefixes = tuple(p.rstrip(b"/") + b"/" for p in unscanned)
+        unscanned_set = set(unscanned)
+        for path, previous in self.old.items():
+            if path in self.seen or path in unscanned_set:
+                continue
+            if prefixes and path.startswith(prefixes):
+                continue  # under a directory we could not list: not known to be gone
+            gone.append(path)
+            self.scanner.diffs.forget(path)
+            if self.report:
+                self.result.deleted += 1
+                self.write(path, "deleted", [], previous, None)
+        return gone
+
+    def write(self, path: bytes, event: str, names: list[str], old: Entry | None,
+              new: Entry | None, diff: str | None = None) -> None:
+        fields: dict = {"path": _show(path), "event": event, "changed": names}
+        if old is not None:
+            fields["old"] = attributes.public(old)
+        if new is not None:
+            fields["new"] = attributes.public(new)
+        if diff:
+            fields["diff"] = diff
+        fields["location"] = "syscheck"
+        record = records.make("syscheck", **fields)
+        if self.scanner.emit is not None:
+            self.scanner.emit(record)
+        else:
+            self.result.records.append(record)
+
+
+def _hash_batch(batch: list, names: tuple[str, ...], follow: bool) -> list:
+    """Worker: hash each file of a batch. Returns (path, previous, entry, problem)."""
+    out = []
+    for path, st, previous in batch:
+        try:
+            digests, fst = attributes.hash_file(path, names, follow)
+        except FileNotFoundError:
+            out.append((path, previous, None, None))
+            continue
+        except Unreadable as exc:
+            out.append((path, previous, attributes.from_stat(st), str(exc)))
+            continue
+        if not stat.S_ISREG(fst.st_mode):
+            out.append((path, previous, None, "no longer a regular file; skipped"))
+            continue
+        entry = attributes.from_stat(fst)
+        entry.update(digests)
+        out.append((path, previous, entry, None))
+    return out
+
+
+def _show(path: bytes) -> str:
+    return path.decode("utf-8", "backslashreplace")
+
+
+def _warn(message: str) -> None:
+    print(f"hidsctl scan: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,149 @@
+"""What ``hidsctl scan`` does with its settings: one scan, scheduled scans, realtime
+watching, rootcheck, and ``--query``."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hidsctl import records, state
+from hidsctl.errors import HidsError, UsageError
+from hidsctl.scan import baseline as baseline_mod
+from hidsctl.scan.engine import ScanResult, Scanner
+from hidsctl.scan.settings import (DirOptions, RootcheckSettings, ScanSettings, build_directories,
+                                   normalise, parse_interval)
+from hidsctl.scan.walk import Root
+
+
+@dataclass
+class Plan:
+    """Everything one invocation was asked to do."""
+
+    settings: ScanSettings
+    directories: list[DirOptions]
+    rootcheck: RootcheckSettings | None
+    state_dir: Path
+    run_fim: bool = True
+    verbose: bool = False
+
+
+def make_plan(settings: ScanSettings, paths: list[str], rootcheck_flag: bool,
+              rootcheck: RootcheckSettings | None, state_dir_override, config_path) -> Plan:
+    configured = build_directories(settings.directories, settings, config_path,
+                                   realtime=settings.realtime)
+    if paths:
+        by_path = {d.path: d for d in configured}
+        plain = build_directories([normalise(p) for p in paths], settings, config_path,
+                                  realtime=settings.realtime)
+        directories = [by_path.get(d.path, d) for d in plain]
+    else:
+        directories = configured
+    # --rootcheck alone runs only rootcheck; with paths it runs both.
+    run_fim = bool(paths) or not rootcheck_flag
+    if rootcheck_flag and rootcheck is None:
+        rootcheck = RootcheckSettings()
+    if settings.every:
+        parse_interval(settings.every)
+    if settings.init and not run_fim:
+        raise UsageError("--init rebuilds the integrity baseline; it does not go with "
+                         "--rootcheck alone")
+    return Plan(settings, directories, rootcheck, state.state_dir(state_dir_override),
+                run_fim=run_fim)
+
+
+def execute(plan: Plan) -> None:
+    writer = records.RecordWriter(line_buffered=plan.settings.realtime)
+    lock = baseline_mod.lock(plan.state_dir) if plan.run_fim else None
+    try:
+        scanner = _scanner(plan, writer) if plan.run_fim else None
+        try:
+            _loop(plan, scanner, writer)
+        finally:
+            if scanner is not None:
+                scanner.close()
+    finally:
+        writer.flush()
+        if lock is not None:
+            lock.release()
+
+
+def _scanner(plan: Plan, writer: records.RecordWriter) -> Scanner:
+    settings = plan.settings
+    return Scanner(plan.state_dir, skip=frozenset(os.fsencode(normalise(p)) for p in settings.skip),
+                   threads=settings.threads, diff_size_limit=settings.diff_size_limit,
+                   emit=writer.write, progress=sys.stderr.isatty())
+
+
+def _loop(plan: Plan, scanner: Scanner | None, writer: records.RecordWriter) -> None:
+    settings = plan.settings
+    every = parse_interval(settings.every) if settings.every else None
+    first = True
+    while True:
+        started = time.monotonic()
+        if scanner is not None:
+            full_scan(plan, scanner, init=settings.init and first)
+            writer.flush()
+        if plan.rootcheck is not None:
+            run_rootcheck(plan.rootcheck, writer)
+            writer.flush()
+        first = False
+        if settings.realtime and scanner is not None:
+            from hidsctl.scan.realtime import watch
+
+            watch(plan, scanner, writer, every)
+            return
+        if every is None:
+            return
+        time.sleep(max(0.0, every - (time.monotonic() - started)))
+
+
+def roots_of(directories: list[DirOptions]) -> list[Root]:
+    return [Root.of(d) for d in directories]
+
+
+def full_scan(plan: Plan, scanner: Scanner, *, init: bool = False) -> ScanResult:
+    roots = roots_of(plan.directories)
+    prune = frozenset(r.path for r in roots)
+    result = scanner.scan(roots, fast=plan.settings.fast, init=init, prune=prune)
+    if sys.stderr.isatty() or plan.verbose:
+        print(f"hidsctl scan: {result.files} files ({result.hashed} hashed, "
+              f"{result.bytes / 1e6:.1f} MB) in {result.seconds:.1f}s: {result.added} added, "
+              f"{result.modified} modified, {result.deleted} deleted"
+              + (f", {result.special} special files skipped" if result.special else "")
+              + (f", {result.errors} errors" if result.errors else ""),
+              file=sys.stderr, flush=True)
+    return result
+
+
+def run_rootcheck(settings: RootcheckSettings, writer: records.RecordWriter) -> None:
+    from hidsctl.scan.rootcheck import run_checks
+
+    for record in run_checks(settings):
+        writer.write(record)
+
+
+# --- --query ---------------------------------------------------------------------------------
+
+def query(state_dir: Path, path: str) -> list[dict[str, Any]]:
+    """What the baseline holds for ``path`` (a file, or every file under a directory)."""
+    from hidsctl.scan import attributes
+
+    if not baseline_mod.exists(state_dir):
+        raise HidsError(f"no integrity baseline in {state_dir}; run 'hidsctl scan' first")
+    base = baseline_mod.Baseline(state_dir)
+    try:
+        raw = os.fsencode(normalise(path))
+        found = []
+        for file, entry in base.under(raw):
+            shown = {"path": file.decode("utf-8", "backslashreplace")}
+            shown.update(attributes.public(entry))
+            found.append(shown)
+    finally:
+        base.close()
+    if not found:
+        raise HidsError(f"{path} is not in the integrity baseline")
+    return found

@@ -1,0 +1,177 @@
+"""Walk the monitored trees: which files a scan looks at, with each directory's options.
+
+Paths are bytes throughout, so names that are not valid UTF-8 are scanned and stored
+exactly; they become text only when written into a record.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import sys
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from hidsctl.scan.settings import DirOptions
+
+
+@dataclass
+class Root:
+    """One directory (or file) to walk, its options compiled for the walk."""
+
+    path: bytes
+    options: DirOptions
+    depth_offset: int = 0  # a subtree of a configured directory starts this deep
+    ignore_literal: frozenset[bytes] = frozenset()
+    ignore_regex: re.Pattern[bytes] | None = None
+    restrict: re.Pattern[bytes] | None = None
+    nodiff_literal: frozenset[bytes] = frozenset()
+    nodiff_regex: re.Pattern[bytes] | None = None
+    compared: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, options: DirOptions, path: str | bytes | None = None, depth_offset: int = 0) -> "Root":
+        literal, regex = compile_patterns(options.ignore)
+        restrict = re.compile(os.fsencode(options.restrict)) if options.restrict else None
+        nodiff_literal, nodiff_regex = compile_patterns(options.nodiff)
+        raw = os.fsencode(path if path is not None else options.path)
+        return cls(raw, options, depth_offset, literal, regex, restrict, nodiff_literal,
+                   nodiff_regex, options.compared())
+
+    def ignored(self, path: bytes) -> bool:
+        if path in self.ignore_literal:
+            return True
+        return bool(self.ignore_regex and self.ignore_regex.search(path))
+
+    def nodiff(self, path: bytes) -> bool:
+        if path in self.nodiff_literal:
+            return True
+        return bool(self.nodiff_regex and self.nodiff_regex.search(path))
+
+
+def compile_patterns(items: list[str]) -> tuple[frozenset[bytes], re.Pattern[bytes] | None]:
+    """Literal paths and ``r:REGEX`` entries, as OSSEC's ignore and nodiff lists take them."""
+    literal = frozenset(os.fsencode(os.path.normpath(item)) for item in items
+                        if not item.startswith("r:"))
+    regexes = [item[2:] for item in items if item.startswith("r:")]
+    regex = re.compile(os.fsencode("|".join(f"(?:{r})" for r in regexes))) if regexes else None
+    return literal, regex
+
+
+@dataclass
+class WalkStats:
+    files: int = 0
+    special: int = 0
+    ignored: int = 0
+    errors: int = 0
+    # Directories that could not be listed: baseline entries below them are kept as they are.
+    unscanned: list[bytes] = field(default_factory=list)
+
+
+def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
+         warn=None) -> Iterator[tuple[bytes, os.stat_result, str | None]]:
+    """Yield (path, lstat, symlink target or None) for every file under ``root``.
+
+    Regular files and symlinks are yielded; sockets, FIFOs and devices are counted and
+    skipped. ``skip`` (/proc, /sys, …) is pruned wherever the walk meets it.
+    """
+    warn = warn or _warn
+    options = root.options
+    try:
+        top = os.lstat(root.path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        warn(f"cannot read {_show(root.path)}: {exc.strerror}")
+        stats.errors += 1
+        stats.unscanned.append(root.path)
+        return
+    if stat.S_ISLNK(top.st_mode) and options.follow_symlinks:
+        try:
+            top = os.stat(root.path)
+        except OSError:
+            pass
+    if not stat.S_ISDIR(top.st_mode):
+        if root.ignored(root.path):
+            stats.ignored += 1
+            return
+        yield from _file(root.path, top, root, stats, warn)
+        return
+    seen = {(top.st_dev, top.st_ino)}
+    # (directory, depth of its entries relative to the configured directory)
+    stack: list[tuple[bytes, int]] = [(root.path, root.depth_offset)]
+    while stack:
+        directory, depth = stack.pop()
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except FileNotFoundError:
+            continue  # vanished while we walked; its files were never listed
+        except OSError as exc:
+            warn(f"cannot list {_show(directory)}: {exc.strerror}")
+            stats.errors += 1
+            stats.unscanned.append(directory)
+            continue
+        subdirs = []
+        prefix = directory if directory.endswith(b"/") else directory + b"/"
+        for entry in entries:
+            path = prefix + entry.name
+            if root.ignored(path):
+                stats.ignored += 1
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                warn(f"cannot stat {_show(path)}: {exc.strerror}")
+                stats.errors += 1
+                stats.unscanned.append(path)
+                continue
+            mode = st.st_mode
+            if stat.S_ISLNK(mode) and options.follow_symlinks:
+                try:
+                    st = os.stat(path)
+                    mode = st.st_mode
+                except OSError:
+                    pass  # dangling: recorded as the link it is
+            if stat.S_ISDIR(mode):
+                if path in skip or (options.one_filesystem and st.st_dev != top.st_dev):
+                    continue
+                if depth + 1 > options.recursion_level:
+                    continue
+                key = (st.st_dev, st.st_ino)
+                if key in seen:
+                    continue  # a symlink loop, followed on request
+                seen.add(key)
+                subdirs.append((path, depth + 1))
+                continue
+            yield from _file(path, st, root, stats, warn)
+        stack.extend(reversed(subdirs))
+
+
+def _file(path: bytes, st: os.stat_result, root: Root, stats: WalkStats, warn):
+    mode = st.st_mode
+    if root.restrict is not None and not root.restrict.search(os.path.basename(path)):
+        return
+    if stat.S_ISREG(mode):
+        stats.files += 1
+        yield path, st, None
+    elif stat.S_ISLNK(mode):
+        try:
+            target = _show(os.readlink(path))
+        except OSError:
+            return
+        stats.files += 1
+        yield path, st, target
+    else:
+        stats.special += 1
+
+
+def _show(path: bytes) -> str:
+    return path.decode("utf-8", "backslashreplace")
+
+
+def _warn(message: str) -> None:
+    print(f"hidsctl scan: {message}", file=sys.stderr, flush=True)
