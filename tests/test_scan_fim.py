@@ -46,8 +46,10 @@ def test_first_scan_is_the_baseline_then_changes_are_reported(tmp_path, tree):
     assert scan(state, tree) == []
     (tree / "new.conf").write_text("new\n")
     (tree / "sub" / "b.conf").unlink()
+    stamp = (tree / "a.conf").stat().st_mtime_ns
     with open(tree / "a.conf", "a") as handle:
         handle.write("more\n")
+    os.utime(tree / "a.conf", ns=(stamp, stamp))
     found = by_path(scan(state, tree))
     assert set(found) == {str(tree / "new.conf"), str(tree / "sub" / "b.conf"), str(tree / "a.conf")}
     added = found[str(tree / "new.conf")]
@@ -353,7 +355,9 @@ def test_md5_and_sha1_on_request(tmp_path, tree):
 directories = [{{ path = "{tree}", check-md5 = true, check-sha1 = true, check-sha256 = false }}]
 """)
     scan(state, "--config", cfg)
+    stamp = (tree / "a.conf").stat().st_mtime_ns
     (tree / "a.conf").write_text("changed!\n")
+    os.utime(tree / "a.conf", ns=(stamp, stamp))
     [record] = scan(state, "--config", cfg)
     assert record["changed"] == ["size", "sha1", "md5"]
     assert record["new"]["md5"] == hashlib.md5(b"changed!\n").hexdigest()
