@@ -24,6 +24,7 @@ committed. Records are bytes without newlines (JSON lines as orjson writes them)
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,9 +63,11 @@ class DurableQueue:
         self.sync = sync
         self.dropped = 0
         self._lock: ExclusiveLock | None = None
+        self._append_lock = threading.Lock()  # drainer threads of one process share a writer
         self._fd: int | None = None
         self._end = 0
         self._segment_start = 0
+        self._markers: dict[str, int] = {}  # latest source offsets, carried into new segments
         try:
             self.segments_dir.mkdir(parents=True, exist_ok=True)
             self.consumers_dir.mkdir(exist_ok=True)
@@ -121,14 +124,21 @@ class DurableQueue:
             os.ftruncate(self._fd, good)
             os.fsync(self._fd)
         self._end = self._segment_start + good
+        for start in starts:
+            self._markers.update(_markers(self._segment_path(start)))
 
     def append(self, lines: Iterable[bytes], *, source: tuple[str, int] | None = None) -> int:
         """Durably append records (and the source offset they cover); returns the end offset."""
+        with self._append_lock:
+            return self._append(lines, source)
+
+    def _append(self, lines: Iterable[bytes], source: tuple[str, int] | None) -> int:
         if self._fd is None:
             raise StateError(f"queue {self.dir} is not open for writing")
         parts = [line.rstrip(b"\n") + b"\n" for line in lines]
         if source is not None:
-            parts.append(MARKER + f"{source[0]} {source[1]}".encode() + b"\n")
+            parts.append(_marker_line(*source))
+            self._markers[source[0]] = source[1]
         if not parts:
             return self._end
         data = b"".join(parts)
@@ -137,31 +147,23 @@ class DurableQueue:
             os.fdatasync(self._fd)
         self._end += len(data)
         if self._end - self._segment_start >= self.segment_bytes:
-            self._roll(source)
+            self._roll()
         if self.max_bytes is not None:
             self._enforce_bound()
         return self._end
 
-    def _roll(self, source: tuple[str, int] | None) -> None:
+    def _roll(self) -> None:
         os.close(self._fd)  # type: ignore[arg-type]
         self._segment_start = self._end
         path = self._segment_path(self._segment_start)
         self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
-        if source is None:
-            source_marker = self._last_marker_before_roll()
-        else:
-            source_marker = source
-        if source_marker is not None:  # every segment knows the source offset it starts at
-            self.append([], source=source_marker)
+        if self._markers:  # every segment starts with the source offsets, so pruning keeps them
+            data = b"".join(_marker_line(name, offset) for name, offset in self._markers.items())
+            os.write(self._fd, data)
+            if self.sync:
+                os.fdatasync(self._fd)
+            self._end += len(data)
         _fsync_dir(self.segments_dir)
-
-    def _last_marker_before_roll(self) -> tuple[str, int] | None:
-        starts = self.segment_starts()
-        for start in reversed(starts[:-1]):
-            marker = _last_marker(self._segment_path(start))
-            if marker is not None:
-                return marker
-        return None
 
     def _enforce_bound(self) -> None:
         starts = self.segment_starts()
@@ -191,6 +193,8 @@ class DurableQueue:
 
     def source_offset(self, name: str, default: int = 0) -> int:
         """The last source offset stored with an append, for the source ``name``."""
+        if self._fd is not None:
+            return self._markers.get(name, default)
         for start in reversed(self.segment_starts()):
             for marker_name, offset in reversed(_markers(self._segment_path(start))):
                 if marker_name == name:
@@ -299,6 +303,10 @@ def _complete_length(fd: int, size: int) -> int:
     return 0
 
 
+def _marker_line(name: str, offset: int) -> bytes:
+    return MARKER + f"{name} {offset}".encode() + b"\n"
+
+
 def _markers(path: Path) -> list[tuple[str, int]]:
     found = []
     try:
@@ -311,11 +319,6 @@ def _markers(path: Path) -> list[tuple[str, int]]:
     except FileNotFoundError:
         pass
     return found
-
-
-def _last_marker(path: Path) -> tuple[str, int] | None:
-    markers = _markers(path)
-    return markers[-1] if markers else None
 
 
 def _count_records(path: Path, skip_bytes: int) -> int:

@@ -1,0 +1,211 @@
+"""One supervised component: its process, its pipes to the queues, restarts with backoff."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hidsctl.queue import DurableQueue
+from hidsctl.supervise.pipes import Counters, Drainer, Feeder, keep_types
+
+
+@dataclass
+class ComponentSpec:
+    """What to run and how it is wired."""
+
+    name: str
+    argv: list[str]
+    inputs: list[str] = field(default_factory=list)  # queue names it reads
+    output: str | None = None  # queue name its kept records go to
+    keep: tuple[str, ...] = ()  # record types kept from its stdout (all when empty)
+    privileged: bool = False  # keeps root; others run as the unprivileged user
+    source: bool = False  # produces records from the world, not from queues
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class Component:
+    """A running component: restarts after a crash with exponential backoff."""
+
+    MAX_BACKOFF = 30.0
+    STABLE_AFTER = 60.0  # running this long resets the backoff
+
+    def __init__(self, spec: ComponentSpec, queues: dict[str, DurableQueue], log,
+                 user: tuple[int, int, str] | None):
+        self.spec = spec
+        self.queues = queues
+        self.log = log
+        self.user = user  # (uid, gid, name) to run as, None for the supervisor's own
+        self.counters = Counters()
+        self.process: subprocess.Popen | None = None
+        self.state = "starting"
+        self.restarts = 0
+        self.started_at = 0.0
+        self.next_start = 0.0
+        self.backoff = 0.5
+        self.stopping = False
+        self.feed_stop = threading.Event()
+        self.feeder: Feeder | None = None
+        self.drainer: Drainer | None = None
+        self.stderr_thread: threading.Thread | None = None
+        self.last_error = ""
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        spec = self.spec
+        inputs = {name: self.queues[name] for name in spec.inputs}
+        output = self.queues[spec.output] if spec.output else None
+        offsets = {name: self._resume_offset(name, queue, output) for name, queue in inputs.items()}
+        kwargs: dict = {}
+        if self.user is not None:
+            uid, gid, _ = self.user
+            kwargs.update(user=uid, group=gid, extra_groups=[])
+        env = {**os.environ, **spec.env}
+        self.process = subprocess.Popen(
+            spec.argv, stdin=subprocess.PIPE if inputs else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True,
+            **kwargs)
+        self.started_at = time.monotonic()
+        self.state = "running"
+        self.feed_stop = threading.Event()
+        self.drainer = Drainer(spec.name, self.process.stdout, output, inputs, self.counters,
+                               keep_types(*spec.keep), lambda q, o: None)
+        self.drainer.start()
+        if inputs:
+            self.feeder = Feeder(spec.name, self.process.stdin, inputs, offsets, self.counters,
+                                 self.feed_stop)
+            self.feeder.start()
+        else:
+            self.feeder = None
+        self.stderr_thread = threading.Thread(target=self._relay_stderr, daemon=True,
+                                              name=f"stderr-{spec.name}")
+        self.stderr_thread.start()
+        self.log(f"{spec.name}: started (pid {self.process.pid}"
+                 f"{', as ' + self.user[2] if self.user else ''})")
+
+    def _resume_offset(self, name: str, queue: DurableQueue, output: DurableQueue | None) -> int:
+        committed = queue.committed(self.spec.name)
+        fallback = committed if committed is not None else queue.start_offset()
+        if output is not None:
+            return output.source_offset(f"{self.spec.name}:{name}", fallback)
+        return fallback
+
+    def _relay_stderr(self) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        for raw in self.process.stderr:
+            text = raw.decode("utf-8", "replace").rstrip()
+            if text:
+                self.last_error = text[:500]
+                self.log(f"{self.spec.name}: {text}")
+
+    def poll(self) -> None:
+        """Called by the supervisor loop: notice exits, restart when due, flush idle output."""
+        if self.process is None:
+            if not self.stopping and time.monotonic() >= self.next_start:
+                self.start()
+            return
+        if self.drainer is not None:
+            self.drainer.flush_if_idle()
+        code = self.process.poll()
+        if code is None:
+            if time.monotonic() - self.started_at > self.STABLE_AFTER:
+                self.backoff = 0.5
+            return
+        self._reap()
+        if self.stopping:
+            self.state = "stopped"
+            return
+        self.restarts += 1
+        self.state = "restarting"
+        self.next_start = time.monotonic() + self.backoff
+        self.log(f"{self.spec.name}: exited with code {code}; restarting in {self.backoff:.1f}s")
+        self.backoff = min(self.MAX_BACKOFF, self.backoff * 2)
+
+    def _reap(self) -> None:
+        self.feed_stop.set()
+        if self.feeder is not None:
+            self.feeder.join(timeout=2)
+        if self.drainer is not None:
+            self.drainer.join(timeout=5)
+            self.drainer.flush()
+        if self.process is not None:
+            for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
+                try:
+                    if pipe:
+                        pipe.close()
+                except OSError:
+                    pass
+        self.process = None
+
+    def caught_up(self) -> bool:
+        """True when every input record has been fed and its checkpoint came back."""
+        if self.feeder is None or self.process is None:
+            return True
+        for name, queue in self.feeder.inputs.items():
+            if self.feeder.offsets[name] < queue.end_offset():
+                return False
+            if (queue.committed(self.spec.name) or 0) < self.feeder.offsets[name]:
+                return False
+        return True
+
+    def signal(self, signum: int) -> None:
+        if self.process is not None and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, wait, then SIGKILL; outputs drained into the queue."""
+        self.stopping = True
+        if self.process is None:
+            self.state = "stopped"
+            return
+        self.feed_stop.set()
+        if self.feeder is not None:
+            self.feeder.join(timeout=2)
+        if self.process.stdin:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
+        self.signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.process.wait()
+        self._reap()
+        self.state = "stopped"
+
+    def status(self) -> dict:
+        pid = self.process.pid if self.process is not None else None
+        uptime = time.monotonic() - self.started_at if self.process is not None else 0.0
+        return {
+            "name": self.spec.name, "state": self.state, "pid": pid,
+            "user": self.user[2] if self.user else _current_user(),
+            "uptime": round(uptime, 1), "restarts": self.restarts,
+            "inputs": self.spec.inputs, "output": self.spec.output,
+            **self.counters.as_dict(), "last_error": self.last_error,
+        }
+
+
+def _current_user() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
+def ensure_owned(path: Path, user: tuple[int, int, str] | None, mode: int = 0o750) -> None:
+    """Create a directory for a component and hand it to the user it runs as."""
+    path.mkdir(parents=True, exist_ok=True, mode=mode)
+    if user is not None:
+        os.chown(path, user[0], user[1])

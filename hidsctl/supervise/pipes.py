@@ -1,0 +1,181 @@
+"""Moving records between durable queues and a component's stdin/stdout.
+
+The feeder writes records from the component's input queues into its stdin, following each
+batch with a ``checkpoint`` record naming the queue and the offset after the batch. Every
+command passes record types it does not handle through unchanged and in order, so the
+checkpoint comes back on stdout after everything the component made of that batch. The
+drainer then appends those outputs to the output queue *together with* the checkpoint's
+offset, in one durable append: after a crash the component is fed again from exactly the
+offset its durable output covers, so nothing is lost and nothing is repeated.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import IO, Callable
+
+import orjson
+
+from hidsctl.queue import DurableQueue
+
+CHECKPOINT = "checkpoint"
+_CHECKPOINT_TAG = b'"checkpoint"'
+IDLE_FLUSH = 1.0  # outputs not followed by a checkpoint are appended after this long
+
+
+@dataclass
+class Counters:
+    records_in: int = 0
+    records_out: int = 0
+    dropped: int = 0
+    alerts_by_level: dict[int, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"records_in": self.records_in, "records_out": self.records_out,
+                "dropped": self.dropped,
+                "alerts_by_level": {str(k): v for k, v in sorted(self.alerts_by_level.items())}}
+
+
+def checkpoint_line(queue: str, offset: int) -> bytes:
+    return orjson.dumps({"type": CHECKPOINT, "queue": queue, "offset": offset})
+
+
+def parse_checkpoint(line: bytes) -> tuple[str, int] | None:
+    if _CHECKPOINT_TAG not in line:
+        return None
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(record, dict) and record.get("type") == CHECKPOINT:
+        return str(record.get("queue")), int(record.get("offset", 0))
+    return None
+
+
+class Feeder(threading.Thread):
+    """Input queues -> a component's stdin, with checkpoints."""
+
+    def __init__(self, name: str, stdin: IO[bytes], inputs: dict[str, DurableQueue],
+                 offsets: dict[str, int], counters: Counters, stop: threading.Event,
+                 batch: int = 500, poll: float = 0.05):
+        super().__init__(name=f"feed-{name}", daemon=True)
+        self.stdin = stdin
+        self.inputs = inputs
+        self.offsets = offsets  # the next offset to feed, per input queue
+        self.counters = counters
+        self.stop_event = stop
+        self.batch = batch
+        self.poll = poll
+        self.fed_all = threading.Event()  # set while every input is fed to its end
+
+    def run(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                if not self._feed_round():
+                    self.fed_all.set()
+                    self.stop_event.wait(self.poll)
+                else:
+                    self.fed_all.clear()
+        except (BrokenPipeError, ValueError, OSError):
+            pass  # the component went away; the runner restarts it
+
+    def _feed_round(self) -> bool:
+        moved = False
+        for queue_name, queue in self.inputs.items():
+            items = queue.read(self.offsets[queue_name], max_items=self.batch)
+            if not items:
+                continue
+            payload = b"\n".join(item.data for item in items)
+            next_offset = items[-1].next_offset
+            self.stdin.write(payload + b"\n" + checkpoint_line(queue_name, next_offset) + b"\n")
+            self.stdin.flush()
+            self.offsets[queue_name] = next_offset
+            self.counters.records_in += len(items)
+            moved = True
+        return moved
+
+
+class Drainer(threading.Thread):
+    """A component's stdout -> its output queue, committing input offsets at checkpoints."""
+
+    def __init__(self, name: str, stdout: IO[bytes], output: DurableQueue | None,
+                 inputs: dict[str, DurableQueue], counters: Counters,
+                 keep: Callable[[bytes], bool], on_checkpoint: Callable[[str, int], None]):
+        super().__init__(name=f"drain-{name}", daemon=True)
+        self.component = name
+        self.stdout = stdout
+        self.output = output
+        self.inputs = inputs
+        self.counters = counters
+        self.keep = keep
+        self.on_checkpoint = on_checkpoint
+        self.pending: list[bytes] = []
+        self.lock = threading.Lock()
+        self.last_output = time.monotonic()
+
+    def run(self) -> None:
+        for raw in self.stdout:
+            line = raw.rstrip(b"\n")
+            if not line:
+                continue
+            checkpoint = parse_checkpoint(line)
+            if checkpoint is not None:
+                self._commit(checkpoint)
+                continue
+            if self.keep(line):
+                self._count(line)
+                with self.lock:
+                    self.pending.append(line)
+                    self.last_output = time.monotonic()
+                if not self.inputs:  # a source: nothing to wait for
+                    self.flush()
+        self.flush()
+
+    def _count(self, line: bytes) -> None:
+        self.counters.records_out += 1
+        if b'"type":"alert"' in line:
+            try:
+                level = int(orjson.loads(line)["rule"]["level"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                return
+            self.counters.alerts_by_level[level] = self.counters.alerts_by_level.get(level, 0) + 1
+
+    def _commit(self, checkpoint: tuple[str, int]) -> None:
+        queue_name, offset = checkpoint
+        if queue_name not in self.inputs:
+            return
+        with self.lock:
+            lines, self.pending = self.pending, []
+            if self.output is not None:
+                self.output.append(lines, source=(f"{self.component}:{queue_name}", offset))
+        self.inputs[queue_name].commit(self.component, offset)
+        self.on_checkpoint(queue_name, offset)
+
+    def flush(self) -> None:
+        with self.lock:
+            lines, self.pending = self.pending, []
+            if lines and self.output is not None:
+                self.output.append(lines)
+
+    def flush_if_idle(self) -> None:
+        if self.pending and time.monotonic() - self.last_output > IDLE_FLUSH:
+            self.flush()
+
+
+def keep_types(*types: str) -> Callable[[bytes], bool]:
+    """A drainer filter keeping only records of the given types (all when none given)."""
+    if not types:
+        return lambda line: True
+    tags = tuple(b'"type":"%s"' % t.encode() for t in types)
+
+    def keep(line: bytes) -> bool:
+        if any(tag in line for tag in tags):
+            return True
+        try:
+            return orjson.loads(line).get("type") in types
+        except (orjson.JSONDecodeError, AttributeError):
+            return False
+
+    return keep

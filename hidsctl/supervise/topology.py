@@ -1,0 +1,182 @@
+"""Which components a role runs, their command lines and how queues join them.
+
+    local:  collect, scan ─> events ─> analyze ─> alerts ─> logs, respond, mail, forward
+    agent:  collect, scan, agentless ─> events ─> send ─> commands ─> respond ─> (back to send)
+    server: receive, collect, scan ─> events ─> analyze ─> alerts ─> logs, respond, mail, forward
+            respond ─> routes ─> receive (delivered to agents)
+
+Queues are named after what flows in them. Outputs of sinks (notices, active-response
+results) flow back into analyze (or send), as OSSEC analyses its own active-responses.log.
+What a config names replaces the defaults: responses, rootcheck, agentless, mail and
+forwarding run only when configured.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hidsctl.errors import ConfigError, SourceLocation
+from hidsctl.supervise.component import ComponentSpec
+
+ROLES = ("local", "agent", "server")
+
+# The logs a fresh Linux host keeps, watched when the config names none.
+DEFAULT_LOGS = (
+    "/var/log/auth.log", "/var/log/secure", "/var/log/syslog", "/var/log/messages",
+    "/var/log/kern.log", "/var/log/dpkg.log", "/var/log/dnf.log", "/var/log/yum.log",
+    "/var/log/mail.log", "/var/log/maillog", "/var/log/nginx/access.log",
+    "/var/log/nginx/error.log", "/var/log/apache2/access.log", "/var/log/apache2/error.log",
+    "/var/log/httpd/access_log", "/var/log/httpd/error_log",
+)
+DEFAULT_DIRECTORIES = ("/etc", "/usr/bin", "/usr/sbin", "/bin", "/sbin")
+
+
+@dataclass
+class SuperviseSettings:
+    role: str = "local"
+    user: str | None = None  # unprivileged user for receive, analyze and the outputs
+    queue_max_bytes: int = 512 << 20  # per queue; the oldest records go past it
+    scan_every: str = "12h"
+    rootcheck: bool = False
+    rootcheck_every: str = "12h"
+    disconnect_time: int | None = None
+
+
+@dataclass
+class Topology:
+    role: str
+    components: list[ComponentSpec]
+    queues: list[str]
+    fifos: dict[str, str] = field(default_factory=dict)  # fifo name -> queue it feeds
+
+
+def hidsctl_argv() -> list[str]:
+    """How to run hidsctl itself: the same interpreter, so a venv or checkout is kept."""
+    return [sys.executable, "-m", "hidsctl"]
+
+
+def build(settings: SuperviseSettings, config: dict[str, Any], config_path: Path | None,
+          state: Path) -> Topology:
+    if settings.role not in ROLES:
+        raise ConfigError(f"unknown role {settings.role!r}; use one of {', '.join(ROLES)}",
+                          SourceLocation(str(config_path or "command line"), detail="role"))
+    common = ["--config", str(config_path)] if config_path else []
+    maker = _Builder(settings, config, common, state)
+    return {"local": maker.local, "agent": maker.agent, "server": maker.server}[settings.role]()
+
+
+class _Builder:
+    def __init__(self, settings: SuperviseSettings, config: dict[str, Any], common: list[str],
+                 state: Path):
+        self.settings = settings
+        self.config = config
+        self.common = common
+        self.state = state
+
+    def _cmd(self, *args: str, state_subdir: str | None = None) -> list[str]:
+        state = self.state / state_subdir if state_subdir else self.state
+        return hidsctl_argv() + list(args) + self.common + ["--state-dir", str(state)]
+
+    def has(self, table: str, key: str | None = None) -> bool:
+        value = self.config.get(table)
+        if not isinstance(value, dict):
+            return False
+        if key is None:
+            return bool(value)
+        return bool(value.get(key) or value.get(key.replace("_", "-")))
+
+    # --- components ---------------------------------------------------------------------
+
+    def collect(self) -> ComponentSpec:
+        files: list[str] = []
+        if not self.has("collect", "files") and not self.has("collect", "commands"):
+            files = [path for path in DEFAULT_LOGS if os.path.exists(path)]
+        return ComponentSpec("collect", self._cmd("collect", *files), output="events",
+                             privileged=True, source=True)
+
+    def scan(self) -> ComponentSpec:
+        dirs: list[str] = []
+        if not self.has("scan", "directories"):
+            dirs = [d for d in DEFAULT_DIRECTORIES if os.path.isdir(d) and not os.path.islink(d)]
+        return ComponentSpec("scan", self._cmd("scan", "--realtime", "--every",
+                                               self.settings.scan_every, *dirs),
+                             output="events", privileged=True, source=True)
+
+    def rootcheck(self) -> ComponentSpec:
+        return ComponentSpec("rootcheck", self._cmd("scan", "--rootcheck", "--every",
+                                                    self.settings.rootcheck_every,
+                                                    state_subdir="rootcheck"),
+                             output="events", privileged=True, source=True)
+
+    def analyze(self, inputs: list[str]) -> ComponentSpec:
+        extra: list[str] = []
+        alerts = self.config.get("alerts", {})
+        if isinstance(alerts, dict) and alerts.get("json"):
+            extra += ["--alerts-json", str(alerts["json"])]
+        if isinstance(alerts, dict) and alerts.get("log"):
+            extra += ["--alerts-log", str(alerts["log"])]
+        return ComponentSpec("analyze", self._cmd("analyze", *extra, state_subdir="analyze"),
+                             inputs=inputs, output="alerts")
+
+    def alert_files(self) -> ComponentSpec:
+        alerts = self.config.get("alerts", {})
+        directory = alerts.get("dir") if isinstance(alerts, dict) else None
+        directory = str(directory or self.state / "logs")
+        return ComponentSpec("logs", self._cmd("logs", "write", "--dir", directory,
+                                               state_subdir="logs"),
+                             inputs=["alerts"], output="feedback", keep=("notice",))
+
+    def respond(self, route: bool) -> ComponentSpec:
+        extra = ["--route", str(self.state / "queues" / "routes.fifo")] if route else []
+        return ComponentSpec("respond", self._cmd("respond", *extra), inputs=["alerts"],
+                             output="feedback", keep=("ar_result", "notice"), privileged=True)
+
+    def output(self, name: str) -> ComponentSpec:
+        return ComponentSpec(name, self._cmd(name, state_subdir=name), inputs=["alerts"],
+                             output="feedback", keep=("notice",))
+
+    def outputs(self, route: bool = False) -> list[ComponentSpec]:
+        specs = [self.alert_files()]
+        if self.has("respond", "response"):
+            specs.append(self.respond(route))
+        for name in ("mail", "forward"):
+            if self.has(name):
+                specs.append(self.output(name))
+        return specs
+
+    # --- roles ------------------------------------------------------------------------
+
+    def sources(self) -> list[ComponentSpec]:
+        specs = [self.collect(), self.scan()]
+        if self.settings.rootcheck:
+            specs.append(self.rootcheck())
+        return specs
+
+    def local(self) -> Topology:
+        specs = self.sources() + [self.analyze(["events", "feedback"])] + self.outputs()
+        return Topology("local", specs, ["events", "alerts", "feedback"])
+
+    def server(self) -> Topology:
+        receive = ComponentSpec("receive", self._cmd("receive", "--control", "-",
+                                                     state_subdir="receive"),
+                                inputs=["routes"], output="events", source=True)
+        specs = [receive] + self.sources() + [self.analyze(["events", "feedback"])] + \
+            self.outputs(route=True)
+        return Topology("server", specs, ["events", "alerts", "feedback", "routes"],
+                        fifos={"routes.fifo": "routes"})
+
+    def agent(self) -> Topology:
+        specs = self.sources()
+        if self.has("agentless", "host"):
+            specs.append(ComponentSpec("agentless", self._cmd("agentless"), output="events",
+                                       privileged=True, source=True))
+        specs.append(ComponentSpec("send", self._cmd("send"), inputs=["events", "feedback"],
+                                   output="commands", keep=("ar",), privileged=True))
+        specs.append(ComponentSpec("respond", self._cmd("respond"), inputs=["commands"],
+                                   output="feedback", keep=("ar_result", "notice"),
+                                   privileged=True))
+        return Topology("agent", specs, ["events", "commands", "feedback"])
