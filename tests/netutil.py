@@ -72,3 +72,73 @@ def smtp_server(port: int, inbox: Inbox, **kwargs):
     controller = Controller(inbox, hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
     return controller
+
+
+class StreamListener:
+    """A syslog server over TCP (or TLS) on loopback, keeping every byte it receives."""
+
+    def __init__(self, port: int = 0, context: ssl.SSLContext | None = None):
+        import threading
+
+        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", port))
+        self.server.listen()
+        self.port = self.server.getsockname()[1]
+        self.context = context
+        self.data = b""
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
+
+    def _read(self, conn: socket.socket) -> None:
+        try:
+            if self.context is not None:
+                conn = self.context.wrap_socket(conn, server_side=True)
+            while chunk := conn.recv(65536):
+                with self.lock:
+                    self.data += chunk
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def lines(self, count: int, timeout: float = 10) -> list[bytes]:
+        """Wait for ``count`` newline-terminated messages."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                found = self.data.split(b"\n")[:-1]
+            if len(found) >= count:
+                return found
+            time.sleep(0.02)
+        return found
+
+    def close(self) -> None:
+        self.server.close()
+
+
+class DatagramListener:
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(10)
+        self.port = self.sock.getsockname()[1]
+
+    def receive(self, count: int) -> list[bytes]:
+        return [self.sock.recvfrom(70000)[0] for _ in range(count)]
+
+    def close(self) -> None:
+        self.sock.close()

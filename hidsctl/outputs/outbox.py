@@ -36,6 +36,19 @@ class Outbox:
     def put(self, data: bytes) -> None:
         self.queue.append([data])
 
+    def put_many(self, lines: list[bytes]) -> None:
+        """Append in chunks of at most a segment, so the bound drops the oldest, not a batch."""
+        chunk: list[bytes] = []
+        size = 0
+        for line in lines:
+            if chunk and size + len(line) + 1 > self.queue.segment_bytes:
+                self.queue.append(chunk)
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line) + 1
+        if chunk:
+            self.queue.append(chunk)
+
     def pending(self, max_items: int = 1000) -> list[Item]:
         return self.queue.read(self.offset, max_items=max_items)
 
