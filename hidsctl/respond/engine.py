@@ -1,0 +1,326 @@
+"""The decisions: which responses an alert calls for, where each runs, whether it may run
+at all; carrying out ``ar`` records; undoing actions whose time is up. Every outcome is
+one ``ar_result`` record."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+
+from hidsctl import records
+from hidsctl.respond import runner, values
+from hidsctl.respond.allowlist import AllowList
+from hidsctl.respond.routing import Router
+from hidsctl.respond.settings import Command, RespondSettings, Response
+from hidsctl.respond.timers import Action, Timers, action_key
+
+UNDO_ATTEMPTS = 3
+UNDO_RETRY_SECONDS = 60.0
+LOCAL_TARGETS = ("", "local", "server", "000")
+
+Record = dict[str, Any]
+
+
+class Skip(Exception):
+    """Why a response is not carried out (the ``reason`` of a skipped ar_result)."""
+
+
+@dataclass
+class Subject:
+    """The validated values a response acts on, taken from an alert or an ``ar`` record."""
+
+    srcip: str = ""
+    user: str = ""
+    rule_id: str = ""
+    alert_id: str = ""
+    agent: str = ""
+    filename: str = ""
+
+
+class Responder:
+    def __init__(self, settings: RespondSettings, timers: Timers, allow: AllowList,
+                 router: Router | None = None, clock: Callable[[], float] = time.time):
+        self.settings = settings
+        self.timers = timers
+        self.allow = allow
+        self.router = router
+        self.clock = clock
+
+    # --- input ------------------------------------------------------------------------
+
+    def handle(self, record: Record) -> list[Record]:
+        """The ar_result records for one input record; [record] for other types."""
+        kind = record.get("type")
+        if kind == "alert":
+            return self.handle_alert(record)
+        if kind == "ar":
+            return self.handle_ar(record)
+        return [record]
+
+    def handle_alert(self, alert: Record) -> list[Record]:
+        rule = alert.get("rule") or {}
+        out = []
+        for response in self.settings.responses:
+            if response.matches(rule):
+                out += self.respond(response, alert)
+        if not out and self.settings.report_unmatched:
+            out.append(self.result("skipped", reason="no matching response",
+                                   rule_id=str(rule.get("id", "")), alert_id=_text(alert.get("id"))))
+        return out
+
+    def respond(self, response: Response, alert: Record) -> list[Record]:
+        command = self.settings.commands[response.command]
+        base = {"command": command.name, "action": "add", "timeout": response.timeout}
+        try:
+            subject = self.subject_of_alert(command, alert)
+        except Skip as why:
+            return [self.result("skipped", reason=str(why), **base,
+                                rule_id=_text((alert.get("rule") or {}).get("id")),
+                                alert_id=_text(alert.get("id")))]
+        out = []
+        here, targets = self.where(response, subject.agent)
+        if here:
+            offenders = response.repeated_offenders or self.settings.repeated_offenders
+            out.append(self.add(command, subject, alert, response.timeout, offenders))
+        for target in targets:
+            out.append(self.route(command, subject, alert, response.timeout, target))
+        return out
+
+    def where(self, response: Response, agent: str) -> tuple[bool, list[str]]:
+        """(run here?, agents to route to) as OSSEC's locations mean them."""
+        if response.location == "server":
+            return True, []
+        if response.location == "all":
+            return True, ["all"]
+        target = response.agent_id if response.location == "defined-agent" else agent
+        if target in ("", "000"):
+            return True, []
+        return False, [target]
+
+    def handle_ar(self, ar: Record) -> list[Record]:
+        name, action = ar.get("command"), ar.get("action")
+        timeout = ar.get("timeout") or 0
+        target = ar.get("target") or "local"
+        base = {"command": _text(name), "action": _text(action), "target": _text(target)}
+        command = self.settings.commands.get(name) if isinstance(name, str) else None
+        try:
+            if command is None:
+                raise Skip("unknown command")
+            if action not in ("add", "delete"):
+                raise Skip("unknown action")
+            if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 0:
+                raise Skip("invalid timeout")
+            alert = ar.get("alert") if isinstance(ar.get("alert"), dict) else {}
+            subject = self.subject_of_ar(command, ar)
+        except Skip as why:
+            return [self.result("skipped", reason=str(why), **base)]
+        out = []
+        if self.router is not None and target not in LOCAL_TARGETS:
+            # A router forwards commands for agents; "all" includes this host.
+            out.append(self.route(command, subject, alert, timeout, target, action=action))
+            if target != "all":
+                return out
+        if action == "delete":
+            out.append(self.delete(command, subject, alert))
+        else:
+            out.append(self.add(command, subject, alert, timeout, self.settings.repeated_offenders))
+        return out
+
+    # --- values -------------------------------------------------------------------------
+
+    def subject_of_alert(self, command: Command, alert: Record) -> Subject:
+        data = alert.get("data") if isinstance(alert.get("data"), dict) else {}
+        agent = alert.get("agent") if isinstance(alert.get("agent"), dict) else {}
+        syscheck = alert.get("syscheck") if isinstance(alert.get("syscheck"), dict) else {}
+        user = data.get("dstuser") if data.get("dstuser") is not None else data.get("srcuser")
+        return self.checked(command, data.get("srcip"), user, Subject(
+            rule_id=values.rule_id((alert.get("rule") or {}).get("id")) or "",
+            alert_id=values.alert_id(alert.get("id")) or "",
+            agent=values.agent_id(agent.get("id")) or "",
+            filename=values.filename(syscheck.get("path")) or "",
+        ))
+
+    def subject_of_ar(self, command: Command, ar: Record) -> Subject:
+        alert = ar.get("alert") if isinstance(ar.get("alert"), dict) else {}
+        agent = alert.get("agent") if isinstance(alert.get("agent"), dict) else {}
+        return self.checked(command, ar.get("srcip"), ar.get("user"), Subject(
+            rule_id=values.rule_id(ar.get("rule_id")) or "",
+            alert_id=values.alert_id(ar.get("alert_id")) or "",
+            agent=values.agent_id(agent.get("id")) or "",
+        ))
+
+    def checked(self, command: Command, srcip: Any, user: Any, subject: Subject) -> Subject:
+        """Only valid values go on; what the command expects must be there."""
+        if srcip is not None and srcip != "":
+            subject.srcip = values.srcip(srcip) or ""
+            if not subject.srcip:
+                raise Skip("invalid srcip")
+        if user is not None and user != "":
+            subject.user = values.user(user) or ""
+            if not subject.user:
+                raise Skip("invalid user")
+        if "srcip" in command.expect and not subject.srcip:
+            raise Skip("no srcip")
+        if "user" in command.expect and not subject.user:
+            raise Skip("no user")
+        if "srcip" not in command.expect:
+            subject.srcip = ""
+        if "user" not in command.expect:
+            subject.user = ""
+        return subject
+
+    def refused(self, subject: Subject) -> str | None:
+        if subject.srcip and self.allow.contains(subject.srcip):
+            return "allow-listed"
+        if subject.user and subject.user in self.settings.allow_users:
+            return "allow-listed user"
+        return None
+
+    # --- actions ------------------------------------------------------------------------
+
+    def add(self, command: Command, subject: Subject, alert: Record, timeout: int,
+            offenders: tuple[int, ...]) -> Record:
+        base = self.fields(command, subject, "add")
+        why = self.refused(subject)
+        if why:
+            return self.result("skipped", reason=why, **base, timeout=timeout)
+        now = self.clock()
+        key = action_key(command.name, subject.srcip, subject.user)
+        count = self.timers.offence(key, now)
+        timeout = escalated(timeout, count, offenders) if command.timeout_allowed else 0
+        expires = now + timeout if timeout else None
+        existing = self.timers.get(key)
+        if existing is not None:
+            if existing.expires is not None and expires is not None:
+                expires = max(expires, existing.expires)
+            else:
+                expires = None  # one of them never expires
+            self.timers.extend(key, expires, timeout)
+            return self.result("extended", **base, timeout=timeout, offences=count,
+                               **_expiry(expires))
+        action = Action(command=command.name, path=str(command.path), srcip=subject.srcip,
+                        user=subject.user, rule_id=subject.rule_id, alert_id=subject.alert_id,
+                        agent=subject.agent, filename=subject.filename,
+                        alert=orjson.dumps(script_alert(alert, subject)).decode(),
+                        added=now, timeout=timeout, expires=expires)
+        self.timers.put(action)  # before the script runs: a crash mid-script still undoes
+        outcome = self.run(action, "add")
+        if not outcome.ok:
+            self.timers.remove(key)
+            return self.result("failed", reason=outcome.problem, **base, timeout=timeout,
+                               exit_code=outcome.exit_code, output=outcome.output)
+        return self.result("ran", **base, timeout=timeout, offences=count, exit_code=0,
+                           output=outcome.output, **_expiry(expires))
+
+    def delete(self, command: Command, subject: Subject, alert: Record) -> Record:
+        base = self.fields(command, subject, "delete")
+        key = action_key(command.name, subject.srcip, subject.user)
+        action = self.timers.get(key) or Action(
+            command=command.name, path=str(command.path), srcip=subject.srcip, user=subject.user,
+            rule_id=subject.rule_id, alert_id=subject.alert_id, agent=subject.agent,
+            alert=orjson.dumps(script_alert(alert, subject)).decode())
+        outcome = self.run(action, "delete")
+        if not outcome.ok:
+            return self.result("failed", reason=outcome.problem, **base,
+                               exit_code=outcome.exit_code, output=outcome.output)
+        self.timers.remove(key)
+        return self.result("undone", **base, exit_code=0, output=outcome.output)
+
+    def undo_due(self) -> list[Record]:
+        """Undo every action whose time is up (including while ``respond`` was down)."""
+        out = []
+        now = self.clock()
+        for action in self.timers.due(now):
+            base = {"command": action.command, "action": "delete", "srcip": action.srcip or None,
+                    "user": action.user or None, "rule_id": action.rule_id or None,
+                    "alert_id": action.alert_id or None, "target": "local",
+                    "timeout": action.timeout}
+            outcome = self.run(action, "delete")
+            if outcome.ok:
+                self.timers.remove(action.key)
+                out.append(self.result("undone", **base, exit_code=0, output=outcome.output))
+                continue
+            attempts = action.attempts + 1
+            if attempts >= UNDO_ATTEMPTS:
+                self.timers.remove(action.key)
+                reason = f"{outcome.problem}; gave up after {attempts} attempts"
+            else:
+                self.timers.retry_later(action.key, now + UNDO_RETRY_SECONDS * attempts, attempts)
+                reason = f"{outcome.problem}; will retry"
+            out.append(self.result("failed", reason=reason, **base,
+                                   exit_code=outcome.exit_code, output=outcome.output))
+        return out
+
+    def run(self, action: Action, verb: str) -> runner.ScriptResult:
+        path = Path(action.path)
+        args = runner.arguments(verb, action.user, action.srcip, action.alert_id, action.rule_id,
+                                action.agent, action.filename)
+        stdin = runner.message(verb, path, orjson.loads(action.alert))
+        return runner.run(path, args, stdin, self.settings.script_timeout)
+
+    def route(self, command: Command, subject: Subject, alert: Record, timeout: int,
+              target: str, action: str = "add") -> Record:
+        base = self.fields(command, subject, action)
+        base["target"] = target
+        if self.router is None:
+            return self.result("skipped", reason="no route to agents (--route not given)",
+                               **base, timeout=timeout)
+        ar = records.make("ar", command=command.name, action=action, timeout=timeout,
+                          **{k: v for k, v in base.items() if k not in ("command", "action") and v},
+                          alert=script_alert(alert, subject))
+        problem = self.router.send(ar)
+        if problem:
+            return self.result("failed", reason=problem, **base, timeout=timeout)
+        return self.result("routed", **base, timeout=timeout)
+
+    # --- records ------------------------------------------------------------------------
+
+    @staticmethod
+    def fields(command: Command, subject: Subject, action: str) -> Record:
+        return {"command": command.name, "action": action, "srcip": subject.srcip or None,
+                "user": subject.user or None, "rule_id": subject.rule_id or None,
+                "alert_id": subject.alert_id or None, "target": "local"}
+
+    @staticmethod
+    def result(status: str, **fields: Any) -> Record:
+        return records.make("ar_result", status=status,
+                            **{k: v for k, v in fields.items() if v is not None and v != ""})
+
+
+def escalated(timeout: int, offences: int, offenders: tuple[int, ...]) -> int:
+    """The first offence gets ``timeout``; the next ones the repeated-offender steps
+    (minutes), the last step for every offence after that."""
+    if not timeout or offences <= 1 or not offenders:
+        return timeout
+    return offenders[min(offences - 2, len(offenders) - 1)] * 60
+
+
+def script_alert(alert: Record, subject: Subject) -> Record:
+    """The alert as scripts see it on stdin, its srcip and user replaced by the validated
+    values (Wazuh scripts read them from there)."""
+    copy = dict(alert)
+    data = dict(copy.get("data")) if isinstance(copy.get("data"), dict) else {}
+    for key, value in (("srcip", subject.srcip), ("dstuser", subject.user)):
+        if value:
+            data[key] = value
+        else:
+            data.pop(key, None)  # never a value that was not checked
+    if data.get("srcuser") != subject.user:
+        data.pop("srcuser", None)
+    copy["data"] = data
+    return copy
+
+
+def _expiry(expires: float | None) -> Record:
+    return {"expires": records.format_timestamp(expires)} if expires is not None else {}
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        text = str(value)
+        return text if len(text) <= 64 and text.isprintable() else None
+    return None

@@ -1,0 +1,88 @@
+"""Where ``ar`` records for agents go: a FIFO, a Unix socket or a regular file named by
+``--route`` (``hidsctl receive --control PATH`` reads it and delivers to the agents)."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import socket
+import stat
+from pathlib import Path
+
+from hidsctl import records
+
+
+class Router:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.fd: int | None = None
+        self.sock: socket.socket | None = None
+
+    def send(self, record: dict) -> str | None:
+        """Write one record; None when delivered, else what went wrong."""
+        line = records.dumps(record)
+        for attempt in (1, 2):  # a reader that went away: reopen once
+            try:
+                self._open()
+                if self.sock is not None:
+                    self.sock.sendall(line)
+                else:
+                    _write_all(self.fd, line)
+                return None
+            except OSError as exc:
+                self.close()
+                problem = _describe(exc, self.path)
+        return problem
+
+    def _open(self) -> None:
+        if self.fd is not None or self.sock is not None:
+            return
+        try:
+            mode = os.stat(self.path).st_mode
+        except FileNotFoundError:
+            mode = 0
+        if stat.S_ISSOCK(mode):
+            self.sock = _connect(self.path)
+        elif stat.S_ISFIFO(mode):
+            # Non-blocking open fails at once when nobody reads; then writes block as usual.
+            fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+            self.fd = fd
+        else:
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _connect(path: Path) -> socket.socket:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        sock = socket.socket(socket.AF_UNIX, kind | socket.SOCK_CLOEXEC)
+        try:
+            sock.connect(os.fspath(path))
+            return sock
+        except OSError as exc:
+            sock.close()
+            if exc.errno != errno.EPROTOTYPE:
+                raise
+    raise OSError(errno.EPROTOTYPE, "socket type not supported")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _describe(exc: OSError, path: Path) -> str:
+    if exc.errno == errno.ENXIO:
+        return f"route {path}: nobody is reading the FIFO"
+    if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
+        return f"route {path}: nobody is listening"
+    return f"route {path}: {exc.strerror or exc}"

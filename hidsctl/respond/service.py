@@ -1,0 +1,86 @@
+"""``hidsctl respond`` as a running process: records in, ar_result records out, undos on
+the wall clock while the input is idle, and what expired while it was down at start."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+from hidsctl import records, state
+from hidsctl.respond.allowlist import AllowList, resolve
+from hidsctl.respond.engine import Responder
+from hidsctl.respond.routing import Router
+from hidsctl.respond.settings import RespondSettings
+from hidsctl.respond.timers import Timers
+
+IDLE_WAKE = 60.0  # seconds between looks at the timers when none is due sooner
+_END = object()
+
+
+def serve(settings: RespondSettings, directory: Path, stdin: BinaryIO | None = None,
+          stdout: BinaryIO | None = None) -> int:
+    """Run until end of input, then undo what is due and exit (with ``wait``, only once
+    every pending undo has run). Returns the exit code."""
+    signal.signal(signal.SIGTERM, _stop)
+    with state.ExclusiveLock(directory / "respond.lock", "the active-response state"):
+        timers = Timers(directory)
+        router = Router(settings.route) if settings.route else None
+        try:
+            responder = Responder(settings, timers, AllowList(settings.allow + tuple(resolve(settings.servers))),
+                                  router)
+            writer = records.RecordWriter(stdout, line_buffered=True)
+            _loop(responder, timers, writer, _read_in_background(stdin), settings.wait)
+        finally:
+            if router is not None:
+                router.close()
+            timers.close()
+    return 0
+
+
+def _loop(responder: Responder, timers: Timers, writer: records.RecordWriter,
+          inbox: queue.Queue, wait: bool) -> None:
+    ended = False
+    while True:
+        for result in responder.undo_due():
+            writer.write(result)
+        if ended and (not wait or timers.pending() == 0):
+            return
+        try:
+            item = inbox.get(timeout=_seconds_to_next(timers))
+        except queue.Empty:
+            continue
+        if item is _END:
+            ended = True
+            continue
+        for result in responder.handle(item):
+            writer.write(result)
+
+
+def _seconds_to_next(timers: Timers) -> float:
+    due = timers.next_due()
+    if due is None:
+        return IDLE_WAKE
+    return min(IDLE_WAKE, max(0.0, due - time.time()) + 0.01)
+
+
+def _read_in_background(stdin: BinaryIO | None) -> queue.Queue:
+    """Records from stdin on a queue, so the main loop can wake for timers in between."""
+    inbox: queue.Queue = queue.Queue(maxsize=1024)
+
+    def read() -> None:
+        try:
+            for record in records.RecordReader(stdin):
+                inbox.put(record)
+        finally:
+            inbox.put(_END)
+
+    threading.Thread(target=read, name="respond-input", daemon=True).start()
+    return inbox
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(0)

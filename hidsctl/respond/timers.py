@@ -1,0 +1,125 @@
+"""Active actions and their undo times, and offence counts, in SQLite under the state
+directory, so a restarted ``respond`` still undoes on time and escalates repeat offenders.
+
+An action is written here *before* its script runs: if ``respond`` dies mid-script, the
+undo still happens (the bundled scripts' ``delete`` is harmless when nothing was added).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from hidsctl import state
+
+MIGRATIONS = [
+    """
+    CREATE TABLE active (
+        key TEXT PRIMARY KEY,
+        command TEXT NOT NULL,
+        path TEXT NOT NULL,
+        srcip TEXT NOT NULL DEFAULT '',
+        user TEXT NOT NULL DEFAULT '',
+        rule_id TEXT NOT NULL DEFAULT '',
+        alert_id TEXT NOT NULL DEFAULT '',
+        agent TEXT NOT NULL DEFAULT '',
+        filename TEXT NOT NULL DEFAULT '',
+        alert TEXT NOT NULL DEFAULT '{}',
+        added REAL NOT NULL,
+        timeout INTEGER NOT NULL,
+        expires REAL,
+        attempts INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX active_expires ON active (expires);
+    CREATE TABLE offenders (
+        key TEXT PRIMARY KEY,
+        count INTEGER NOT NULL,
+        last REAL NOT NULL
+    )
+    """,
+]
+
+
+@dataclass
+class Action:
+    """One action as carried out: everything its undo needs, even if the config changed."""
+
+    command: str
+    path: str
+    srcip: str = ""
+    user: str = ""
+    rule_id: str = ""
+    alert_id: str = ""
+    agent: str = ""
+    filename: str = ""
+    alert: str = "{}"  # the triggering alert as JSON text
+    added: float = 0.0
+    timeout: int = 0
+    expires: float | None = None
+    attempts: int = 0
+
+    @property
+    def key(self) -> str:
+        return action_key(self.command, self.srcip, self.user)
+
+
+def action_key(command: str, srcip: str, user: str) -> str:
+    """Same command on the same address and user: the same action."""
+    return f"{command}\x1f{srcip}\x1f{user}"
+
+
+_COLUMNS = ("command", "path", "srcip", "user", "rule_id", "alert_id", "agent", "filename",
+            "alert", "added", "timeout", "expires", "attempts")
+
+
+class Timers:
+    def __init__(self, directory: Path):
+        self.conn: sqlite3.Connection = state.open_db(directory / "respond.db", MIGRATIONS)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def get(self, key: str) -> Action | None:
+        row = self.conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM active WHERE key = ?",
+                                (key,)).fetchone()
+        return Action(*row) if row else None
+
+    def put(self, action: Action) -> None:
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO active (key, {', '.join(_COLUMNS)}) "
+            f"VALUES (?, {', '.join('?' * len(_COLUMNS))})",
+            (action.key, *(getattr(action, c) for c in _COLUMNS)))
+
+    def extend(self, key: str, expires: float | None, timeout: int) -> None:
+        self.conn.execute("UPDATE active SET expires = ?, timeout = ?, attempts = 0 WHERE key = ?",
+                          (expires, timeout, key))
+
+    def retry_later(self, key: str, expires: float, attempts: int) -> None:
+        self.conn.execute("UPDATE active SET expires = ?, attempts = ? WHERE key = ?",
+                          (expires, attempts, key))
+
+    def remove(self, key: str) -> None:
+        self.conn.execute("DELETE FROM active WHERE key = ?", (key,))
+
+    def due(self, now: float) -> list[Action]:
+        rows = self.conn.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM active WHERE expires IS NOT NULL AND expires <= ? "
+            "ORDER BY expires", (now,)).fetchall()
+        return [Action(*row) for row in rows]
+
+    def next_due(self) -> float | None:
+        return self.conn.execute("SELECT MIN(expires) FROM active").fetchone()[0]
+
+    def pending(self) -> int:
+        """Actions still waiting for their undo."""
+        return self.conn.execute("SELECT COUNT(*) FROM active WHERE expires IS NOT NULL").fetchone()[0]
+
+    def offence(self, key: str, now: float) -> int:
+        """Count one more offence for ``key``; returns how many there have been."""
+        with state.transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO offenders (key, count, last) VALUES (?, 1, ?) "
+                "ON CONFLICT (key) DO UPDATE SET count = count + 1, last = excluded.last",
+                (key, now))
+            return self.conn.execute("SELECT count FROM offenders WHERE key = ?", (key,)).fetchone()[0]
