@@ -66,6 +66,8 @@ def _stdin_message() -> dict:
 def address(req: Request) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     """The request's srcip, or exit 2 when it is not exactly one usable address."""
     try:
+        if "%" in req.srcip:  # an IPv6 scope id would carry any text along
+            raise ValueError(req.srcip)
         ip = ipaddress.ip_address(req.srcip)
     except ValueError:
         fail(req.name, f"invalid srcip {req.srcip[:64]!r}", 2)

@@ -31,7 +31,7 @@ def respond(
         "--scripts-dir", help="Directory searched for commands' executables before the "
         "bundled scripts (repeatable).", show_default=False)] = None,
     script_timeout: Annotated[Optional[float], typer.Option(
-        "--script-timeout", help="Seconds a script may run before it is killed [default: 60].",
+        "--script-timeout", help="Seconds a script may run before it is killed (default 60).",
         show_default=False)] = None,
     ossec_conf: Annotated[Optional[Path], typer.Option(
         "--ossec-conf", help="Also read <command>, <active-response> and <white_list> from "

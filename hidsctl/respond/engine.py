@@ -137,6 +137,8 @@ class Responder:
         agent = alert.get("agent") if isinstance(alert.get("agent"), dict) else {}
         syscheck = alert.get("syscheck") if isinstance(alert.get("syscheck"), dict) else {}
         user = data.get("dstuser") if data.get("dstuser") is not None else data.get("srcuser")
+        if agent.get("id") is not None and values.agent_id(agent.get("id")) is None:
+            raise Skip("invalid agent id")  # never guess where to run
         return self.checked(command, data.get("srcip"), user, Subject(
             rule_id=values.rule_id((alert.get("rule") or {}).get("id")) or "",
             alert_id=values.alert_id(alert.get("id")) or "",

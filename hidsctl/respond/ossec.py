@@ -13,12 +13,14 @@ from hidsctl import resources
 from hidsctl.errors import ConfigError, SourceLocation
 
 _DECLARATION = re.compile(r"<\?xml[^>]*\?>")
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);)")
 
 
 def import_respond(path: str | os.PathLike) -> dict[str, Any]:
     """``{"command": [...], "response": [...], "allow": [...], "repeated_offenders": [...]}``
     from the file; keys with nothing to say are left out."""
-    root = _parse(path)
+    root = parse_ossec_conf(path)
     blocks = [child for config in root for child in config]  # children of <ossec_config>
     commands = [_command(block, path) for block in blocks if block.tag == "command"]
     responses, offenders = [], []
@@ -40,7 +42,12 @@ def import_respond(path: str | os.PathLike) -> dict[str, Any]:
     return out
 
 
-def _parse(path: str | os.PathLike) -> ET.Element:
+def parse_ossec_conf(path: str | os.PathLike) -> ET.Element:
+    """The file as one element whose children are its ``<ossec_config>`` blocks.
+
+    OSSEC's own XML reader is lenient where XML is not: several top-level blocks, ``--``
+    inside comments, bare ``&`` in commands. Those are accepted here too (comments are
+    dropped with their line breaks kept, so error lines stay right)."""
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
@@ -50,7 +57,8 @@ def _parse(path: str | os.PathLike) -> ET.Element:
         raise ConfigError(f"cannot read: {exc}", SourceLocation(str(path))) from None
     # OSSEC accepts several <ossec_config> blocks in one file: wrap them in one root.
     try:
-        return ET.fromstring(f"<root>{_DECLARATION.sub('', text)}</root>")
+        text = _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), _DECLARATION.sub("", text))
+        return ET.fromstring(f"<root>{_BARE_AMPERSAND.sub('&amp;', text)}</root>")
     except ET.ParseError as exc:
         line = exc.position[0] if exc.position else None
         raise ConfigError(f"not valid XML: {exc.msg if hasattr(exc, 'msg') else exc}",

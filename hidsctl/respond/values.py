@@ -20,8 +20,8 @@ _SAFE_PATH = re.compile(r"/[A-Za-z0-9._/+@:,=-]{0,1023}")
 def srcip(value: object) -> str | None:
     """The address in canonical form when ``value`` is exactly one IPv4 or IPv6 address
     that can be acted on; None otherwise. IPv4-mapped IPv6 addresses become IPv4."""
-    if not isinstance(value, str) or not 2 <= len(value) <= 45:
-        return None
+    if not isinstance(value, str) or not 2 <= len(value) <= 45 or "%" in value:
+        return None  # no IPv6 scope ids: "fe80::1%anything" parses, but is no one's address
     try:
         address = ipaddress.ip_address(value)
     except ValueError:

@@ -1,0 +1,434 @@
+"""hidsctl respond end to end (the real command), with a recording script in a temp dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from respond_helpers import alert, calls, config, rec_config, recorder, respond
+
+
+def statuses(out: list[dict]) -> list[str]:
+    return [r["status"] for r in out if r["type"] == "ar_result"]
+
+
+def test_alert_runs_script_with_ossec_arguments_and_json_stdin(tmp_path):
+    cfg = rec_config(tmp_path)
+    code, out, err = respond(cfg, tmp_path / "state", alert())
+    assert code == 0, err
+    assert statuses(out) == ["ran"]
+    assert out[0]["srcip"] == "203.0.113.9" and out[0]["timeout"] == 600 and "expires" in out[0]
+    assert calls(tmp_path / "bin") == ["add - 203.0.113.9 1795614647.42 5712 000 -"]
+    message = json.loads((tmp_path / "bin" / "stdin").read_text())
+    assert message["command"] == "add" and message["version"] == 1
+    assert message["parameters"]["alert"]["data"]["srcip"] == "203.0.113.9"
+    assert message["parameters"]["alert"]["rule"]["id"] == "5712"
+
+
+def test_other_records_pass_through_and_alerts_are_not_echoed(tmp_path):
+    cfg = rec_config(tmp_path)
+    log = {"type": "log", "timestamp": "2026-11-25T13:50:47.123Z", "agent": {"id": "000"},
+           "location": "/var/log/auth.log", "log": "hello"}
+    done = {"type": "ar_result", "status": "ran", "command": "rec"}
+    code, out, _ = respond(cfg, tmp_path / "state", log, alert(level=3), done)
+    assert code == 0
+    assert out == [log, done]  # the level-3 alert matched nothing; ar_result never re-run
+    assert calls(tmp_path / "bin") == []
+
+
+def test_unmatched_alerts_reported_when_asked(tmp_path):
+    cfg = rec_config(tmp_path)
+    _, out, _ = respond(cfg, tmp_path / "state", alert(level=3), args=("--report-unmatched",))
+    assert [(r["status"], r["reason"]) for r in out] == [("skipped", "no matching response")]
+
+
+def test_allow_list_configured_host_and_loopback(tmp_path):
+    cfg = rec_config(tmp_path, extra='allow = ["198.51.100.0/24", "2001:db8:1::/48"]')
+    alerts = [alert("198.51.100.77"), alert("2001:db8:1::5"), alert("127.0.0.1"), alert("::1"),
+              alert("::ffff:198.51.100.9")]
+    code, out, _ = respond(cfg, tmp_path / "state", *alerts)
+    assert code == 0
+    assert [(r["status"], r["reason"]) for r in out] == [("skipped", "allow-listed")] * 5
+    assert calls(tmp_path / "bin") == []
+
+
+def test_allow_list_includes_this_hosts_own_addresses(tmp_path):
+    own = json.loads(os.popen("ip -j addr show").read() or "[]")
+    addresses = [a["local"] for i in own for a in i.get("addr_info", [])
+                 if not a["local"].startswith(("127.", "::1", "fe80"))]
+    if not addresses:
+        pytest.skip("this host has no address besides loopback")
+    cfg = rec_config(tmp_path)
+    _, out, _ = respond(cfg, tmp_path / "state", alert(addresses[0]))
+    assert [(r["status"], r.get("reason")) for r in out] == [("skipped", "allow-listed")]
+
+
+def test_servers_are_allow_listed(tmp_path):
+    cfg = rec_config(tmp_path, extra='servers = ["192.0.2.10"]')
+    _, out, _ = respond(cfg, tmp_path / "state", alert("192.0.2.10"), alert("192.0.2.11"))
+    assert statuses(out) == ["skipped", "ran"]
+
+
+@pytest.mark.parametrize("hostile", [
+    "1.2.3.4; rm -rf /", "$(id)", "`id`", "1.2.3.4\nrm -rf /", "1.2.3.4 ", " 1.2.3.4",
+    "1" * 5000, "１.２.３.４", "1.2.3.4/8", "0.0.0.0", "::", "224.0.0.1", "-1.2.3.4",
+    "::1%eth0", 1234, ["1.2.3.4"], {"a": 1}, True,
+])
+def test_hostile_srcip_never_reaches_a_script(tmp_path, hostile):
+    cfg = rec_config(tmp_path)
+    code, out, _ = respond(cfg, tmp_path / "state", alert(hostile))
+    assert code == 0
+    assert [(r["status"], r["reason"]) for r in out] == [("skipped", "invalid srcip")]
+    assert calls(tmp_path / "bin") == [] and not (tmp_path / "bin" / "stdin").exists()
+
+
+@pytest.mark.parametrize("hostile", [
+    "root; rm -rf /", "$(id)", "bob\nroot", "-o", ".hidden", "a" * 33, "ａｄｍｉｎ", "bob smith",
+    "../etc", "bob$(id)", "",
+])
+def test_hostile_user_never_reaches_a_script(tmp_path, hostile):
+    cfg = rec_config(tmp_path, expect='["user"]')
+    code, out, _ = respond(cfg, tmp_path / "state", alert(None, dstuser=hostile))
+    assert code == 0
+    reason = "no user" if hostile == "" else "invalid user"
+    assert [(r["status"], r["reason"]) for r in out] == [("skipped", reason)]
+    assert calls(tmp_path / "bin") == []
+
+
+def test_hostile_ar_record_values_never_reach_a_script(tmp_path):
+    cfg = rec_config(tmp_path)
+    ars = [{"type": "ar", "command": "rec", "action": "add", "srcip": "$(id)"},
+           {"type": "ar", "command": "rec", "action": "add", "srcip": "1.2.3.4", "user": "x;id"},
+           {"type": "ar", "command": "rec", "action": "rm -rf /", "srcip": "1.2.3.4"},
+           {"type": "ar", "command": "../../bin/sh", "action": "add", "srcip": "1.2.3.4"},
+           {"type": "ar", "command": "rec", "action": "add", "srcip": "1.2.3.4", "timeout": "9"}]
+    code, out, _ = respond(cfg, tmp_path / "state", *ars)
+    assert code == 0
+    assert [r["reason"] for r in out] == ["invalid srcip", "invalid user", "unknown action",
+                                          "unknown command", "invalid timeout"]
+    assert calls(tmp_path / "bin") == []
+
+
+def test_user_and_values_in_arguments(tmp_path):
+    cfg = rec_config(tmp_path, expect='["user"]', response="rules_group = [\"sshd\"]")
+    evil = alert(None, dstuser="alice", rule_id="57$(id)", srcuser="$(id)")
+    evil["id"] = "1.2; rm -rf /"
+    evil["syscheck"] = {"path": "/tmp/$(id)"}
+    _, out, _ = respond(cfg, tmp_path / "state", evil)
+    assert statuses(out) == ["ran"]
+    assert calls(tmp_path / "bin") == ["add alice - - - 000 -"]
+    message = json.loads((tmp_path / "bin" / "stdin").read_text())
+    assert message["parameters"]["alert"]["data"] == {"dstuser": "alice"}  # srcuser unchecked: dropped
+    plain = alert(None, dstuser="bob")
+    plain["syscheck"] = {"path": "/etc/passwd"}
+    respond(cfg, tmp_path / "state", plain)
+    assert calls(tmp_path / "bin")[1] == "add bob - 1795614647.42 5712 000 /etc/passwd"
+
+
+def test_alert_with_an_invalid_agent_id_is_skipped(tmp_path):
+    cfg = rec_config(tmp_path)
+    _, out, _ = respond(cfg, tmp_path / "state", alert(agent="0;1"))
+    assert [(r["status"], r["reason"]) for r in out] == [("skipped", "invalid agent id")]
+
+
+def test_root_is_never_disabled_by_default(tmp_path):
+    cfg = rec_config(tmp_path, expect='["user"]')
+    _, out, _ = respond(cfg, tmp_path / "state", alert(None, dstuser="root"))
+    assert [(r["status"], r["reason"]) for r in out] == [("skipped", "allow-listed user")]
+
+
+def test_duplicate_extends_timer_instead_of_running_again(tmp_path):
+    cfg = rec_config(tmp_path)
+    code, out, _ = respond(cfg, tmp_path / "state", alert(), alert(), alert("203.0.113.10"))
+    assert code == 0
+    assert statuses(out) == ["ran", "extended", "ran"]
+    assert out[1]["expires"] >= out[0]["expires"]
+    assert len(calls(tmp_path / "bin")) == 2
+    # still active in a later run: the state directory remembers
+    _, out, _ = respond(cfg, tmp_path / "state", alert())
+    assert statuses(out) == ["extended"]
+    assert len(calls(tmp_path / "bin")) == 2
+
+
+def test_repeated_offenders_escalate(tmp_path):
+    cfg = rec_config(tmp_path, response="level = 7\ntimeout = 600\nrepeated_offenders = [30, 60, 120]")
+    _, out, _ = respond(cfg, tmp_path / "state", *[alert()] * 5)
+    assert [r["timeout"] for r in out] == [600, 1800, 3600, 7200, 7200]
+    assert [r["offences"] for r in out] == [1, 2, 3, 4, 5]
+    assert statuses(out) == ["ran"] + ["extended"] * 4
+
+
+def test_escalation_survives_undo_and_restart(tmp_path):
+    cfg = rec_config(tmp_path, response="level = 7\ntimeout = 1\nrepeated_offenders = [30]")
+    _, out, _ = respond(cfg, tmp_path / "state", alert(), args=("--wait",))
+    assert statuses(out) == ["ran", "undone"]
+    _, out, _ = respond(cfg, tmp_path / "state", alert())
+    assert statuses(out) == ["ran"] and out[0]["timeout"] == 1800
+
+
+def test_undo_on_timeout_while_running(tmp_path):
+    cfg = rec_config(tmp_path, response="level = 7\ntimeout = 1")
+    code, out, _ = respond(cfg, tmp_path / "state", alert(), args=("--wait",))
+    assert code == 0
+    assert statuses(out) == ["ran", "undone"]
+    assert calls(tmp_path / "bin") == ["add - 203.0.113.9 1795614647.42 5712 000 -",
+                                       "delete - 203.0.113.9 1795614647.42 5712 000 -"]
+    undo = json.loads((tmp_path / "bin" / "stdin").read_text().splitlines()[1])
+    assert undo["command"] == "delete" and undo["parameters"]["alert"]["id"] == "1795614647.42"
+
+
+def test_undo_of_what_expired_while_down(tmp_path):
+    cfg = rec_config(tmp_path, response="level = 7\ntimeout = 1")
+    _, out, _ = respond(cfg, tmp_path / "state", alert())
+    assert statuses(out) == ["ran"]  # exits at end of input with the undo pending
+    deadline = time.time() + 1.5
+    while time.time() < deadline:
+        time.sleep(0.1)
+    _, out, _ = respond(cfg, tmp_path / "state")
+    assert statuses(out) == ["undone"] and out[0]["srcip"] == "203.0.113.9"
+    _, out, _ = respond(cfg, tmp_path / "state")
+    assert out == []
+
+
+def test_undo_uses_the_executable_recorded_at_add_time(tmp_path):
+    cfg = rec_config(tmp_path, response="level = 7\ntimeout = 1")
+    respond(cfg, tmp_path / "state", alert())
+    time.sleep(1.2)
+    _, out, _ = respond(None, tmp_path / "state")  # no config any more
+    assert statuses(out) == ["undone"]
+    assert calls(tmp_path / "bin")[-1].startswith("delete - 203.0.113.9")
+
+
+def test_zero_timeout_is_never_undone(tmp_path):
+    cfg = rec_config(tmp_path, response="level = 7")
+    _, out, _ = respond(cfg, tmp_path / "state", alert(), alert(), args=("--wait",))
+    assert statuses(out) == ["ran", "extended"] and "expires" not in out[0]
+
+
+def test_script_failure_is_reported_and_not_fatal(tmp_path):
+    cfg = rec_config(tmp_path)
+    code, out, _ = respond(cfg, tmp_path / "state", alert(), alert("203.0.113.10"),
+                           env={"REC_EXIT": "3"})
+    assert code == 0
+    assert [(r["status"], r["reason"], r["exit_code"]) for r in out] == [("failed", "exit code 3", 3)] * 2
+    # a failed add leaves nothing to undo and is tried again next time
+    _, out, _ = respond(cfg, tmp_path / "state", alert())
+    assert statuses(out) == ["ran"]
+
+
+def test_script_time_limit_kills_it_and_its_children(tmp_path):
+    marker = tmp_path / "survived"
+    slow = recorder(tmp_path / "bin", "slow", f"#!/bin/sh\n(sleep 3; touch {marker}) &\nsleep 30\n")
+    cfg = rec_config(tmp_path, script=slow)
+    code, out, _ = respond(cfg, tmp_path / "state", alert(), alert("203.0.113.10"),
+                           args=("--script-timeout", "0.5"))
+    assert code == 0
+    assert [(r["status"], r["reason"]) for r in out] == [("failed", "timed out after 0.5s")] * 2
+    time.sleep(3.5)
+    assert not marker.exists()
+
+
+def test_script_output_is_captured_and_bounded(tmp_path):
+    chatty = recorder(tmp_path / "bin", "chatty", "#!/bin/sh\necho blocked $3\nhead -c 100000 /dev/zero | tr '\\0' x\n")
+    cfg = rec_config(tmp_path, script=chatty)
+    _, out, _ = respond(cfg, tmp_path / "state", alert())
+    assert out[0]["output"].startswith("blocked 203.0.113.9\n")
+    assert len(out[0]["output"]) <= 4100
+
+
+def test_rule_ids_compare_as_strings(tmp_path):
+    cfg = rec_config(tmp_path, response="rules_id = [5712, \"100001\"]")
+    alerts = [alert(rule_id="5712"), alert("203.0.113.10", rule_id=5712),
+              alert("203.0.113.11", rule_id="57120"), alert("203.0.113.12", rule_id="05712"),
+              alert("203.0.113.13", rule_id="100001", level=0)]
+    _, out, _ = respond(cfg, tmp_path / "state", *alerts)
+    assert [r["srcip"] for r in out] == ["203.0.113.9", "203.0.113.10", "203.0.113.13"]
+
+
+def test_rules_group_and_level_match(tmp_path):
+    cfg = rec_config(tmp_path, response='rules_group = ["authentication_failures"]')
+    _, out, _ = respond(cfg, tmp_path / "state", alert(level=1),
+                        alert("203.0.113.10", level=15, groups=["web"]))
+    assert [r["srcip"] for r in out] == ["203.0.113.9"]
+
+
+def test_ar_records_are_carried_out_and_deleted(tmp_path):
+    cfg = rec_config(tmp_path)
+    ars = [{"type": "ar", "command": "rec", "action": "add", "srcip": "2001:db8::7", "timeout": 60,
+            "rule_id": "5712", "alert_id": "1.2", "target": "001"},
+           {"type": "ar", "command": "rec", "action": "delete", "srcip": "2001:db8::7"}]
+    code, out, _ = respond(cfg, tmp_path / "state", *ars)
+    assert code == 0
+    assert statuses(out) == ["ran", "undone"]
+    assert calls(tmp_path / "bin") == ["add - 2001:db8::7 1.2 5712 - -",
+                                       "delete - 2001:db8::7 1.2 5712 - -"]
+    _, out, _ = respond(cfg, tmp_path / "state", args=("--wait",))
+    assert out == []  # the delete cancelled the pending undo
+
+
+def test_bundled_commands_known_without_config(tmp_path):
+    code, out, _ = respond(None, tmp_path / "state",
+                           {"type": "ar", "command": "host-deny", "action": "add", "srcip": "203.0.113.5"},
+                           env={"HIDSCTL_HOSTS_DENY": str(tmp_path / "hosts.deny")})
+    assert code == 0 and statuses(out) == ["ran"]
+    assert (tmp_path / "hosts.deny").read_text() == "ALL: 203.0.113.5\n"
+
+
+# --- routing to agents -----------------------------------------------------------------
+
+def routed_config(tmp_path: Path, location: str) -> Path:
+    return rec_config(tmp_path, response=f"level = 7\ntimeout = 600\n{location}")
+
+
+def test_alert_from_an_agent_routes_to_that_agent(tmp_path):
+    route = tmp_path / "route.jsonl"
+    cfg = routed_config(tmp_path, 'location = "local"')
+    _, out, _ = respond(cfg, tmp_path / "state", alert(agent="004"), args=("--route", str(route)))
+    assert [(r["status"], r["target"]) for r in out] == [("routed", "004")]
+    ar = json.loads(route.read_text())
+    assert ar["type"] == "ar" and ar["target"] == "004" and ar["command"] == "rec"
+    assert (ar["action"], ar["srcip"], ar["timeout"], ar["rule_id"]) == ("add", "203.0.113.9", 600, "5712")
+    assert ar["alert"]["id"] == "1795614647.42"
+    assert calls(tmp_path / "bin") == []
+
+
+def test_routing_without_route_is_skipped(tmp_path):
+    cfg = routed_config(tmp_path, 'location = "defined-agent"\nagent_id = "7"')
+    _, out, _ = respond(cfg, tmp_path / "state", alert())
+    assert [(r["status"], r["target"]) for r in out] == [("skipped", "007")]
+    assert "--route" in out[0]["reason"]
+
+
+def test_server_location_runs_here_and_all_runs_here_and_routes(tmp_path):
+    route = tmp_path / "route.jsonl"
+    cfg = routed_config(tmp_path, 'location = "server"')
+    _, out, _ = respond(cfg, tmp_path / "state", alert(agent="004"), args=("--route", str(route)))
+    assert statuses(out) == ["ran"]
+    cfg = routed_config(tmp_path, 'location = "all"')
+    _, out, _ = respond(cfg, tmp_path / "state2", alert(agent="004"), args=("--route", str(route)))
+    assert [(r["status"], r["target"]) for r in out] == [("ran", "local"), ("routed", "all")]
+
+
+def test_route_to_a_fifo_and_a_unix_socket(tmp_path):
+    fifo = tmp_path / "route.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+    reader.start()
+    cfg = routed_config(tmp_path, 'location = "local"')
+    _, out, _ = respond(cfg, tmp_path / "state", alert(agent="002"), args=("--route", str(fifo)))
+    reader.join(10)
+    assert statuses(out) == ["routed"] and json.loads(got[0])["target"] == "002"
+
+    path = str(tmp_path / "route.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    received: list[bytes] = []
+
+    def accept() -> None:
+        conn, _ = server.accept()
+        with conn:
+            received.append(conn.makefile("rb").read())
+
+    thread = threading.Thread(target=accept)
+    thread.start()
+    _, out, _ = respond(cfg, tmp_path / "state2", alert(agent="003"), args=("--route", path))
+    thread.join(10)
+    server.close()
+    assert statuses(out) == ["routed"] and json.loads(received[0])["target"] == "003"
+
+
+def test_route_fifo_without_reader_fails_without_blocking(tmp_path):
+    fifo = tmp_path / "route.fifo"
+    os.mkfifo(fifo)
+    cfg = routed_config(tmp_path, 'location = "local"')
+    _, out, _ = respond(cfg, tmp_path / "state", alert(agent="002"), args=("--route", str(fifo)))
+    assert statuses(out) == ["failed"] and "nobody is reading" in out[0]["reason"]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_ar_for_an_agent_is_routed_by_a_server(tmp_path):
+    route = tmp_path / "route.jsonl"
+    cfg = rec_config(tmp_path)
+    ar = {"type": "ar", "command": "rec", "action": "add", "srcip": "203.0.113.9", "target": "005"}
+    _, out, _ = respond(cfg, tmp_path / "state", ar, args=("--route", str(route)))
+    assert [(r["status"], r["target"]) for r in out] == [("routed", "005")]
+    assert json.loads(route.read_text())["target"] == "005" and calls(tmp_path / "bin") == []
+
+
+# --- configuration ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, message", [
+    ('[respond]\nbogus = 1\n', "unknown key 'bogus'"),
+    ('[[respond.response]]\ncommand = "nope"\nlevel = 7\n', "no command named 'nope'"),
+    ('[[respond.response]]\ncommand = "firewall-drop"\n', "needs level, rules-id or rules-group"),
+    ('[[respond.response]]\ncommand = "firewall-drop"\nlevel = 7\nlocation = "moon"\n', "location"),
+    ('[[respond.response]]\ncommand = "firewall-drop"\nlevel = 7\nlocation = "defined-agent"\n', "agent-id"),
+    ('[[respond.response]]\ncommand = "firewall-drop"\nlevel = "high"\n', "level"),
+    ('[[respond.response]]\ncommand = "firewall-drop"\nlevel = 7\ntimeout = -5\n', "timeout"),
+    ('[[respond.response]]\ncommand = "firewall-drop"\nlevel = 7\nrepeated_offenders = [0]\n', "repeated-offenders"),
+    ('[[respond.command]]\nname = "x"\nexecutable = "/nonexistent/x"\n', "not found"),
+    ('[[respond.command]]\nname = "x"\nexecutable = "nothing-like-this"\n', "not found"),
+    ('[[respond.command]]\nname = "x"\nexecutable = "firewall-drop"\nexpect = ["ip"]\n', "expect"),
+    ('[[respond.command]]\nexecutable = "firewall-drop"\n', "name"),
+    ('[[respond.command]]\nname = "x"\nexecutable = "firewall-drop"\ntimeout_allowed = false\n'
+     '[[respond.response]]\ncommand = "x"\nlevel = 7\ntimeout = 60\n', "timeout-allowed"),
+    ('[respond]\nallow = ["10.0.0.0/33"]\n', "allow"),
+    ('[respond]\nscript-timeout = 0\n', "script-timeout"),
+    ('[respond\n', "not valid TOML"),
+])
+def test_config_errors_exit_2(tmp_path, text, message):
+    cfg = config(tmp_path / "bad.toml", text)
+    code, out, err = respond(cfg, tmp_path / "state", alert())
+    assert code == 2, err
+    assert out == []
+    assert message in err and "bad.toml" in err
+
+
+def test_issue_config_shape_with_bundled_script(tmp_path):
+    cfg = config(tmp_path / "hidsctl.toml", """
+[[respond.command]]
+name = "firewall-drop"
+executable = "firewall-drop"
+expect = ["srcip"]
+timeout_allowed = true
+
+[[respond.response]]
+command = "firewall-drop"
+location = "local"
+level = 7
+timeout = 600
+repeated_offenders = [30, 60, 120]
+
+[respond]
+allow = ["127.0.0.1", "10.0.0.0/8"]
+""")
+    code, out, _ = respond(cfg, tmp_path / "state", alert("10.1.2.3"))
+    assert code == 0 and [r["reason"] for r in out] == ["allow-listed"]
+
+
+def test_second_respond_on_the_same_state_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    cfg = rec_config(tmp_path)
+    first = subprocess.Popen([sys.executable, "-m", "hidsctl", "respond", "--state-dir",
+                              str(tmp_path / "state"), "--config", str(cfg)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        deadline = time.time() + 20
+        while not (tmp_path / "state" / "respond.db").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        code, out, err = respond(cfg, tmp_path / "state", alert())
+        assert code == 1 and "in use" in err
+    finally:
+        first.stdin.close()
+        first.wait(20)
