@@ -1,0 +1,2 @@
+"""The agent-server link: keys, the wire protocol, ``send``, ``receive``, enrollment,
+plain syslog and agent connectivity."""

@@ -1,0 +1,375 @@
+"""``hidsctl send``: the agent side of the link (OSSEC's agentd).
+
+Records read on stdin are appended to a durable on-disk queue (state dir ``send-queue``)
+before anything else happens, so a SIGKILL loses nothing that was read. A connection loop
+drains the queue in order to the first server that answers, and commits the queue only
+when the server has acknowledged a batch, which it does after writing it out. Active-response
+commands from the server are written on stdout as ``ar`` records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import platform
+import random
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from hidsctl import __version__, records
+from hidsctl.errors import StateError, UsageError
+from hidsctl.queue import DurableQueue
+from hidsctl.transport import protocol
+from hidsctl.transport.keys import AgentKey, KeyFile, keys_path
+from hidsctl.transport.output import BoundedLog, Output
+from hidsctl.transport.protocol import Rejected
+from hidsctl.transport.server import DEFAULT_PORT, parse_address
+
+QUEUE_DIR = "send-queue"
+CONSUMER = "send"
+
+
+@dataclass
+class SendSettings:
+    server: list[str] = field(default_factory=list)
+    udp: bool = False
+    id: str | None = None
+    keepalive: float = 10.0
+    drain_timeout: float = 30.0
+    queue_size: int = 256 << 20
+    batch_records: int = 2000
+    window: int = 8
+    sync: bool = True
+    connect_timeout: float = 10.0
+    max_backoff: float = 60.0
+    enroll: str | None = None
+    password: str | None = None
+    fingerprint: str | None = None
+    name: str | None = None
+
+
+def agent_key(state: Path, ident: str | None) -> AgentKey:
+    """This agent's key: the only one in its keys file, or the one ``--id`` names."""
+    keyfile = KeyFile.open(keys_path(state))
+    if ident is not None:
+        key = keyfile.get(records.agent_id(ident))
+        if key is None:
+            raise UsageError(f"no key for agent {ident} in {keyfile.path}")
+        return key
+    if not keyfile.keys:
+        raise UsageError(f"no agent key in {keyfile.path}: run 'hidsctl keys import' or "
+                         f"'hidsctl send --enroll HOST'")
+    if len(keyfile.keys) > 1:
+        raise UsageError(f"{keyfile.path} holds {len(keyfile.keys)} keys: pick one with --id")
+    return next(iter(keyfile.keys.values()))
+
+
+def host_info(config_path: Path | None) -> dict[str, str]:
+    """What keepalives carry: hostname, OS, hidsctl version and a hash of the config."""
+    try:
+        config = config_path.read_bytes() if config_path else b""
+    except OSError:
+        config = b""
+    return {"hostname": socket.gethostname(), "os": _os_name(), "version": __version__,
+            "config_hash": hashlib.sha256(config).hexdigest()[:16]}
+
+
+def _os_name() -> str:
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return f"{line.split('=', 1)[1].strip(chr(34))} ({platform.system()} " \
+                       f"{platform.release()})"
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.release()}"
+
+
+class Agent:
+    def __init__(self, settings: SendSettings, state: Path, key: AgentKey,
+                 info: dict[str, str], output: Output | None = None, stderr=None):
+        if not settings.server:
+            raise UsageError("no server: give --server HOST:PORT (several for failover)")
+        self.settings = settings
+        self.key = key
+        self.info = info
+        self.output = output or Output()
+        self.log = BoundedLog(None, "send", 30.0, stderr)
+        self.servers = [parse_address(s, DEFAULT_PORT) for s in settings.server]
+        self.queue = DurableQueue(state / QUEUE_DIR, writer=True,
+                                  max_bytes=settings.queue_size, sync=settings.sync)
+        self.lock = threading.Lock()  # the reader thread appends while the loop reads
+        self.committed = self.queue.committed(CONSUMER) or 0
+        self.committed_seq = 0
+        self.stream = os.urandom(protocol.STREAM_LEN)
+        self.dropped_reported = 0
+        self.input_done = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.new_data: asyncio.Event | None = None
+        self.drained: asyncio.Event | None = None
+        self.reset_session = False
+
+    # --- input: stdin to the durable queue -------------------------------------------------
+
+    def read_input(self, stream) -> None:
+        pending: list[bytes] = []
+
+        def flush() -> None:
+            if pending:
+                self.append(pending)
+                pending.clear()
+
+        reader = records.RecordReader(stream, before_block=flush)
+        size = 0
+        for record in reader:
+            records.fill_defaults(record)
+            line = records.dumps(record)[:-1]
+            pending.append(line)
+            size += len(line)
+            if len(pending) >= 5000 or size >= 1 << 20:
+                flush()
+                size = 0
+        flush()
+        self._notify(self._input_finished)
+
+    def append(self, lines: list[bytes]) -> None:
+        with self.lock:
+            self.queue.append(lines)
+            dropped = self.queue.dropped - self.dropped_reported
+            if dropped:
+                self.dropped_reported = self.queue.dropped
+                self.queue.append([records.dumps(records.make(
+                    "notice", component="send", code="dropped", count=dropped,
+                    message=f"send queue over its bound of {self.settings.queue_size} bytes: "
+                            f"dropped the {dropped} oldest record(s)"))[:-1]])
+        if dropped:
+            self._notify(self._dropped)
+        self._notify(self._wake)
+
+    def _notify(self, callback) -> None:
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(callback)
+
+    def _wake(self) -> None:
+        assert self.new_data is not None
+        self.new_data.set()
+
+    def _dropped(self) -> None:
+        # Records vanished under the reader: sequence numbers would no longer name the same
+        # records, so start a fresh stream on a fresh connection.
+        self.log.report("dropped", "queue", "queue over its bound; oldest records dropped",
+                        notice=False)
+        self.stream = os.urandom(protocol.STREAM_LEN)
+        self.committed_seq = 0
+        self.reset_session = True
+
+    def _input_finished(self) -> None:
+        self.input_done = True
+        self._check_drained()
+
+    def _check_drained(self) -> None:
+        assert self.drained is not None
+        if self.input_done and self.committed >= self.queue._end:
+            self.drained.set()
+
+    # --- acknowledged delivery ------------------------------------------------------------
+
+    def acknowledge(self, offset: int, seq: int) -> None:
+        self.committed, self.committed_seq = offset, seq
+        self.queue.commit(CONSUMER, offset)
+        self._check_drained()
+
+    # --- the connection loop --------------------------------------------------------------
+
+    async def run(self, stdin=None) -> int:
+        self.loop = asyncio.get_running_loop()
+        self.new_data = asyncio.Event()
+        self.drained = asyncio.Event()
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(signum, stop.set)
+        reader = threading.Thread(target=self.read_input, args=(stdin or sys.stdin.buffer,),
+                                  name="send input", daemon=True)
+        reader.start()
+        connector = asyncio.create_task(self.connect_forever())
+        drained = asyncio.create_task(self._drain_or_timeout())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait([connector, drained, stopped], return_when=asyncio.FIRST_COMPLETED)
+        for task in (connector, drained, stopped):
+            task.cancel()
+        await asyncio.gather(connector, drained, stopped, return_exceptions=True)
+        left = self.queue._end - max(self.committed, self.queue.start_offset())
+        if left > 0:
+            self.log.report("queued", "queue", f"{left} bytes of records stay queued for the "
+                            f"next run", notice=False)
+        return 0
+
+    async def _drain_or_timeout(self) -> None:
+        while not self.input_done:
+            await asyncio.sleep(0.1)
+        try:
+            await asyncio.wait_for(self.drained.wait(), self.settings.drain_timeout)
+        except asyncio.TimeoutError:
+            pass
+
+    async def connect_forever(self) -> None:
+        backoff = 1.0
+        while True:
+            for host, port in self.servers:
+                where = f"{host}:{port}"
+                try:
+                    delivered = await self.session(host, port)
+                except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
+                    self.log.report("unreachable", where, _describe(exc), notice=False)
+                    delivered = False
+                except Rejected as exc:
+                    self.log.report(exc.code, where, str(exc), notice=False)
+                    delivered = False
+                if delivered:
+                    backoff = 1.0
+                    break  # the connection was good: retry the same list from the top
+            else:
+                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+                backoff = min(backoff * 2, self.settings.max_backoff)
+
+    async def session(self, host: str, port: int) -> bool:
+        """One connection, until it breaks; True when the handshake succeeded."""
+        settings = self.settings
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port),
+                                                settings.connect_timeout)
+        try:
+            handshake = protocol.AgentHandshake(self.key.id, self.key.derived())
+            writer.write(protocol.frame(handshake.start()))
+            body = await asyncio.wait_for(_read_body(reader), settings.connect_timeout)
+            session = handshake.finish(body)
+            self.log.report("connected", f"{host}:{port}", "connected", notice=False)
+            self.reset_session = False
+            link = _AgentLink(self, session, reader, writer)
+            await link.run()
+        finally:
+            writer.close()
+        return True
+
+
+class _AgentLink:
+    """One live session: a sender, a receiver and a keepalive timer."""
+
+    def __init__(self, agent: Agent, session: protocol.Session, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter):
+        self.agent = agent
+        self.session = session
+        self.reader = reader
+        self.writer = writer
+        self.inflight: deque[tuple[int, int, int]] = deque()  # (counter, end offset, end seq)
+        self.acked = asyncio.Event()
+
+    async def run(self) -> None:
+        tasks = [asyncio.create_task(c) for c in (self.sender(), self.receiver(),
+                                                   self.keepalives())]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def send(self, kind: int, payload: bytes) -> int:
+        self.writer.write(protocol.frame(self.session.seal(kind, payload)))
+        return self.session.send.counter - 1
+
+    async def keepalives(self) -> None:
+        info = orjson.dumps(self.agent.info)
+        while True:
+            self.send(protocol.KEEPALIVE, info)
+            await self.writer.drain()
+            await asyncio.sleep(self.agent.settings.keepalive)
+
+    async def sender(self) -> None:
+        agent = self.agent
+        settings = agent.settings
+        offset, seq = agent.committed, agent.committed_seq
+        new_data = agent.new_data
+        assert new_data is not None
+        while not agent.reset_session:
+            if len(self.inflight) >= settings.window:
+                self.acked.clear()
+                await self.acked.wait()
+                continue
+            new_data.clear()
+            with agent.lock:
+                items = agent.queue.read(offset, settings.batch_records, 512 << 10)
+            if not items:
+                await new_data.wait()
+                continue
+            payload = protocol.encode_batch(agent.stream, seq, [item.data for item in items])
+            counter = self.send(protocol.DATA, payload)
+            offset, seq = items[-1].next_offset, seq + len(items)
+            self.inflight.append((counter, offset, seq))
+            await self.writer.drain()
+        raise ConnectionResetError("queue dropped records; starting a new stream")
+
+    async def receiver(self) -> None:
+        while True:
+            kind, payload = self.session.open(await _read_body(self.reader))
+            if kind == protocol.ACK:
+                self.on_ack(protocol.decode_ack(payload))
+            elif kind == protocol.COMMAND:
+                self.on_command(payload)
+            else:
+                raise Rejected("bad_frame", f"servers do not send {protocol.KIND_NAMES[kind]}")
+
+    def on_ack(self, counter: int) -> None:
+        last = None
+        while self.inflight and self.inflight[0][0] <= counter:
+            last = self.inflight.popleft()
+        if last is not None:
+            self.agent.acknowledge(last[1], last[2])
+            self.acked.set()
+
+    def on_command(self, payload: bytes) -> None:
+        try:
+            record = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            raise Rejected("bad_payload", "command is not JSON") from None
+        if not isinstance(record, dict) or record.get("type") != "ar" or records.validate(record):
+            self.agent.log.report("bad_command", "server", "ignored a malformed command",
+                                  notice=False)
+            return
+        self.agent.output.record(record)
+
+
+async def _read_body(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readexactly(4)
+    length = int.from_bytes(head, "big")
+    if not 0 < length <= protocol.MAX_FRAME:
+        raise Rejected("bad_frame", f"server sent a frame of {length} bytes")
+    return await reader.readexactly(length)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    if isinstance(exc, asyncio.IncompleteReadError):
+        return "connection closed"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def run(settings: SendSettings, state: Path, config_path: Path | None) -> int:
+    key = agent_key(state, settings.id)
+    agent = Agent(settings, state, key, host_info(config_path))
+    try:
+        return asyncio.run(agent.run())
+    finally:
+        agent.queue.close()

@@ -1,0 +1,524 @@
+"""``hidsctl receive``: the asyncio server agents connect to (OSSEC's remoted).
+
+Each TCP connection or UDP peer goes through the handshake of protocol.py, then its
+batches are opened, stamped with the identity of the key that authenticated them, written
+to stdout and only then acknowledged. A peer that breaks the protocol is dropped, counted
+and logged at a bounded rate; every connection is handled without blocking the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from hidsctl import records
+from hidsctl.errors import ConfigError, ProtocolError
+from hidsctl.transport import protocol
+from hidsctl.transport.keys import AgentKey, KeyFile, keys_path
+from hidsctl.transport.output import BoundedLog, Output
+from hidsctl.transport.protocol import Rejected, Session
+from hidsctl.transport.status import KEEPALIVE_FIELDS, StatusStore
+
+DEFAULT_PORT = 1514
+
+
+@dataclass
+class ReceiveSettings:
+    listen: list[str] = field(default_factory=lambda: [f"0.0.0.0:{DEFAULT_PORT}"])
+    udp: list[str] = field(default_factory=list)
+    syslog: list[str] = field(default_factory=list)
+    allow: list[str] = field(default_factory=list)
+    control: str | None = None
+    enroll: str | None = None
+    enroll_password: str | None = None
+    enroll_replace: bool = False
+    disconnect_time: float = 600.0
+    rate_limit: int = 20000
+    handshake_timeout: float = 10.0
+    read_timeout: float = 30.0
+    ar_queue_time: float = 300.0
+    log_interval: float = 60.0
+    max_frame: int = protocol.MAX_FRAME
+
+
+def parse_address(text: str, default_port: int) -> tuple[str, int]:
+    """HOST:PORT, [v6]:PORT, HOST or :PORT."""
+    text = text.strip()
+    host, port = text, default_port
+    if text.startswith("["):
+        end = text.find("]")
+        host = text[1:end]
+        rest = text[end + 1:]
+        if rest.startswith(":"):
+            port = _port(rest[1:], text)
+    elif text.count(":") == 1:
+        host, _, raw = text.partition(":")
+        port = _port(raw, text)
+    return host or "0.0.0.0", port
+
+
+def _port(raw: str, text: str) -> int:
+    if not raw.isdigit() or not 0 <= int(raw) <= 65535:
+        raise ConfigError(f"bad port in address {text!r}")
+    return int(raw)
+
+
+def stamp(lines: list[bytes], identity: dict[str, str]) -> tuple[list[bytes], list[str]]:
+    """The batch's records with ``agent`` overwritten by the authenticated identity.
+
+    Returns (serialised records, what was wrong with each line dropped). An ``ar`` record
+    is dropped: an agent never orders a response on the server."""
+    out: list[bytes] = []
+    problems: list[str] = []
+    loads, dumps, validate = orjson.loads, records.dumps, records.validate
+    for line in lines:
+        if not line:
+            continue
+        try:
+            record = loads(line)
+        except orjson.JSONDecodeError:
+            problems.append("not valid JSON")
+            continue
+        problem = validate(record)
+        if problem:
+            problems.append(problem)
+            continue
+        if record["type"] == "ar":
+            problems.append("an agent may not send ar records")
+            continue
+        record["agent"] = identity
+        if "timestamp" not in record:
+            record["timestamp"] = records.now()
+        out.append(dumps(record))
+    return out, problems
+
+
+class TokenBucket:
+    def __init__(self, rate: float):
+        self.rate = rate
+        self.tokens = rate
+        self.stamp = time.monotonic()
+
+    def take(self, count: int) -> float:
+        """Spend ``count``; returns how long to wait before taking more (0: no wait)."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate) - count
+        self.stamp = now
+        return -self.tokens / self.rate if self.tokens < 0 else 0.0
+
+
+class Link:
+    """One authenticated (or authenticating) peer: a TCP connection or a UDP session."""
+
+    protocol_name = "tcp"
+
+    def __init__(self, receiver: "Receiver", peer: str):
+        self.receiver = receiver
+        self.peer = peer
+        self.session: Session | None = None
+        self.key: AgentKey | None = None
+        self.opened = self.last_rx = time.monotonic()
+        self.bucket = TokenBucket(receiver.settings.rate_limit)
+
+    def send_body(self, body: bytes) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def identity(self) -> dict[str, str]:
+        assert self.key is not None
+        return self.key.identity(self.peer)
+
+    def handle(self, body: bytes) -> None:
+        """One body from the peer; raises Rejected when the peer broke the protocol."""
+        receiver = self.receiver
+        if self.session is None or protocol.parse_header(body).kind == protocol.HELLO:
+            if self.session is not None and self.protocol_name == "tcp":
+                raise Rejected("bad_handshake", "second hello on one connection")
+            agent, welcome, session = protocol.server_handshake(
+                body, lambda ident: receiver.agent_key(ident, self.peer),
+                strict=self.protocol_name == "tcp")
+            self.session, self.key = session, receiver.keys.get(agent)
+            self.send_body(welcome)
+            receiver.attach(self)
+            return
+        kind, payload = self.session.open(body)
+        if kind == protocol.DATA:
+            wait = receiver.deliver(self, payload)
+            self.send_body(self.session.seal(protocol.ACK,
+                                             protocol.encode_ack(self.session.recv.counter - 1)))
+            if wait:
+                self.throttle(wait)
+        elif kind == protocol.KEEPALIVE:
+            receiver.keepalive(self, payload)
+        else:
+            raise Rejected("bad_frame", f"agents do not send {protocol.KIND_NAMES[kind]}")
+
+    def throttle(self, seconds: float) -> None:
+        """Over the rate limit: stop reading for a while (TCP); UDP relies on the agent."""
+
+
+class TcpLink(Link, asyncio.Protocol):
+    def __init__(self, receiver: "Receiver"):
+        Link.__init__(self, receiver, "?")
+        self.transport: asyncio.Transport | None = None
+        self.reader = protocol.FrameReader(receiver.settings.max_frame)
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.peer = _ip(peer[0]) if peer else "?"
+        self.receiver.links.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.receiver.links.discard(self)
+        self.receiver.detach(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_rx = time.monotonic()
+        try:
+            for body in self.reader.feed(data):
+                if self.closed:
+                    return
+                self.handle(body)
+        except Rejected as exc:
+            self.receiver.rejected(self, exc)
+            if exc.code in ("unknown_agent", "not_allowed"):
+                self.send_body(protocol.reject(self.key.id if self.key else "0", exc.code))
+            self.close()
+
+    def send_body(self, body: bytes) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(protocol.frame(body))
+
+    def close(self) -> None:
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            self.transport.close()
+
+    def throttle(self, seconds: float) -> None:
+        if self.transport is None or self.closed:
+            return
+        self.transport.pause_reading()
+        asyncio.get_running_loop().call_later(seconds, self._resume)
+
+    def _resume(self) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.resume_reading()
+
+
+class UdpLink(Link):
+    protocol_name = "udp"
+
+    def __init__(self, receiver: "Receiver", endpoint: "UdpEndpoint", addr: tuple):
+        super().__init__(receiver, _ip(addr[0]))
+        self.endpoint = endpoint
+        self.addr = addr
+
+    def send_body(self, body: bytes) -> None:
+        if self.endpoint.transport is not None:
+            self.endpoint.transport.sendto(body, self.addr)
+
+    def close(self) -> None:
+        self.endpoint.links.pop((self.addr, self.session.agent if self.session else ""), None)
+        self.receiver.detach(self)
+
+
+class UdpEndpoint(asyncio.DatagramProtocol):
+    MAX_LINKS = 20000
+
+    def __init__(self, receiver: "Receiver"):
+        self.receiver = receiver
+        self.transport: asyncio.DatagramTransport | None = None
+        self.links: dict[tuple[Any, str], UdpLink] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        link: UdpLink | None = None
+        try:
+            head = protocol.parse_header(data)
+            key = (addr, head.agent)
+            link = self.links.get(key)
+            if link is None:
+                if head.kind != protocol.HELLO:
+                    raise Rejected("no_session", "datagram outside any session")
+                if len(self.links) >= self.MAX_LINKS:
+                    self._evict()
+                link = self.links[key] = UdpLink(self.receiver, self, addr)
+            link.last_rx = time.monotonic()
+            link.handle(data)
+        except Rejected as exc:
+            self.receiver.rejected(link or UdpLink(self.receiver, self, addr), exc)
+            if link is not None and link.session is None:
+                link.close()
+
+    def _evict(self) -> None:
+        oldest = min(self.links.values(), key=lambda link: link.last_rx)
+        oldest.close()
+
+
+def _ip(address: str) -> str:
+    return address[7:] if address.startswith("::ffff:") else address
+
+
+class Receiver:
+    """The server's state: keys, live sessions, connectivity, pending commands."""
+
+    def __init__(self, settings: ReceiveSettings, state: Path, output: Output | None = None,
+                 stderr=None):
+        self.settings = settings
+        self.state = state
+        self.output = output or Output()
+        self.keys = KeyFile.open(keys_path(state))
+        self._keys_checked = 0.0
+        self.store = StatusStore(state)
+        self.log = BoundedLog(self.output, "receive", settings.log_interval, stderr)
+        self.links: set[TcpLink] = set()
+        self.udp: list[UdpEndpoint] = []
+        self.sessions: dict[str, Link] = {}
+        self.pending_ar: dict[str, list[tuple[float, bytes]]] = {}
+        self.records_in = 0
+        self.servers: list[asyncio.AbstractServer] = []
+        self.stopping: asyncio.Event | None = None
+
+    # --- keys -------------------------------------------------------------------------
+
+    def agent_key(self, ident: str, peer: str) -> bytes | None:
+        now = time.monotonic()
+        if now - self._keys_checked > 1.0:  # pick up `keys add` without a restart
+            self._keys_checked = now
+            try:
+                self.keys.reload()
+            except ConfigError as exc:
+                self.log.report("bad_keys", str(self.keys.path), exc.message, notice=False)
+        key = self.keys.get(ident)
+        if key is None:
+            return None
+        if not key.allows(peer):
+            raise Rejected("not_allowed", f"agent {ident} may not connect from {peer}")
+        return key.derived()
+
+    # --- sessions ---------------------------------------------------------------------
+
+    def attach(self, link: Link) -> None:
+        assert link.key is not None
+        key = link.key
+        old = self.sessions.get(key.id)
+        if old is not None and old is not link:
+            old.close()
+        self.sessions[key.id] = link
+        agent = self.store.get(key.id, key.name)
+        was_active = agent.status == "active"
+        now = time.time()
+        agent.status, agent.ip, agent.connected_at, agent.last_seen = "active", link.peer, now, now
+        agent.protocol = link.protocol_name
+        agent.dirty = True
+        if not was_active:
+            self.output.record(records.make("agent_status", agent=link.identity(),
+                                            status="connected", protocol=link.protocol_name))
+        for deadline, command in self.pending_ar.pop(key.id, []):
+            link.send_body(link.session.seal(protocol.COMMAND, command))  # type: ignore[union-attr]
+
+    def detach(self, link: Link) -> None:
+        if link.key is not None and self.sessions.get(link.key.id) is link:
+            del self.sessions[link.key.id]
+
+    def rejected(self, link: Link, exc: Rejected) -> None:
+        who = link.peer + (f" (agent {link.key.id})" if link.key else "")
+        self.log.report("peer_rejected", who, f"{exc.code}: {exc}", reason=exc.code)
+
+    # --- records ------------------------------------------------------------------------
+
+    def deliver(self, link: Link, payload: bytes) -> float:
+        """Write a batch's new records, remember how far the stream got; returns how long
+        the link must wait to stay under its rate limit."""
+        assert link.key is not None
+        stream, first_seq, lines = protocol.decode_batch(payload)
+        agent = link.key.id
+        mark_stream, mark_seq = self.store.mark(agent)  # type: ignore[misc]
+        if stream == mark_stream and first_seq <= mark_seq:
+            lines = lines[mark_seq - first_seq + 1:]  # already written before a lost ack
+            first_seq = mark_seq + 1
+        out, problems = stamp(lines, link.identity())
+        self.output.lines(out)
+        if lines:
+            self.store.set_mark(agent, stream, first_seq + len(lines) - 1)
+        for problem in problems:
+            self.log.report("bad_record", f"agent {agent}", problem)
+        self.records_in += len(out)
+        state = self.store.agents.get(agent)
+        if state is not None:
+            state.last_seen = time.time()
+        return link.bucket.take(len(lines))
+
+    def keepalive(self, link: Link, payload: bytes) -> None:
+        assert link.key is not None
+        try:
+            info = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            raise Rejected("bad_payload", "keepalive is not JSON") from None
+        if not isinstance(info, dict):
+            raise Rejected("bad_payload", "keepalive is not an object")
+        agent = self.store.get(link.key.id, link.key.name)
+        now = time.time()
+        changed = [name for name in ("version", "config_hash")
+                   if agent.last_keepalive is not None and info.get(name) is not None
+                   and getattr(agent, name) != info.get(name)]
+        for name in KEEPALIVE_FIELDS:
+            value = info.get(name)
+            if isinstance(value, str):
+                setattr(agent, name, value[:200])
+        agent.last_seen = agent.last_keepalive = now
+        agent.dirty = True
+        if changed:
+            self.output.record(records.make(
+                "agent_status", agent=link.identity(), status="changed", changed=changed,
+                version=agent.version, os=agent.os, config_hash=agent.config_hash,
+                last_keepalive=records.format_timestamp(now)))
+
+    # --- active response ------------------------------------------------------------------
+
+    def route(self, record: dict[str, Any]) -> None:
+        """Deliver an ``ar`` record to its target agent(s), hold it for a disconnected one."""
+        if record.get("type") != "ar":
+            return
+        target = str(record.get("target") or "local")
+        command = orjson.dumps(record)
+        if target == "all":
+            for link in list(self.sessions.values()):
+                link.send_body(link.session.seal(protocol.COMMAND, command))  # type: ignore
+            return
+        try:
+            agent = records.agent_id(target)
+        except ValueError:
+            self.log.report("ar_not_routed", f"target {target}",
+                            "ar record is not addressed to an agent or 'all'")
+            return
+        link = self.sessions.get(agent)
+        if link is not None and link.session is not None:
+            link.send_body(link.session.seal(protocol.COMMAND, command))
+        elif self.keys.get(agent) is None:
+            self.log.report("ar_not_routed", f"agent {agent}", "no such agent")
+        else:
+            deadline = time.monotonic() + self.settings.ar_queue_time
+            self.pending_ar.setdefault(agent, []).append((deadline, command))
+
+    # --- housekeeping -----------------------------------------------------------------
+
+    def sweep(self) -> None:
+        """Once a second: drop stuck peers, expire held commands, notice silent agents."""
+        now = time.monotonic()
+        settings = self.settings
+        for link in list(self.links):
+            if link.session is None and now - link.opened > settings.handshake_timeout:
+                self.rejected(link, Rejected("timeout", "no handshake in time"))
+                link.close()
+            elif link.reader.partial and now - link.last_rx > settings.read_timeout:
+                self.rejected(link, Rejected("slow", "frame not completed in time"))
+                link.close()
+            elif now - link.last_rx > settings.disconnect_time:
+                link.close()
+        for endpoint in self.udp:
+            for link in list(endpoint.links.values()):
+                if now - link.last_rx > settings.disconnect_time:
+                    link.close()
+        for agent, held in list(self.pending_ar.items()):
+            kept = [(d, c) for d, c in held if d > now]
+            if len(kept) < len(held):
+                self.log.report("ar_undelivered", f"agent {agent}",
+                                f"{len(held) - len(kept)} active-response command(s) expired "
+                                f"undelivered", count=len(held) - len(kept))
+            if kept:
+                self.pending_ar[agent] = kept
+            else:
+                del self.pending_ar[agent]
+        wall = time.time()
+        for agent in self.store.agents.values():
+            if agent.status == "active" and agent.last_seen is not None \
+                    and wall - agent.last_seen > settings.disconnect_time:
+                agent.status, agent.dirty = "disconnected", True
+                self.output.record(records.make(
+                    "agent_status", agent={"id": agent.id, "name": agent.name,
+                                           "ip": agent.ip or "any"},
+                    status="disconnected",
+                    last_keepalive=records.format_timestamp(agent.last_keepalive)
+                    if agent.last_keepalive else None))
+        self.store.flush()
+
+    async def _sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.sweep()
+
+    # --- running ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        settings = self.settings
+        for address in settings.listen:
+            host, port = parse_address(address, DEFAULT_PORT)
+            self.servers.append(await _bind(
+                loop.create_server(lambda: TcpLink(self), host, port, backlog=4096,
+                                   reuse_address=True), "TCP", address))
+        for address in settings.udp:
+            host, port = parse_address(address, DEFAULT_PORT)
+            endpoint = UdpEndpoint(self)
+            await _bind(loop.create_datagram_endpoint(lambda: endpoint, local_addr=(host, port)),
+                        "UDP", address)
+            self.udp.append(endpoint)
+        if settings.syslog:
+            from hidsctl.transport.syslog import SyslogListener
+            listener = SyslogListener(self.output, settings.allow, self.log)
+            for address in settings.syslog:
+                await listener.start(address)
+        if settings.enroll:
+            from hidsctl.transport.enroll import EnrollServer
+            await EnrollServer(self.state, self.keys, settings.enroll_password,
+                               settings.enroll_replace, self.log).start(settings.enroll)
+        if settings.control:
+            from hidsctl.transport.control import start_control
+            await start_control(settings.control, self.route, self.log)
+
+    def bound_ports(self) -> list[int]:
+        return [s.sockets[0].getsockname()[1] for s in self.servers]
+
+    async def run(self) -> None:
+        self.stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stopping.set)
+        await self.start()
+        sweeper = asyncio.create_task(self._sweeper())
+        try:
+            await self.stopping.wait()
+        finally:
+            sweeper.cancel()
+            for server in self.servers:
+                server.close()
+            self.store.close()
+
+
+async def _bind(coro, what: str, address: str):
+    try:
+        result = await coro
+    except OSError as exc:
+        raise ProtocolError(f"cannot listen on {what} {address}: {exc.strerror}") from None
+    return result
+
+
+def run(settings: ReceiveSettings, state: Path) -> None:
+    receiver = Receiver(settings, state)
+    asyncio.run(receiver.run())
