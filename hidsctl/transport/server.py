@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -285,7 +286,8 @@ class Receiver:
         self.keys = KeyFile.open(keys_path(state))
         self._keys_checked = 0.0
         self.store = StatusStore(state)
-        self.log = BoundedLog(self.output, "receive", settings.log_interval, stderr)
+        self.stderr = stderr if stderr is not None else sys.stderr
+        self.log = BoundedLog(self.output, "receive", settings.log_interval, self.stderr)
         self.links: set[TcpLink] = set()
         self.udp: list[UdpEndpoint] = []
         self.sessions: dict[str, Link] = {}
@@ -466,31 +468,39 @@ class Receiver:
     # --- running ------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Open every configured listener; prints ``listening on …`` lines on stderr."""
         loop = asyncio.get_running_loop()
         settings = self.settings
+        notes: list[str] = []
         for address in settings.listen:
             host, port = parse_address(address, DEFAULT_PORT)
-            self.servers.append(await _bind(
-                loop.create_server(lambda: TcpLink(self), host, port, backlog=4096,
-                                   reuse_address=True), "TCP", address))
+            server = await _bind(loop.create_server(lambda: TcpLink(self), host, port,
+                                                    backlog=4096, reuse_address=True),
+                                 "TCP", address)
+            self.servers.append(server)
+            notes.append(f"listening on tcp {host}:{server.sockets[0].getsockname()[1]}")
         for address in settings.udp:
             host, port = parse_address(address, DEFAULT_PORT)
             endpoint = UdpEndpoint(self)
-            await _bind(loop.create_datagram_endpoint(lambda: endpoint, local_addr=(host, port)),
-                        "UDP", address)
+            transport, _ = await _bind(loop.create_datagram_endpoint(
+                lambda: endpoint, local_addr=(host, port)), "UDP", address)
             self.udp.append(endpoint)
+            notes.append(f"listening on udp {host}:{transport.get_extra_info('sockname')[1]}")
         if settings.syslog:
             from hidsctl.transport.syslog import SyslogListener
             listener = SyslogListener(self.output, settings.allow, self.log)
             for address in settings.syslog:
-                await listener.start(address)
+                notes += await listener.start(address)
         if settings.enroll:
             from hidsctl.transport.enroll import EnrollServer
-            await EnrollServer(self.state, self.keys, settings.enroll_password,
-                               settings.enroll_replace, self.log).start(settings.enroll)
+            notes += await EnrollServer(self.state, self.keys, settings.enroll_password,
+                                        settings.enroll_replace, self.log).start(settings.enroll)
         if settings.control:
             from hidsctl.transport.control import start_control
             await start_control(settings.control, self.route, self.log)
+            notes.append(f"reading ar records from {settings.control}")
+        for note in notes:
+            print(f"hidsctl receive: {note}", file=self.stderr, flush=True)
 
     def bound_ports(self) -> list[int]:
         return [s.sockets[0].getsockname()[1] for s in self.servers]

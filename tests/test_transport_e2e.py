@@ -1,0 +1,150 @@
+"""send and receive as real processes on loopback: delivery, stamping, restarts,
+active-response routing and connectivity."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import run_hidsctl
+from transport_support import (ReceiveProcess, SendProcess, enroll_keys, kill_quietly,
+                               log_records, wait_for)
+
+
+@pytest.fixture
+def link(tmp_path):
+    """A server state with agents web1 and db1 whose keys are imported on their side."""
+    states = {"web1": tmp_path / "web1", "db1": tmp_path / "db1"}
+    ids = enroll_keys(tmp_path / "server", states)
+    return tmp_path, ids, states
+
+
+def test_records_arrive_intact_and_stamped_with_the_key_identity(link):
+    tmp, ids, states = link
+    server = ReceiveProcess(tmp, tmp / "server")
+    try:
+        forged = {"id": "000", "name": "the-server", "ip": "10.9.9.9"}
+        web = SendProcess(tmp, states["web1"], server.port, name="web1")
+        web.write(log_records(0, 50, "from web", agent=forged, timestamp="2026-01-02T03:04:05.678Z"))
+        db = SendProcess(tmp, states["db1"], server.port, name="db1")
+        db.write(log_records(0, 30, "from db", agent={"id": ids["web1"], "name": "web1"}))
+        assert web.close() == 0 and db.close() == 0
+        logs = wait_for(lambda: len(server.of_type("log")) == 80 and server.of_type("log"))
+    finally:
+        server.stop()
+    by_text = {r["log"]: r for r in logs}
+    web_record = by_text["from web 7"]
+    assert web_record["agent"] == {"id": ids["web1"], "name": "web1", "ip": "127.0.0.1"}
+    assert web_record["timestamp"] == "2026-01-02T03:04:05.678Z"  # records keep their time
+    assert web_record["location"] == "test" and web_record["seq"] == 7
+    assert all(by_text[f"from db {n}"]["agent"]["id"] == ids["db1"] for n in range(30))
+    statuses = server.of_type("agent_status")
+    assert {s["agent"]["id"] for s in statuses if s["status"] == "connected"} == set(ids.values())
+
+
+def test_server_killed_and_restarted_while_the_agent_sends_loses_and_repeats_nothing(link):
+    tmp, ids, states = link
+    server = ReceiveProcess(tmp, tmp / "server")
+    agent = SendProcess(tmp, states["web1"], server.port, "--drain-timeout", "60", name="web1")
+    total, chunk = 3000, 50
+    stop = threading.Event()
+
+    def feed() -> None:
+        for start in range(0, total, chunk):
+            agent.write(log_records(start, chunk))
+            time.sleep(0.01)
+        stop.set()
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        for _ in range(3):  # SIGKILL mid-stream, three times, each after some records arrived
+            seen = len(server.of_type("log"))
+            wait_for(lambda: len(server.of_type("log")) > seen + 200 or stop.is_set(), 30)
+            server.kill()
+            time.sleep(0.3)
+            server.start()  # same port, same state directory
+        feeder.join()
+        assert agent.close(90) == 0
+        wait_for(lambda: len(server.of_type("log")) >= total, 30, "every record")
+        time.sleep(0.5)
+        seqs = [r["seq"] for r in server.of_type("log")]
+    finally:
+        stop.set()
+        kill_quietly(agent, server)
+    assert sorted(seqs) == list(range(total)), "every record exactly once"
+
+
+def test_an_ar_record_reaches_the_targeted_agent_only(link):
+    tmp, ids, states = link
+    control = tmp / "control.sock"
+    server = ReceiveProcess(tmp, tmp / "server", "--control", str(control))
+    web = SendProcess(tmp, states["web1"], server.port, name="web1")
+    db = SendProcess(tmp, states["db1"], server.port, name="db1")
+    try:
+        wait_for(lambda: len(server.of_type("agent_status")) == 2, 30, "both agents connected")
+        import socket
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(control))
+            for target, srcip in ((ids["db1"], "203.0.113.5"), ("all", "203.0.113.6")):
+                sock.sendall(json.dumps({"type": "ar", "command": "firewall-drop",
+                                         "action": "add", "srcip": srcip,
+                                         "target": target}).encode() + b"\n")
+        wait_for(lambda: len(db.records()) == 2 and len(web.records()) == 1, 30, "commands")
+    finally:
+        kill_quietly(web, db, server)
+    assert [r["srcip"] for r in db.records()] == ["203.0.113.5", "203.0.113.6"]
+    assert [r["srcip"] for r in web.records()] == ["203.0.113.6"]
+    assert all(r["type"] == "ar" and r["command"] == "firewall-drop" for r in db.records())
+    assert not server.of_type("ar"), "routed commands are not written on the server's stdout"
+
+
+def test_ar_for_a_disconnected_agent_is_held_until_it_connects(link):
+    tmp, ids, states = link
+    server = ReceiveProcess(tmp, tmp / "server", "--control", "-", stdin=subprocess.PIPE)
+    try:
+        server.proc.stdin.write(json.dumps({"type": "ar", "command": "disable-account",
+                                            "action": "add", "user": "mallory",
+                                            "target": ids["web1"]}).encode() + b"\n")
+        server.proc.stdin.flush()
+        time.sleep(0.5)
+        web = SendProcess(tmp, states["web1"], server.port, name="web1")
+        wait_for(lambda: web.records(), 30, "held command")
+        assert web.records()[0]["user"] == "mallory"
+    finally:
+        kill_quietly(web, server)
+
+
+def test_agents_list_and_show_and_the_disconnected_status(link):
+    tmp, ids, states = link
+    config = tmp / "hidsctl.toml"
+    config.write_text("[receive]\ndisconnect-time = 2\n")
+    server = ReceiveProcess(tmp, tmp / "server", "--config", str(config))
+    try:
+        web = SendProcess(tmp, states["web1"], server.port, "--keepalive", "30", name="web1")
+        web.write(log_records(0, 3))
+        wait_for(lambda: len(server.of_type("log")) == 3)
+        time.sleep(1.2)  # the status store is flushed about once a second
+        listed = json.loads(run_hidsctl("agents", "list", "--json", "--state-dir",
+                                        str(tmp / "server")).stdout)
+        by_id = {row["id"]: row for row in listed}
+        assert by_id[ids["web1"]]["status"] == "active"
+        assert by_id[ids["web1"]]["version"] and by_id[ids["web1"]]["os"]
+        assert by_id[ids["db1"]]["status"] == "never_connected"
+        shown = json.loads(run_hidsctl("agents", "show", ids["web1"], "--json", "--state-dir",
+                                       str(tmp / "server")).stdout)
+        assert shown["ip"] == "127.0.0.1" and shown["hostname"]
+        web.proc.send_signal(19)  # SIGSTOP: the agent goes silent without closing
+        status = wait_for(lambda: [s for s in server.of_type("agent_status")
+                                   if s["status"] == "disconnected"], 30, "disconnect")
+        assert status[0]["agent"]["id"] == ids["web1"]
+        web.proc.send_signal(18)
+    finally:
+        kill_quietly(web, server)
+    missing = run_hidsctl("agents", "show", "042", "--state-dir", str(tmp / "server"))
+    assert missing.returncode == 2 and b"no agent with id 042" in missing.stderr
