@@ -51,21 +51,23 @@ def test_server_killed_and_restarted_while_the_agent_sends_loses_and_repeats_not
     tmp, ids, states = link
     server = ReceiveProcess(tmp, tmp / "server")
     agent = SendProcess(tmp, states["web1"], server.port, "--drain-timeout", "60", name="web1")
-    total, chunk = 3000, 50
+    total, chunk = 3000, 20
     stop = threading.Event()
 
     def feed() -> None:
         for start in range(0, total, chunk):
             agent.write(log_records(start, chunk))
-            time.sleep(0.01)
+            time.sleep(0.02)
         stop.set()
 
     feeder = threading.Thread(target=feed)
     feeder.start()
     try:
+        killed_mid_stream = 0
         for _ in range(3):  # SIGKILL mid-stream, three times, each after some records arrived
             seen = len(server.of_type("log"))
             wait_for(lambda: len(server.of_type("log")) > seen + 200 or stop.is_set(), 30)
+            killed_mid_stream += not stop.is_set()
             server.kill()
             time.sleep(0.3)
             server.start()  # same port, same state directory
@@ -77,6 +79,7 @@ def test_server_killed_and_restarted_while_the_agent_sends_loses_and_repeats_not
     finally:
         stop.set()
         kill_quietly(agent, server)
+    assert killed_mid_stream >= 2
     assert sorted(seqs) == list(range(total)), "every record exactly once"
 
 

@@ -158,3 +158,70 @@ def kill_quietly(*procs) -> None:
 
 def env_without_pythonpath() -> dict:
     return dict(os.environ)
+
+
+class Proxy:
+    """A TCP proxy on loopback that records both directions and can alter the agent's
+    stream: ``tamper(body) -> body`` sees each client-to-server frame body once."""
+
+    def __init__(self, target_port: int, tamper=None):
+        import socket
+        import threading
+
+        self.target_port = target_port
+        self.tamper = tamper
+        self.client_bytes = bytearray()
+        self.server_bytes = bytearray()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.threads: list = []
+        self.closed = False
+        thread = threading.Thread(target=self._accept, daemon=True)
+        thread.start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            for args in ((client, server, True), (server, client, False)):
+                thread = threading.Thread(target=self._pump, args=args, daemon=True)
+                thread.start()
+
+    def _pump(self, source, sink, from_client: bool) -> None:
+        from hidsctl.transport.protocol import FrameReader, frame
+
+        frames = FrameReader(1 << 30)
+        try:
+            while chunk := source.recv(65536):
+                if from_client:
+                    self.client_bytes += chunk
+                    out = b""
+                    for body in frames.feed(chunk):
+                        out += frame(self.tamper(body) if self.tamper else body)
+                    chunk = out
+                else:
+                    self.server_bytes += chunk
+                if chunk:
+                    sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.closed = True
+        self.listener.close()

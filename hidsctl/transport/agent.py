@@ -51,6 +51,7 @@ class SendSettings:
     window: int = 8
     sync: bool = True
     connect_timeout: float = 10.0
+    ack_timeout: float = 30.0
     max_backoff: float = 60.0
     enroll: str | None = None
     password: str | None = None
@@ -272,10 +273,11 @@ class _AgentLink:
         self.writer = writer
         self.inflight: deque[tuple[int, int, int]] = deque()  # (counter, end offset, end seq)
         self.acked = asyncio.Event()
+        self.last_progress = time.monotonic()  # last ack, or when the window became non-empty
 
     async def run(self) -> None:
         tasks = [asyncio.create_task(c) for c in (self.sender(), self.receiver(),
-                                                   self.keepalives())]
+                                                   self.keepalives(), self.watchdog())]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
@@ -296,6 +298,15 @@ class _AgentLink:
             await self.writer.drain()
             await asyncio.sleep(self.agent.settings.keepalive)
 
+    async def watchdog(self) -> None:
+        """A server that stops acknowledging (stuck, or a frame lost in a middlebox) is
+        left for the next one, and the unacknowledged batches are sent again."""
+        timeout = self.agent.settings.ack_timeout
+        while True:
+            await asyncio.sleep(min(1.0, timeout / 4))
+            if self.inflight and time.monotonic() - self.last_progress > timeout:
+                raise asyncio.TimeoutError()
+
     async def sender(self) -> None:
         agent = self.agent
         settings = agent.settings
@@ -314,6 +325,8 @@ class _AgentLink:
                 await new_data.wait()
                 continue
             payload = protocol.encode_batch(agent.stream, seq, [item.data for item in items])
+            if not self.inflight:
+                self.last_progress = time.monotonic()
             counter = self.send(protocol.DATA, payload)
             offset, seq = items[-1].next_offset, seq + len(items)
             self.inflight.append((counter, offset, seq))
@@ -335,6 +348,7 @@ class _AgentLink:
         while self.inflight and self.inflight[0][0] <= counter:
             last = self.inflight.popleft()
         if last is not None:
+            self.last_progress = time.monotonic()
             self.agent.acknowledge(last[1], last[2])
             self.acked.set()
 

@@ -425,11 +425,11 @@ class Receiver:
         now = time.monotonic()
         settings = self.settings
         for link in list(self.links):
-            if link.session is None and now - link.opened > settings.handshake_timeout:
-                self.rejected(link, Rejected("timeout", "no handshake in time"))
-                link.close()
-            elif link.reader.partial and now - link.last_rx > settings.read_timeout:
+            if link.reader.partial and now - link.last_rx > settings.read_timeout:
                 self.rejected(link, Rejected("slow", "frame not completed in time"))
+                link.close()
+            elif link.session is None and now - link.opened > settings.handshake_timeout:
+                self.rejected(link, Rejected("timeout", "no handshake in time"))
                 link.close()
             elif now - link.last_rx > settings.disconnect_time:
                 link.close()

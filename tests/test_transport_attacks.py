@@ -1,0 +1,176 @@
+"""Bad peers against a real ``hidsctl receive``: each is rejected while good agents keep
+flowing, and what travels on the wire reveals no record."""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from hidsctl.transport import protocol
+from hidsctl.transport.keys import KeyFile, keys_path
+from transport_support import (Proxy, ReceiveProcess, SendProcess, enroll_keys, kill_quietly,
+                               log_records, wait_for)
+
+
+def server_closes(sock: socket.socket, timeout: float = 10.0) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    sock.settimeout(timeout)
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received
+
+
+def connect(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=10)
+
+
+def hello_and_welcome(sock: socket.socket, agent: str) -> tuple[bytes, bytes]:
+    nonce = os.urandom(protocol.NONCE_LEN)
+    sock.sendall(protocol.frame(protocol.hello(agent, nonce)))
+    length = struct.unpack(">I", _exactly(sock, 4))[0]
+    return nonce, _exactly(sock, length)
+
+
+def _exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        assert chunk, "server closed the connection"
+        data += chunk
+    return data
+
+
+@pytest.fixture
+def setup(tmp_path):
+    states = {"web1": tmp_path / "web1", "db1": tmp_path / "db1"}
+    ids = enroll_keys(tmp_path / "server", states)
+    config = tmp_path / "receive.toml"
+    config.write_text("[receive]\nhandshake-timeout = 1\nread-timeout = 1\nlog-interval = 0\n")
+    server = ReceiveProcess(tmp_path, tmp_path / "server", "--config", str(config))
+    yield tmp_path, ids, states, server
+    server.stop()
+
+
+def test_captured_traffic_reveals_no_record_and_replaying_it_adds_nothing(setup):
+    tmp, ids, states, server = setup
+    proxy = Proxy(server.port)
+    agent = SendProcess(tmp, states["web1"], proxy.port, name="web1")
+    try:
+        agent.write(log_records(0, 200, "Failed password for root from 203.0.113.77"))
+        assert agent.close() == 0
+        wait_for(lambda: len(server.of_type("log")) == 200)
+    finally:
+        kill_quietly(agent)
+        proxy.close()
+    captured = bytes(proxy.client_bytes) + bytes(proxy.server_bytes)
+    assert len(proxy.client_bytes) > 500
+    for text in (b"Failed password", b"203.0.113.77", b"location", b"test", b'"log"'):
+        assert text not in captured
+
+    with connect(server.port) as sock:  # the whole captured session, replayed
+        sock.sendall(bytes(proxy.client_bytes))
+        server_closes(sock)
+    time.sleep(0.5)
+    assert len(server.of_type("log")) == 200
+    assert "bad_tag" in server.stderr()
+    notices = [n for n in server.of_type("notice") if n["code"] == "peer_rejected"]
+    assert notices and notices[-1]["reason"] == "bad_tag"
+
+
+def test_bad_peers_are_rejected_while_good_agents_keep_flowing(setup):
+    tmp, ids, states, server = setup
+    flipped = threading.Event()
+
+    def flip_one_byte(body: bytes) -> bytes:
+        if not flipped.is_set() and protocol.parse_header(body).kind == protocol.DATA:
+            flipped.set()
+            return body[:-5] + bytes([body[-5] ^ 0x01]) + body[-4:]
+        return body
+
+    proxy = Proxy(server.port, tamper=flip_one_byte)
+    web = SendProcess(tmp, states["web1"], server.port, name="web1")
+    db = SendProcess(tmp, states["db1"], proxy.port, name="db1")  # its stream is tampered with
+    stop = threading.Event()
+
+    def feed(agent: SendProcess) -> None:
+        for start in range(0, 1000, 20):
+            agent.write(log_records(start, 20))
+            time.sleep(0.02)
+
+    feeders = [threading.Thread(target=feed, args=(a,)) for a in (web, db)]
+    for thread in feeders:
+        thread.start()
+    try:
+        wait_for(lambda: len(server.of_type("log")) > 50)
+        web_id = ids["web1"]
+
+        # a wrong key: the handshake answers, but nothing sealed under the guess opens
+        with connect(server.port) as sock:
+            nonce, welcome = hello_and_welcome(sock, web_id)
+            wrong = os.urandom(32)
+            nonce_s = welcome[3 + len(web_id):3 + len(web_id) + protocol.NONCE_LEN]
+            a2s, _ = protocol.session_keys(wrong, web_id, nonce, nonce_s)
+            forged = protocol.Channel(a2s, web_id)
+            forged.counter = 0
+            sock.sendall(protocol.frame(forged.seal(protocol.DATA, protocol.encode_batch(
+                os.urandom(16), 0, [b'{"type":"log","location":"x","log":"forged"}']))))
+            assert server_closes(sock) == b""
+
+        # an unknown agent is told so and dropped
+        with connect(server.port) as sock:
+            sock.sendall(protocol.frame(protocol.hello("777", os.urandom(32))))
+            reply = server_closes(sock)
+            assert protocol.parse_header(reply[4:]).kind == protocol.REJECT
+
+        # an oversized frame is refused from its length prefix alone
+        with connect(server.port) as sock:
+            sock.sendall(struct.pack(">I", 0x7FFFFFFF) + b"x" * 100)
+            assert server_closes(sock) == b""
+
+        # a truncated frame: the length promises more than ever comes
+        with connect(server.port) as sock:
+            sock.sendall(struct.pack(">I", 1000) + protocol.hello(web_id, os.urandom(32))[:20])
+            assert server_closes(sock) == b""  # dropped after the read timeout
+
+        # a truncated message inside a valid frame
+        with connect(server.port) as sock:
+            hello_and_welcome(sock, web_id)
+            sock.sendall(protocol.frame(protocol.header(protocol.DATA, web_id) + b"\0" * 10))
+            assert server_closes(sock) == b""
+
+        # random bytes
+        with connect(server.port) as sock:
+            sock.sendall(struct.pack(">I", 4096) + b"\x07" + os.urandom(4095))
+            assert server_closes(sock) == b""
+
+        # a peer that connects and says nothing
+        with connect(server.port) as sock:
+            assert server_closes(sock) == b""
+
+        for thread in feeders:
+            thread.join()
+        assert web.close() == 0 and db.close() == 0
+        wait_for(lambda: len(server.of_type("log")) >= 2000, 60, "all good records")
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        kill_quietly(web, db)
+        proxy.close()
+    assert flipped.is_set()
+    logs = server.of_type("log")
+    for name in ("web1", "db1"):
+        seqs = sorted(r["seq"] for r in logs if r["agent"]["id"] == ids[name])
+        assert seqs == list(range(1000)), f"{name}: every record exactly once"
+    assert not [r for r in logs if r["log"] == "forged"]
+    stderr = server.stderr()
+    for code in ("bad_tag", "unknown_agent", "oversized", "slow", "bad_frame", "timeout"):
+        assert code in stderr, code
