@@ -33,7 +33,11 @@ def test_syslog_records_carry_location_agent_and_each_line(tmp_path: Path) -> No
 
 def test_fast_path_keeps_every_line_of_a_large_file(tmp_path: Path) -> None:
     log = tmp_path / "big.log"
-    lines = [f"line {i} " + "é\"x\\" * (i % 7) for i in range(50_000)]
+    # Runs of lines that need no escaping, quotes only, backslashes, tabs and non-ASCII,
+    # each long enough to fill whole read blocks, then all mixed.
+    kinds = ["plain", 'a "quoted" word', "back\\slash", "tab\there", "caf\u00e9 \u2603"]
+    lines = [f"line {i} {kind}" for kind in kinds for i in range(20_000)]
+    lines += [f"line {i} " + "é\"x\\\t" * (i % 7) for i in range(20_000)]
     log.write_text("\n".join(lines) + "\n")
     out, err, code = collect_once(str(log), state=tmp_path / "state")
     assert code == 0, err

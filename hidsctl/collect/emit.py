@@ -58,26 +58,48 @@ class Emitter:
 
         Empty lines are skipped, a trailing carriage return is dropped, lines over the
         limit are cut and flagged, invalid UTF-8 is replaced."""
-        if (self.format is not None or b"\r" in block or block.startswith(b"\n")
-                or b"\n\n" in block):
+        if self.format is not None or b"\r" in block or self.has_long_line(block):
             for line in block.split(b"\n")[:-1]:
                 self.line(line)
             return
-        raw_lines = block.split(b"\n")
-        raw_lines.pop()
-        if max(map(len, raw_lines)) > self.max_line:
-            for line in raw_lines:
-                self.line(line)
-            return
-        texts = block.decode("utf-8", "replace").split("\n")
-        texts.pop()
-        encoded = orjson.dumps(texts)
-        # Inside a JSON string every quote is escaped, so '","' only separates elements.
-        bodies = encoded[2:-2].split(b'","')
         prefix = self._head + CLOCK.now().encode() + self._tail
-        self.writer.write_raw(prefix + (b'"}\n' + prefix).join(bodies) + b'"}')
-        self.writer.written += len(bodies) - 1
-        self.count += len(bodies)
+        if plain_json(block):
+            # Lines that JSON takes as they are: no encoding at all.
+            out = prefix + block[:-1].replace(b"\n", b'"}\n' + prefix) + b'"}\n'
+        elif b"\\" in block:
+            out = self.encode_each(block.decode("utf-8", "replace"), prefix)
+        else:
+            text = block.decode("utf-8", "replace")
+            # Without backslashes in the text, an escaped newline in the encoded block
+            # can only be a line end: one encode and one replace for the whole block.
+            encoded = orjson.dumps(text)  # b'"line\\nline\\n"'
+            out = prefix + encoded[1:-3].replace(b"\\n", b'"}\n' + prefix) + b'"}\n'
+        count = block.count(b"\n")
+        empty = prefix + b'"}\n'
+        if empty in out:
+            count -= out.count(empty)
+            out = out.replace(empty, b"")
+        write_block(self.writer, out, count)
+        self.count += count
+
+    @staticmethod
+    def encode_each(text: str, prefix: bytes) -> bytes:
+        texts = text.split("\n")
+        texts.pop()
+        # Inside a JSON string every quote is escaped, so '","' only separates elements.
+        bodies = orjson.dumps(texts)[2:-2].split(b'","')
+        return prefix + (b'"}\n' + prefix).join(bodies) + b'"}\n'
+
+    def has_long_line(self, block: bytes) -> bool:
+        """Is any line longer than the limit? A line that long spans a multiple of the
+        limit, so probing the lines at those offsets is enough."""
+        limit = self.max_line
+        for probe in range(0, len(block), limit):
+            start = block.rfind(b"\n", 0, probe) + 1
+            end = block.find(b"\n", probe)
+            if end - start > limit:
+                return True
+        return False
 
     # -- one entry at a time ------------------------------------------------------------------
 
@@ -118,6 +140,34 @@ class Emitter:
             record["format"] = fmt
         self.writer.write(record)
         self.count += 1
+
+
+# Bytes a JSON string cannot hold as they are (the newline ends a line, so it stays).
+UNSAFE = bytes(range(0x20)).replace(b"\n", b"") + b'"\\'
+
+
+def plain_json(block: bytes) -> bool:
+    """Can these lines stand in a JSON string unescaped: valid UTF-8 without quotes,
+    backslashes or control characters?"""
+    if b'"' in block or b"\\" in block or len(block.translate(None, UNSAFE)) != len(block):
+        return False
+    if block.isascii():
+        return True
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def write_block(writer: records.RecordWriter, data: bytes, count: int) -> None:
+    """Queue ``count`` serialised records (ending in a newline) on the writer as one piece:
+    RecordWriter.write_raw would copy the whole block once more to add its newline."""
+    writer.pending.append(data)
+    writer.pending_bytes += len(data)
+    writer.written += count
+    if writer.line_buffered or writer.pending_bytes >= records.READ_CHUNK:
+        writer.flush()
 
 
 def cut(raw: bytes, limit: int) -> bytes:

@@ -12,7 +12,7 @@ from hidsctl.collect.emit import Emitter
 from hidsctl.collect.formats import Framer
 from hidsctl.collect.offsets import Offset
 
-CHUNK = 1 << 20          # bytes per read: large, so a busy file costs few system calls
+CHUNK = 1 << 18          # bytes per read: large, so a busy file costs few system calls
 FINGERPRINT_BYTES = 1024
 
 
