@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -103,29 +104,81 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert code == 2 and "multiline-regex" in err
 
 
-def journald_running() -> bool:
-    return shutil.which("journalctl") is not None and shutil.which("logger") is not None \
-        and os.path.exists("/run/systemd/journal/socket")
+JOURNALD = "/lib/systemd/systemd-journald"
+JOURNALD_CONF = """[Journal]
+Storage=volatile
+ReadKMsg=no
+Audit=no
+ForwardToSyslog=no
+ForwardToKMsg=no
+ForwardToConsole=no
+ForwardToWall=no
+"""
 
 
-@pytest.mark.skipif(not journald_running(), reason="no running systemd journal")
-def test_journal_entries_with_cursor_saved(tmp_path: Path) -> None:
-    tag = f"hidsctl-test-{os.getpid()}-{time.monotonic_ns()}"
+@pytest.fixture
+def private_journald(tmp_path: Path):
+    """A real systemd-journald in a private mount namespace (tmpfs over its sockets and
+    files, its own config), so the test neither needs nor touches the host's journal.
+    Yields a command prefix that runs a command inside that namespace."""
+    if os.geteuid() != 0 or not os.path.exists(JOURNALD) or not shutil.which("journalctl") \
+            or not shutil.which("unshare") or not shutil.which("nsenter"):
+        pytest.skip("needs root, systemd-journald, journalctl, unshare and nsenter")
+    conf = tmp_path / "journald.conf"
+    conf.write_text(JOURNALD_CONF)
+    setup = (f"set -e; for d in /run/systemd /run/log; do mkdir -p $d; mount -t tmpfs tmpfs $d; done; "
+             f"mkdir -p /run/systemd/journal; mount --bind {conf} /etc/systemd/journald.conf; "
+             f"if [ -d /var/log/journal ]; then mount -t tmpfs tmpfs /var/log/journal; fi; "
+             f"exec {JOURNALD}")
+    holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", setup],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    prefix = ["nsenter", "--mount", f"--target={holder.pid}", "--"]
+    deadline = time.monotonic() + 10
+    while subprocess.run([*prefix, "test", "-S", "/run/systemd/journal/socket"]).returncode:
+        if holder.poll() is not None or time.monotonic() > deadline:
+            holder.kill()
+            pytest.skip(f"cannot start a private journald: {holder.stderr.read().decode()}")
+        time.sleep(0.05)
+    yield prefix
+    holder.terminate()
+    holder.wait(timeout=10)
+
+
+def journal_send(prefix: list[str], tag: str, message: str) -> None:
+    subprocess.run([*prefix, "logger", "--journald"], check=True,
+                   input=f"MESSAGE={message}\nSYSLOG_IDENTIFIER={tag}\n".encode())
+
+
+def test_journal_entries_with_cursor_saved(tmp_path: Path, private_journald: list[str]) -> None:
+    prefix = private_journald
+    tag = "hidsctl-test"
     state = tmp_path / "state"
-    match = f"SYSLOG_IDENTIFIER={tag}"
-    subprocess.run(["logger", "-t", tag, "first entry"], check=True)
-    time.sleep(0.5)
-    out, err, code = collect_once("--journal", "--journal-match", match, state=state)
-    assert code == 0, err
+    match = ["--journal", "--journal-match", f"SYSLOG_IDENTIFIER={tag}"]
+
+    def once() -> list[dict]:
+        proc = subprocess.run([*prefix, sys.executable, "-m", "hidsctl", "collect", "--once",
+                               "--state-dir", str(state), *match], capture_output=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return [json.loads(line) for line in proc.stdout.splitlines()]
+
+    journal_send(prefix, tag, "first entry")
+    out = once()
     assert [r["data"]["MESSAGE"] for r in out] == ["first entry"]
-    assert out[0]["location"] == "journald" and f" {tag}[" in out[0]["log"]
-    follower = Follower(tmp_path, "--journal", "--journal-match", match, state=state)
+    record = out[0]
+    assert record["location"] == "journald" and record["format"] == "journald"
+    assert f" {tag}[" in record["log"] and record["log"].endswith(": first entry")
+    assert once() == [], "the saved cursor: nothing twice"
+
+    follower = Follower(tmp_path, *match, state=state, prefix=prefix)
     try:
-        subprocess.run(["logger", "-t", tag, "second entry"], check=True)
+        journal_send(prefix, tag, "second entry")
+        journal_send(prefix, "someone-else", "not matched")
         got = follower.wait_for(1)
         assert [r["data"]["MESSAGE"] for r in got] == ["second entry"]
     finally:
         assert follower.stop() == 0
+    journal_send(prefix, tag, "third entry")
+    assert [r["data"]["MESSAGE"] for r in once()] == ["third entry"]
 
 
 def test_pipeline_into_head_ends_quietly(tmp_path: Path) -> None:

@@ -94,6 +94,8 @@ class Emitter:
         """Is any line longer than the limit? A line that long spans a multiple of the
         limit, so probing the lines at those offsets is enough."""
         limit = self.max_line
+        if len(block) > 64 * limit:  # a small limit: many probes; measure every line instead
+            return max(map(len, block.split(b"\n"))) > limit
         for probe in range(0, len(block), limit):
             start = block.rfind(b"\n", 0, probe) + 1
             end = block.find(b"\n", probe)

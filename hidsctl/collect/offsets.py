@@ -88,6 +88,17 @@ class OffsetStore:
                 "DO UPDATE SET cursor = excluded.cursor, updated = excluded.updated",
                 [(name, cursor, now) for name, cursor in cursors.items()])
 
+    def prune(self, max_age: float = 30 * 86400) -> None:
+        """Forget files gone for good: not updated for ``max_age`` seconds and no longer there."""
+        cutoff = time.time() - max_age
+        stale = [row for row in self.conn.execute(
+            "SELECT path, dev, ino FROM files WHERE updated < ?", (cutoff,)).fetchall()
+            if not os.path.exists(row[0])]
+        if stale:
+            with state.transaction(self.conn):
+                self.conn.executemany("DELETE FROM files WHERE path = ? AND dev = ? AND ino = ?",
+                                      stale)
+
     def close(self) -> None:
         self.conn.close()
 

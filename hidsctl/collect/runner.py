@@ -36,6 +36,7 @@ class Collector:
         self.sources = sources
         self.writer = writer or records.RecordWriter()
         self.store = OffsetStore(state_dir)
+        self.store.prune()
         self.once = settings.once
         self.active: dict[str, FileTail] = {}   # path -> the file now at that path
         self.draining: list[FileTail] = []     # rotated-away files still read to their end
@@ -390,6 +391,9 @@ class Collector:
         self.read(tail, None)
         tail.rotated, tail.saved = True, None
         self.draining.append(tail)
+        if st is None and tail.source is not None and tail.source.is_glob:
+            del self.active[tail.path]  # the pattern finds it again if it comes back
+            return
         new = self.make_tail(tail.path, tail.source)
         self.active[tail.path] = new
         if st is not None and self.open_tail(new, missing_ok=True):
