@@ -13,7 +13,6 @@ forwarding run only when configured.
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,17 +22,6 @@ from hidsctl.errors import ConfigError, SourceLocation
 from hidsctl.supervise.component import ComponentSpec
 
 ROLES = ("local", "agent", "server")
-
-# The logs a fresh Linux host keeps, watched when the config names none.
-DEFAULT_LOGS = (
-    "/var/log/auth.log", "/var/log/secure", "/var/log/syslog", "/var/log/messages",
-    "/var/log/kern.log", "/var/log/dpkg.log", "/var/log/dnf.log", "/var/log/yum.log",
-    "/var/log/mail.log", "/var/log/maillog", "/var/log/nginx/access.log",
-    "/var/log/nginx/error.log", "/var/log/apache2/access.log", "/var/log/apache2/error.log",
-    "/var/log/httpd/access_log", "/var/log/httpd/error_log",
-)
-DEFAULT_DIRECTORIES = ("/etc", "/usr/bin", "/usr/sbin", "/bin", "/sbin")
-
 
 @dataclass
 class SuperviseSettings:
@@ -91,19 +79,15 @@ class _Builder:
 
     # --- components ---------------------------------------------------------------------
 
+    # collect and scan watch the system logs and OSSEC's usual directories unless the
+    # config names others.
     def collect(self) -> ComponentSpec:
-        files: list[str] = []
-        if not self.has("collect", "files") and not self.has("collect", "commands"):
-            files = [path for path in DEFAULT_LOGS if os.path.exists(path)]
-        return ComponentSpec("collect", self._cmd("collect", *files), output="events",
+        return ComponentSpec("collect", self._cmd("collect"), output="events",
                              privileged=True, source=True)
 
     def scan(self) -> ComponentSpec:
-        dirs: list[str] = []
-        if not self.has("scan", "directories"):
-            dirs = [d for d in DEFAULT_DIRECTORIES if os.path.isdir(d) and not os.path.islink(d)]
         return ComponentSpec("scan", self._cmd("scan", "--realtime", "--every",
-                                               self.settings.scan_every, *dirs),
+                                               self.settings.scan_every),
                              output="events", privileged=True, source=True)
 
     def rootcheck(self) -> ComponentSpec:
