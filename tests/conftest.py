@@ -10,7 +10,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(os.environ.get("HIDSCTL_SHARED", ROOT.parent / "shared")) / "fixtures"
+
+
+def _shared_dir() -> Path:
+    """../shared beside the checkout (a worktree may sit one level deeper)."""
+    if os.environ.get("HIDSCTL_SHARED"):
+        return Path(os.environ["HIDSCTL_SHARED"])
+    for parent in ROOT.parents:
+        if (parent / "shared" / "fixtures").is_dir():
+            return parent / "shared"
+    return ROOT.parent / "shared"
+
+
+FIXTURES = _shared_dir() / "fixtures"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,0 +1,1 @@
+"""`hidsctl config`: check, show and import configuration."""
