@@ -110,7 +110,7 @@ class Component:
                 self.start()
             return
         if self.drainer is not None:
-            self.drainer.flush_if_idle()
+            self.drainer.flush_if_idle(self.caught_up())
         code = self.process.poll()
         if code is None:
             if time.monotonic() - self.started_at > self.STABLE_AFTER:
@@ -132,7 +132,6 @@ class Component:
             self.feeder.join(timeout=2)
         if self.drainer is not None:
             self.drainer.join(timeout=5)
-            self.drainer.flush()
         if self.process is not None:
             for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
                 try:

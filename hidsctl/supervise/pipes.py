@@ -11,6 +11,7 @@ offset its durable output covers, so nothing is lost and nothing is repeated.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -116,22 +117,40 @@ class Drainer(threading.Thread):
         self.last_output = time.monotonic()
 
     def run(self) -> None:
-        for raw in self.stdout:
-            line = raw.rstrip(b"\n")
-            if not line:
-                continue
-            checkpoint = parse_checkpoint(line)
-            if checkpoint is not None:
-                self._commit(checkpoint)
-                continue
-            if self.keep(line):
-                self._count(line)
-                with self.lock:
-                    self.pending.append(line)
-                    self.last_output = time.monotonic()
-                if not self.inputs:  # a source: nothing to wait for
-                    self.flush()
-        self.flush()
+        # Read whatever the pipe holds at once: a source's burst becomes one durable append.
+        fd = self.stdout.fileno()
+        rest = b""
+        while True:
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except OSError:
+                break
+            if not chunk:
+                break
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                if line:
+                    self._take(line)
+            if not self.inputs:  # a source: nothing to wait for
+                self.flush()
+        if rest:
+            self._take(rest)
+        if not self.inputs:
+            self.flush()
+        else:  # outputs no checkpoint covered: the input is fed again, so they come again
+            with self.lock:
+                self.pending = []
+
+    def _take(self, line: bytes) -> None:
+        checkpoint = parse_checkpoint(line)
+        if checkpoint is not None:
+            self._commit(checkpoint)
+        elif self.keep(line):
+            self._count(line)
+            with self.lock:
+                self.pending.append(line)
+                self.last_output = time.monotonic()
 
     def _count(self, line: bytes) -> None:
         self.counters.records_out += 1
@@ -159,8 +178,10 @@ class Drainer(threading.Thread):
             if lines and self.output is not None:
                 self.output.append(lines)
 
-    def flush_if_idle(self) -> None:
-        if self.pending and time.monotonic() - self.last_output > IDLE_FLUSH:
+    def flush_if_idle(self, caught_up: bool) -> None:
+        """Append outputs no checkpoint will cover (a timer's, not an input's) once the
+        component has answered every batch fed to it and stayed quiet a while."""
+        if self.pending and caught_up and time.monotonic() - self.last_output > IDLE_FLUSH:
             self.flush()
 
 
