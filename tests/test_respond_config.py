@@ -59,7 +59,7 @@ def test_import_translates_blocks_to_the_toml_shape(tmp_path):
     path.write_text(AGENT_AND_SERVER_CONF)
     got = ossec.import_respond(path)
     assert got["allow"] == ["192.0.2.1", "2001:db8:ffff::/48"]
-    assert got["repeated_offenders"] == "10,20"
+    assert got["repeated_offenders"] == [10, 20]
     assert got["command"][0] == {"name": "firewall-drop", "executable": "firewall-drop",
                                  "expect": ["srcip"], "timeout_allowed": True}
     assert got["command"][1]["executable"] == "restart-ossec.sh"  # not bundled: kept as named
@@ -112,6 +112,14 @@ def test_broken_ossec_conf_is_a_config_error(tmp_path, text):
         settings.build(settings.RespondOptions(ossec_conf=path))
     code, _, err = respond(None, tmp_path / "state", args=("--ossec-conf", str(path)))
     assert code == 2 and "ossec.conf" in err
+
+
+def test_bad_repeated_offenders_in_ossec_conf(tmp_path):
+    path = tmp_path / "ossec.conf"
+    path.write_text("<ossec_config><active-response><repeated_offenders>10,x</repeated_offenders>"
+                    "</active-response></ossec_config>")
+    with pytest.raises(ConfigError, match="repeated_offenders"):
+        ossec.import_respond(path)
 
 
 def test_missing_ossec_conf_exit_2(tmp_path):

@@ -26,9 +26,9 @@ def import_respond(path: str | os.PathLike) -> dict[str, Any]:
     responses, offenders = [], []
     for block in (b for b in blocks if b.tag == "active-response"):
         if block.find("command") is None:  # an agent's global block: repeated offenders only
-            offenders = _text(block, "repeated_offenders") or offenders
+            offenders = _minutes(_text(block, "repeated_offenders"), path) or offenders
             continue
-        responses.append(_response(block))
+        responses.append(_response(block, path))
     out: dict[str, Any] = {}
     if commands:
         out["command"] = commands
@@ -94,7 +94,16 @@ def bundled_name(executable: str) -> str:
     return executable
 
 
-def _response(block: ET.Element) -> dict[str, Any]:
+def _minutes(text: str, path: str | os.PathLike) -> list[int]:
+    """OSSEC's "30,60,120" as [30, 60, 120]."""
+    parts = _split(text)
+    if not all(part.isdigit() for part in parts):
+        raise ConfigError(f"<repeated_offenders> must be minutes separated by commas, not {text!r}",
+                          SourceLocation(str(path)))
+    return [int(part) for part in parts]
+
+
+def _response(block: ET.Element, path: str | os.PathLike) -> dict[str, Any]:
     out: dict[str, Any] = {"command": _text(block, "command"),
                            "location": _text(block, "location").lower() or "local"}
     if out["location"] == "analysis-server":  # an older spelling of "server"
@@ -111,7 +120,7 @@ def _response(block: ET.Element) -> dict[str, Any]:
     if _text(block, "rules_group"):
         out["rules_group"] = _split(_text(block, "rules_group"))
     if _text(block, "repeated_offenders"):
-        out["repeated_offenders"] = _text(block, "repeated_offenders")
+        out["repeated_offenders"] = _minutes(_text(block, "repeated_offenders"), path)
     if _text(block, "disabled").lower() == "yes":
         out["disabled"] = True
     return out

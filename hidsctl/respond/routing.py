@@ -1,5 +1,9 @@
 """Where ``ar`` records for agents go: a FIFO, a Unix socket or a regular file named by
-``--route`` (``hidsctl receive --control PATH`` reads it and delivers to the agents)."""
+``--route`` (``hidsctl receive --control PATH`` reads it and delivers to the agents).
+
+A FIFO or file is opened for each record and closed after it, so a reader that reads a
+FIFO up to end of file (as ``supervise`` does) gets every record at once, and a file can
+be rotated under us; a socket connection is kept and made again when it breaks."""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ import fcntl
 import os
 import socket
 import stat
+import time
 from pathlib import Path
 
 from hidsctl import records
+
+FIFO_WAIT = 2.0  # seconds to wait for a FIFO's reader
 
 
 class Router:
@@ -29,6 +36,7 @@ class Router:
                     self.sock.sendall(line)
                 else:
                     _write_all(self.fd, line)
+                    self.close()
                 return None
             except OSError as exc:
                 self.close()
@@ -45,8 +53,7 @@ class Router:
         if stat.S_ISSOCK(mode):
             self.sock = _connect(self.path)
         elif stat.S_ISFIFO(mode):
-            # Non-blocking open fails at once when nobody reads; then writes block as usual.
-            fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = _open_fifo(self.path)
             fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
             self.fd = fd
         else:
@@ -59,6 +66,20 @@ class Router:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+def _open_fifo(path: Path) -> int:
+    """Open for writing without hanging when nobody reads: a non-blocking open fails at
+    once then, so it is tried again for a moment (a reader that reads up to end of file
+    opens the FIFO again right after each record)."""
+    deadline = time.monotonic() + FIFO_WAIT
+    while True:
+        try:
+            return os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _connect(path: Path) -> socket.socket:
