@@ -71,7 +71,8 @@ def register(app: typer.Typer) -> None:
         writer = RecordWriter(line_buffered=True)
         forwarder = Forwarder(settings, resolve_state_dir(state_dir) / "forward", emit=writer.write)
         try:
-            stage.run(forwarder.handle, forwarder.tick, flush=forwarder.flush, writer=writer)
+            stage.run(forwarder.handle, forwarder.tick, flush=forwarder.flush, sync=forwarder.sync,
+                      writer=writer)
             forwarder.finish()
         finally:
             forwarder.close()

@@ -51,7 +51,8 @@ def register(app: typer.Typer) -> None:
         Each alert is filed under the UTC day of its timestamp in
         DIR/alerts/YYYY/Mon/ossec-alerts-DD.log and .json. A day is gzipped and sealed
         (its sha256 chained to the previous day's in DIR/alerts/checksums) when a later
-        day's alert arrives or the wall clock passes midnight. Writes nothing to stdout.
+        day's alert arrives or the wall clock passes midnight. Writes nothing to stdout but
+        records of types outside the record contract, passed through.
 
         Example:
             hidsctl analyze < events.json | hidsctl logs write --dir /var/log/hidsctl
@@ -60,9 +61,12 @@ def register(app: typer.Typer) -> None:
         from hidsctl.outputs.alertfiles import AlertFiles
 
         settings = load_settings(LogsSettings, "logs", config, dir=dir, archives=archives)
+        from hidsctl.records import RecordWriter
+
         files = AlertFiles(_logs_dir(settings, state_dir), archives=settings.archives)
         try:
-            stage.run(files.handle, files.tick)
+            stage.run(files.handle, files.tick, sync=files.sync,
+                      writer=RecordWriter(line_buffered=True))
         finally:
             files.close()
 

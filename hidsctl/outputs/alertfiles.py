@@ -205,6 +205,11 @@ class AlertFiles:
                                     "json": dumps(record)})
             self.written += 1
 
+    def sync(self) -> None:
+        """Everything written so far on disk (before a checkpoint passes through)."""
+        for tree in self.trees():
+            tree.flush(sync=True)
+
     def _advance(self, tree: Tree, day: date) -> None:
         if tree.open_days and day > min(tree.open_days):
             self.sealed.extend(tree.close_before(day))

@@ -187,10 +187,13 @@ class Route:
                              now=now, max_bytes=settings.queue_size)
         self.buffer: list[bytes] = []
 
-    def deliver(self) -> None:
+    def store(self) -> None:
         if self.buffer:
             self.outbox.put_many(self.buffer)
             self.buffer = []
+
+    def deliver(self) -> None:
+        self.store()
         while self.outbox.has_pending() and self.outbox.ready():
             items = self.outbox.pending(BATCH)
             if not items:
@@ -238,6 +241,11 @@ class Forwarder:
             self._report_drops(route)
 
     tick = flush
+
+    def sync(self) -> None:
+        """Everything handled so far queued on disk (before a checkpoint passes through)."""
+        for route in self.routes:
+            route.store()
 
     def finish(self) -> None:
         """End of input: deliver, retrying a server that is down for up to ``linger`` seconds."""

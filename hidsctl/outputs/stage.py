@@ -3,6 +3,11 @@
 Outputs have timed work (closing a day at midnight, a mail grouping window, retrying a server
 that was down), so while stdin is idle the loop wakes every ``interval`` seconds to run
 ``tick`` instead of blocking in read.
+
+Outputs are sinks: they consume the record contract's types and write nothing to stdout but
+their own ``notice`` records. A record of a type outside the contract (such as the
+checkpoints ``supervise`` interleaves) passes through unchanged, after ``sync`` has made
+everything before it durable, so a checkpoint coming back means its batch is safe.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ import sys
 import time
 from typing import BinaryIO, Callable
 
-from hidsctl.records import Record, RecordReader, RecordWriter
+from hidsctl.records import RECORD_TYPES, Record, RecordReader, RecordWriter
 
 
 def run(handle: Callable[[Record], None], tick: Callable[[], None], *,
-        flush: Callable[[], None] | None = None, interval: float = 1.0,
+        flush: Callable[[], None] | None = None, sync: Callable[[], None] | None = None,
+        interval: float = 1.0,
         stream: BinaryIO | None = None, writer: RecordWriter | None = None) -> RecordReader:
     """Feed every record to ``handle``.
 
@@ -51,7 +57,13 @@ def run(handle: Callable[[Record], None], tick: Callable[[], None], *,
 
     reader = RecordReader(stream, before_block=before_block)
     for record in reader:
-        handle(record)
+        if record["type"] in RECORD_TYPES:
+            handle(record)
+        else:
+            if sync is not None:
+                sync()
+            if writer is not None:
+                writer.write(record)
     tick()
     flush_all()
     return reader
