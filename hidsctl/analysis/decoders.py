@@ -1,0 +1,329 @@
+"""OSSEC decoders: loaded from XML, arranged as OSSEC arranges them, run as OSSEC runs them.
+
+Top-level decoders live in two lists in file order: those with a ``program_name`` (tried for
+lines whose syslog header gave a program name) and those without (tried for lines without
+one). A child names its parent; it is attached to every top-level decoder of that name.
+Several children of one parent with the same name form one decoder whose regexes run in
+turn (OSSEC's "get_next" chain). A child reports its parent's name unless it says
+``use_own_name``; ``decoded_as`` compares against that reported name.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+from hidsctl.analysis.patterns import Pattern, PatternError, compile_pattern
+from hidsctl.analysis.xmlload import Node
+from hidsctl.errors import DecoderError, SourceLocation
+
+# OSSEC's names in <order>, mapped to the event field they fill (alerts.json names).
+ORDER_FIELDS = {
+    "srcip": "srcip", "dstip": "dstip", "srcport": "srcport", "dstport": "dstport",
+    "protocol": "protocol", "action": "action", "srcuser": "srcuser", "dstuser": "dstuser",
+    "user": "dstuser", "id": "id", "url": "url", "status": "status",
+    "extra_data": "extra_data", "data": "extra_data", "system_name": "system_name",
+    "filename": "filename",
+}
+CATEGORIES = ("syslog", "firewall", "ids", "web-log", "squid", "windows", "ossec",
+              "host-information")
+OFFSETS = ("after_parent", "after_prematch", "after_regex")
+
+
+@dataclass(eq=False)
+class Decoder:
+    name: str                      # the name in the file
+    where: SourceLocation
+    parent: str | None = None
+    program_name: Pattern | None = None
+    prematch: Pattern | None = None
+    prematch_after_parent: bool = False
+    regex: Pattern | None = None
+    regex_offset: str | None = None
+    order: list[str | None] = field(default_factory=list)
+    fts: list[str] = field(default_factory=list)
+    ftscomment: str | None = None
+    type: str = "syslog"
+    accumulate: bool = False
+    use_own_name: bool = False
+    plugin: Callable | None = None
+    plugin_name: str | None = None
+    get_next: bool = False
+    reported: str = ""             # the name alerts and decoded_as see
+    parent_reported: str | None = None
+
+    def as_dict(self) -> dict:
+        out = {"name": self.reported}
+        if self.parent_reported:
+            out["parent"] = self.parent_reported
+        return out
+
+
+@dataclass(eq=False)
+class DecoderNode:
+    decoder: Decoder
+    children: list[Decoder] = field(default_factory=list)
+
+
+class DecoderSet:
+    """All decoders of a ruleset, ready to decode events."""
+
+    def __init__(self) -> None:
+        self.with_program: list[DecoderNode] = []
+        self.without_program: list[DecoderNode] = []
+        self.names: set[str] = set()
+        self.count = 0
+        self._by_program: dict[str, tuple[DecoderNode, ...]] = {}
+
+    # --- loading --------------------------------------------------------------------------
+
+    def add(self, dec: Decoder) -> None:
+        self.names.add(dec.name)
+        self.count += 1
+        if dec.parent is None:
+            if dec.regex_offset == "after_regex":
+                raise DecoderError("offset after_regex needs an earlier regex of the same "
+                                   "decoder", dec.where)
+            dec.reported = dec.name
+            target = self.with_program if dec.program_name else self.without_program
+            target.append(DecoderNode(dec))
+            self._by_program.clear()
+            return
+        parents = [n for n in self.with_program + self.without_program
+                   if n.decoder.name == dec.parent]
+        if not parents:
+            raise DecoderError(f"unknown parent decoder {dec.parent!r}", dec.where)
+        dec.reported = dec.name if dec.use_own_name else dec.parent
+        dec.parent_reported = dec.parent
+        for node in parents:
+            self._add_child(node, dec)
+
+    @staticmethod
+    def _add_child(node: DecoderNode, dec: Decoder) -> None:
+        chained = False
+        for sibling in node.children:
+            if sibling.name != dec.name:
+                continue
+            if dec.prematch is not None:
+                raise DecoderError(f"decoder {dec.name!r} repeats a sibling's name, so it "
+                                   "continues its regex and cannot have a prematch", dec.where)
+            if dec.fts:
+                raise DecoderError(f"decoder {dec.name!r} repeats a sibling's name and cannot "
+                                   "have fts", dec.where)
+            if sibling.regex is None or dec.regex is None or \
+                    sibling.regex.kind != dec.regex.kind and \
+                    "pcre2" in (sibling.regex.kind, dec.regex.kind):
+                raise DecoderError(f"duplicate decoder name {dec.name!r} without a regex to "
+                                   "chain", dec.where)
+            if sibling.prematch is not None or sibling.regex is not None:
+                chained = True
+            sibling.get_next = True
+        if dec.regex_offset == "after_regex" and not chained:
+            raise DecoderError("offset after_regex needs an earlier regex of the same "
+                               "decoder", dec.where)
+        node.children.append(dec)
+
+    # --- decoding -------------------------------------------------------------------------
+
+    def candidates(self, program_name: str | None) -> tuple[DecoderNode, ...]:
+        """Top-level decoders worth trying for a program name, cached per name."""
+        if program_name is None:
+            return tuple(self.without_program)
+        found = self._by_program.get(program_name)
+        if found is None:
+            found = tuple(n for n in self.with_program
+                          if n.decoder.program_name.test(program_name))
+            if len(self._by_program) > 10000:
+                self._by_program.clear()
+            self._by_program[program_name] = found
+        return found
+
+    def decode(self, ev) -> None:
+        """Set ``ev.decoder`` and decoded fields, following OSSEC's DecodeEvent."""
+        log = ev.log
+        for node in self.candidates(ev.program_name):
+            top = node.decoder
+            pmatch = 0
+            if top.prematch is not None:
+                m = top.prematch.search(log)
+                if m is None:
+                    continue
+                pmatch = m.end()
+            ev.decoder = top
+            kids = node.children
+            if not kids:
+                self._run_regexes(ev, [top], 0, pmatch, pmatch)
+                return
+            cmatch = pmatch
+            chosen = -1
+            i = 0
+            nkids = len(kids)
+            while i < nkids:
+                kid = kids[i]
+                if kid.prematch is not None:
+                    base = pmatch if kid.prematch_after_parent else 0
+                    m = kid.prematch.search(log[base:] if base else log)
+                    if m is not None:
+                        cmatch = base + m.end()
+                        ev.decoder = kid
+                        chosen = i
+                        break
+                else:
+                    cmatch = pmatch
+                    chosen = i
+                    break
+                if kid.get_next:
+                    while i < nkids and kids[i].get_next:
+                        i += 1
+                    if i >= nkids:
+                        return
+                i += 1
+            if chosen < 0:
+                return
+            self._run_regexes(ev, kids, chosen, pmatch, cmatch)
+            return
+
+    @staticmethod
+    def _run_regexes(ev, chain: list[Decoder], idx: int, pmatch: int,
+                     cmatch: int | None) -> None:
+        log = ev.log
+        dec = chain[idx]
+        if dec.plugin is not None:
+            dec.plugin(ev)
+            return
+        regex_prev: int | None = None
+        fields = ev.fields
+        while True:
+            if dec.regex is None:
+                return
+            offset = dec.regex_offset
+            if offset is None:
+                base = 0
+            elif offset == "after_parent":
+                base = pmatch
+            elif offset == "after_prematch":
+                base = cmatch if cmatch is not None else 0
+            else:
+                base = regex_prev if regex_prev is not None else (cmatch or 0)
+            m = dec.regex.search(log[base:] if base else log)
+            if m is None:
+                if dec.get_next and idx + 1 < len(chain):
+                    idx += 1
+                    dec = chain[idx]
+                    continue
+                return
+            ev.decoder = dec
+            regex_prev = base + m.end()
+            order = dec.order
+            n = 0
+            for value in m.groups():
+                if value is None:
+                    continue
+                if n < len(order):
+                    name = order[n]
+                    if name is not None:
+                        fields[name] = value
+                n += 1
+            if dec.get_next and idx + 1 < len(chain):
+                idx += 1
+                dec = chain[idx]
+                continue
+            return
+
+
+# --- reading XML ---------------------------------------------------------------------------
+
+def _pattern(node: Node, kind: str, what: str) -> Pattern:
+    negate = node.attrs.get("negate", "no").lower() == "yes"
+    try:
+        return compile_pattern(kind, node.text, negate=negate)
+    except PatternError as exc:
+        raise DecoderError(f"{what}: {exc}", node.where()) from None
+
+
+def _offset(node: Node, decoder_name: str) -> str | None:
+    value = node.attrs.get("offset")
+    if value is None:
+        return None
+    if value not in OFFSETS:
+        raise DecoderError(f"decoder {decoder_name!r}: invalid offset {value!r} (expected "
+                           f"{', '.join(OFFSETS)})", node.where())
+    return value
+
+
+def decoder_from_xml(node: Node, plugins: dict[str, Callable]) -> Decoder:
+    name = node.attrs.get("name")
+    if not name:
+        raise DecoderError("<decoder> without a name", node.where())
+    dec = Decoder(name=name, where=node.where(f"decoder {name!r}"))
+    texts: dict[str, list[Node]] = {}
+    for child in node.children:
+        tag = child.tag.lower()
+        if tag in ("regex", "pcre2", "prematch", "prematch_pcre2", "program_name",
+                   "program_name_pcre2"):
+            texts.setdefault(tag, []).append(child)
+        elif tag == "parent":
+            dec.parent = child.text
+        elif tag == "order":
+            dec.order = [ORDER_FIELDS.get(w.strip(), w.strip()) or None
+                         for w in child.text.split(",")]
+        elif tag == "fts":
+            dec.fts = [w.strip() for w in child.text.split(",") if w.strip()]
+        elif tag == "ftscomment":
+            dec.ftscomment = child.text
+        elif tag == "type":
+            if child.text not in CATEGORIES:
+                raise DecoderError(f"decoder {name!r}: invalid type {child.text!r}",
+                                   child.where())
+            dec.type = child.text
+        elif tag == "use_own_name":
+            dec.use_own_name = child.text.strip().lower() in ("true", "yes")
+        elif tag == "accumulate":
+            dec.accumulate = True
+        elif tag == "plugin_decoder":
+            plugin = plugins.get(child.text)
+            if plugin is None:
+                raise DecoderError(f"decoder {name!r}: unknown plugin decoder {child.text!r}",
+                                   child.where())
+            dec.plugin = plugin
+            dec.plugin_name = child.text
+        elif tag in ("json_null_field", "var"):
+            pass
+        else:
+            warnings.warn(f"{child.where()}: decoder {name!r}: unknown option <{child.tag}> "
+                          "ignored", stacklevel=2)
+    for plain, pcre in (("regex", "pcre2"), ("prematch", "prematch_pcre2"),
+                        ("program_name", "program_name_pcre2")):
+        if plain in texts and pcre in texts:
+            raise DecoderError(f"decoder {name!r}: both <{plain}> and <{pcre}>",
+                               texts[pcre][0].where())
+    for tag, parts in texts.items():
+        joined = Node(parts[0].tag, parts[0].attrs, "".join(p.text for p in parts),
+                      parts[0].line, parts[0].path)
+        for later in parts[1:]:
+            if later.attrs.get("offset"):
+                raise DecoderError(f"decoder {name!r}: only the first <{tag}> may have an "
+                                   "offset", later.where())
+        kind = "pcre2" if tag.endswith("_pcre2") or tag == "pcre2" else (
+            "match" if tag == "program_name" else "regex")
+        base = tag.replace("_pcre2", "") if tag != "pcre2" else "regex"
+        pattern = _pattern(joined, kind, f"decoder {name!r} <{tag}>")
+        if base == "regex":
+            dec.regex = pattern
+            dec.regex_offset = _offset(parts[0], name)
+        elif base == "prematch":
+            dec.prematch = pattern
+            off = _offset(parts[0], name)
+            if off not in (None, "after_parent"):
+                raise DecoderError(f"decoder {name!r}: a prematch offset can only be "
+                                   "after_parent", parts[0].where())
+            dec.prematch_after_parent = off == "after_parent"
+        else:
+            dec.program_name = pattern
+    if dec.plugin is not None and (dec.regex is not None or dec.order):
+        raise DecoderError(f"decoder {name!r}: a plugin decoder cannot have a regex or order",
+                           dec.where)
+    if dec.regex is not None and dec.regex.rx.groups and not dec.order:
+        warnings.warn(f"{dec.where}: decoder has capture groups but no <order>", stacklevel=2)
+    return dec

@@ -1,0 +1,189 @@
+"""The analysis engine: decode an event, walk the rule tree, correlate, build the alert.
+
+Evaluation follows OSSEC's analysisd: the top-level templates whose category is the
+decoder's type are tried in order; a matching rule's children are tried before the rule
+itself is taken (the deepest matching descendant wins); ``noalert`` rules never win;
+a level-0 winner ends the search without an alert.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from hidsctl.analysis import cdb
+from hidsctl.analysis.compiled import COMPILED_RULES, CrawlerCheck
+from hidsctl.analysis.correlation import Correlation
+from hidsctl.analysis.events import NO_DECODER, Event, from_record
+from hidsctl.analysis.rules import ListRule, Rule, RuleNode, build_checks
+from hidsctl.analysis.ruleset import Ruleset
+from hidsctl.records import Record, format_timestamp
+
+
+@dataclass
+class Outcome:
+    """What one event came to: the rule that matched (level 0 included) and the alert."""
+
+    event: Event
+    rule: Rule | None = None
+    alert: dict | None = None
+
+
+class Engine:
+    def __init__(self, ruleset: Ruleset, *, crawler_dns: bool = False,
+                 manager: str | None = None):
+        self.ruleset = ruleset
+        self.decoders = ruleset.decoders
+        self.top: tuple[RuleNode, ...] = tuple(ruleset.tree.top)
+        self.correlation = Correlation()
+        self.crawler = CrawlerCheck(use_dns=crawler_dns)
+        self.manager = {"name": manager or socket.gethostname()}
+        self.sequence = 0
+        for rule in ruleset.tree.rules():
+            build_checks(rule, self)
+            self.correlation.register(rule)
+        self._by_category: dict[str, tuple[RuleNode, ...]] = {}
+
+    def reset(self) -> None:
+        """Forget all state between events, as a fresh ossec-logtest process would."""
+        self.correlation = Correlation()
+        self.sequence = 0
+        for rule in self.ruleset.tree.rules():
+            rule.firedtimes = 0
+            rule.time_ignored = 0.0
+            for target in [rule.sid_prev_matched, rule.search_list, *rule.group_prev_matched]:
+                if target is not None:
+                    target.events.clear()
+            self.correlation.register(rule)
+
+    # --- services the compiled rule checks call ----------------------------------------------
+
+    def compiled_check(self, name: str):
+        if name == "is_valid_crawler":
+            return self.crawler
+        return COMPILED_RULES[name]
+
+    def diff_check(self, rule: Rule):
+        return lambda ev: self.correlation.changed(rule, ev)
+
+    def fts_check(self):
+        return lambda ev: self.correlation.first_time_seen(ev)
+
+    def list_check(self, list_rule: ListRule):
+        name = list_rule.field
+        kind, check = list_rule.lookup, list_rule.check_value
+
+        def check_list(ev) -> bool:
+            table = list_rule.table
+            if table is None:
+                return False
+            if name == "user":
+                value = ev.fields.get("srcuser") or ev.fields.get("dstuser")
+            elif name == "data":
+                value = ev.fields.get("extra_data")
+            else:
+                value = ev.field(name)
+            return value is not None and cdb.lookup(table, kind, value, check)
+        return check_list
+
+    # --- evaluation --------------------------------------------------------------------------
+
+    def templates(self, category: str) -> tuple[RuleNode, ...]:
+        found = self._by_category.get(category)
+        if found is None:
+            found = self._by_category[category] = tuple(
+                n for n in self.top if n.rule.category == category)
+        return found
+
+    def match(self, ev: Event) -> Rule | None:
+        """The winning rule for a decoded event (OSSEC's rule loop), state included."""
+        for node in self.templates(ev.decoder.type):
+            rule = self._check(node, ev)
+            if rule is not None:
+                return rule
+        return None
+
+    def _check(self, node: RuleNode, ev: Event) -> Rule | None:
+        rule = node.rule
+        for check in rule.checks:
+            if not check(ev):
+                return None
+        if rule.search_kind is not None:
+            previous = self.correlation.search(rule, ev)
+            if previous is None:
+                return None
+            ev.previous = previous or None
+        children = node.children_for(ev.decoder.reported)
+        for child in children:
+            found = self._check(child, ev)
+            if found is not None:
+                return found
+        if rule.noalert:
+            return None
+        rule.firedtimes += 1
+        return rule
+
+    def process(self, ev: Event) -> Outcome:
+        """Decode (for log events), match, apply ignores and correlation; build the alert."""
+        if ev.decoder is NO_DECODER:
+            self.decoders.decode(ev)
+        rule = self.match(ev)
+        outcome = Outcome(ev, rule)
+        if rule is None or rule.level == 0:
+            return outcome
+        if rule.ignore_time:
+            if rule.time_ignored and ev.time - rule.time_ignored < rule.ignore_time:
+                return outcome
+            rule.time_ignored = ev.time
+        if rule.check_if_ignored and self.correlation.is_ignored(rule, ev):
+            return outcome
+        if rule.ignore_fields:
+            self.correlation.add_ignore(rule, ev)
+        self.correlation.record(rule, ev)
+        if "no_log" not in rule.options:
+            outcome.alert = self.build_alert(rule, ev)
+        return outcome
+
+    def process_record(self, record: Record) -> Outcome | None:
+        ev = from_record(record)
+        if ev is None:
+            return None
+        return self.process(ev)
+
+    def build_alert(self, rule: Rule, ev: Event) -> dict[str, Any]:
+        self.sequence += 1
+        record = ev.record
+        stamp = record.get("timestamp") if record is not None else None
+        if not isinstance(stamp, str):
+            stamp = format_timestamp(ev.time)
+        alert: dict[str, Any] = {
+            "type": "alert",
+            "timestamp": stamp,
+            "id": f"{int(ev.time)}.{self.sequence}",
+            "rule": dict(rule.alert_rule, firedtimes=rule.firedtimes),
+            "agent": ev.agent,
+            "manager": self.manager,
+        }
+        if ev.decoder.reported:
+            alert["decoder"] = ev.decoder.as_dict()
+        if ev.fields:
+            alert["data"] = dict(ev.fields)
+        if "no_full_log" not in rule.options:
+            alert["full_log"] = ev.full_log
+        alert["location"] = ev.location
+        if ev.header is not None:
+            pre = ev.header.as_dict()
+            if pre:
+                alert["predecoder"] = pre
+        previous = ev.previous
+        if previous:
+            alert["previous_output"] = "\n".join(previous)
+        if ev.syscheck is not None:
+            alert["syscheck"] = ev.syscheck
+        return alert
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,697 @@
+"""OSSEC rules: read from XML into typed :class:`Rule` objects and arranged in OSSEC's tree.
+
+Arrangement (OSSEC's rules_list): rules with an id below 10 are the category templates at
+the top; every other rule is a child of the rules its ``if_sid`` names (the first place
+each id appears), of every rule whose groups contain its ``if_group``, of every rule at or
+above its ``if_level``, or else of the template of its category. ``overwrite="yes"``
+replaces a rule's options in place. Siblings are kept in descending level, level 0 first
+(OSSEC evaluates ignore rules before alerting ones), ties in file order.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from hidsctl.analysis.patterns import Pattern, PatternError, compile_pattern
+from hidsctl.analysis.xmlload import Node
+from hidsctl.errors import RuleError, SourceLocation
+
+CATEGORIES = ("syslog", "firewall", "ids", "web-log", "squid", "windows", "ossec",
+              "host-information")
+
+# Rule elements matched against an event field: element -> (field, plain language).
+FIELD_ELEMENTS = {
+    "program_name": ("program_name", "match"),
+    "id": ("id", "match"),
+    "url": ("url", "match"),
+    "srcport": ("srcport", "match"),
+    "dstport": ("dstport", "match"),
+    "user": ("user", "match"),
+    "extra_data": ("extra_data", "match"),
+    "hostname": ("hostname", "match"),
+    "status": ("status", "match"),
+    "protocol": ("protocol", "match"),
+    "system_name": ("system_name", "match"),
+    "data": ("extra_data", "match"),
+    "location": ("location", "match"),
+    "action": ("action", "exact"),
+}
+# OSSEC's evaluation order of those checks.
+FIELD_ORDER = ("program_name", "id", "match", "regex", "pcre2", "action", "url", "srcip",
+               "dstip", "srcport", "dstport", "protocol", "system_name", "location")
+EXTRA_ORDER = ("user", "extra_data", "hostname", "status")
+CONTEXT_OPTIONS = {
+    "same_source_ip": "srcip", "same_src_port": "srcport", "same_dst_port": "dstport",
+    "same_user": "dstuser", "same_location": "hostname", "same_id": "id",
+    "same_srcip": "srcip", "same_dstip": "dstip", "same_agent": "agent",
+}
+NOT_SAME = {"not_same_source_ip": "srcip", "not_same_user": "dstuser",
+            "not_same_id": "id", "not_same_agent": "agent"}
+ALERT_OPTIONS = ("alert_by_email", "no_email_alert", "log_alert", "no_log", "no_ar",
+                 "no_full_log")
+IGNORE_FIELDS = ("user", "srcip", "dstip", "id", "location", "data", "name")
+COMPLIANCE_PREFIXES = ("pci_dss_", "gdpr_", "hipaa_", "nist_800_53_", "gpg13_", "tsc_")
+KNOWN_ELEMENTS = frozenset(
+    ["match", "regex", "pcre2", "decoded_as", "category", "description", "group", "info",
+     "cve", "time", "weekday", "srcip", "dstip", "if_sid", "if_group", "if_level",
+     "if_matched_sid", "if_matched_group", "if_matched_regex", "if_fts", "check_diff",
+     "options", "ignore", "check_if_ignored", "list", "compiled_rule", "different_url",
+     "mitre", "var"]
+    + list(FIELD_ELEMENTS) + [f"{e}_pcre2" for e in FIELD_ELEMENTS]
+    + ["match_pcre2", "regex_pcre2", "if_matched_pcre2", "if_matched_regex_pcre2"]
+    + list(CONTEXT_OPTIONS) + list(NOT_SAME))
+
+
+@dataclass(eq=False)
+class IpList:
+    """``<srcip>``/``<dstip>`` entries with CIDR and ``!``: OSSEC's OS_IPFoundList."""
+
+    entries: list[tuple[bool, Any]] = field(default_factory=list)
+
+    def add(self, text: str) -> None:
+        negate = text.startswith("!")
+        value = text[1:] if negate else text
+        net = ipaddress.ip_network(value.strip(), strict=False)
+        self.entries.append((negate, net))
+
+    def found(self, ip: str) -> bool:
+        addr = _ip(ip)
+        result_if_none = False
+        for negate, net in self.entries:
+            if negate:
+                result_if_none = True
+            if addr is not None and addr.version == net.version and addr in net:
+                return not negate
+        return result_if_none
+
+
+_ip_cache: dict[str, Any] = {}
+
+
+def _ip(text: str):
+    addr = _ip_cache.get(text, False)
+    if addr is False:
+        try:
+            addr = ipaddress.ip_address(text.strip())
+        except ValueError:
+            addr = None
+        if len(_ip_cache) > 65536:
+            _ip_cache.clear()
+        _ip_cache[text] = addr
+    return addr
+
+
+@dataclass(eq=False)
+class ListRule:
+    field: str
+    lookup: str
+    path: str
+    check_value: Pattern | None
+    where: SourceLocation
+    table: Any = None  # set by the ruleset loader (cdb.CdbList)
+
+
+@dataclass(eq=False)
+class Rule:
+    id: int
+    level: int
+    where: SourceLocation
+    groups_text: str = ""
+    description: str = ""
+    maxsize: int = 0
+    frequency: int = 0
+    timeframe: int = 360
+    ignore_time: int = 0
+    noalert: bool = False
+    overwrite: bool = False
+    accuracy: bool = True
+    category: str = "syslog"
+    decoded_as: str | None = None
+    patterns: dict[str, Pattern] = field(default_factory=dict)  # element -> pattern
+    action: str | None = None
+    srcip: IpList | None = None
+    dstip: IpList | None = None
+    day_time: tuple | None = None
+    week_day: frozenset | None = None
+    if_sid: list[int] = field(default_factory=list)
+    if_group: str | None = None
+    if_level: int = 0
+    if_matched_sid: int = 0
+    if_matched_group: Pattern | None = None
+    if_matched_regex: Pattern | None = None
+    same: list[str] = field(default_factory=list)
+    different_url: bool = False
+    context: bool = False
+    check_diff: bool = False
+    if_fts: bool = False
+    options: set[str] = field(default_factory=set)
+    ignore_fields: tuple[str, ...] = ()
+    check_if_ignored: tuple[str, ...] = ()
+    lists: list[ListRule] = field(default_factory=list)
+    compiled_rule: str | None = None
+    info: list[dict] = field(default_factory=list)
+    cve: list[str] = field(default_factory=list)
+    # built at load
+    checks: tuple = ()
+    groups: list[str] = field(default_factory=list)
+    alert_rule: dict = field(default_factory=dict)
+    # runtime state
+    firedtimes: int = 0
+    time_ignored: float = 0.0
+    sid_prev_matched: Any = None       # list of events when this rule is an if_matched_sid
+    group_prev_matched: list = field(default_factory=list)
+    search_list: Any = None            # the list this rule's correlation reads
+    search_kind: str | None = None     # "sid", "group" or "events"
+
+    @property
+    def sort_level(self) -> int:
+        base = 99 if self.level == 0 else self.level
+        return base * 100 if self.accuracy else base
+
+
+@dataclass(eq=False)
+class RuleNode:
+    rule: Rule
+    children: list["RuleNode"] = field(default_factory=list)
+    by_decoder: dict = field(default_factory=dict)
+
+    def add_child(self, rule: Rule) -> "RuleNode":
+        node = RuleNode(rule)
+        level = rule.sort_level
+        for i, sibling in enumerate(self.children):
+            if level > sibling.rule.sort_level:
+                self.children.insert(i, node)
+                break
+        else:
+            self.children.append(node)
+        self.by_decoder.clear()
+        return node
+
+    def children_for(self, decoder_name: str | None) -> tuple:
+        """Children that can match an event of that decoder (decoded_as is checked first)."""
+        found = self.by_decoder.get(decoder_name)
+        if found is None:
+            found = tuple(c for c in self.children
+                          if c.rule.decoded_as is None or c.rule.decoded_as == decoder_name)
+            self.by_decoder[decoder_name] = found
+        return found
+
+
+class RuleTree:
+    """All rules, arranged for evaluation."""
+
+    def __init__(self) -> None:
+        self.top: list[RuleNode] = []
+        self.by_id: dict[int, Rule] = {}
+        self.first_node: dict[int, RuleNode] = {}  # where if_sid children attach
+
+    # --- arrangement (OSSEC's rules_list) ---------------------------------------------------
+
+    def _walk(self, nodes=None):
+        for node in self.top if nodes is None else nodes:
+            yield node
+            yield from self._walk(node.children)
+
+    def add(self, rule: Rule) -> None:
+        if rule.overwrite:
+            old = self.by_id.get(rule.id)
+            if old is None:
+                raise RuleError(f"overwrite of rule {rule.id}, which does not exist", rule.where)
+            _overwrite(old, rule)
+            return
+        if rule.id in self.by_id:
+            first = self.by_id[rule.id].where
+            raise RuleError(f"duplicate rule id {rule.id} (first defined at {first.path}:"
+                            f"{first.line})", rule.where)
+        if rule.id < 10:
+            node = RuleNode(rule)
+            level = rule.sort_level
+            for i, sibling in enumerate(self.top):
+                if level > sibling.rule.sort_level:
+                    self.top.insert(i, node)
+                    break
+            else:
+                self.top.append(node)
+            self.first_node[rule.id] = node
+        elif rule.if_sid:
+            parents = []
+            for sid in rule.if_sid:
+                if sid not in self.first_node:
+                    raise RuleError(f"if_sid {sid} names no rule loaded before it", rule.where)
+                # OSSEC attaches to the first place the id appears in a depth-first walk.
+                parents.append(next(n for n in self._walk() if n.rule.id == sid))
+            for parent in parents:
+                rule.category = parent.rule.category
+                self.first_node.setdefault(rule.id, parent.add_child(rule))
+        elif rule.if_level:
+            parents = [n for n in self._walk()
+                       if n.rule.level >= rule.if_level and n.rule.id != rule.id]
+            if not parents:
+                raise RuleError(f"if_level {rule.if_level} matches no rule", rule.where)
+            for parent in parents:
+                self.first_node.setdefault(rule.id, parent.add_child(rule))
+        elif rule.if_group:
+            wanted = rule.if_group.lower()
+            parents = [n for n in self._walk()
+                       if wanted in n.rule.groups_text.lower() and n.rule.id != rule.id]
+            if not parents:
+                raise RuleError(f"if_group {rule.if_group!r} matches no rule loaded before it",
+                                rule.where)
+            for parent in parents:
+                self.first_node.setdefault(rule.id, parent.add_child(rule))
+        else:
+            parent = next((n for n in self.top if n.rule.category == rule.category), None)
+            if parent is None:
+                raise RuleError(f"no template rule for category {rule.category!r} (rules "
+                                "below id 10 define them)", rule.where)
+            self.first_node[rule.id] = parent.add_child(rule)
+        self.by_id[rule.id] = rule
+
+    def link_correlation(self, rule: Rule) -> None:
+        """Point a correlating rule at the event list it searches (OSSEC's OS_MarkID/Group)."""
+        if rule.if_matched_sid:
+            target = self.by_id.get(rule.if_matched_sid)
+            if target is None:
+                raise RuleError(f"if_matched_sid {rule.if_matched_sid} names no rule",
+                                rule.where)
+            if target.sid_prev_matched is None:
+                target.sid_prev_matched = EventList()
+            rule.search_list = target.sid_prev_matched
+            rule.search_kind = "sid"
+        elif rule.if_matched_group is not None:
+            rule.search_list = EventList()
+            rule.search_kind = "group"
+            for other in self.by_id.values():
+                if other is not rule and rule.if_matched_group.test(other.groups_text):
+                    other.group_prev_matched.append(rule.search_list)
+        elif rule.context and not rule.check_diff:
+            rule.search_kind = "events"
+
+    def rules(self) -> list[Rule]:
+        return list(self.by_id.values())
+
+
+class EventList:
+    """Events a rule fired on, newest last, bounded in number; correlation reads it."""
+
+    __slots__ = ("events", "limit")
+
+    def __init__(self, limit: int = 16384):
+        from collections import deque
+        self.events = deque(maxlen=limit)
+        self.limit = limit
+
+
+def _overwrite(old: Rule, new: Rule) -> None:
+    for name in ("level", "maxsize", "frequency", "timeframe", "ignore_time", "groups_text",
+                 "patterns", "day_time", "week_day", "srcip", "dstip", "description",
+                 "info", "cve", "if_matched_regex", "if_matched_group", "if_matched_sid",
+                 "options", "same", "different_url", "context", "decoded_as", "action",
+                 "lists", "compiled_rule", "noalert", "check_diff", "if_fts",
+                 "ignore_fields", "check_if_ignored", "where"):
+        setattr(old, name, getattr(new, name))
+
+
+# --- reading XML ---------------------------------------------------------------------------
+
+def _int_attr(node: Node, name: str, value: str, low: int, high: int) -> int:
+    text = value.strip()
+    if not text.isdigit():
+        raise RuleError(f"rule attribute {name}={value!r} must be a whole number", node.where())
+    number = int(text)
+    if not low <= number <= high:
+        raise RuleError(f"rule attribute {name}={number} is outside {low}..{high}", node.where())
+    return number
+
+
+def rule_from_xml(node: Node, group_name: str, decoder_names: set[str] | None,
+                  *, default_timeframe: int = 360) -> Rule:
+    attrs = {k.lower(): v for k, v in node.attrs.items()}
+    if "id" not in attrs or "level" not in attrs:
+        raise RuleError("<rule> needs an id and a level", node.where())
+    rid = _int_attr(node, "id", attrs["id"], 1, 999999)
+    where = node.where(f"rule {rid}")
+    rule = Rule(id=rid, level=_int_attr(node, "level", attrs["level"], 0, 16), where=where,
+                timeframe=default_timeframe)
+    for key, value in attrs.items():
+        if key in ("id", "level"):
+            continue
+        if key == "maxsize":
+            rule.maxsize = _int_attr(node, key, value, 1, 99999)
+        elif key == "frequency":
+            rule.frequency = _int_attr(node, key, value, 0, 9999)
+        elif key == "timeframe":
+            rule.timeframe = _int_attr(node, key, value, 1, 999999)
+        elif key == "ignore":
+            rule.ignore_time = _int_attr(node, key, value, 0, 999999)
+        elif key == "accuracy":
+            rule.accuracy = value.strip() != "0"
+        elif key == "noalert":
+            rule.noalert = True
+        elif key == "overwrite":
+            if value not in ("yes", "no"):
+                raise RuleError(f"overwrite must be yes or no, not {value!r}", where)
+            rule.overwrite = value == "yes"
+        else:
+            raise RuleError(f"unknown rule attribute {key!r}", where)
+    rule.groups_text = group_name
+    texts: dict[str, list[Node]] = {}
+    for child in node.children:
+        tag = child.tag.lower()
+        text = child.text
+        if tag in ("match", "regex", "pcre2", "match_pcre2", "regex_pcre2") or \
+                tag.removesuffix("_pcre2") in FIELD_ELEMENTS:
+            texts.setdefault(tag, []).append(child)
+        elif tag == "decoded_as":
+            if decoder_names is not None and text not in decoder_names:
+                raise RuleError(f"decoded_as names unknown decoder {text!r}", child.where())
+            rule.decoded_as = text
+        elif tag == "category":
+            if text not in CATEGORIES:
+                raise RuleError(f"unknown category {text!r}", child.where())
+            rule.category = text
+        elif tag == "description":
+            rule.description += text.replace("\n", " ")
+        elif tag == "group":
+            rule.groups_text += text
+        elif tag == "info":
+            rule.info.append({"type": child.attrs.get("type", "text"), "value": text})
+        elif tag == "cve":
+            rule.cve.append(text)
+        elif tag == "time":
+            rule.day_time = parse_time_range(text, child)
+        elif tag == "weekday":
+            rule.week_day = parse_weekdays(text, child)
+        elif tag in ("srcip", "dstip"):
+            iplist = getattr(rule, tag) or IpList()
+            try:
+                iplist.add(text)
+            except ValueError:
+                raise RuleError(f"<{tag}> {text!r} is not an address or CIDR block",
+                                child.where()) from None
+            setattr(rule, tag, iplist)
+        elif tag == "if_sid":
+            for part in re.split(r"[,\s]+", text.strip()):
+                if not part:
+                    continue
+                if not part.isdigit():
+                    raise RuleError(f"if_sid {part!r} is not a rule id", child.where())
+                rule.if_sid.append(int(part))
+        elif tag == "if_group":
+            rule.if_group = (rule.if_group or "") + text
+        elif tag == "if_level":
+            if not text.strip().isdigit() or not 1 <= int(text) <= 16:
+                raise RuleError(f"if_level {text!r} must be 1..16", child.where())
+            rule.if_level = int(text)
+        elif tag == "if_matched_sid":
+            if not text.strip().isdigit():
+                raise RuleError(f"if_matched_sid {text!r} is not a rule id", child.where())
+            rule.if_matched_sid = int(text)
+            rule.context = True
+        elif tag == "if_matched_group":
+            rule.if_matched_group = _pattern(child, "match", rule)
+            rule.context = True
+        elif tag in ("if_matched_regex", "if_matched_pcre2", "if_matched_regex_pcre2"):
+            kind = "regex" if tag == "if_matched_regex" else "pcre2"
+            rule.if_matched_regex = _pattern(child, kind, rule)
+            rule.context = True
+        elif tag in CONTEXT_OPTIONS:
+            if CONTEXT_OPTIONS[tag] not in rule.same:
+                rule.same.append(CONTEXT_OPTIONS[tag])
+        elif tag in NOT_SAME:
+            # OSSEC clears the matching same_* flag.
+            if NOT_SAME[tag] in rule.same:
+                rule.same.remove(NOT_SAME[tag])
+        elif tag == "different_url":
+            rule.different_url = True
+        elif tag == "check_diff":
+            rule.check_diff = True
+            rule.context = True
+        elif tag == "if_fts":
+            rule.if_fts = True
+        elif tag == "options":
+            for option in re.split(r"[,\s]+", text.strip()):
+                if option and option not in ALERT_OPTIONS:
+                    raise RuleError(f"unknown option {option!r}", child.where())
+                if option:
+                    rule.options.add(option)
+        elif tag == "ignore":
+            rule.ignore_fields = _ignore_fields(text, child)
+        elif tag == "check_if_ignored":
+            rule.check_if_ignored = _ignore_fields(text, child)
+        elif tag == "list":
+            rule.lists.append(_list_rule(child, rule))
+        elif tag == "compiled_rule":
+            from hidsctl.analysis.compiled import COMPILED_RULES
+            if text not in COMPILED_RULES:
+                raise RuleError(f"unknown compiled_rule {text!r} (known: "
+                                f"{', '.join(sorted(COMPILED_RULES))})", child.where())
+            rule.compiled_rule = text
+        elif tag in ("mitre", "var"):
+            pass
+        else:
+            warnings.warn(f"{child.where()}: rule {rid}: unknown option <{child.tag}> ignored",
+                          stacklevel=2)
+    for tag, parts in texts.items():
+        joined = Node(parts[0].tag, parts[0].attrs, "".join(p.text for p in parts),
+                      parts[0].line, parts[0].path)
+        base = tag.removesuffix("_pcre2")
+        if tag == "pcre2" or tag in ("match_pcre2", "regex_pcre2"):
+            kind, key = "pcre2", ("regex" if tag != "match_pcre2" else "match")
+            key = "pcre2" if tag == "pcre2" else key
+        elif tag in ("match", "regex"):
+            kind, key = tag, tag
+        else:
+            plain = FIELD_ELEMENTS[base][1]
+            kind = "pcre2" if tag.endswith("_pcre2") else plain
+            key = base
+        if key == "action" and kind == "exact":
+            rule.action = joined.text
+            continue
+        if key in rule.patterns:
+            raise RuleError(f"<{tag}> given in both plain and pcre2 forms", joined.where())
+        rule.patterns[key] = _pattern(joined, kind, rule)
+    if (rule.same or rule.frequency or rule.different_url) and not rule.context:
+        raise RuleError("frequency and same_*/different_* options need an if_matched_sid, "
+                        "if_matched_group or if_matched_regex", where)
+    if rule.if_matched_group is not None and not rule.if_sid and not rule.if_group:
+        rule.if_group = rule.if_matched_group.source
+    if rule.if_matched_sid and not rule.if_sid and not rule.if_group:
+        rule.if_sid = [rule.if_matched_sid]
+    return rule
+
+
+def _pattern(node: Node, kind: str, rule: Rule) -> Pattern:
+    negate = node.attrs.get("negate", "no").lower() == "yes"
+    try:
+        return compile_pattern(kind, node.text, negate=negate)
+    except PatternError as exc:
+        raise RuleError(f"rule {rule.id}: <{node.tag}>: {exc}", node.where()) from None
+
+
+def _ignore_fields(text: str, node: Node) -> tuple[str, ...]:
+    found = tuple(f for f in IGNORE_FIELDS if f in text)
+    if not found:
+        raise RuleError(f"<{node.tag}> {text!r} names none of {', '.join(IGNORE_FIELDS)}",
+                        node.where())
+    return found
+
+
+LIST_FIELDS = ("srcip", "srcport", "dstip", "dstport", "user", "url", "id", "hostname",
+               "program_name", "status", "action", "system_name", "protocol", "data",
+               "extra_data")
+LIST_LOOKUPS = ("match_key", "not_match_key", "match_key_value", "address_match_key",
+                "not_address_match_key", "address_match_key_value")
+
+
+def _list_rule(node: Node, rule: Rule) -> ListRule:
+    fieldname = node.attrs.get("field")
+    if fieldname not in LIST_FIELDS:
+        raise RuleError(f"<list> needs field= one of {', '.join(LIST_FIELDS)}", node.where())
+    lookup = node.attrs.get("lookup", "match_key")
+    if lookup not in LIST_LOOKUPS:
+        raise RuleError(f"<list> lookup={lookup!r} is not one of {', '.join(LIST_LOOKUPS)}",
+                        node.where())
+    check = None
+    if "check_value" in node.attrs:
+        try:
+            check = compile_pattern("match", node.attrs["check_value"])
+        except PatternError as exc:
+            raise RuleError(f"<list> check_value: {exc}", node.where()) from None
+    return ListRule(fieldname, lookup, node.text, check, node.where())
+
+
+# --- time and weekday (OSSEC's OS_IsValidTime / OS_IsValidDay) ------------------------------
+
+_CLOCK = re.compile(r"\s*(\d{1,2})(?::(\d{2}))?\s*(am|pm)?\s*", re.I)
+
+
+def _minutes(text: str, node: Node) -> int:
+    m = _CLOCK.fullmatch(text)
+    if not m:
+        raise RuleError(f"<time> {text!r}: expected hh:mm or hh am/pm", node.where())
+    hour, minute = int(m.group(1)), int(m.group(2) or 0)
+    suffix = (m.group(3) or "").lower()
+    if suffix == "pm" and hour < 12:
+        hour += 12
+    elif suffix == "am" and hour == 12:
+        hour = 0
+    if hour > 23 or minute > 59:
+        raise RuleError(f"<time> {text!r} is not a time of day", node.where())
+    return hour * 60 + minute
+
+
+def parse_time_range(text: str, node: Node) -> tuple[int, int, bool]:
+    negate = text.strip().startswith("!")
+    body = text.strip().lstrip("!")
+    parts = body.split("-")
+    if len(parts) != 2:
+        raise RuleError(f"<time> {text!r}: expected a range such as 6 pm - 8:30 am",
+                        node.where())
+    return _minutes(parts[0], node), _minutes(parts[1], node), negate
+
+
+def in_time_range(minute_of_day: int, spec: tuple[int, int, bool]) -> bool:
+    start, end, negate = spec
+    inside = start <= minute_of_day < end if start <= end else (
+        minute_of_day >= start or minute_of_day < end)
+    return inside is not negate
+
+
+_DAYS = {"sunday": 6, "sun": 6, "monday": 0, "mon": 0, "tuesday": 1, "tue": 1,
+         "wednesday": 2, "wed": 2, "thursday": 3, "thu": 3, "friday": 4, "fri": 4,
+         "saturday": 5, "sat": 5}
+
+
+def parse_weekdays(text: str, node: Node) -> frozenset:
+    body = text.strip().lower()
+    negate = body.startswith("!")
+    body = body.lstrip("!")
+    days: set[int] = set()
+    for part in re.split(r"\s*,\s*", body):
+        if part in ("weekdays", "weekday"):
+            days.update(range(5))
+        elif part in ("weekends", "weekend"):
+            days.update((5, 6))
+        elif "-" in part:
+            a, _, b = (p.strip() for p in part.partition("-"))
+            if a not in _DAYS or b not in _DAYS:
+                raise RuleError(f"<weekday> {text!r}: unknown day", node.where())
+            i = _DAYS[a]
+            while True:
+                days.add(i)
+                if i == _DAYS[b]:
+                    break
+                i = (i + 1) % 7
+        elif part in _DAYS:
+            days.add(_DAYS[part])
+        else:
+            raise RuleError(f"<weekday> {text!r}: unknown day {part!r}", node.where())
+    if negate:
+        days = set(range(7)) - days
+    return frozenset(days)
+
+
+# --- compiling checks -------------------------------------------------------------------------
+
+def build_checks(rule: Rule, services) -> None:
+    """Compile a rule's conditions into a tuple of predicates, in OSSEC's order."""
+    checks: list[Callable] = []
+    p = rule.patterns
+    for key in FIELD_ORDER:
+        if key in ("match", "regex", "pcre2"):
+            pat = p.get(key)
+            if pat is not None:
+                checks.append(_log_check(pat))
+        elif key == "action":
+            if rule.action is not None:
+                wanted = rule.action
+                checks.append(lambda ev, w=wanted: ev.fields.get("action") == w)
+            elif "action" in p:
+                checks.append(_field_check("action", p["action"]))
+        elif key in ("srcip", "dstip"):
+            iplist = getattr(rule, key)
+            if iplist is not None:
+                checks.append(_ip_check(key, iplist))
+        elif key in p:
+            checks.append(_field_check(FIELD_ELEMENTS[key][0], p[key]))
+    if rule.compiled_rule:
+        checks.append(services.compiled_check(rule.compiled_rule))
+    for key in EXTRA_ORDER:
+        if key in p:
+            checks.append(_field_check(FIELD_ELEMENTS[key][0], p[key]))
+        if key == "user" and rule.maxsize:
+            checks.append(lambda ev, n=rule.maxsize: ev.size >= n)
+        if key == "user" and rule.day_time:
+            checks.append(lambda ev, spec=rule.day_time: in_time_range(ev.minute_of_day(), spec))
+        if key == "user" and rule.week_day:
+            checks.append(lambda ev, days=rule.week_day: ev.weekday() in days)
+    if rule.check_diff:
+        checks.append(services.diff_check(rule))
+    if rule.if_fts:
+        checks.append(services.fts_check())
+    for list_rule in rule.lists:
+        checks.append(services.list_check(list_rule))
+    rule.checks = tuple(checks)
+    groups = [g.strip() for g in rule.groups_text.split(",") if g.strip()]
+    rule.groups = [g for g in groups if not g.startswith(COMPLIANCE_PREFIXES)]
+    alert_rule: dict[str, Any] = {"id": str(rule.id), "level": rule.level,
+                                  "description": rule.description, "groups": rule.groups}
+    for prefix in COMPLIANCE_PREFIXES:
+        values = [g[len(prefix):] for g in groups if g.startswith(prefix)]
+        if values:
+            alert_rule[prefix.rstrip("_")] = values
+    if rule.frequency:
+        alert_rule["frequency"] = rule.frequency
+    if rule.info:
+        alert_rule["info"] = "; ".join(i["value"] for i in rule.info)
+    if rule.cve:
+        alert_rule["cve"] = ", ".join(rule.cve)
+    alert_rule["mail"] = "alert_by_email" in rule.options
+    rule.alert_rule = alert_rule
+
+
+def _log_check(pat: Pattern) -> Callable:
+    search, negate = pat.search, pat.negate
+    if negate:
+        return lambda ev: search(ev.log) is None
+    return lambda ev: search(ev.log) is not None
+
+
+def _field_check(name: str, pat: Pattern) -> Callable:
+    search, negate = pat.search, pat.negate
+    if name == "user":
+        def check_user(ev):
+            f = ev.fields
+            value = f.get("dstuser")
+            if value is None:
+                value = f.get("srcuser")
+            if value is None:
+                return False
+            return (search(value) is not None) is not negate
+        return check_user
+    if name in ("program_name", "hostname", "location"):
+        def check_attr(ev):
+            value = getattr(ev, name)
+            if value is None:
+                return False
+            return (search(value) is not None) is not negate
+        return check_attr
+
+    def check_field(ev):
+        value = ev.fields.get(name)
+        if value is None:
+            return False
+        return (search(value) is not None) is not negate
+    return check_field
+
+
+def _ip_check(name: str, iplist: IpList) -> Callable:
+    def check_ip(ev):
+        value = ev.fields.get(name)
+        return value is not None and iplist.found(value)
+    return check_ip

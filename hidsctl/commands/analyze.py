@@ -1,0 +1,51 @@
+"""``hidsctl analyze``: decode records, match OSSEC rules, correlate, emit alerts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hidsctl.commands._ruleset_options import (CrawlerDnsOption, DecodersOption,
+                                               OssecConfOption, RulesOption, ruleset_values)
+from hidsctl.options import ConfigOption, StateDirOption, handle_errors, load_settings
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("analyze")
+    @handle_errors
+    def analyze(
+        ossec_conf: OssecConfOption = None,
+        rules: RulesOption = None,
+        decoders: DecodersOption = None,
+        min_level: Annotated[Optional[int], typer.Option(
+            "--min-level", help="Emit alerts of this level and above [default: 1].",
+            show_default=False)] = None,
+        alerts_json: Annotated[Optional[Path], typer.Option(
+            "--alerts-json", help="Also append each alert to this alerts.json file.",
+            show_default=False, dir_okay=False)] = None,
+        alerts_log: Annotated[Optional[Path], typer.Option(
+            "--alerts-log", help="Also append each alert to this file in OSSEC's alerts.log "
+            "layout.", show_default=False, dir_okay=False)] = None,
+        crawler_dns: CrawlerDnsOption = False,
+        state_dir: StateDirOption = None,
+        config: ConfigOption = None,
+    ) -> None:
+        """Decode records, match OSSEC rules, correlate, and write alert records.
+
+        Reads records on stdin (log, syscheck, rootcheck, agent_status, ar_result and notice
+        records are analysed; every other record passes through) and writes alert records
+        in Wazuh 4's alerts.json shape. With no ruleset options, the bundled ruleset is used.
+
+        Example:
+
+            hidsctl collect /var/log/auth.log | hidsctl analyze --alerts-log alerts.log
+        """
+        from hidsctl.analysis.run import AnalyzeSettings, analyze as run
+
+        settings = load_settings(
+            AnalyzeSettings, "analyze", config,
+            **ruleset_values(ossec_conf, rules, decoders, crawler_dns),
+            min_level=min_level, alerts_json=alerts_json, alerts_log=alerts_log)
+        raise typer.Exit(run(settings))

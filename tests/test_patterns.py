@@ -1,0 +1,83 @@
+"""The three pattern languages against OSSEC's documented semantics."""
+
+from __future__ import annotations
+
+import pytest
+
+from hidsctl.analysis.patterns import PatternError, compile_pattern
+
+
+def match(kind, pattern, text):
+    return compile_pattern(kind, pattern).test(text)
+
+
+@pytest.mark.parametrize("pattern,text,expected", [
+    ("Failed password", "sshd: failed PASSWORD for root", True),   # case-insensitive
+    ("^sshd", "sshd[1]: x", True),
+    ("^sshd", "x sshd", False),
+    ("ssh2$", "port 22 ssh2", True),
+    ("ssh2$", "ssh2 port", False),
+    ("^exact$", "exact", True),
+    ("^exact$", "exactly", False),
+    ("foo|bar", "xx bar xx", True),
+    ("!foo", "bar", True),               # leading ! negates
+    ("!foo", "foo", False),
+    ("a.b", "axb", False),               # no regex: '.' is literal
+    ("a\\d", "a\\d", True),              # backslash is literal too
+])
+def test_os_match(pattern, text, expected):
+    assert match("match", pattern, text) is expected
+
+
+@pytest.mark.parametrize("pattern,text,expected", [
+    (r"^Failed \S+ for \w+ from \d+.\d+", "failed password for root from 10.0", True),
+    (r"\w+@\w+", "user-1@host_2", True),          # \w includes - @ _
+    (r"\d+\p\d+", "12:34", True),                 # \p is punctuation
+    (r"a\.c", "a-c", True),                       # \. is any character
+    (r"a.c", "abc", False),                       # a plain . is literal
+    (r"x\(y\)", "x(y)", True),
+    (r"\s\S+\s", " word ", True),
+    (r"^a|^b", "b..", True),
+    (r"end$", "the end", True),
+    (r"1+2", "1112", True),
+    (r"\W\D", "!x", True),
+])
+def test_os_regex(pattern, text, expected):
+    assert match("regex", pattern, text) is expected
+
+
+def test_os_regex_captures_and_offsets():
+    pat = compile_pattern("regex", r"for (\S+) from (\S+) port")
+    end, groups = pat.captures("Failed password for root from 1.2.3.4 port 22")
+    assert groups == ["root", "1.2.3.4"]
+    assert end == len("Failed password for root from 1.2.3.4 port")
+
+
+@pytest.mark.parametrize("bad", ["(unclosed", "a)", "+x", "trailing\\"])
+def test_os_regex_rejects_broken_patterns(bad):
+    with pytest.raises(PatternError):
+        compile_pattern("regex", bad)
+
+
+@pytest.mark.parametrize("pattern,text,expected", [
+    (r"^Accepted \S+ for (\S+)", "accepted password for root", True),  # caseless, as OSSEC
+    (r"(?<user>\w+) logged", "bob logged in", True),                   # PCRE named group
+    (r"\d{3}-\d{4}", "555-1234", True),
+    (r"foo\Kbar", "foobar", True),                                     # \K via regex
+    (r"[[:digit:]]+", "abc123", True),                                 # POSIX class
+    (r"\p{Lu}x", "Ax", True),                                          # Unicode property
+    (r"(?>a+)b", "aaab", True),                                        # atomic group
+    (r"^\S+?$", "a b", False),
+])
+def test_pcre2(pattern, text, expected):
+    assert match("pcre2", pattern, text) is expected
+
+
+def test_pcre2_unset_groups_are_skipped_like_ossec():
+    pat = compile_pattern("pcre2", r"^from (\S+)$|^by (\S+)$")
+    assert pat.captures("by alice")[1] == ["alice"]
+
+
+def test_pcre2_errors_are_pattern_errors():
+    with pytest.raises(PatternError):
+        compile_pattern("pcre2", "(unbalanced")
