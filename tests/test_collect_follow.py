@@ -232,3 +232,24 @@ def test_unreadable_file_is_reported_and_the_others_keep_going(tmp_path: Path) -
     err = proc.stderr.decode()
     assert f"{secret}: cannot read: Permission denied" in err
     assert f"{missing}: no such file" in err
+
+
+def test_multi_line_entry_held_at_sigkill_is_written_whole_after_restart(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("")
+    state = tmp_path / "state"
+    args = ["--format", "multi-line-regex", "--multiline-regex", "^START", "--multiline-timeout",
+            "30", str(log)]
+    follower = Follower(tmp_path, *args, state=state)
+    append(log, "START one", "  a", "START two", "  b")
+    assert [r["log"] for r in follower.wait_for(1)] == ["START one\n  a"]
+    time.sleep(1.2)
+    follower.kill()  # "START two" is held, waiting for its end: its offset was not saved
+    append(log, "  c", "START three")
+    follower = Follower(tmp_path, *args, state=state)
+    try:
+        assert [r["log"] for r in follower.wait_for(1)] == ["START two\n  b\n  c"]
+    finally:
+        assert follower.stop() == 0
+    out, err, code = collect_once(*args[:-3], str(log), state=state)
+    assert [r["log"] for r in out] == ["START three"]
