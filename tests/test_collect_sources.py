@@ -189,3 +189,12 @@ def test_pipeline_into_head_ends_quietly(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert len(proc.stdout.splitlines()) == 3
     assert b"Traceback" not in proc.stderr
+
+
+def test_strftime_location_names_todays_file(tmp_path: Path) -> None:
+    today = tmp_path / time.strftime("app-%Y-%m-%d.log")
+    today.write_text("today\n")
+    (tmp_path / "app-2001-01-01.log").write_text("long ago\n")
+    out, err, code = collect_once(str(tmp_path / "app-%Y-%m-%d.log"), state=tmp_path / "state")
+    assert code == 0, err
+    assert [(r["location"], r["log"]) for r in out] == [(str(today), "today")]

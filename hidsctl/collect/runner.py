@@ -227,8 +227,8 @@ class Collector:
         for source in self.sources.files:
             if dirs is not None and not source.is_glob:
                 continue
-            if dirs is not None and directory_of(source.pattern) not in dirs \
-                    and not any(c in directory_of(source.pattern) for c in "*?["):
+            where = directory_of(source.current_pattern())
+            if dirs is not None and where not in dirs and not any(c in where for c in "*?["):
                 continue
             for path in self.expand(source, initial):
                 if path in self.active:
@@ -242,10 +242,11 @@ class Collector:
             if self.watcher is not None:
                 self.watcher.watch(directory_of(source.pattern))
             return [source.pattern]
-        if self.watcher is not None and not any(c in directory_of(source.pattern) for c in "*?["):
-            self.watcher.watch(directory_of(source.pattern))
+        pattern = source.current_pattern()
+        if self.watcher is not None and not any(c in directory_of(pattern) for c in "*?["):
+            self.watcher.watch(directory_of(pattern))
         paths = []
-        for path in sorted(glob.glob(source.pattern)):
+        for path in sorted(glob.glob(pattern)):
             name = os.path.basename(path)
             if any(fnmatch.fnmatch(name, x) or fnmatch.fnmatch(path, x) for x in source.exclude):
                 continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +61,12 @@ class FileSource:
 
     @property
     def is_glob(self) -> bool:
-        return any(c in self.pattern for c in "*?[")
+        """A pattern rather than one path: wildcards, or strftime fields (as OSSEC's
+        ``file.log-%Y-%m-%d``) that name a new file as the date changes."""
+        return any(c in self.pattern for c in "*?[%")
+
+    def current_pattern(self) -> str:
+        return time.strftime(self.pattern) if "%" in self.pattern else self.pattern
 
 
 @dataclass(frozen=True)
