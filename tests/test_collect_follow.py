@@ -253,3 +253,20 @@ def test_multi_line_entry_held_at_sigkill_is_written_whole_after_restart(tmp_pat
         assert follower.stop() == 0
     out, err, code = collect_once(*args[:-3], str(log), state=state)
     assert [r["log"] for r in out] == ["START three"]
+
+
+def test_rotated_while_stopped_under_a_name_the_glob_matches(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "app.log"
+    state = tmp_path / "state"
+    first, late, new = batch("first"), batch("late"), batch("new")
+    log.write_text("".join(f"{line}\n" for line in first))
+    out, err, code = collect_once(str(logs / "app.log*"), state=state)
+    assert [r["log"] for r in out] == first, err
+    append(log, *late)
+    os.rename(log, logs / "app.log.1")
+    append(log, *new)
+    out, err, code = collect_once(str(logs / "app.log*"), state=state)
+    assert code == 0, err
+    exactly_once(late + new, [r["log"] for r in out])

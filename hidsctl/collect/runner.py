@@ -236,6 +236,11 @@ class Collector:
                 if self.adopt(path, known):
                     continue
                 self.start_tail(path, source, initial)
+                # Placing it may have found its rotated predecessor (under a name this
+                # pattern may match next): known from now on, so never read twice.
+                for tail in [self.active.get(path), *self.draining]:
+                    if tail is not None and tail.fd is not None:
+                        known[(tail.dev, tail.ino)] = tail
 
     def expand(self, source: FileSource, initial: bool) -> list[str]:
         if not source.is_glob:
