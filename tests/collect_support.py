@@ -41,7 +41,10 @@ class Follower:
         time.sleep(0.3)
 
     def records(self) -> list[dict]:
-        return [json.loads(line) for line in self.out_path.read_bytes().splitlines()]
+        """The records written so far (not a line still being written)."""
+        data = self.out_path.read_bytes()
+        complete = data[:data.rfind(b"\n") + 1]
+        return [json.loads(line) for line in complete.splitlines()]
 
     def logs(self) -> list[str]:
         return [r["log"] for r in self.records()]
