@@ -15,6 +15,7 @@ Times are UTC (alert files are filed under UTC days). Integrity alerts whose rec
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -70,7 +71,12 @@ def _header_line(alert: dict[str, Any], rule: dict[str, Any]) -> str:
 
 
 def _date(alert: dict[str, Any]) -> str:
-    return time.strftime("%Y %b %d %H:%M:%S", time.gmtime(record_time(alert)))
+    return _date_of_second(int(record_time(alert)))
+
+
+@functools.lru_cache(maxsize=256)
+def _date_of_second(second: int) -> str:
+    return time.strftime("%Y %b %d %H:%M:%S", time.gmtime(second))
 
 
 def origin(alert: dict[str, Any]) -> str:
