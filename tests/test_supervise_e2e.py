@@ -1,0 +1,227 @@
+"""`hidsctl supervise` end to end: real processes, real files, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import is_root, run_hidsctl
+
+ATTACKER = "203.0.113.77"  # documentation range: only ever text in a log line
+
+
+def wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def nobody_can_run_hidsctl() -> bool:
+    """Whether `nobody` can execute this interpreter and import hidsctl (not when the
+    interpreter lives under a private home, as pyenv's does)."""
+    if not is_root():
+        return False
+    try:
+        result = subprocess.run([sys.executable, "-c", "import hidsctl, typer"], user="nobody",
+                                cwd="/", capture_output=True, timeout=30,
+                                env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return result.returncode == 0
+
+
+NOBODY_OK = nobody_can_run_hidsctl()
+
+
+@pytest.fixture
+def world():
+    """A scratch root every user can traverse (pytest's own tmp is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="hidsctl-e2e-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def sshd_failure(n: int) -> str:
+    stamp = time.strftime("%b %d %H:%M:%S", time.localtime())
+    return (f"{stamp} web1 sshd[{4000 + n}]: Failed password for invalid user admin{n} "
+            f"from {ATTACKER} port {50000 + n} ssh2\n")
+
+
+def local_config(world: Path) -> Path:
+    (world / "watched").mkdir()
+    (world / "watched" / "app.conf").write_text("listen 80\n")
+    (world / "auth.log").write_text("")
+    recorder = world / "record-response"
+    recorder.write_text(f"#!/bin/sh\necho \"$@\" >> {world}/responses\ncat > /dev/null\n")
+    recorder.chmod(0o755)
+    config = world / "hidsctl.toml"
+    config.write_text(f"""
+[supervise]
+role = "local"
+
+[collect]
+files = ["{world}/auth.log"]
+poll-interval = 0.2
+
+[scan]
+directories = [{{ path = "{world}/watched", realtime = true }}]
+
+[alerts]
+json = "{world}/alerts/alerts.json"
+dir = "{world}/alerts"
+
+[[respond.command]]
+name = "record"
+executable = "{recorder}"
+expect = ["srcip"]
+
+[[respond.response]]
+command = "record"
+location = "local"
+level = 10
+timeout = 0
+""")
+    return config
+
+
+def alerts(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def start(config: Path, state: Path, *extra: str) -> subprocess.Popen:
+    if is_root() and not NOBODY_OK and "--user" not in extra:
+        extra += ("--user", "root")  # this interpreter is private to root; see the last test
+    return subprocess.Popen([sys.executable, "-m", "hidsctl", "supervise", "--config",
+                             str(config), "--state-dir", str(state), "--no-summary", *extra],
+                            stdout=subprocess.DEVNULL, stderr=open(state.parent / "supervise.err", "ab"))
+
+
+def status(state: Path) -> dict:
+    result = run_hidsctl("status", "--json", "--state-dir", str(state))
+    return json.loads(result.stdout) if result.returncode == 0 else {}
+
+
+def running(state: Path, names: set[str]) -> dict:
+    report = status(state)
+    up = {c["name"] for c in report.get("components", []) if c["state"] == "running"}
+    return report if names <= up else {}
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_local_role_brute_force_alerts_and_responds_and_integrity_alerts(world):
+    config = local_config(world)
+    state = world / "state"
+    proc = start(config, state)
+    try:
+        report = wait_for(lambda: running(state, {"collect", "scan", "analyze", "logs", "respond"}),
+                          what="components running")
+        assert {c["name"] for c in report["components"]} == {"collect", "scan", "analyze", "logs",
+                                                             "respond"}
+        time.sleep(2)  # collect and scan settle (the baseline of the watched tree)
+        with open(world / "auth.log", "a") as log:
+            for n in range(12):
+                log.write(sshd_failure(n))
+        alerts_json = world / "alerts" / "alerts.json"
+        brute = wait_for(lambda: [a for a in alerts(alerts_json) if a["rule"]["level"] >= 10
+                                  and a["data"].get("srcip") == ATTACKER],
+                         what="a brute-force alert")
+        assert "authentication_failures" in brute[0]["rule"]["groups"] or \
+            "invalid_login" in brute[0]["rule"]["groups"]
+        responses = wait_for(lambda: (world / "responses").exists() and
+                             (world / "responses").read_text(), what="the response script")
+        assert ATTACKER in responses and responses.startswith("add ")
+        (world / "watched" / "app.conf").write_text("listen 8080\n")
+        changed = wait_for(lambda: [a for a in alerts(alerts_json)
+                                    if a["rule"]["id"] == "550"], what="integrity alert 550")
+        assert changed[0]["syscheck"]["path"] == str(world / "watched" / "app.conf")
+        counters = {c["name"]: c for c in status(state)["components"]}
+        assert counters["analyze"]["records_in"] >= 13
+        assert sum(counters["analyze"]["alerts_by_level"].values()) >= 2
+    finally:
+        stop(proc)
+    assert not (state / "supervise.sock").exists()
+    # the dated alert tree was written by `logs write`
+    assert list((world / "alerts").rglob("ossec-alerts-*.json"))
+
+
+def test_sigkill_of_each_component_loses_and_repeats_nothing(world):
+    config = local_config(world)
+    state = world / "state"
+    proc = start(config, state)
+    try:
+        wait_for(lambda: running(state, {"collect", "scan", "analyze", "logs", "respond"}),
+                 what="components running")
+        time.sleep(2)
+        total = 0
+        alerts_json = world / "alerts" / "alerts.json"
+        for round_no, victim in enumerate(["analyze", "collect", "logs", "analyze"]):
+            with open(world / "auth.log", "a") as log:
+                for n in range(5):
+                    log.write(sshd_failure(round_no * 100 + n))
+                    total += 1
+            pid = next(c["pid"] for c in status(state)["components"] if c["name"] == victim)
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: next(c for c in status(state)["components"]
+                                  if c["name"] == victim)["restarts"] >= 1,
+                     what=f"{victim} restarted")
+            wait_for(lambda: running(state, {victim}), what=f"{victim} running again")
+        ports = lambda: sorted(int(a["full_log"].split(" port ")[1].split()[0])  # noqa: E731
+                               for a in alerts(alerts_json)
+                               if a["rule"]["level"] < 10 and " port " in a.get("full_log", ""))
+        expected = sorted(50000 + r * 100 + n for r in range(4) for n in range(5))
+        wait_for(lambda: ports() == expected or len(ports()) > len(expected),
+                 what="every failed login alerted")
+        time.sleep(2)
+        assert ports() == expected  # each line alerted exactly once
+    finally:
+        stop(proc)
+
+
+@pytest.mark.skipif(not NOBODY_OK,
+                    reason="needs root and an interpreter `nobody` can run (CI installs one)")
+def test_unprivileged_components_really_drop_root(world):
+    config = local_config(world)
+    state = world / "state"
+    proc = start(config, state, "--user", "nobody")
+    try:
+        report = wait_for(lambda: running(state, {"collect", "scan", "analyze", "logs"}),
+                          what="components running")
+        users = {c["name"]: c["user"] for c in report["components"]}
+        assert users["analyze"] == "nobody" and users["logs"] == "nobody"
+        assert users["collect"] == "root" and users["scan"] == "root"
+        for component in report["components"]:
+            real_uid = _uid_of(component["pid"])
+            assert real_uid == (65534 if component["user"] == "nobody" else 0), component["name"]
+    finally:
+        stop(proc)
+
+
+def _uid_of(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no Uid for pid {pid}")
