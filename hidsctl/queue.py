@@ -336,3 +336,29 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def tail_records(queue: DurableQueue, max_bytes: int = 4 << 20) -> list[bytes]:
+    """The last records of a queue, about ``max_bytes`` of them, oldest first."""
+    starts = queue.segment_starts()
+    out: list[bytes] = []
+    budget = max_bytes
+    for start in reversed(starts):
+        path = queue.segments_dir / _segment_name(start)
+        try:
+            size = path.stat().st_size
+            with open(path, "rb") as handle:
+                skip = max(0, size - budget)
+                handle.seek(skip)
+                data = handle.read(size - skip)
+        except FileNotFoundError:
+            continue
+        lines = data.split(b"\n")
+        lines.pop()  # after the last newline: empty, or a write in progress
+        if skip > 0 and lines:
+            lines.pop(0)  # started mid-record
+        out[:0] = [line for line in lines if line and not line.startswith(MARKER)]
+        budget -= len(data)
+        if budget <= 0:
+            break
+    return out

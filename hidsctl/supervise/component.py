@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hidsctl.queue import DurableQueue
+from hidsctl.queue import DurableQueue, tail_records
 from hidsctl.supervise.pipes import Counters, Drainer, Feeder, keep_types
 
 
@@ -25,6 +25,7 @@ class ComponentSpec:
     keep: tuple[str, ...] = ()  # record types kept from its stdout (all when empty)
     privileged: bool = False  # keeps root; others run as the unprivileged user
     source: bool = False  # produces records from the world, not from queues
+    dedupe: bool = False  # a log source that may repeat its last lines after a SIGKILL
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -73,8 +74,9 @@ class Component:
         self.started_at = time.monotonic()
         self.state = "running"
         self.feed_stop = threading.Event()
+        tail = tail_records(output) if spec.dedupe and output is not None else None
         self.drainer = Drainer(spec.name, self.process.stdout, output, inputs, self.counters,
-                               keep_types(*spec.keep), lambda q, o: None)
+                               keep_types(*spec.keep), lambda q, o: None, dedupe_tail=tail)
         self.drainer.start()
         if inputs:
             self.feeder = Feeder(spec.name, self.process.stdin, inputs, offsets, self.counters,
@@ -110,6 +112,7 @@ class Component:
                 self.start()
             return
         if self.drainer is not None:
+            self.drainer.tick()
             self.drainer.flush_if_idle(self.caught_up())
         code = self.process.poll()
         if code is None:

@@ -103,7 +103,8 @@ class Drainer(threading.Thread):
 
     def __init__(self, name: str, stdout: IO[bytes], output: DurableQueue | None,
                  inputs: dict[str, DurableQueue], counters: Counters,
-                 keep: Callable[[bytes], bool], on_checkpoint: Callable[[str, int], None]):
+                 keep: Callable[[bytes], bool], on_checkpoint: Callable[[str, int], None],
+                 dedupe_tail: list[bytes] | None = None):
         super().__init__(name=f"drain-{name}", daemon=True)
         self.component = name
         self.stdout = stdout
@@ -115,6 +116,11 @@ class Drainer(threading.Thread):
         self.pending: list[bytes] = []
         self.lock = threading.Lock()
         self.last_output = time.monotonic()
+        self.dedupe = None
+        if dedupe_tail is not None:
+            from hidsctl.supervise.dedupe import RestartDedupe
+
+            self.dedupe = RestartDedupe(dedupe_tail, self._hold)
 
     def run(self) -> None:
         # Read whatever the pipe holds at once: a source's burst becomes one durable append.
@@ -133,11 +139,11 @@ class Drainer(threading.Thread):
                 if line:
                     self._take(line)
             if not self.inputs:  # a source: nothing to wait for
-                self.flush()
+                self.tick()
         if rest:
             self._take(rest)
         if not self.inputs:
-            self.flush()
+            self.tick(force=True)
         else:  # outputs no checkpoint covered: the input is fed again, so they come again
             with self.lock:
                 self.pending = []
@@ -147,10 +153,25 @@ class Drainer(threading.Thread):
         if checkpoint is not None:
             self._commit(checkpoint)
         elif self.keep(line):
-            self._count(line)
             with self.lock:
-                self.pending.append(line)
-                self.last_output = time.monotonic()
+                if self.dedupe is not None:
+                    self.dedupe.offer(line)
+                else:
+                    self._hold(line)
+
+    def _hold(self, line: bytes) -> None:
+        """Keep an output until its checkpoint (or, for a source, the next append)."""
+        self._count(line)
+        self.pending.append(line)
+        self.last_output = time.monotonic()
+
+    def tick(self, force: bool = False) -> None:
+        """Release what the restart dedupe held past its grace period; sources append."""
+        if self.dedupe is not None:
+            with self.lock:
+                self.dedupe.expire(force)
+        if not self.inputs:
+            self.flush()
 
     def _count(self, line: bytes) -> None:
         self.counters.records_out += 1

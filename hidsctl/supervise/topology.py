@@ -83,7 +83,7 @@ class _Builder:
     # config names others.
     def collect(self) -> ComponentSpec:
         return ComponentSpec("collect", self._cmd("collect"), output="events",
-                             privileged=True, source=True)
+                             privileged=True, source=True, dedupe=True)
 
     def scan(self) -> ComponentSpec:
         return ComponentSpec("scan", self._cmd("scan", "--realtime", "--every",
