@@ -132,11 +132,14 @@ def test_agents_list_and_show_and_the_disconnected_status(link):
         web = SendProcess(tmp, states["web1"], server.port, "--keepalive", "30", name="web1")
         web.write(log_records(0, 3))
         wait_for(lambda: len(server.of_type("log")) == 3)
-        time.sleep(1.2)  # the status store is flushed about once a second
-        listed = json.loads(run_hidsctl("agents", "list", "--json", "--state-dir",
-                                        str(tmp / "server")).stdout)
-        by_id = {row["id"]: row for row in listed}
-        assert by_id[ids["web1"]]["status"] == "active"
+
+        def listed() -> dict:
+            rows = json.loads(run_hidsctl("agents", "list", "--json", "--state-dir",
+                                          str(tmp / "server")).stdout)
+            return {row["id"]: row for row in rows}
+
+        # the status store is flushed about once a second
+        by_id = wait_for(lambda: (rows := listed())[ids["web1"]]["status"] == "active" and rows)
         assert by_id[ids["web1"]]["version"] and by_id[ids["web1"]]["os"]
         assert by_id[ids["db1"]]["status"] == "never_connected"
         shown = json.loads(run_hidsctl("agents", "show", ids["web1"], "--json", "--state-dir",
@@ -151,3 +154,25 @@ def test_agents_list_and_show_and_the_disconnected_status(link):
         kill_quietly(web, server)
     missing = run_hidsctl("agents", "show", "042", "--state-dir", str(tmp / "server"))
     assert missing.returncode == 2 and b"no agent with id 042" in missing.stderr
+
+
+def test_udp_mode_delivers_stamped_records_and_commands(link):
+    tmp, ids, states = link
+    server = ReceiveProcess(tmp, tmp / "server", "--udp", "127.0.0.1:0", "--control", "-",
+                            stdin=subprocess.PIPE)
+    try:
+        udp_port = server.listening("udp")
+        agent = SendProcess(tmp, states["web1"], udp_port, "--udp", name="web1")
+        agent.write(log_records(0, 500, "over udp", agent={"id": "000"}))
+        logs = wait_for(lambda: len(server.of_type("log")) == 500 and server.of_type("log"))
+        server.proc.stdin.write(json.dumps({"type": "ar", "command": "firewall-drop",
+                                            "action": "add", "srcip": "192.0.2.1",
+                                            "target": ids["web1"]}).encode() + b"\n")
+        server.proc.stdin.flush()
+        wait_for(lambda: agent.records(), 30, "command over udp")
+        assert agent.close() == 0
+    finally:
+        kill_quietly(agent, server)
+    assert sorted(r["seq"] for r in logs) == list(range(500))
+    assert {r["agent"]["id"] for r in logs} == {ids["web1"]}
+    assert agent.records()[0]["srcip"] == "192.0.2.1"

@@ -10,10 +10,12 @@ commands from the server are written on stdout as ``ar`` records.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import os
 import platform
 import random
+import select
 import signal
 import socket
 import sys
@@ -109,7 +111,13 @@ class Agent:
         self.servers = [parse_address(s, DEFAULT_PORT) for s in settings.server]
         self.queue = DurableQueue(state / QUEUE_DIR, writer=True,
                                   max_bytes=settings.queue_size, sync=settings.sync)
-        self.lock = threading.Lock()  # the reader thread appends while the loop reads
+        # The reader thread appends while the loop reads: the queue's readers open segment
+        # files on their own and stop at a partly written line, so no lock is needed.
+        self.commit_interval = 0.25
+        self._committed_at = 0.0
+        self._commit_pending = False
+        self.committer = concurrent.futures.ThreadPoolExecutor(1, "send commit")
+        self.commit_lock = threading.Lock()
         self.committed = self.queue.committed(CONSUMER) or 0
         self.committed_seq = 0
         self.stream = os.urandom(protocol.STREAM_LEN)
@@ -123,36 +131,40 @@ class Agent:
     # --- input: stdin to the durable queue -------------------------------------------------
 
     def read_input(self, stream) -> None:
+        """Append what stdin brings, in chunks: whenever reading would block (so a quiet
+        source is queued at once) and every 5,000 records or 1 MiB otherwise."""
         pending: list[bytes] = []
+        size = 0
+        fd = stream.fileno()
 
-        def flush() -> None:
-            if pending:
+        def flush(force: bool = True) -> None:
+            nonlocal size
+            if pending and (force or not _readable(fd)):
                 self.append(pending)
                 pending.clear()
+                size = 0
 
-        reader = records.RecordReader(stream, before_block=flush)
-        size = 0
-        for record in reader:
-            records.fill_defaults(record)
-            line = records.dumps(record)[:-1]
+        reader = records.RecordReader(stream, before_block=lambda: flush(False))
+        for line_no, raw in reader.lines():
+            line = _checked_line(reader, line_no, raw)
+            if line is None:
+                continue
             pending.append(line)
             size += len(line)
             if len(pending) >= 5000 or size >= 1 << 20:
                 flush()
-                size = 0
         flush()
         self._notify(self._input_finished)
 
     def append(self, lines: list[bytes]) -> None:
-        with self.lock:
-            self.queue.append(lines)
-            dropped = self.queue.dropped - self.dropped_reported
-            if dropped:
-                self.dropped_reported = self.queue.dropped
-                self.queue.append([records.dumps(records.make(
-                    "notice", component="send", code="dropped", count=dropped,
-                    message=f"send queue over its bound of {self.settings.queue_size} bytes: "
-                            f"dropped the {dropped} oldest record(s)"))[:-1]])
+        self.queue.append(lines)
+        dropped = self.queue.dropped - self.dropped_reported
+        if dropped:
+            self.dropped_reported = self.queue.dropped
+            self.queue.append([records.dumps(records.make(
+                "notice", component="send", code="dropped", count=dropped,
+                message=f"send queue over its bound of {self.settings.queue_size} bytes: "
+                        f"dropped the {dropped} oldest record(s)"))[:-1]])
         if dropped:
             self._notify(self._dropped)
         self._notify(self._wake)
@@ -186,9 +198,34 @@ class Agent:
     # --- acknowledged delivery ------------------------------------------------------------
 
     def acknowledge(self, offset: int, seq: int) -> None:
+        """The server has written everything before ``offset``. The queue's offset file is
+        rewritten (with fsyncs) at most every ``commit_interval`` and at the end; a SIGKILL
+        in between means a few acknowledged records are sent again, never lost."""
         self.committed, self.committed_seq = offset, seq
-        self.queue.commit(CONSUMER, offset)
+        now = time.monotonic()
+        if now - self._committed_at >= self.commit_interval:
+            self.commit()
+        elif not self._commit_pending and self.loop is not None:
+            self._commit_pending = True
+            self.loop.call_later(self.commit_interval, self.commit)
         self._check_drained()
+
+    def commit(self) -> None:
+        """Write the committed offset; from the loop, in a worker thread, because the
+        fsyncs would otherwise hold up the link."""
+        self._commit_pending = False
+        self._committed_at = time.monotonic()
+        offset = self.committed
+        if self.loop is not None and self.loop.is_running():
+            self.loop.run_in_executor(self.committer, self._write_commit, offset)
+        else:
+            self._write_commit(offset)
+
+    def _write_commit(self, offset: int) -> None:
+        with self.commit_lock:
+            current = self.queue.committed(CONSUMER)
+            if current is None or current < offset:
+                self.queue.commit(CONSUMER, offset)
 
     # --- the connection loop --------------------------------------------------------------
 
@@ -209,6 +246,8 @@ class Agent:
         for task in (connector, drained, stopped):
             task.cancel()
         await asyncio.gather(connector, drained, stopped, return_exceptions=True)
+        self.committer.shutdown(wait=True)
+        self._write_commit(self.committed)
         left = self.queue._end - max(self.committed, self.queue.start_offset())
         if left > 0:
             self.log.report("queued", "queue", f"{left} bytes of records stay queued for the "
@@ -229,7 +268,8 @@ class Agent:
             for host, port in self.servers:
                 where = f"{host}:{port}"
                 try:
-                    delivered = await self.session(host, port)
+                    connect = self.udp_session if self.settings.udp else self.session
+                    delivered = await connect(host, port)
                 except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
                     self.log.report("unreachable", where, _describe(exc), notice=False)
                     delivered = False
@@ -260,6 +300,52 @@ class Agent:
         finally:
             writer.close()
         return True
+
+
+    async def udp_session(self, host: str, port: int) -> bool:
+        """One UDP session, until the server stops answering; True after a handshake."""
+        loop = asyncio.get_running_loop()
+        transport, inbox = await loop.create_datagram_endpoint(_Inbox, remote_addr=(host, port))
+        try:
+            handshake = protocol.AgentHandshake(self.key.id, self.key.derived(), strict=False)
+            session = None
+            for attempt in range(3):
+                transport.sendto(handshake.start())
+                try:
+                    session = handshake.finish(await asyncio.wait_for(inbox.get(), 2.0))
+                    break
+                except asyncio.TimeoutError:
+                    continue
+            if session is None:
+                raise asyncio.TimeoutError()
+            self.log.report("connected", f"{host}:{port}", "connected over UDP", notice=False)
+            self.reset_session = False
+            await _UdpAgentLink(self, session, transport, inbox).run()
+        finally:
+            transport.close()
+        return True
+
+
+class _Inbox(asyncio.DatagramProtocol):
+    """Datagrams from the server, queued for the session (a bounded queue: a flood is
+    dropped here, never buffered without end)."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue = asyncio.Queue(1000)
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        if not self.queue.full():
+            self.queue.put_nowait(data)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.queue.full():
+            self.queue.put_nowait(exc)
+
+    async def get(self) -> bytes:
+        item = await self.queue.get()
+        if isinstance(item, Exception):
+            raise item
+        return item
 
 
 class _AgentLink:
@@ -319,8 +405,7 @@ class _AgentLink:
                 await self.acked.wait()
                 continue
             new_data.clear()
-            with agent.lock:
-                items = agent.queue.read(offset, settings.batch_records, 512 << 10)
+            items = agent.queue.read(offset, settings.batch_records, 512 << 10)
             if not items:
                 await new_data.wait()
                 continue
@@ -362,6 +447,118 @@ class _AgentLink:
                                   notice=False)
             return
         self.agent.output.record(record)
+
+
+class _UdpAgentLink(_AgentLink):
+    """A UDP session: one batch at a time, sent again (under a new counter) until the
+    server acknowledges it; the server's delivery marks keep the resends from repeating."""
+
+    RETRIES = 5
+
+    def __init__(self, agent: Agent, session: protocol.Session, transport, inbox: _Inbox):
+        self.agent = agent
+        self.session = session
+        self.transport = transport
+        self.inbox = inbox
+        self.awaiting = -1
+        self.acked = asyncio.Event()
+        self.inflight = deque()
+
+    def send(self, kind: int, payload: bytes) -> int:
+        self.transport.sendto(self.session.seal(kind, payload))
+        return self.session.send.counter - 1
+
+    async def run(self) -> None:
+        tasks = [asyncio.create_task(c) for c in (self.sender(), self.receiver(),
+                                                   self.keepalives())]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def keepalives(self) -> None:
+        info = orjson.dumps(self.agent.info)
+        while True:
+            self.send(protocol.KEEPALIVE, info)
+            await asyncio.sleep(self.agent.settings.keepalive)
+
+    async def sender(self) -> None:
+        agent = self.agent
+        offset, seq = agent.committed, agent.committed_seq
+        new_data = agent.new_data
+        assert new_data is not None
+        while not agent.reset_session:
+            new_data.clear()
+            items = agent.queue.read(offset, agent.settings.batch_records, 256 << 10)
+            if not items:
+                await new_data.wait()
+                continue
+            payload = protocol.encode_batch(agent.stream, seq, [i.data for i in items])
+            while len(payload) > protocol.MAX_DATAGRAM - 64 and len(items) > 1:
+                items = items[:len(items) // 2]
+                payload = protocol.encode_batch(agent.stream, seq, [i.data for i in items])
+            if len(payload) > protocol.MAX_DATAGRAM - 64:
+                agent.log.report("too_large", "queue", "a record too large for one datagram "
+                                 "was dropped; use TCP for such records", notice=False)
+            else:
+                await self.deliver(payload)
+            offset, seq = items[-1].next_offset, seq + len(items)
+            agent.acknowledge(offset, seq)
+        raise ConnectionResetError("queue dropped records; starting a new stream")
+
+    async def deliver(self, payload: bytes) -> None:
+        for attempt in range(self.RETRIES):
+            self.acked.clear()
+            self.awaiting = self.send(protocol.DATA, payload)
+            try:
+                await asyncio.wait_for(self.acked.wait(), 1.0 + attempt)
+                return
+            except asyncio.TimeoutError:
+                continue
+        raise asyncio.TimeoutError()
+
+    async def receiver(self) -> None:
+        while True:
+            try:
+                kind, payload = self.session.open(await self.inbox.get())
+            except Rejected:
+                continue  # a stray or stale datagram: UDP brings those
+            if kind == protocol.ACK:
+                if protocol.decode_ack(payload) == self.awaiting:
+                    self.acked.set()
+            elif kind == protocol.COMMAND:
+                self.on_command(payload)
+
+
+def _checked_line(reader: records.RecordReader, line_no: int, raw: bytes) -> bytes | None:
+    """The line to queue for one input line: itself when it is a complete record (the
+    common case, kept byte for byte), re-serialised with defaults filled in otherwise, or
+    None (reported with its number) when it is no record at all."""
+    if not raw or raw.isspace():
+        return None
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        reader.report(line_no, records._json_problem(raw, exc))
+        return None
+    problem = records.validate(record)
+    if problem:
+        reader.report(line_no, problem)
+        return None
+    if "timestamp" in record and "agent" in record and b"\n" not in raw:
+        return raw.rstrip(b"\r")
+    return records.dumps(records.fill_defaults(record))[:-1]
+
+
+def _readable(fd: int) -> bool:
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return False
 
 
 async def _read_body(reader: asyncio.StreamReader) -> bytes:

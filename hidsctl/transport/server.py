@@ -115,6 +115,10 @@ class TokenBucket:
         self.stamp = now
         return -self.tokens / self.rate if self.tokens < 0 else 0.0
 
+    def blocked(self) -> bool:
+        """Whether the bucket is still in debt (without spending anything)."""
+        return self.rate > 0 and self.take(0) > 0
+
 
 class Link:
     """One authenticated (or authenticating) peer: a TCP connection or a UDP session."""
@@ -141,28 +145,45 @@ class Link:
 
     def handle(self, body: bytes) -> None:
         """One body from the peer; raises Rejected when the peer broke the protocol."""
-        receiver = self.receiver
-        if self.session is None or protocol.parse_header(body).kind == protocol.HELLO:
-            if self.session is not None and self.protocol_name == "tcp":
-                raise Rejected("bad_handshake", "second hello on one connection")
-            agent, welcome, session = protocol.server_handshake(
-                body, lambda ident: receiver.agent_key(ident, self.peer),
-                strict=self.protocol_name == "tcp")
-            self.session, self.key = session, receiver.keys.get(agent)
-            self.send_body(welcome)
-            receiver.attach(self)
+        if protocol.parse_header(body).kind == protocol.HELLO:
+            self.hello(body)
             return
-        kind, payload = self.session.open(body)
+        kind, payload = self.open(body)
         if kind == protocol.DATA:
-            wait = receiver.deliver(self, payload)
-            self.send_body(self.session.seal(protocol.ACK,
-                                             protocol.encode_ack(self.session.recv.counter - 1)))
-            if wait:
-                self.throttle(wait)
+            self.data(payload)
         elif kind == protocol.KEEPALIVE:
-            receiver.keepalive(self, payload)
+            self.receiver.keepalive(self, payload)
         else:
             raise Rejected("bad_frame", f"agents do not send {protocol.KIND_NAMES[kind]}")
+
+    def handshake(self, body: bytes) -> tuple[Session, AgentKey]:
+        receiver = self.receiver
+        agent, welcome, session = protocol.server_handshake(
+            body, lambda ident: receiver.agent_key(ident, self.peer),
+            strict=self.protocol_name == "tcp")
+        key = receiver.keys.get(agent)
+        assert key is not None
+        self.send_body(welcome)
+        return session, key
+
+    def hello(self, body: bytes) -> None:
+        if self.session is not None:
+            raise Rejected("bad_handshake", "second hello on one connection")
+        self.session, self.key = self.handshake(body)
+        self.receiver.attach(self)
+
+    def open(self, body: bytes) -> tuple[int, bytes]:
+        if self.session is None:
+            raise Rejected("bad_handshake", "expected a hello")
+        return self.session.open(body)
+
+    def data(self, payload: bytes) -> None:
+        assert self.session is not None
+        wait = self.receiver.deliver(self, payload)
+        self.send_body(self.session.seal(protocol.ACK,
+                                         protocol.encode_ack(self.session.recv.counter - 1)))
+        if wait:
+            self.throttle(wait)
 
     def throttle(self, seconds: float) -> None:
         """Over the rate limit: stop reading for a while (TCP); UDP relies on the agent."""
@@ -220,19 +241,48 @@ class TcpLink(Link, asyncio.Protocol):
 
 
 class UdpLink(Link):
+    """A UDP peer. A hello starts a pending session that replaces the current one only
+    once the agent proves it with a sealed datagram, so a replayed hello breaks nothing."""
+
     protocol_name = "udp"
 
     def __init__(self, receiver: "Receiver", endpoint: "UdpEndpoint", addr: tuple):
         super().__init__(receiver, _ip(addr[0]))
         self.endpoint = endpoint
         self.addr = addr
+        self.pending: tuple[Session, AgentKey] | None = None
+        self.slot: tuple[Any, str] | None = None  # its key in the endpoint's table
+
+    def hello(self, body: bytes) -> None:
+        self.pending = self.handshake(body)
+
+    def open(self, body: bytes) -> tuple[int, bytes]:
+        if self.session is not None:
+            try:
+                return self.session.open(body)
+            except Rejected:
+                if self.pending is None:
+                    raise
+        if self.pending is None:
+            raise Rejected("bad_handshake", "expected a hello")
+        session, key = self.pending
+        opened = session.open(body)
+        self.session, self.key, self.pending = session, key, None
+        self.receiver.attach(self)
+        return opened
+
+    def data(self, payload: bytes) -> None:
+        if self.bucket.blocked():
+            return  # over the rate limit: no ack, so the agent sends it again later
+        super().data(payload)
 
     def send_body(self, body: bytes) -> None:
         if self.endpoint.transport is not None:
             self.endpoint.transport.sendto(body, self.addr)
 
     def close(self) -> None:
-        self.endpoint.links.pop((self.addr, self.session.agent if self.session else ""), None)
+        if self.slot is not None and self.endpoint.links.get(self.slot) is self:
+            del self.endpoint.links[self.slot]
         self.receiver.detach(self)
 
 
@@ -259,11 +309,12 @@ class UdpEndpoint(asyncio.DatagramProtocol):
                 if len(self.links) >= self.MAX_LINKS:
                     self._evict()
                 link = self.links[key] = UdpLink(self.receiver, self, addr)
+                link.slot = key
             link.last_rx = time.monotonic()
             link.handle(data)
         except Rejected as exc:
             self.receiver.rejected(link or UdpLink(self.receiver, self, addr), exc)
-            if link is not None and link.session is None:
+            if link is not None and link.session is None and link.pending is None:
                 link.close()
 
     def _evict(self) -> None:
