@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -176,3 +177,49 @@ def test_udp_mode_delivers_stamped_records_and_commands(link):
     assert sorted(r["seq"] for r in logs) == list(range(500))
     assert {r["agent"]["id"] for r in logs} == {ids["web1"]}
     assert agent.records()[0]["srcip"] == "192.0.2.1"
+
+
+def test_records_queued_while_the_server_is_away_survive_sigkill_of_send(link):
+    tmp, ids, states = link
+    with socket.socket() as placeholder:  # a port nothing listens on yet
+        placeholder.bind(("127.0.0.1", 0))
+        port = placeholder.getsockname()[1]
+    agent = SendProcess(tmp, states["web1"], port, name="web1")
+    agent.write(log_records(0, 300))
+    segments = states["web1"] / "send-queue" / "segments"
+    wait_for(lambda: sum(f.read_bytes().count(b"\n") for f in segments.glob("*.seg")) == 300,
+             30, "records queued on disk")
+    agent.proc.kill()  # SIGKILL, with nothing delivered
+    agent.proc.wait()
+    server = ReceiveProcess(tmp, tmp / "server", port=port)
+    try:
+        assert run_hidsctl("send", "--server", f"127.0.0.1:{port}", "--state-dir",
+                           str(states["web1"]), input=b"").returncode == 0
+        logs = wait_for(lambda: len(server.of_type("log")) == 300 and server.of_type("log"))
+    finally:
+        server.stop()
+    assert sorted(r["seq"] for r in logs) == list(range(300))
+
+
+def test_a_full_queue_drops_the_oldest_and_says_how_many(link):
+    tmp, ids, states = link
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        port = placeholder.getsockname()[1]
+    lines = "".join(json.dumps(r) + "\n" for r in log_records(0, 2000, "x" * 100))
+    away = run_hidsctl("send", "--server", f"127.0.0.1:{port}", "--queue-size", "40000",
+                       "--drain-timeout", "0", "--state-dir", str(states["web1"]), input=lines)
+    assert away.returncode == 0
+    server = ReceiveProcess(tmp, tmp / "server", port=port)
+    try:
+        assert run_hidsctl("send", "--server", f"127.0.0.1:{port}", "--state-dir",
+                           str(states["web1"]), input=b"").returncode == 0
+        notices = wait_for(lambda: [n for n in server.of_type("notice") if n["code"] == "dropped"])
+        logs = server.of_type("log")
+    finally:
+        server.stop()
+    dropped = sum(n["count"] for n in notices)
+    assert notices[0]["component"] == "send" and notices[0]["agent"]["id"] == ids["web1"]
+    assert dropped > 0 and dropped + len(logs) == 2000
+    seqs = [r["seq"] for r in logs]
+    assert seqs == list(range(2000 - len(logs), 2000)), "the newest are kept, in order"

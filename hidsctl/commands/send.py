@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Optional
 
 import typer
@@ -68,6 +69,6 @@ def send(
     if settings.enroll:
         from hidsctl.transport.enroll import enroll_agent
         key = enroll_agent(settings, state)
-        print(f"enrolled as agent {key.id} ({key.name})", flush=True, file=__import__("sys").stderr)
+        print(f"hidsctl send: enrolled as agent {key.id} ({key.name})", file=sys.stderr)
         return
     raise typer.Exit(agent.run(settings, state, config))

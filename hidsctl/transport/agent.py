@@ -31,6 +31,7 @@ import orjson
 from hidsctl import __version__, records
 from hidsctl.errors import StateError, UsageError
 from hidsctl.queue import DurableQueue
+from hidsctl.state import atomic_write
 from hidsctl.transport import protocol
 from hidsctl.transport.keys import AgentKey, KeyFile, keys_path
 from hidsctl.transport.output import BoundedLog, Output
@@ -122,6 +123,11 @@ class Agent:
         self.committed_seq = 0
         self.stream = os.urandom(protocol.STREAM_LEN)
         self.dropped_reported = 0
+        # Records dropped at the bound and not yet reported to a server. The notice travels
+        # outside the queue (a notice queued there could itself be dropped) and the count
+        # is kept in a file until a server acknowledges it.
+        self.drop_file = state / QUEUE_DIR / "dropped"
+        self.unreported_drops = _read_count(self.drop_file)
         self.input_done = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self.new_data: asyncio.Event | None = None
@@ -132,10 +138,13 @@ class Agent:
 
     def read_input(self, stream) -> None:
         """Append what stdin brings, in chunks: whenever reading would block (so a quiet
-        source is queued at once) and every 5,000 records or 1 MiB otherwise."""
+        source is queued at once) and every 5,000 records or 1 MiB (less for a small
+        queue) otherwise."""
         pending: list[bytes] = []
         size = 0
         fd = stream.fileno()
+        # Small against the bound, so the queue drops old records a segment at a time.
+        chunk_bytes = max(4096, min(1 << 20, self.settings.queue_size // 16))
 
         def flush(force: bool = True) -> None:
             nonlocal size
@@ -151,7 +160,7 @@ class Agent:
                 continue
             pending.append(line)
             size += len(line)
-            if len(pending) >= 5000 or size >= 1 << 20:
+            if len(pending) >= 5000 or size >= chunk_bytes:
                 flush()
         flush()
         self._notify(self._input_finished)
@@ -161,12 +170,7 @@ class Agent:
         dropped = self.queue.dropped - self.dropped_reported
         if dropped:
             self.dropped_reported = self.queue.dropped
-            self.queue.append([records.dumps(records.make(
-                "notice", component="send", code="dropped", count=dropped,
-                message=f"send queue over its bound of {self.settings.queue_size} bytes: "
-                        f"dropped the {dropped} oldest record(s)"))[:-1]])
-        if dropped:
-            self._notify(self._dropped)
+            self._notify(lambda: self._dropped(dropped))
         self._notify(self._wake)
 
     def _notify(self, callback) -> None:
@@ -177,7 +181,7 @@ class Agent:
         assert self.new_data is not None
         self.new_data.set()
 
-    def _dropped(self) -> None:
+    def _dropped(self, count: int) -> None:
         # Records vanished under the reader: sequence numbers would no longer name the same
         # records, so start a fresh stream on a fresh connection.
         self.log.report("dropped", "queue", "queue over its bound; oldest records dropped",
@@ -185,6 +189,25 @@ class Agent:
         self.stream = os.urandom(protocol.STREAM_LEN)
         self.committed_seq = 0
         self.reset_session = True
+        self.unreported_drops += count
+        atomic_write(self.drop_file, f"{self.unreported_drops}\n", mode=0o640)
+
+    def drop_notice(self) -> tuple[int, bytes] | None:
+        """(count, a DATA payload of one notice) for the drops not yet reported, or None.
+        It goes as a stream of its own, so it never disturbs the records' numbering."""
+        count = self.unreported_drops
+        if not count:
+            return None
+        notice = records.make(
+            "notice", component="send", code="dropped", count=count,
+            message=f"send queue over its bound of {self.settings.queue_size} bytes: "
+                    f"dropped the {count} oldest record(s)")
+        return count, protocol.encode_batch(os.urandom(protocol.STREAM_LEN), 0,
+                                            [records.dumps(notice)[:-1]])
+
+    def drops_reported(self, count: int) -> None:
+        self.unreported_drops = max(0, self.unreported_drops - count)
+        atomic_write(self.drop_file, f"{self.unreported_drops}\n", mode=0o640)
 
     def _input_finished(self) -> None:
         self.input_done = True
@@ -357,7 +380,9 @@ class _AgentLink:
         self.session = session
         self.reader = reader
         self.writer = writer
-        self.inflight: deque[tuple[int, int, int]] = deque()  # (counter, end offset, end seq)
+        # (counter, end offset, end seq) of each batch in flight; offset -1 for a drop
+        # notice, whose count is in the seq slot
+        self.inflight: deque[tuple[int, int, int]] = deque()
         self.acked = asyncio.Event()
         self.last_progress = time.monotonic()  # last ack, or when the window became non-empty
 
@@ -399,6 +424,9 @@ class _AgentLink:
         offset, seq = agent.committed, agent.committed_seq
         new_data = agent.new_data
         assert new_data is not None
+        notice = agent.drop_notice()
+        if notice is not None:
+            self.inflight.append((self.send(protocol.DATA, notice[1]), -1, notice[0]))
         while not agent.reset_session:
             if len(self.inflight) >= settings.window:
                 self.acked.clear()
@@ -431,7 +459,11 @@ class _AgentLink:
     def on_ack(self, counter: int) -> None:
         last = None
         while self.inflight and self.inflight[0][0] <= counter:
-            last = self.inflight.popleft()
+            entry = self.inflight.popleft()
+            if entry[1] < 0:
+                self.agent.drops_reported(entry[2])
+            else:
+                last = entry
         if last is not None:
             self.last_progress = time.monotonic()
             self.agent.acknowledge(last[1], last[2])
@@ -491,6 +523,10 @@ class _UdpAgentLink(_AgentLink):
         offset, seq = agent.committed, agent.committed_seq
         new_data = agent.new_data
         assert new_data is not None
+        notice = agent.drop_notice()
+        if notice is not None:
+            await self.deliver(notice[1])
+            agent.drops_reported(notice[0])
         while not agent.reset_session:
             new_data.clear()
             items = agent.queue.read(offset, agent.settings.batch_records, 256 << 10)
@@ -552,6 +588,13 @@ def _checked_line(reader: records.RecordReader, line_no: int, raw: bytes) -> byt
     if "timestamp" in record and "agent" in record and b"\n" not in raw:
         return raw.rstrip(b"\r")
     return records.dumps(records.fill_defaults(record))[:-1]
+
+
+def _read_count(path: Path) -> int:
+    try:
+        return int(path.read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        return 0
 
 
 def _readable(fd: int) -> bool:
