@@ -171,6 +171,8 @@ def test_bad_peers_are_rejected_while_good_agents_keep_flowing(setup):
         seqs = sorted(r["seq"] for r in logs if r["agent"]["id"] == ids[name])
         assert seqs == list(range(1000)), f"{name}: every record exactly once"
     assert not [r for r in logs if r["log"] == "forged"]
+    # the hellos sent under web1's id never displaced its live session
+    assert web.stderr().count(": connected") == 1, web.stderr()
     stderr = server.stderr()
     for code in ("bad_tag", "unknown_agent", "oversized", "slow", "bad_frame", "timeout"):
         assert code in stderr, code

@@ -223,3 +223,21 @@ def test_a_full_queue_drops_the_oldest_and_says_how_many(link):
     assert dropped > 0 and dropped + len(logs) == 2000
     seqs = [r["seq"] for r in logs]
     assert seqs == list(range(2000 - len(logs), 2000)), "the newest are kept, in order"
+
+
+def test_send_fails_over_to_the_next_server(link):
+    tmp, ids, states = link
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        dead = placeholder.getsockname()[1]
+    server = ReceiveProcess(tmp, tmp / "server")
+    try:
+        agent = SendProcess(tmp, states["web1"], dead, "--server", f"127.0.0.1:{server.port}",
+                            name="web1")
+        agent.write(log_records(0, 100))
+        assert agent.close() == 0
+        logs = wait_for(lambda: len(server.of_type("log")) == 100 and server.of_type("log"))
+    finally:
+        server.stop()
+    assert sorted(r["seq"] for r in logs) == list(range(100))
+    assert f"127.0.0.1:{dead}" in agent.stderr()  # the first server was tried and reported

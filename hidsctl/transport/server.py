@@ -131,6 +131,7 @@ class Link:
         self.session: Session | None = None
         self.key: AgentKey | None = None
         self.opened = self.last_rx = time.monotonic()
+        self.attached = False
         self.bucket = TokenBucket(receiver.settings.rate_limit)
 
     def send_body(self, body: bytes) -> None:
@@ -170,12 +171,17 @@ class Link:
         if self.session is not None:
             raise Rejected("bad_handshake", "second hello on one connection")
         self.session, self.key = self.handshake(body)
-        self.receiver.attach(self)
 
     def open(self, body: bytes) -> tuple[int, bytes]:
         if self.session is None:
             raise Rejected("bad_handshake", "expected a hello")
-        return self.session.open(body)
+        opened = self.session.open(body)
+        if not self.attached:
+            # Only now has the peer proven the key: a hello alone never displaces the
+            # agent's live session or counts as a connection.
+            self.attached = True
+            self.receiver.attach(self)
+        return opened
 
     def data(self, payload: bytes) -> None:
         assert self.session is not None
@@ -268,6 +274,7 @@ class UdpLink(Link):
         session, key = self.pending
         opened = session.open(body)
         self.session, self.key, self.pending = session, key, None
+        self.attached = True
         self.receiver.attach(self)
         return opened
 
@@ -479,7 +486,7 @@ class Receiver:
             if link.reader.partial and now - link.last_rx > settings.read_timeout:
                 self.rejected(link, Rejected("slow", "frame not completed in time"))
                 link.close()
-            elif link.session is None and now - link.opened > settings.handshake_timeout:
+            elif not link.attached and now - link.opened > settings.handshake_timeout:
                 self.rejected(link, Rejected("timeout", "no handshake in time"))
                 link.close()
             elif now - link.last_rx > settings.disconnect_time:
