@@ -39,17 +39,20 @@ def test_add_list_export_import_remove(tmp_path):
 
 
 def test_usage_errors_exit_2_with_one_line(tmp_path):
-    state = str(tmp_path)
-    run_hidsctl("keys", "add", "web1", "--state-dir", state)
-    for args, text in ((("keys", "add", "web1"), b"already exists"),
-                       (("keys", "add", "bad name!"), b"agent name"),
-                       (("keys", "add", "x", "--ip", "300.1.1.1"), b"IP must be"),
-                       (("keys", "remove", "042"), b"no agent with id 042"),
-                       (("keys", "export", "042"), b"no agent with id 042"),
-                       (("keys", "import", "not-a-key"), b"not an exported key")):
-        result = run_hidsctl(*args, "--state-dir", state)
-        assert result.returncode == 2, args
-        assert text in result.stderr and result.stderr.count(b"\n") == 1
+    from typer.testing import CliRunner
+    from hidsctl.cli import build_app
+
+    app, runner, state = build_app(), CliRunner(), str(tmp_path)
+    runner.invoke(app, ["keys", "add", "web1", "--state-dir", state])
+    for args, text in ((("keys", "add", "web1"), "already exists"),
+                       (("keys", "add", "bad name!"), "agent name"),
+                       (("keys", "add", "x", "--ip", "300.1.1.1"), "IP must be"),
+                       (("keys", "remove", "042"), "no agent with id 042"),
+                       (("keys", "export", "042"), "no agent with id 042"),
+                       (("keys", "import", "not-a-key"), "not an exported key")):
+        result = runner.invoke(app, [*args, "--state-dir", state])
+        assert result.exit_code == 2, args
+        assert text in result.stderr and result.stderr.count("\n") == 1
 
 
 def test_a_malformed_line_is_reported_with_its_number(tmp_path):
