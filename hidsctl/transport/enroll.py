@@ -25,7 +25,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from hidsctl import records
 from hidsctl.errors import HidsError, ProtocolError, UsageError
 from hidsctl.state import atomic_write
 from hidsctl.transport.keys import KeyFile, export_string, import_string, keys_path
@@ -86,7 +85,7 @@ class EnrollServer:
         self.log = log
 
     async def start(self, address: str) -> list[str]:
-        from hidsctl.transport.server import parse_address
+        from hidsctl.transport.addresses import parse_address
 
         cert_path, key_path = certificate(self.state)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -152,7 +151,7 @@ class EnrollServer:
 
 def enroll_agent(settings, state: Path):
     """The agent side: obtain a key and store it in the state directory's keys file."""
-    from hidsctl.transport.server import parse_address
+    from hidsctl.transport.addresses import parse_address
 
     host, port = parse_address(settings.enroll, DEFAULT_PORT)
     pinned = normalise_fingerprint(settings.fingerprint) if settings.fingerprint else None

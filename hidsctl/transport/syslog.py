@@ -17,6 +17,7 @@ from typing import Any
 
 from hidsctl import records
 from hidsctl.errors import ConfigError, ProtocolError, UsageError
+from hidsctl.transport.addresses import normal_ip as _ip
 from hidsctl.transport.output import BoundedLog, Output
 
 DEFAULT_PORT = 514
@@ -150,7 +151,7 @@ class SyslogListener:
         self.output.lines(lines)
 
     async def start(self, address: str) -> list[str]:
-        from hidsctl.transport.server import parse_address
+        from hidsctl.transport.addresses import parse_address
 
         host, port = parse_address(address, DEFAULT_PORT)
         loop = asyncio.get_running_loop()
@@ -206,7 +207,3 @@ class _SyslogTcp(asyncio.Protocol):
         if rest:
             self.listener.emit([rest], self.address)
         return None
-
-
-def _ip(address: str) -> str:
-    return address[7:] if address.startswith("::ffff:") else address

@@ -1,0 +1,245 @@
+"""The server's side of each peer: a TCP connection or a UDP session going through the
+handshake, then opening the agent's messages and handing them to the Receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from hidsctl.transport import protocol
+from hidsctl.transport.addresses import normal_ip as _ip
+from hidsctl.transport.keys import AgentKey
+from hidsctl.transport.protocol import Rejected, Session
+
+if TYPE_CHECKING:
+    from hidsctl.transport.server import Receiver
+
+
+class TokenBucket:
+    def __init__(self, rate: float):
+        self.rate = rate
+        self.tokens = rate
+        self.stamp = time.monotonic()
+
+    def take(self, count: int) -> float:
+        """Spend ``count``; returns how long to wait before taking more (0: no wait)."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate) - count
+        self.stamp = now
+        return -self.tokens / self.rate if self.tokens < 0 else 0.0
+
+    def blocked(self) -> bool:
+        """Whether the bucket is still in debt (without spending anything)."""
+        return self.rate > 0 and self.take(0) > 0
+
+
+class Link:
+    """One authenticated (or authenticating) peer: a TCP connection or a UDP session."""
+
+    protocol_name = "tcp"
+
+    def __init__(self, receiver: "Receiver", peer: str):
+        self.receiver = receiver
+        self.peer = peer
+        self.session: Session | None = None
+        self.key: AgentKey | None = None
+        self.opened = self.last_rx = time.monotonic()
+        self.attached = False
+        self.bucket = TokenBucket(receiver.settings.rate_limit)
+
+    def send_body(self, body: bytes) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def identity(self) -> dict[str, str]:
+        assert self.key is not None
+        return self.key.identity(self.peer)
+
+    def handle(self, body: bytes) -> None:
+        """One body from the peer; raises Rejected when the peer broke the protocol."""
+        if protocol.parse_header(body).kind == protocol.HELLO:
+            self.hello(body)
+            return
+        kind, payload = self.open(body)
+        if kind == protocol.DATA:
+            self.data(payload)
+        elif kind == protocol.KEEPALIVE:
+            self.receiver.keepalive(self, payload)
+        else:
+            raise Rejected("bad_frame", f"agents do not send {protocol.KIND_NAMES[kind]}")
+
+    def handshake(self, body: bytes) -> tuple[Session, AgentKey]:
+        receiver = self.receiver
+        agent, welcome, session = protocol.server_handshake(
+            body, lambda ident: receiver.agent_key(ident, self.peer),
+            strict=self.protocol_name == "tcp")
+        key = receiver.keys.get(agent)
+        assert key is not None
+        self.send_body(welcome)
+        return session, key
+
+    def hello(self, body: bytes) -> None:
+        if self.session is not None:
+            raise Rejected("bad_handshake", "second hello on one connection")
+        self.session, self.key = self.handshake(body)
+
+    def open(self, body: bytes) -> tuple[int, bytes]:
+        if self.session is None:
+            raise Rejected("bad_handshake", "expected a hello")
+        opened = self.session.open(body)
+        if not self.attached:
+            # Only now has the peer proven the key: a hello alone never displaces the
+            # agent's live session or counts as a connection.
+            self.attached = True
+            self.receiver.attach(self)
+        return opened
+
+    def data(self, payload: bytes) -> None:
+        assert self.session is not None
+        wait = self.receiver.deliver(self, payload)
+        self.send_body(self.session.seal(protocol.ACK,
+                                         protocol.encode_ack(self.session.recv.counter - 1)))
+        if wait:
+            self.throttle(wait)
+
+    def throttle(self, seconds: float) -> None:
+        """Over the rate limit: stop reading for a while (TCP); UDP relies on the agent."""
+
+
+class TcpLink(Link, asyncio.Protocol):
+    def __init__(self, receiver: "Receiver"):
+        Link.__init__(self, receiver, "?")
+        self.transport: asyncio.Transport | None = None
+        self.reader = protocol.FrameReader(receiver.settings.max_frame)
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.peer = _ip(peer[0]) if peer else "?"
+        self.receiver.links.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.receiver.links.discard(self)
+        self.receiver.detach(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_rx = time.monotonic()
+        try:
+            for body in self.reader.feed(data):
+                if self.closed:
+                    return
+                self.handle(body)
+        except Rejected as exc:
+            self.receiver.rejected(self, exc)
+            if exc.code in ("unknown_agent", "not_allowed"):
+                self.send_body(protocol.reject(self.key.id if self.key else "0", exc.code))
+            self.close()
+
+    def send_body(self, body: bytes) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(protocol.frame(body))
+
+    def close(self) -> None:
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            self.transport.close()
+
+    def throttle(self, seconds: float) -> None:
+        if self.transport is None or self.closed:
+            return
+        self.transport.pause_reading()
+        asyncio.get_running_loop().call_later(seconds, self._resume)
+
+    def _resume(self) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.resume_reading()
+
+
+class UdpLink(Link):
+    """A UDP peer. A hello starts a pending session that replaces the current one only
+    once the agent proves it with a sealed datagram, so a replayed hello breaks nothing."""
+
+    protocol_name = "udp"
+
+    def __init__(self, receiver: "Receiver", endpoint: "UdpEndpoint", addr: tuple):
+        super().__init__(receiver, _ip(addr[0]))
+        self.endpoint = endpoint
+        self.addr = addr
+        self.pending: tuple[Session, AgentKey] | None = None
+        self.slot: tuple[Any, str] | None = None  # its key in the endpoint's table
+
+    def hello(self, body: bytes) -> None:
+        self.pending = self.handshake(body)
+
+    def open(self, body: bytes) -> tuple[int, bytes]:
+        if self.session is not None:
+            try:
+                return self.session.open(body)
+            except Rejected:
+                if self.pending is None:
+                    raise
+        if self.pending is None:
+            raise Rejected("bad_handshake", "expected a hello")
+        session, key = self.pending
+        opened = session.open(body)
+        self.session, self.key, self.pending = session, key, None
+        self.attached = True
+        self.receiver.attach(self)
+        return opened
+
+    def data(self, payload: bytes) -> None:
+        if self.bucket.blocked():
+            return  # over the rate limit: no ack, so the agent sends it again later
+        super().data(payload)
+
+    def send_body(self, body: bytes) -> None:
+        if self.endpoint.transport is not None:
+            self.endpoint.transport.sendto(body, self.addr)
+
+    def close(self) -> None:
+        if self.slot is not None and self.endpoint.links.get(self.slot) is self:
+            del self.endpoint.links[self.slot]
+        self.receiver.detach(self)
+
+
+class UdpEndpoint(asyncio.DatagramProtocol):
+    MAX_LINKS = 20000
+
+    def __init__(self, receiver: "Receiver"):
+        self.receiver = receiver
+        self.transport: asyncio.DatagramTransport | None = None
+        self.links: dict[tuple[Any, str], UdpLink] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        link: UdpLink | None = None
+        try:
+            head = protocol.parse_header(data)
+            key = (addr, head.agent)
+            link = self.links.get(key)
+            if link is None:
+                if head.kind != protocol.HELLO:
+                    raise Rejected("no_session", "datagram outside any session")
+                if len(self.links) >= self.MAX_LINKS:
+                    self._evict()
+                link = self.links[key] = UdpLink(self.receiver, self, addr)
+                link.slot = key
+            link.last_rx = time.monotonic()
+            link.handle(data)
+        except Rejected as exc:
+            self.receiver.rejected(link or UdpLink(self.receiver, self, addr), exc)
+            if link is not None and link.session is None and link.pending is None:
+                link.close()
+
+    def _evict(self) -> None:
+        oldest = min(self.links.values(), key=lambda link: link.last_rx)
+        oldest.close()
