@@ -98,12 +98,14 @@ class Scanner:
         self.baseline.close()
 
     def scan(self, roots: list[Root], *, fast: bool = False, init: bool = False,
-             report: bool = True, prune: frozenset[bytes] = frozenset()) -> ScanResult:
+             report: bool = True, prune: frozenset[bytes] = frozenset(),
+             remember: bool = True) -> ScanResult:
         """Scan ``roots``; compare only with baseline entries under them.
 
         ``init`` rebuilds those entries from scratch and reports nothing; ``report=False``
         records a first baseline silently. ``prune`` holds other configured roots, which
-        are scanned with their own options.
+        are scanned with their own options; ``remember=False`` (realtime rescans of single
+        paths) does not record the roots as scanned directories.
         """
         run = _Run(self, fast=fast, report=report and not init)
         # A root scanned for the first time is recorded silently: that is its baseline.
@@ -124,10 +126,13 @@ class Scanner:
             run.drain(0)
         finally:
             progress.stop()
-        deletions = run.deletions(stats.unscanned)
+        # Configured roots nested in these but not scanned now keep their entries.
+        elsewhere = [p for p in prune - {r.path for r in roots}
+                     if any(p.startswith(r.path.rstrip(b"/") + b"/") for r in roots)]
+        deletions = run.deletions(stats.unscanned + elsewhere)
         self.baseline.write(run.upserts, deletions, time.time(),
                             clear=[r.path for r in roots] if init else (),
-                            roots=[r.path for r in roots])
+                            roots=[r.path for r in roots] if remember else ())
         self.diffs.commit()
         result = run.result
         result.files, result.special = stats.files, stats.special

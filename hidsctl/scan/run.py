@@ -4,8 +4,10 @@ watching, rootcheck, and ``--query``."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,8 +57,42 @@ def make_plan(settings: ScanSettings, paths: list[str], rootcheck_flag: bool,
                 run_fim=run_fim)
 
 
+class Shutdown:
+    """SIGTERM ends a long-running scan between batches: a batch whose records are out is
+    always committed to the baseline before the process exits."""
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.requested = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        if self.busy:
+            self.requested = True
+        else:
+            raise SystemExit(0)
+
+    @contextmanager
+    def batch(self):
+        self.busy = True
+        try:
+            yield
+        finally:
+            self.busy = False
+        if self.requested:
+            raise SystemExit(0)
+
+
+shutdown = Shutdown()
+
+
 def execute(plan: Plan) -> None:
-    writer = records.RecordWriter(line_buffered=plan.settings.realtime)
+    long_running = plan.settings.realtime or bool(plan.settings.every)
+    if long_running:
+        shutdown.install()
+    writer = records.RecordWriter(line_buffered=long_running)
     lock = baseline_mod.lock(plan.state_dir) if plan.run_fim else None
     try:
         scanner = _scanner(plan, writer) if plan.run_fim else None
@@ -81,21 +117,25 @@ def _scanner(plan: Plan, writer: records.RecordWriter) -> Scanner:
 def _loop(plan: Plan, scanner: Scanner | None, writer: records.RecordWriter) -> None:
     settings = plan.settings
     every = parse_interval(settings.every) if settings.every else None
-    first = True
-    while True:
-        started = time.monotonic()
-        if scanner is not None:
-            full_scan(plan, scanner, init=settings.init and first)
-            writer.flush()
+    if settings.realtime and scanner is not None:
+        from hidsctl.scan.realtime import watch
+
         if plan.rootcheck is not None:
             run_rootcheck(plan.rootcheck, writer)
             writer.flush()
+        watch(plan, scanner, writer, every, init=settings.init)  # scans, then watches
+        return
+    first = True
+    while True:
+        started = time.monotonic()
+        with shutdown.batch():
+            if scanner is not None:
+                full_scan(plan, scanner, init=settings.init and first)
+                writer.flush()
+            if plan.rootcheck is not None:
+                run_rootcheck(plan.rootcheck, writer)
+                writer.flush()
         first = False
-        if settings.realtime and scanner is not None:
-            from hidsctl.scan.realtime import watch
-
-            watch(plan, scanner, writer, every)
-            return
         if every is None:
             return
         time.sleep(max(0.0, every - (time.monotonic() - started)))
