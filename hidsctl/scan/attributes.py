@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import grp
 import hashlib
+import operator
 import os
 import pwd
 import stat
@@ -48,21 +49,34 @@ def group_name(gid: int) -> str:
 
 
 def from_stat(st: os.stat_result, target: str | None = None) -> Entry:
-    entry: Entry = {
+    return {
         "size": st.st_size, "mode": st.st_mode, "uid": st.st_uid, "gid": st.st_gid,
         "uname": user_name(st.st_uid), "gname": group_name(st.st_gid),
         "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "inode": st.st_ino,
-        "dev": st.st_dev,
+        "dev": st.st_dev, "sha256": None, "sha1": None, "md5": None, "target": target,
     }
-    if target is not None:
-        entry["target"] = target
-    return entry
 
 
-def same_stat(old: Entry, st: os.stat_result) -> bool:
-    """True when nothing ``--fast`` watches has moved since ``old`` was taken."""
-    return (old.get("size") == st.st_size and old.get("mtime_ns") == st.st_mtime_ns
-            and old.get("ctime_ns") == st.st_ctime_ns and old.get("inode") == st.st_ino)
+# A baseline row is the tuple of COLUMNS; entries are built from it only when needed.
+Row = tuple
+row_of = operator.itemgetter(*COLUMNS)
+_I = {name: index for index, name in enumerate(COLUMNS)}
+I_SIZE, I_MODE, I_UID, I_GID = _I["size"], _I["mode"], _I["uid"], _I["gid"]
+I_MTIME, I_CTIME, I_INODE, I_DEV = _I["mtime_ns"], _I["ctime_ns"], _I["inode"], _I["dev"]
+I_TARGET = _I["target"]
+HASH_INDEX = {name: _I[name] for name in HASH_NAMES}
+
+
+def entry_of(row: Row) -> Entry:
+    return dict(zip(COLUMNS, row))
+
+
+def unmoved(row: Row, st: os.stat_result, target: str | None) -> bool:
+    """True when nothing the kernel tracks has moved since ``row`` was taken: size, mtime,
+    ctime and inode (a chmod or chown moves ctime too), so ``--fast`` need not look again."""
+    return (row[I_MTIME] == st.st_mtime_ns and row[I_CTIME] == st.st_ctime_ns
+            and row[I_SIZE] == st.st_size and row[I_INODE] == st.st_ino
+            and row[I_DEV] == st.st_dev and row[I_TARGET] == target)
 
 
 class Unreadable(Exception):

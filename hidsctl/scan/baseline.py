@@ -48,8 +48,8 @@ class Baseline:
     def close(self) -> None:
         self.conn.close()
 
-    def under(self, root: bytes) -> Iterator[tuple[bytes, Entry]]:
-        """Entries at ``root`` itself and below it."""
+    def under(self, root: bytes) -> Iterator[tuple[bytes, tuple]]:
+        """Rows (tuples of COLUMNS) at ``root`` itself and below it."""
         prefix = root.rstrip(b"/") + b"/"
         if root == b"/":
             rows = self.conn.execute(_SELECT)
@@ -58,7 +58,7 @@ class Baseline:
             rows = self.conn.execute(f"{_SELECT} WHERE path = ? OR (path > ? AND path < ?)",
                                      (root, prefix, prefix[:-1] + b"0"))
         for row in rows:
-            yield bytes(row[0]), _entry(row)
+            yield row[0], row[1:]
 
     def get(self, path: bytes) -> Entry | None:
         row = self.conn.execute(f"{_SELECT} WHERE path = ?", (path,)).fetchone()
@@ -98,11 +98,7 @@ class Baseline:
 
 
 def _entry(row: sqlite3.Row | tuple) -> Entry:
-    entry = dict(zip(COLUMNS, row[1:]))
-    for name in ("sha256", "sha1", "md5", "target"):
-        if entry[name] is None:
-            del entry[name]
-    return entry
+    return dict(zip(COLUMNS, row[1:]))
 
 
 def exists(state_dir: Path) -> bool:

@@ -111,14 +111,13 @@ class Scanner:
         # A root scanned for the first time is recorded silently: that is its baseline.
         run.silent = {r.path for r in roots if not self.baseline.known(r.path)}
         started = time.monotonic()
-        old: dict[bytes, Entry] = {}
+        old: dict[bytes, tuple] = {}
         if not init:
             for root in roots:
                 old.update(self.baseline.under(root.path))
         run.old = old
         stats = WalkStats()
-        progress = Progress(self.show_progress)
-        run.progress = progress
+        progress = run.progress = Progress(self.show_progress)
         try:
             for root in roots:
                 skip = self.skip | (prune - {root.path})
@@ -148,13 +147,13 @@ class _Run:
         self.scanner = scanner
         self.fast = fast
         self.report = report
-        self.old: dict[bytes, Entry] = {}
+        self.old: dict[bytes, tuple] = {}
         self.seen: set[bytes] = set()
         self.upserts: list[tuple[bytes, Entry]] = []
         self.pending: deque[Future] = deque()
         self.result = ScanResult()
         self.silent: set[bytes] = set()
-        self.progress: Progress | None = None
+        self.progress = Progress(False)
         self.limit = scanner.threads * IN_FLIGHT
 
     # --- walking and hashing ---------------------------------------------------------
@@ -162,20 +161,20 @@ class _Run:
     def walk_root(self, root: Root, files) -> None:
         options = root.options
         names = options.hashes()
+        hash_index = [attributes.HASH_INDEX[name] for name in names]
         follow = options.follow_symlinks
         batch: list = []
-        old, seen, fast = self.old, self.seen, self.fast
+        old, seen, fast, progress = self.old, self.seen, self.fast, self.progress
+        unmoved = attributes.unmoved
         for path, st, target in files:
             seen.add(path)
             previous = old.get(path)
+            if fast and previous is not None and unmoved(previous, st, target) \
+                    and all(previous[i] for i in hash_index):
+                progress.advance(st.st_size)
+                continue  # the common case of a re-scan: nothing moved, nothing to do
             if target is not None or not names:
                 self.compare(path, previous, attributes.from_stat(st, target), root)
-            elif fast and previous is not None and attributes.same_stat(previous, st) \
-                    and all(name in previous for name in names):
-                entry = attributes.from_stat(st)
-                for name in names:
-                    entry[name] = previous[name]
-                self.compare(path, previous, entry, root)
             else:
                 batch.append((path, st, previous))
                 if len(batch) >= BATCH:
@@ -198,7 +197,7 @@ class _Run:
             for path, previous, entry, problem in future.result():
                 self.hashed(path, previous, entry, problem, root)
 
-    def hashed(self, path: bytes, previous: Entry | None, entry: Entry | None,
+    def hashed(self, path: bytes, previous: tuple | None, entry: Entry | None,
                problem: str | None, root: Root) -> None:
         if entry is None:
             # Vanished or no longer a regular file since the walk: keep what the baseline
@@ -210,9 +209,8 @@ class _Run:
             self.scanner.warn(f"cannot read {_show(path)}: {problem}")
             self.result.errors += 1
             if previous is not None:
-                for name in attributes.HASH_NAMES:
-                    if name in previous:
-                        entry[name] = previous[name]
+                for name, index in attributes.HASH_INDEX.items():
+                    entry[name] = previous[index]
         else:
             self.result.hashed += 1
             self.result.bytes += entry["size"]
@@ -220,24 +218,24 @@ class _Run:
 
     # --- comparing -------------------------------------------------------------------
 
-    def compare(self, path: bytes, previous: Entry | None, entry: Entry, root: Root) -> None:
-        if self.progress is not None:
-            self.progress.advance(entry["size"])
-        if previous is None:
+    def compare(self, path: bytes, row: tuple | None, entry: Entry, root: Root) -> None:
+        self.progress.advance(entry["size"])
+        if row is None:
             self.upserts.append((path, entry))
             self.keep_copy(path, entry, root)
             if self.report and root.path not in self.silent:
                 self.result.added += 1
                 self.write(path, "added", [], None, entry)
             return
-        if any(previous.get(column) != entry.get(column) for column in attributes.COLUMNS):
-            self.upserts.append((path, entry))
+        if attributes.row_of(entry) == row:
+            return
+        self.upserts.append((path, entry))
+        previous = attributes.entry_of(row)
         names = attributes.changed(previous, entry, root.compared)
         if not names:
             return
         diff = None
-        content_changed = any(name in attributes.HASH_NAMES for name in names)
-        if content_changed:
+        if any(name in attributes.HASH_NAMES for name in names):
             diff = self.keep_copy(path, entry, root, want_diff=True)
         if self.report:
             self.result.modified += 1
@@ -261,7 +259,7 @@ class _Run:
         gone = []
         prefixes = tuple(p.rstrip(b"/") + b"/" for p in unscanned)
         unscanned_set = set(unscanned)
-        for path, previous in self.old.items():
+        for path, row in self.old.items():
             if path in self.seen or path in unscanned_set:
                 continue
             if prefixes and path.startswith(prefixes):
@@ -270,7 +268,7 @@ class _Run:
             self.scanner.diffs.forget(path)
             if self.report:
                 self.result.deleted += 1
-                self.write(path, "deleted", [], previous, None)
+                self.write(path, "deleted", [], attributes.entry_of(row), None)
         return gone
 
     def write(self, path: bytes, event: str, names: list[str], old: Entry | None,

@@ -178,9 +178,9 @@ def query(state_dir: Path, path: str) -> list[dict[str, Any]]:
     try:
         raw = os.fsencode(normalise(path))
         found = []
-        for file, entry in base.under(raw):
+        for file, row in base.under(raw):
             shown = {"path": file.decode("utf-8", "backslashreplace")}
-            shown.update(attributes.public(entry))
+            shown.update(attributes.public(attributes.entry_of(row)))
             found.append(shown)
     finally:
         base.close()

@@ -105,7 +105,7 @@ def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
         directory, depth = stack.pop()
         try:
             with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = list(it)
         except FileNotFoundError:
             continue  # vanished while we walked; its files were never listed
         except OSError as exc:
