@@ -352,7 +352,7 @@ def test_md5_and_sha1_on_request(tmp_path, tree):
     state = tmp_path / "state"
     cfg = config_file(tmp_path, f"""
 [scan]
-directories = [{{ path = "{tree}", check-md5 = true, check-sha1 = true, check-sha256 = false }}]
+directories = [{{ path = "{tree}", check_md5sum = true, check-sha1 = true, check-sha256 = false }}]
 """)
     scan(state, "--config", cfg)
     stamp = (tree / "a.conf").stat().st_mtime_ns

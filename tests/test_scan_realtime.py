@@ -144,7 +144,10 @@ def test_every_repeats_full_scans(tmp_path, tree):
 
 
 def test_concurrent_realtime_holds_the_baseline(tmp_path, tree):
-    run = Running(hidsctl("--realtime", "--state-dir", tmp_path / "state", tree))
+    """Realtime for a directory configured with it (no --realtime flag)."""
+    cfg = tmp_path / "hidsctl.toml"
+    cfg.write_text(f'[scan]\ndirectories = [{{ path = "{tree}", realtime = true }}]\n')
+    run = Running(hidsctl("--config", cfg, "--state-dir", tmp_path / "state"))
     try:
         run.wait_stderr("watching")
         second = subprocess.run(hidsctl("--state-dir", tmp_path / "state", tree), capture_output=True)

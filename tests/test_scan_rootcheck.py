@@ -18,7 +18,15 @@ from hidsctl.errors import RuleError
 from hidsctl.scan.rootcheck import load_all, patterns, policy, run_checks, signatures, system
 from hidsctl.scan.settings import RootcheckSettings
 
-OSSEC = FIXTURES / "ossec-4.3" / "rootcheck"
+def _ossec_fixtures() -> Path:
+    # In a git worktree the shared fixtures sit further up than conftest looks.
+    for base in (FIXTURES, *(p / "shared" / "fixtures" for p in Path(__file__).resolve().parents)):
+        if (base / "ossec-4.3" / "rootcheck").is_dir():
+            return base / "ossec-4.3" / "rootcheck"
+    return FIXTURES / "ossec-4.3" / "rootcheck"
+
+
+OSSEC = _ossec_fixtures()
 
 
 def titles(found) -> list[str]:

@@ -56,15 +56,14 @@ def scan(
     """
     from hidsctl import state
     from hidsctl.scan import run
-    from hidsctl.scan.settings import ScanSettings, build_rootcheck
+    from hidsctl.scan.settings import ScanSettings
 
     if query is not None:
         _print_query(run.query(state.state_dir(state_dir, create=False), query), json_out)
         return
     settings = load_settings(ScanSettings, "scan", config, init=init or None, fast=fast or None,
                              realtime=realtime or None, every=every, threads=threads)
-    plan = run.make_plan(settings, list(paths or []), rootcheck,
-                         build_rootcheck(settings.rootcheck, config), state_dir, config)
+    plan = run.make_plan(settings, list(paths or []), rootcheck, state_dir, config)
     plan.verbose = verbose
     run.execute(plan)
 

@@ -17,7 +17,7 @@ from hidsctl.errors import HidsError, UsageError
 from hidsctl.scan import baseline as baseline_mod
 from hidsctl.scan.engine import ScanResult, Scanner
 from hidsctl.scan.settings import (DirOptions, RootcheckSettings, ScanSettings, build_directories,
-                                   normalise, parse_interval)
+                                   build_rootcheck, normalise, parse_interval)
 from hidsctl.scan.walk import Root
 
 
@@ -34,7 +34,8 @@ class Plan:
 
 
 def make_plan(settings: ScanSettings, paths: list[str], rootcheck_flag: bool,
-              rootcheck: RootcheckSettings | None, state_dir_override, config_path) -> Plan:
+              state_dir_override, config_path) -> Plan:
+    rootcheck_settings, rootcheck_always = build_rootcheck(settings.rootcheck, config_path)
     configured = build_directories(settings.directories, settings, config_path,
                                    realtime=settings.realtime)
     if paths:
@@ -46,8 +47,7 @@ def make_plan(settings: ScanSettings, paths: list[str], rootcheck_flag: bool,
         directories = configured
     # --rootcheck alone runs only rootcheck; with paths it runs both.
     run_fim = bool(paths) or not rootcheck_flag
-    if rootcheck_flag and rootcheck is None:
-        rootcheck = RootcheckSettings()
+    rootcheck = rootcheck_settings if rootcheck_flag or rootcheck_always else None
     if settings.every:
         parse_interval(settings.every)
     if settings.init and not run_fim:
@@ -89,7 +89,7 @@ shutdown = Shutdown()
 
 
 def execute(plan: Plan) -> None:
-    long_running = plan.settings.realtime or bool(plan.settings.every)
+    long_running = watching(plan) or bool(plan.settings.every)
     if long_running:
         shutdown.install()
     writer = records.RecordWriter(line_buffered=long_running)
@@ -117,7 +117,7 @@ def _scanner(plan: Plan, writer: records.RecordWriter) -> Scanner:
 def _loop(plan: Plan, scanner: Scanner | None, writer: records.RecordWriter) -> None:
     settings = plan.settings
     every = parse_interval(settings.every) if settings.every else None
-    if settings.realtime and scanner is not None:
+    if watching(plan) and scanner is not None:
         from hidsctl.scan.realtime import watch
 
         if plan.rootcheck is not None:
@@ -139,6 +139,11 @@ def _loop(plan: Plan, scanner: Scanner | None, writer: records.RecordWriter) -> 
         if every is None:
             return
         time.sleep(max(0.0, every - (time.monotonic() - started)))
+
+
+def watching(plan: Plan) -> bool:
+    """Realtime for every directory (--realtime) or for those configured with it."""
+    return plan.run_fim and any(d.realtime for d in plan.directories)
 
 
 def roots_of(directories: list[DirOptions]) -> list[Root]:

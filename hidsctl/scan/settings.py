@@ -86,7 +86,7 @@ class RootcheckSettings:
     """The ``[scan] rootcheck`` table. Every root is configurable so checks can run over a
     mounted image or a test tree."""
 
-    enabled: bool = True
+    enabled: bool = False       # run with every scan, not only with --rootcheck
     checks: list[str] = field(default_factory=lambda: list(ALL_CHECKS))
     rootkit_files: str = ""     # default: the bundled rules/rootcheck/rootkit_files.txt
     rootkit_trojans: str = ""   # default: the bundled rootkit_trojans.txt
@@ -138,6 +138,11 @@ class ScanSettings:
     rootcheck: Any = False
 
 
+# OSSEC's attribute names, accepted as they are.
+OSSEC_ALIASES = {"check_md5sum": "check_md5", "check_sha1sum": "check_sha1",
+                 "check_sha256sum": "check_sha256", "follow_symbolic_link": "follow_symlinks"}
+
+
 def build_directories(entries: list[Any], settings: ScanSettings,
                       source: str | os.PathLike | None, *, realtime: bool = False) -> list[DirOptions]:
     """DirOptions for each ``directories`` entry (a path, or a table with ``path``)."""
@@ -150,6 +155,7 @@ def build_directories(entries: list[Any], settings: ScanSettings,
             options = DirOptions(path=os.fspath(entry))
         elif isinstance(entry, dict):
             values = {key.replace("-", "_"): value for key, value in entry.items()}
+            values = {OSSEC_ALIASES.get(key, key): value for key, value in values.items()}
             for key in values:
                 if key not in names:
                     raise ConfigError(f"unknown key {key!r}", location)
@@ -193,12 +199,14 @@ def parse_interval(text: str) -> float:
     return seconds
 
 
-def build_rootcheck(value: Any, source: str | os.PathLike | None) -> RootcheckSettings | None:
-    """RootcheckSettings from ``[scan] rootcheck`` (true, false or a table)."""
+def build_rootcheck(value: Any, source: str | os.PathLike | None) -> tuple[RootcheckSettings, bool]:
+    """Settings from ``[scan] rootcheck`` (true, false or a table), and whether the config
+    turns rootcheck on for every scan (``true``, or a table with ``enabled = true``); a
+    table without ``enabled`` only configures what ``--rootcheck`` runs."""
     if value is False or value is None:
-        return None
+        return RootcheckSettings(), False
     if value is True:
-        return RootcheckSettings()
+        return RootcheckSettings(), True
     if not isinstance(value, dict):
         raise ConfigError("expected true, false or a table",
                           SourceLocation(str(source or "config"), detail="[scan] rootcheck"))
@@ -207,4 +215,7 @@ def build_rootcheck(value: Any, source: str | os.PathLike | None) -> RootcheckSe
         if check not in ALL_CHECKS:
             raise ConfigError(f"unknown check {check!r} (known: {', '.join(ALL_CHECKS)})",
                               SourceLocation(str(source or "config"), detail="[scan.rootcheck] checks"))
-    return settings if settings.enabled else None
+    if len(settings.ports) != 2 or not 1 <= settings.ports[0] <= settings.ports[1] <= 65535:
+        raise ConfigError("expected [low, high] within 1..65535",
+                          SourceLocation(str(source or "config"), detail="[scan.rootcheck] ports"))
+    return settings, settings.enabled
