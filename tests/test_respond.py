@@ -103,8 +103,8 @@ def test_hostile_user_never_reaches_a_script(tmp_path, hostile):
 
 
 def test_hostile_ar_record_values_never_reach_a_script(tmp_path):
-    cfg = rec_config(tmp_path)
-    ars = [{"type": "ar", "command": "rec", "action": "add", "srcip": "$(id)"},
+    cfg = rec_config(tmp_path, expect='["srcip", "user"]')
+    ars = [{"type": "ar", "command": "rec", "action": "add", "srcip": "$(id)", "user": "bob"},
            {"type": "ar", "command": "rec", "action": "add", "srcip": "1.2.3.4", "user": "x;id"},
            {"type": "ar", "command": "rec", "action": "rm -rf /", "srcip": "1.2.3.4"},
            {"type": "ar", "command": "../../bin/sh", "action": "add", "srcip": "1.2.3.4"},
@@ -136,6 +136,15 @@ def test_alert_with_an_invalid_agent_id_is_skipped(tmp_path):
     cfg = rec_config(tmp_path)
     _, out, _ = respond(cfg, tmp_path / "state", alert(agent="0;1"))
     assert [(r["status"], r["reason"]) for r in out] == [("skipped", "invalid agent id")]
+
+
+def test_an_odd_user_name_does_not_stop_an_address_block(tmp_path):
+    cfg = rec_config(tmp_path)  # expects srcip only
+    _, out, _ = respond(cfg, tmp_path / "state", alert(dstuser="$(id)", srcuser="x\ny"))
+    assert statuses(out) == ["ran"] and "user" not in out[0]
+    assert calls(tmp_path / "bin") == ["add - 203.0.113.9 1795614647.42 5712 000 -"]
+    data = json.loads((tmp_path / "bin" / "stdin").read_text())["parameters"]["alert"]["data"]
+    assert data == {"srcip": "203.0.113.9"}  # the unchecked names are not passed on
 
 
 def test_root_is_never_disabled_by_default(tmp_path):

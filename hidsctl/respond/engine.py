@@ -156,23 +156,20 @@ class Responder:
         ))
 
     def checked(self, command: Command, srcip: Any, user: Any, subject: Subject) -> Subject:
-        """Only valid values go on; what the command expects must be there."""
-        if srcip is not None and srcip != "":
+        """The values the command expects, each checked; values it does not expect are
+        dropped unchecked, so an odd user name in a log line cannot stop an address block."""
+        if "srcip" in command.expect:
+            if srcip is None or srcip == "":
+                raise Skip("no srcip")
             subject.srcip = values.srcip(srcip) or ""
             if not subject.srcip:
                 raise Skip("invalid srcip")
-        if user is not None and user != "":
+        if "user" in command.expect:
+            if user is None or user == "":
+                raise Skip("no user")
             subject.user = values.user(user) or ""
             if not subject.user:
                 raise Skip("invalid user")
-        if "srcip" in command.expect and not subject.srcip:
-            raise Skip("no srcip")
-        if "user" in command.expect and not subject.user:
-            raise Skip("no user")
-        if "srcip" not in command.expect:
-            subject.srcip = ""
-        if "user" not in command.expect:
-            subject.user = ""
         return subject
 
     def refused(self, subject: Subject) -> str | None:
