@@ -18,6 +18,7 @@ from hidsctl.respond.settings import RespondSettings
 from hidsctl.respond.timers import Timers
 
 IDLE_WAKE = 60.0  # seconds between looks at the timers when none is due sooner
+BATCH = 256
 _END = object()
 
 
@@ -56,8 +57,9 @@ def _loop(responder: Responder, timers: Timers, writer: records.RecordWriter,
         if item is _END:
             ended = True
             continue
-        for result in responder.handle(item):
-            writer.write(result)
+        for record in item:
+            for result in responder.handle(record):
+                writer.write(result)
 
 
 def _seconds_to_next(timers: Timers) -> float:
@@ -68,13 +70,23 @@ def _seconds_to_next(timers: Timers) -> float:
 
 
 def _read_in_background(stdin: BinaryIO | None) -> queue.Queue:
-    """Records from stdin on a queue, so the main loop can wake for timers in between."""
-    inbox: queue.Queue = queue.Queue(maxsize=1024)
+    """Records from stdin on a queue, so the main loop can wake for timers in between.
+    They travel in batches: whatever was read before the input ran dry, at most BATCH."""
+    inbox: queue.Queue = queue.Queue(maxsize=64)
+    batch: list[dict] = []
+
+    def hand_over() -> None:
+        if batch:
+            inbox.put(batch.copy())
+            batch.clear()
 
     def read() -> None:
         try:
-            for record in records.RecordReader(stdin):
-                inbox.put(record)
+            for record in records.RecordReader(stdin, before_block=hand_over):
+                batch.append(record)
+                if len(batch) >= BATCH:
+                    hand_over()
+            hand_over()
         finally:
             inbox.put(_END)
 

@@ -73,9 +73,16 @@ _COLUMNS = ("command", "path", "srcip", "user", "rule_id", "alert_id", "agent", 
             "alert", "added", "timeout", "expires", "attempts")
 
 
+_UNKNOWN = object()
+
+
 class Timers:
     def __init__(self, directory: Path):
         self.conn: sqlite3.Connection = state.open_db(directory / "respond.db", MIGRATIONS)
+        self._next: object = _UNKNOWN  # the earliest undo time, cached between writes
+
+    def _changed(self) -> None:
+        self._next = _UNKNOWN
 
     def close(self) -> None:
         self.conn.close()
@@ -90,26 +97,35 @@ class Timers:
             f"INSERT OR REPLACE INTO active (key, {', '.join(_COLUMNS)}) "
             f"VALUES (?, {', '.join('?' * len(_COLUMNS))})",
             (action.key, *(getattr(action, c) for c in _COLUMNS)))
+        self._changed()
 
     def extend(self, key: str, expires: float | None, timeout: int) -> None:
         self.conn.execute("UPDATE active SET expires = ?, timeout = ?, attempts = 0 WHERE key = ?",
                           (expires, timeout, key))
+        self._changed()
 
     def retry_later(self, key: str, expires: float, attempts: int) -> None:
         self.conn.execute("UPDATE active SET expires = ?, attempts = ? WHERE key = ?",
                           (expires, attempts, key))
+        self._changed()
 
     def remove(self, key: str) -> None:
         self.conn.execute("DELETE FROM active WHERE key = ?", (key,))
+        self._changed()
 
     def due(self, now: float) -> list[Action]:
+        earliest = self.next_due()
+        if earliest is None or earliest > now:
+            return []
         rows = self.conn.execute(
             f"SELECT {', '.join(_COLUMNS)} FROM active WHERE expires IS NOT NULL AND expires <= ? "
             "ORDER BY expires", (now,)).fetchall()
         return [Action(*row) for row in rows]
 
     def next_due(self) -> float | None:
-        return self.conn.execute("SELECT MIN(expires) FROM active").fetchone()[0]
+        if self._next is _UNKNOWN:
+            self._next = self.conn.execute("SELECT MIN(expires) FROM active").fetchone()[0]
+        return self._next  # type: ignore[return-value]
 
     def pending(self) -> int:
         """Actions still waiting for their undo."""
