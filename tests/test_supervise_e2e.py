@@ -228,3 +228,86 @@ def _uid_of(pid: int) -> int:
         if line.startswith("Uid:"):
             return int(line.split()[1])
     raise AssertionError(f"no Uid for pid {pid}")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_agent_log_line_alerts_on_the_server_and_responds_on_the_agent(world):
+    port = free_port()
+    server_state, agent_state = world / "server", world / "agent"
+    for side in ("server", "agent"):
+        recorder = world / f"record-{side}"
+        recorder.write_text(f"#!/bin/sh\necho \"$@\" >> {world}/responses-{side}\ncat > /dev/null\n")
+        recorder.chmod(0o755)
+        (world / f"{side}.log").write_text("")
+        (world / f"{side}-watched").mkdir()
+    (world / "server.toml").write_text(f"""
+[supervise]
+role = "server"
+[receive]
+listen = ["127.0.0.1:{port}"]
+[collect]
+files = ["{world}/server.log"]
+[scan]
+directories = ["{world}/server-watched"]
+[alerts]
+json = "{world}/alerts.json"
+[[respond.command]]
+name = "record"
+executable = "{world}/record-server"
+expect = ["srcip"]
+[[respond.response]]
+command = "record"
+location = "local"
+level = 10
+""")
+    (world / "agent.toml").write_text(f"""
+[supervise]
+role = "agent"
+[send]
+server = ["127.0.0.1:{port}"]
+keepalive = 1
+[collect]
+files = ["{world}/agent.log"]
+poll-interval = 0.2
+[scan]
+directories = ["{world}/agent-watched"]
+[[respond.command]]
+name = "record"
+executable = "{world}/record-agent"
+expect = ["srcip"]
+""")
+    added = run_hidsctl("keys", "add", "web1", "--state-dir", str(server_state / "receive"))
+    assert added.returncode == 0, added.stderr
+    agent_id = json.loads(run_hidsctl("keys", "list", "--json", "--state-dir",
+                                      str(server_state / "receive")).stdout)[0]["id"]
+    exported = run_hidsctl("keys", "export", agent_id, "--state-dir", str(server_state / "receive"))
+    key = exported.stdout.decode().strip().splitlines()[-1]
+    imported = run_hidsctl("keys", "import", key, "--state-dir", str(agent_state))
+    assert imported.returncode == 0, imported.stderr
+    server = start(world / "server.toml", server_state)
+    agent = start(world / "agent.toml", agent_state)
+    try:
+        wait_for(lambda: running(server_state, {"receive", "analyze", "respond"}), what="server up")
+        wait_for(lambda: running(agent_state, {"collect", "send", "respond"}), what="agent up")
+        time.sleep(2)
+        with open(world / "agent.log", "a") as log:
+            for n in range(12):
+                log.write(sshd_failure(n))
+        found = wait_for(lambda: [a for a in alerts(world / "alerts.json")
+                                  if a["rule"]["level"] >= 10 and a["agent"]["id"] == agent_id],
+                         what="the agent's brute force alerted on the server")
+        assert found[0]["agent"]["name"] == "web1"
+        done = wait_for(lambda: (world / "responses-agent").exists() and
+                        (world / "responses-agent").read_text(), what="the response on the agent")
+        assert ATTACKER in done
+        assert not (world / "responses-server").exists()  # routed, not run on the server
+    finally:
+        stop(agent)
+        stop(server)
