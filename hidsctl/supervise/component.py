@@ -26,6 +26,10 @@ class ComponentSpec:
     privileged: bool = False  # keeps root; others run as the unprivileged user
     source: bool = False  # produces records from the world, not from queues
     dedupe: bool = False  # a log source that may repeat its last lines after a SIGKILL
+    # Flat alert files the supervisor appends each alert to once it is in the queue, so a
+    # component killed mid-batch never writes an alert twice: alerts.json, alerts.log.
+    alerts_json: Path | None = None
+    alerts_log: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -76,7 +80,8 @@ class Component:
         self.feed_stop = threading.Event()
         tail = tail_records(output) if spec.dedupe and output is not None else None
         self.drainer = Drainer(spec.name, self.process.stdout, output, inputs, self.counters,
-                               keep_types(*spec.keep), lambda q, o: None, dedupe_tail=tail)
+                               keep_types(*spec.keep), lambda q, o: None, dedupe_tail=tail,
+                               mirror=self._mirror if spec.alerts_json or spec.alerts_log else None)
         self.drainer.start()
         if inputs:
             self.feeder = Feeder(spec.name, self.process.stdin, inputs, offsets, self.counters,
@@ -89,6 +94,20 @@ class Component:
         self.stderr_thread.start()
         self.log(f"{spec.name}: started (pid {self.process.pid}"
                  f"{', as ' + self.user[2] if self.user else ''})")
+
+    def _mirror(self, lines: list[bytes]) -> None:
+        alerts = [line for line in lines if b'"type":"alert"' in line]
+        if not alerts:
+            return
+        if self.spec.alerts_json is not None:
+            _append_synced(self.spec.alerts_json, b"".join(line + b"\n" for line in alerts))
+        if self.spec.alerts_log is not None:
+            import orjson
+
+            from hidsctl.alerttext import format_alert
+
+            text = "".join(format_alert(orjson.loads(line)) for line in alerts)
+            _append_synced(self.spec.alerts_log, text.encode("utf-8", "replace"))
 
     def _resume_offset(self, name: str, queue: DurableQueue, output: DurableQueue | None) -> int:
         committed = queue.committed(self.spec.name)
@@ -195,6 +214,13 @@ class Component:
             "inputs": self.spec.inputs, "output": self.spec.output,
             **self.counters.as_dict(), "last_error": self.last_error,
         }
+
+
+def _append_synced(path: Path, data: bytes) -> None:
+    with open(path, "ab") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _current_user() -> str:

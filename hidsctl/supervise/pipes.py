@@ -104,7 +104,8 @@ class Drainer(threading.Thread):
     def __init__(self, name: str, stdout: IO[bytes], output: DurableQueue | None,
                  inputs: dict[str, DurableQueue], counters: Counters,
                  keep: Callable[[bytes], bool], on_checkpoint: Callable[[str, int], None],
-                 dedupe_tail: list[bytes] | None = None):
+                 dedupe_tail: list[bytes] | None = None,
+                 mirror: Callable[[list[bytes]], None] | None = None):
         super().__init__(name=f"drain-{name}", daemon=True)
         self.component = name
         self.stdout = stdout
@@ -116,6 +117,7 @@ class Drainer(threading.Thread):
         self.pending: list[bytes] = []
         self.lock = threading.Lock()
         self.last_output = time.monotonic()
+        self.mirror = mirror  # also writes what reached the queue (the flat alerts files)
         self.dedupe = None
         if dedupe_tail is not None:
             from hidsctl.supervise.dedupe import RestartDedupe
@@ -190,6 +192,8 @@ class Drainer(threading.Thread):
             lines, self.pending = self.pending, []
             if self.output is not None:
                 self.output.append(lines, source=(f"{self.component}:{queue_name}", offset))
+                if self.mirror is not None and lines:
+                    self.mirror(lines)
         self.inputs[queue_name].commit(self.component, offset)
         self.on_checkpoint(queue_name, offset)
 
@@ -198,6 +202,8 @@ class Drainer(threading.Thread):
             lines, self.pending = self.pending, []
             if lines and self.output is not None:
                 self.output.append(lines)
+                if self.mirror is not None:
+                    self.mirror(lines)
 
     def flush_if_idle(self, caught_up: bool) -> None:
         """Append outputs no checkpoint will cover (a timer's, not an input's) once the

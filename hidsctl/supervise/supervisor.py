@@ -75,10 +75,9 @@ class Supervisor:
             ensure_owned(path, user)
         for path in _output_dirs(spec.argv):
             ensure_owned(path, user)
-        for path in _output_files(spec.argv):
-            ensure_owned(path.parent, user)
-            if user is not None and path.exists():
-                os.chown(path, user[0], user[1])
+        for path in (spec.alerts_json, spec.alerts_log):
+            if path is not None:  # written by the supervisor itself, as root
+                path.parent.mkdir(parents=True, exist_ok=True)
 
     def _open_fifo(self, path: Path, queue: DurableQueue) -> None:
         """A FIFO whose lines become queue records (respond routes commands to agents here)."""
@@ -217,11 +216,6 @@ def _unprivileged_user(name: str | None) -> tuple[int, int, str] | None:
 
 def _state_dirs(argv: list[str]) -> list[Path]:
     return [Path(argv[i + 1]) for i, arg in enumerate(argv[:-1]) if arg == "--state-dir"]
-
-
-def _output_files(argv: list[str]) -> list[Path]:
-    return [Path(argv[i + 1]) for i, arg in enumerate(argv[:-1])
-            if arg in ("--alerts-json", "--alerts-log")]
 
 
 def _output_dirs(argv: list[str]) -> list[Path]:

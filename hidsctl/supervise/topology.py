@@ -97,14 +97,12 @@ class _Builder:
                              output="events", privileged=True, source=True)
 
     def analyze(self, inputs: list[str]) -> ComponentSpec:
-        extra: list[str] = []
         alerts = self.config.get("alerts", {})
-        if isinstance(alerts, dict) and alerts.get("json"):
-            extra += ["--alerts-json", str(alerts["json"])]
-        if isinstance(alerts, dict) and alerts.get("log"):
-            extra += ["--alerts-log", str(alerts["log"])]
-        return ComponentSpec("analyze", self._cmd("analyze", *extra, state_subdir="analyze"),
-                             inputs=inputs, output="alerts")
+        alerts = alerts if isinstance(alerts, dict) else {}
+        return ComponentSpec("analyze", self._cmd("analyze", state_subdir="analyze"),
+                             inputs=inputs, output="alerts",
+                             alerts_json=Path(alerts["json"]) if alerts.get("json") else None,
+                             alerts_log=Path(alerts["log"]) if alerts.get("log") else None)
 
     def alert_files(self) -> ComponentSpec:
         alerts = self.config.get("alerts", {})
