@@ -25,6 +25,7 @@ class ComponentSpec:
     keep: tuple[str, ...] = ()  # record types kept from its stdout (all when empty)
     privileged: bool = False  # keeps root; others run as the unprivileged user
     source: bool = False  # produces records from the world, not from queues
+    reloads_on_sighup: bool = False  # reloads config and rules in place, keeping its state
     dedupe: bool = False  # a log source that may repeat its last lines after a SIGKILL
     # Flat alert files the supervisor appends each alert to once it is in the queue, so a
     # component killed mid-batch never writes an alert twice: alerts.json, alerts.log.

@@ -133,26 +133,27 @@ class Supervisor:
             queue.prune()
 
     def reload(self) -> None:
-        """SIGHUP: re-read the config; restart components whose command line changed and
-        pass SIGHUP to the rest, which reload rules and settings in place."""
+        """SIGHUP: re-read the config and rules. A component that reloads in place on
+        SIGHUP (analyze keeps its correlation windows) gets the signal; the others keep
+        their state on disk and are restarted gracefully, one at a time."""
         try:
             new = self._load_topology()
         except ConfigError as exc:
             self.log(f"supervise: reload refused, config broken: {exc}")
             return
-        changed = [spec for spec in new.components
-                   if spec.name in self.components and spec.argv != self.components[spec.name].spec.argv]
-        for spec in changed:
-            component = self.components[spec.name]
+        for spec in new.components:
+            component = self.components.get(spec.name)
+            if component is None:
+                continue  # adding or removing components needs a restart of supervise
+            if spec.reloads_on_sighup and spec.argv == component.spec.argv:
+                component.signal(signal.SIGHUP)
+                continue
             component.stop()
             self._prepare(spec)
             component.spec = spec
             component.stopping = False
             component.start()
-        for name, component in self.components.items():
-            if all(spec.name != name for spec in changed):
-                component.signal(signal.SIGHUP)
-        self.log(f"supervise: reloaded ({len(changed)} restarted)")
+        self.log("supervise: reloaded")
 
     def shutdown(self, drain_timeout: float = 10.0) -> None:
         """Stop sources, let every consumer catch up with its queues, then stop it."""
