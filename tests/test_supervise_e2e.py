@@ -157,6 +157,12 @@ def test_local_role_brute_force_alerts_and_responds_and_integrity_alerts(world):
         responses = wait_for(lambda: (world / "responses").exists() and
                              (world / "responses").read_text(), what="the response script")
         assert ATTACKER in responses and responses.startswith("add ")
+        proc.send_signal(signal.SIGHUP)  # reload: components come back, the pipeline goes on
+        time.sleep(1)
+        wait_for(lambda: running(state, {"collect", "scan", "analyze", "logs", "respond"}),
+                 what="components running after SIGHUP")
+        assert proc.poll() is None
+        time.sleep(2)
         (world / "watched" / "app.conf").write_text("listen 8080\n")
         changed = wait_for(lambda: [a for a in alerts(alerts_json)
                                     if a["rule"]["id"] == "550"], what="integrity alert 550")
