@@ -4,11 +4,17 @@ Searches follow OSSEC's: walk the events a rule reads (newest first) while they 
 inside the timeframe and not already part of a correlation at this level or above; skip
 those that fail the ``same_*``/``different_url`` conditions; the rule matches when
 ``frequency + 1`` earlier events qualify, so a ``frequency="N"`` rule fires on the
-(N+2)th event in all, as OSSEC's documentation says. Time is the records' own timestamps.
+(N+2)th event in all, as OSSEC's documentation says. A firing marks the current event, the
+oldest one counted and the newest one listed, and a later search stops at a marked event.
+Time is the records' own timestamps.
 
-Memory is bounded: every event list keeps at most ``limit`` events and drops those older
-than the longest timeframe of the rules that read it; the first-time-seen, diff and ignore
-tables are LRU-bounded.
+For rules with ``same_*`` options the walk goes through an index of the list by those
+fields' values, so a search costs what that one source (or user…) has sent, not what
+everybody has; the marks are kept beside it, so the result is the walk OSSEC does.
+
+Memory is bounded: every event list keeps at most ``limit`` events (per list and per
+index key) and drops those older than the longest timeframe of the rules that read it;
+the first-time-seen, diff and ignore tables are LRU-bounded.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ FTS_FIELDS = {"name": None, "user": "dstuser", "dstuser": "dstuser", "srcuser": 
               "action": "action", "status": "status"}
 IGNORE_FIELD_NAMES = {"user": "dstuser", "srcip": "srcip", "dstip": "dstip", "id": "id",
                       "location": "location", "data": "extra_data", "name": None}
+INDEX_KEY_LIMIT = 256  # events kept per index key (a frequency above this never fires)
 
 
 class BoundedSet:
@@ -44,25 +51,39 @@ class BoundedSet:
         return self.items.get(key)
 
 
+def _value(ev, name: str):
+    if name == "agent":
+        return ev.agent.get("id")
+    if name in ("hostname", "location"):
+        return getattr(ev, name)
+    return ev.fields.get(name)
+
+
+def same_key(ev, names: tuple[str, ...]):
+    """The values of the ``same_*`` fields, or None when one is missing (never matches)."""
+    values = tuple(_value(ev, n) for n in names)
+    return None if None in values else values
+
+
 class Correlation:
     def __init__(self, *, list_limit: int = 4096, recent_limit: int = 4096,
                  table_limit: int = 100000):
-        self.recent: deque = deque(maxlen=recent_limit)  # every alerted event
+        self.recent = EventList(recent_limit)  # every alerted event (plain context rules)
         self.list_limit = list_limit
         self.fts_seen = BoundedSet(table_limit)
         self.diffs = BoundedSet(table_limit)
         self.ignored = BoundedSet(table_limit)
-        self.horizon: dict[int, float] = {}  # id(EventList) -> longest timeframe reading it
-        self.recent_horizon = 0.0
 
     def register(self, rule: Rule) -> None:
-        if rule.search_list is not None:
-            key = id(rule.search_list)
-            self.horizon[key] = max(self.horizon.get(key, 0.0), float(rule.timeframe))
-            if rule.search_list.events.maxlen != self.list_limit:
-                rule.search_list.events = deque(rule.search_list.events, maxlen=self.list_limit)
-        elif rule.search_kind == "events":
-            self.recent_horizon = max(self.recent_horizon, float(rule.timeframe))
+        target = self.recent if rule.search_kind == "events" else rule.search_list
+        if target is None:
+            return
+        target.horizon = max(target.horizon, float(rule.timeframe))
+        if target is not self.recent and target.limit != self.list_limit:
+            target.limit = self.list_limit
+            target.events = deque(target.events, maxlen=self.list_limit)
+        if rule.same and rule.search_kind != "events":
+            target.indexes.setdefault(tuple(rule.same), {})
 
     # --- recording ---------------------------------------------------------------------------
 
@@ -73,48 +94,88 @@ class Correlation:
         elif rule.group_prev_matched:
             for target in rule.group_prev_matched:
                 self._append(target, ev)
-        if self.recent_horizon:
-            self.recent.append(ev)
+        if self.recent.horizon:
+            self._append(self.recent, ev)
 
     def _append(self, target: EventList, ev) -> None:
+        target.seq += 1
+        entry = (target.seq, ev)
         events = target.events
-        events.append(ev)
-        horizon = self.horizon.get(id(target))
-        if horizon:
-            cutoff = ev.time - horizon
-            while events and events[0].time < cutoff:
-                events.popleft()
+        events.append(entry)
+        if ev.matched:
+            target.marks.append((target.seq, ev.matched, ev.time))
+        cutoff = ev.time - target.horizon
+        while events and events[0][1].time < cutoff:
+            events.popleft()
+        for names, index in target.indexes.items():
+            key = same_key(ev, names)
+            if key is None:
+                continue
+            bucket = index.get(key)
+            if bucket is None:
+                if len(index) >= target.limit:
+                    self._prune(index, cutoff)
+                bucket = index[key] = deque(maxlen=INDEX_KEY_LIMIT)
+            bucket.append(entry)
+
+    @staticmethod
+    def _prune(index: dict, cutoff: float) -> None:
+        """Drop index keys whose newest event has left every timeframe."""
+        stale = [k for k, b in index.items() if not b or b[-1][1].time < cutoff]
+        for k in stale:
+            del index[k]
+        if len(index) > 0 and not stale:
+            # Still full of live keys: forget the oldest tenth.
+            for k in sorted(index, key=lambda k: index[k][-1][0])[:max(1, len(index) // 10)]:
+                del index[k]
+
+    def _mark(self, target: EventList, seq: int, ev, level: int) -> None:
+        ev.matched = level
+        target.marks.append((seq, level, ev.time))
 
     # --- searching ---------------------------------------------------------------------------
 
     def search(self, rule: Rule, ev) -> list[str] | None:
         """The earlier events' logs when the rule's correlation holds, else None."""
         kind = rule.search_kind
-        events = self.recent if kind == "events" else rule.search_list.events
-        if not events:
+        target = self.recent if kind == "events" else rule.search_list
+        if not target.events:
             return None
-        first = events[-1]
         level = rule.level
-        timeframe = rule.timeframe
+        same = rule.same
+        if same and kind != "events":
+            key = same_key(ev, tuple(same))
+            if key is None:
+                return None
+            walk = target.indexes[tuple(same)].get(key)
+            if not walk:
+                return None
+            barrier = 0
+            for seq, mlevel, mtime in target.marks:
+                if mlevel >= level and seq > barrier:
+                    barrier = seq
+            same = ()  # the index already holds only events with the same values
+        else:
+            walk = target.events
+            barrier = 0
         now = ev.time
+        timeframe = rule.timeframe
         wanted = rule.frequency
+        regex = rule.if_matched_regex
+        different_url = rule.different_url
         count = 0
         previous: list[str] = []
-        same = rule.same
-        regex = rule.if_matched_regex
-        for prev in reversed(events):
-            if now - prev.time > timeframe:
-                return None
-            if prev.matched >= level:
+        for seq, prev in reversed(walk):
+            if seq <= barrier or now - prev.time > timeframe or prev.matched >= level:
                 return None
             if kind == "events":
                 if prev.decoder.type != ev.decoder.type:
                     continue
                 if regex is not None and regex.search(prev.log) is None:
                     continue
-            if same and not _same(prev, ev, same):
+            if same and same_key(prev, tuple(same)) != same_key(ev, tuple(same)):
                 continue
-            if rule.different_url:
+            if different_url:
                 a, b = prev.fields.get("url"), ev.fields.get("url")
                 if a is None or b is None or a == b:
                     continue
@@ -124,8 +185,9 @@ class Correlation:
                 count += 1
                 continue
             ev.matched = level
-            prev.matched = level
-            first.matched = level
+            self._mark(target, seq, prev, level)
+            first_seq, first = target.events[-1]
+            self._mark(target, first_seq, first, level)
             return previous
         return None
 
@@ -161,16 +223,3 @@ class Correlation:
 
     def is_ignored(self, rule: Rule, ev) -> bool:
         return self._ignore_key(rule.check_if_ignored, ev) in self.ignored
-
-
-def _same(prev, ev, names: list[str]) -> bool:
-    for name in names:
-        if name == "agent":
-            a, b = prev.agent.get("id"), ev.agent.get("id")
-        elif name in ("hostname", "location"):
-            a, b = getattr(prev, name), getattr(ev, name)
-        else:
-            a, b = prev.fields.get(name), ev.fields.get(name)
-        if a is None or b is None or a != b:
-            return False
-    return True

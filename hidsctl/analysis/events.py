@@ -48,7 +48,7 @@ class Event:
 
     __slots__ = ("record", "full_log", "log", "location", "hostname", "program_name",
                  "header", "decoder", "fields", "time", "agent", "matched", "syscheck",
-                 "fts", "previous", "_local")
+                 "fts", "previous", "lower", "_local")
 
     def __init__(self, record: Record | None, full_log: str, location: str, agent: dict,
                  when: float, header: Header | None = None):
@@ -73,6 +73,7 @@ class Event:
         self.syscheck: dict | None = None
         self.fts: bool | None = None
         self.previous: list[str] | None = None
+        self.lower = self.log.lower()  # for the rules' substring prefilters
         self._local = None
 
     @property

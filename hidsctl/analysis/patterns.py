@@ -16,7 +16,7 @@ class PatternError(ValueError):
 
 
 class Pattern:
-    __slots__ = ("source", "kind", "rx", "search", "negate")
+    __slots__ = ("source", "kind", "rx", "search", "negate", "literals", "exact")
 
     def __init__(self, source: str, kind: str, rx: Any, negate: bool = False):
         self.source = source
@@ -24,6 +24,10 @@ class Pattern:
         self.rx = rx
         self.search = rx.search  # bound once: the hot path calls it directly
         self.negate = negate
+        # Lowercase strings one of which any match must contain (None: no such set), and
+        # whether containing one is already a match. A substring test on the lowercased
+        # text is far cheaper than a case-insensitive regex search, so it runs first.
+        self.literals, self.exact = required_literals(rx)
 
     def test(self, text: str) -> bool:
         """Whether the pattern (with its negation) accepts ``text``."""
@@ -43,6 +47,50 @@ class Pattern:
 
     def __repr__(self) -> str:
         return f"Pattern({self.kind}, {self.source!r})"
+
+
+_RUN_MIN = 3
+
+
+def required_literals(rx: Any) -> tuple[tuple[str, ...] | None, bool]:
+    """Analyse a compiled stdlib pattern: each top-level alternative's longest literal run."""
+    import re
+    try:
+        from re import _constants as C, _parser as P  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover
+        return None, False
+    if not isinstance(rx, re.Pattern) or not (rx.flags & re.IGNORECASE):
+        return None, False
+    try:
+        tree = P.parse(rx.pattern, rx.flags)
+    except Exception:  # noqa: BLE001 - analysis is an optimisation only
+        return None, False
+    items = list(tree)
+    if len(items) == 1 and items[0][0] is C.BRANCH:
+        alternatives = [list(a) for a in items[0][1][1]]
+    else:
+        alternatives = [items]
+    literals: list[str] = []
+    exact = True
+    for alt in alternatives:
+        best, run = "", []
+        for op, arg in alt:
+            if op is C.LITERAL:
+                run.append(chr(arg))
+                continue
+            exact = False
+            if len(run) > len(best):
+                best = "".join(run)
+            run = []
+        if len(run) > len(best):
+            best = "".join(run)
+        if len(best) < _RUN_MIN:
+            return None, False
+        literals.append(best.lower())
+    if any(ch != ch.lower() or ch.upper().lower() != ch for lit in literals for ch in lit
+           if not ch.isascii()):
+        return None, False  # leave non-ASCII case folding to the regex engine
+    return tuple(literals), exact
 
 
 def compile_pattern(kind: str, source: str, *, negate: bool = False) -> Pattern:

@@ -191,14 +191,31 @@ class RuleNode:
         self.by_decoder.clear()
         return node
 
-    def children_for(self, decoder_name: str | None) -> tuple:
-        """Children that can match an event of that decoder (decoded_as is checked first)."""
-        found = self.by_decoder.get(decoder_name)
+    def children_for(self, decoder_name: str, program_name: str | None) -> tuple:
+        """Children that can match an event of that decoder and program name.
+
+        ``decoded_as`` and ``program_name`` are a rule's first checks and depend on nothing
+        but these two, so filtering once per pair (cached) gives the same result as
+        checking every child for every event.
+        """
+        key = (decoder_name, program_name)
+        found = self.by_decoder.get(key)
         if found is None:
-            found = tuple(c for c in self.children
-                          if c.rule.decoded_as is None or c.rule.decoded_as == decoder_name)
-            self.by_decoder[decoder_name] = found
+            found = tuple(
+                c for c in self.children
+                if (c.rule.decoded_as is None or c.rule.decoded_as == decoder_name)
+                and _program_ok(c.rule, program_name))
+            if len(self.by_decoder) > 4096:
+                self.by_decoder.clear()
+            self.by_decoder[key] = found
         return found
+
+
+def _program_ok(rule: "Rule", program_name: str | None) -> bool:
+    pattern = rule.patterns.get("program_name")
+    if pattern is None:
+        return True
+    return program_name is not None and pattern.test(program_name)
 
 
 class RuleTree:
@@ -207,7 +224,8 @@ class RuleTree:
     def __init__(self) -> None:
         self.top: list[RuleNode] = []
         self.by_id: dict[int, Rule] = {}
-        self.first_node: dict[int, RuleNode] = {}  # where if_sid children attach
+        self.first_node: dict[int, RuleNode] = {}  # a rule id's first node (it exists)
+        self.nodes_of: dict[int, list[RuleNode]] = {}  # every node of a rule id
 
     # --- arrangement (OSSEC's rules_list) ---------------------------------------------------
 
@@ -236,24 +254,27 @@ class RuleTree:
                     break
             else:
                 self.top.append(node)
-            self.first_node[rule.id] = node
+            self._placed(rule, node)
         elif rule.if_sid:
             parents = []
             for sid in rule.if_sid:
                 if sid not in self.first_node:
                     raise RuleError(f"if_sid {sid} names no rule loaded before it", rule.where)
-                # OSSEC attaches to the first place the id appears in a depth-first walk.
-                parents.append(next(n for n in self._walk() if n.rule.id == sid))
+                # OSSEC attaches to the first place the id appears in a depth-first walk;
+                # only ids placed under several parents need the walk to find it.
+                nodes = self.nodes_of[sid]
+                parents.append(nodes[0] if len(nodes) == 1 else
+                               next(n for n in self._walk() if n.rule.id == sid))
             for parent in parents:
                 rule.category = parent.rule.category
-                self.first_node.setdefault(rule.id, parent.add_child(rule))
+                self._placed(rule, parent.add_child(rule))
         elif rule.if_level:
             parents = [n for n in self._walk()
                        if n.rule.level >= rule.if_level and n.rule.id != rule.id]
             if not parents:
                 raise RuleError(f"if_level {rule.if_level} matches no rule", rule.where)
             for parent in parents:
-                self.first_node.setdefault(rule.id, parent.add_child(rule))
+                self._placed(rule, parent.add_child(rule))
         elif rule.if_group:
             wanted = rule.if_group.lower()
             parents = [n for n in self._walk()
@@ -262,14 +283,18 @@ class RuleTree:
                 raise RuleError(f"if_group {rule.if_group!r} matches no rule loaded before it",
                                 rule.where)
             for parent in parents:
-                self.first_node.setdefault(rule.id, parent.add_child(rule))
+                self._placed(rule, parent.add_child(rule))
         else:
             parent = next((n for n in self.top if n.rule.category == rule.category), None)
             if parent is None:
                 raise RuleError(f"no template rule for category {rule.category!r} (rules "
                                 "below id 10 define them)", rule.where)
-            self.first_node[rule.id] = parent.add_child(rule)
+            self._placed(rule, parent.add_child(rule))
         self.by_id[rule.id] = rule
+
+    def _placed(self, rule: Rule, node: RuleNode) -> None:
+        self.first_node.setdefault(rule.id, node)
+        self.nodes_of.setdefault(rule.id, []).append(node)
 
     def link_correlation(self, rule: Rule) -> None:
         """Point a correlating rule at the event list it searches (OSSEC's OS_MarkID/Group)."""
@@ -296,14 +321,31 @@ class RuleTree:
 
 
 class EventList:
-    """Events a rule fired on, newest last, bounded in number; correlation reads it."""
+    """Events a rule fired on, newest last; the correlation state one list of rules reads.
 
-    __slots__ = ("events", "limit")
+    Besides the list itself it keeps, per set of ``same_*`` fields its readers compare, an
+    index from those fields' values to the events that have them, so a search looks only
+    at its own source/user/... instead of scanning everything; and the few events marked
+    as part of a correlation, which end every search that reaches them (OSSEC's rule).
+    """
 
-    def __init__(self, limit: int = 16384):
+    __slots__ = ("events", "limit", "seq", "indexes", "marks", "horizon")
+
+    def __init__(self, limit: int = 4096):
         from collections import deque
-        self.events = deque(maxlen=limit)
         self.limit = limit
+        self.events = deque(maxlen=limit)   # (seq, event)
+        self.seq = 0
+        self.indexes: dict[tuple, dict] = {}  # same-fields -> {values: deque[(seq, event)]}
+        self.marks = deque(maxlen=256)        # (seq, level, time) of marked events
+        self.horizon = 0.0                    # longest timeframe of the rules reading this
+
+    def clear(self) -> None:
+        self.events.clear()
+        self.marks.clear()
+        self.seq = 0
+        for index in self.indexes.values():
+            index.clear()
 
 
 def _overwrite(old: Rule, new: Rule) -> None:
@@ -656,7 +698,28 @@ def build_checks(rule: Rule, services) -> None:
 
 
 def _log_check(pat: Pattern) -> Callable:
-    search, negate = pat.search, pat.negate
+    search, negate, lits = pat.search, pat.negate, pat.literals
+    if lits is not None:
+        if pat.exact:  # a literal (or alternation of literals) without anchors
+            if len(lits) == 1:
+                lit = lits[0]
+                return (lambda ev: lit not in ev.lower) if negate else (lambda ev: lit in ev.lower)
+
+            def any_literal(ev):
+                low = ev.lower
+                for lit in lits:
+                    if lit in low:
+                        return not negate
+                return negate
+            return any_literal
+
+        def prefiltered(ev):
+            low = ev.lower
+            for lit in lits:
+                if lit in low:
+                    return (search(ev.log) is not None) is not negate
+            return negate
+        return prefiltered
     if negate:
         return lambda ev: search(ev.log) is None
     return lambda ev: search(ev.log) is not None
