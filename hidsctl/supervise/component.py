@@ -72,10 +72,20 @@ class Component:
             uid, gid, _ = self.user
             kwargs.update(user=uid, group=gid, extra_groups=[])
         env = {**os.environ, **spec.env}
-        self.process = subprocess.Popen(
-            spec.argv, stdin=subprocess.PIPE if inputs else subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True,
-            **kwargs)
+        try:
+            self.process = subprocess.Popen(
+                spec.argv, stdin=subprocess.PIPE if inputs else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True,
+                **kwargs)
+        except OSError as exc:  # retried with backoff like a crash
+            self.last_error = f"cannot start: {exc}"
+            self.log(f"{spec.name}: {self.last_error}")
+            self.process = None
+            self.restarts += 1
+            self.state = "restarting"
+            self.next_start = time.monotonic() + self.backoff
+            self.backoff = min(self.MAX_BACKOFF, self.backoff * 2)
+            return
         self.started_at = time.monotonic()
         self.state = "running"
         self.feed_stop = threading.Event()

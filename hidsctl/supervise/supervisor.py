@@ -61,6 +61,8 @@ class Supervisor:
                                              max_bytes=self.settings.queue_max_bytes)
         for fifo, queue in self.topology.fifos.items():
             self._open_fifo(queues_dir / fifo, self.queues[queue])
+        if self.user is not None and any(not s.privileged for s in self.topology.components):
+            _check_user_can_run(self.user)
         for spec in self.topology.components:
             self._prepare(spec)
             self.components[spec.name] = Component(spec, self.queues, self.log,
@@ -213,6 +215,24 @@ def _unprivileged_user(name: str | None) -> tuple[int, int, str] | None:
         raise ConfigError(f"no such user {name!r}", SourceLocation("[supervise]", detail="user"))
     raise StateError("no unprivileged user to run components as; create one with "
                      "`hidsctl supervise --install-users` or set [supervise] user")
+
+
+def _check_user_can_run(user: tuple[int, int, str]) -> None:
+    """Fail at start, clearly, when the unprivileged user cannot run this hidsctl at all."""
+    import subprocess
+
+    try:
+        result = subprocess.run([sys.executable, "-c", "import hidsctl.cli"], user=user[0],
+                                group=user[1], extra_groups=[], cwd="/", capture_output=True,
+                                timeout=60)
+        ok, why = result.returncode == 0, result.stderr.decode(errors="replace").strip()[-300:]
+    except PermissionError as exc:
+        ok, why = False, str(exc)
+    if not ok:
+        raise StateError(f"user {user[2]!r} cannot run {sys.executable} with hidsctl ({why}); "
+                         f"install hidsctl where that user can read it (a system Python or a "
+                         f"virtualenv under /opt), or set [supervise] user = \"root\" to run "
+                         f"without privilege separation")
 
 
 def _state_dirs(argv: list[str]) -> list[Path]:
