@@ -1,0 +1,310 @@
+"""Ordinary server traffic, as hidsctl ``log`` records, for false-positive runs of the
+bundled ruleset.
+
+The lines follow the formats of Debian 12/13, Ubuntu 24.04 and RHEL 9 (rsyslog with
+traditional and RFC 3339 timestamps, OpenSSH 9, sudo 1.9, Postfix 3, Dovecot 2.3, nginx and
+Apache combined logs, BIND 9.18, Squid, Cisco IOS) and cover a working day of a small site:
+web and proxy traffic, mail, DNS, SSH logins by admins (with the odd mistyped password),
+sudo, cron, systemd timers, auditd, a router. No attacks: every alert of level 7 or more
+raised on this traffic is a false positive.
+
+    python bench/server_traffic.py -n 100000 --seed 1 > traffic.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from typing import Callable, Iterator
+
+START = 1795564800.0  # 2026-11-25 00:00:00 UTC
+MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+DAYS = "Mon Tue Wed Thu Fri Sat Sun".split()
+ADMINS = ["alice", "bob", "carol"]
+ADMIN_IPS = ["192.0.2.10", "192.0.2.11", "192.0.2.12"]
+MAILBOXES = ["alice", "bob", "carol", "dave", "erin", "frank", "info", "sales"]
+PAGES = ["/", "/index.html", "/about/", "/contact/", "/blog/", "/blog/2026/11/release-notes/",
+         "/products/", "/products/widget-pro/", "/pricing/", "/docs/", "/docs/install/",
+         "/search?q=widgets", "/search?q=blue+widget&page=2", "/cart", "/login", "/account/orders",
+         "/api/v1/products?page=3", "/api/v1/cart/items", "/feed.xml", "/sitemap.xml"]
+ASSETS = ["/static/css/site.4f2a1c.css", "/static/js/app.9b3e77.js", "/static/img/logo.svg",
+          "/static/img/hero.webp", "/favicon.ico", "/static/fonts/inter.woff2",
+          "/static/img/products/widget-pro.jpg", "/robots.txt"]
+AGENTS = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    "curl/8.5.0", "Uptime-Kuma/1.23.16",
+]
+SITES = ["deb.debian.org", "security.debian.org", "www.example.com", "cdn.example.net",
+         "api.github.com", "pypi.org", "files.pythonhosted.org", "www.wikipedia.org"]
+UNITS = [("logrotate.service", "Rotate log files"), ("man-db.service", "Daily man-db regeneration"),
+         ("apt-daily.service", "Daily apt download activities"), ("phpsessionclean.service", "Clean php session files"),
+         ("sysstat-collect.service", "system activity accounting tool"), ("fstrim.service", "Discard unused blocks on filesystems from /etc/fstab"),
+         ("certbot.service", "Certbot"), ("e2scrub_all.service", "Online ext4 Metadata Check for All Filesystems")]
+
+
+AGENT_IDS = {"web1": "000", "mx1": "001", "db1": "002", "ns1": "003", "wiki1": "004",
+             "proxy1": "005", "ftp1": "006", "192.0.2.1": "000"}
+
+
+class Traffic:
+    def __init__(self, seed: int, span: float):
+        self.rnd = random.Random(seed)
+        self.span = span
+        self.clients = [f"{self.rnd.choice([100, 151, 185, 2, 31, 45, 77, 88, 91, 109])}."
+                        f"{self.rnd.randrange(1, 255)}.{self.rnd.randrange(0, 255)}."
+                        f"{self.rnd.randrange(1, 255)}" for _ in range(4000)]
+        self.qid = 0x4F2A81C0A00
+        self.pid = 2000
+
+    # --- line helpers ---------------------------------------------------------------------
+
+    def syslog(self, when: float, host: str, prog: str, msg: str, pid: bool = True) -> str:
+        tm = time.gmtime(when)
+        if host in ("web1", "mx1"):  # Debian 13 / Ubuntu 24.04: RFC 3339 stamps
+            micro = int((when % 1) * 1e6)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", tm) + f".{micro:06d}+00:00"
+        else:
+            stamp = f"{MONTHS[tm.tm_mon - 1]} {tm.tm_mday:2d} {time.strftime('%H:%M:%S', tm)}"
+        if pid:
+            self.pid += self.rnd.randrange(1, 9)
+            return f"{stamp} {host} {prog}[{self.pid}]: {msg}"
+        return f"{stamp} {host} {prog}: {msg}"
+
+    def clf(self, when: float) -> str:
+        return time.strftime("%d/", time.gmtime(when)) + MONTHS[time.gmtime(when).tm_mon - 1] + \
+            time.strftime("/%Y:%H:%M:%S +0000", time.gmtime(when))
+
+    # --- sources (each yields (location, host, line) tuples for one "event") ---------------
+
+    def web(self, when: float):
+        ip = self.rnd.choice(self.clients)
+        ua = self.rnd.choice(AGENTS)
+        r = self.rnd.random()
+        if r < 0.55:
+            path, status, size = self.rnd.choice(PAGES), self.rnd.choice([200] * 12 + [304, 301, 302]), self.rnd.randrange(300, 60000)
+        elif r < 0.95:
+            path, status, size = self.rnd.choice(ASSETS), self.rnd.choice([200, 200, 304]), self.rnd.randrange(200, 250000)
+        elif r < 0.985:
+            path, status, size = "/static/img/old-banner.png", 404, 162
+        elif r < 0.995:
+            path, status, size = self.rnd.choice(["/blog/2019/old-post/", "/products/discontinued/"]), 404, 162
+        else:
+            path, status, size = "/api/v1/cart/items", 499, 0
+        method = "POST" if path in ("/api/v1/cart/items", "/login") and self.rnd.random() < 0.5 else "GET"
+        proto = self.rnd.choice(["HTTP/1.1", "HTTP/2.0"])
+        ref = self.rnd.choice(["-", "https://www.example.com/", "https://www.google.com/"])
+        line = f'{ip} - - [{self.clf(when)}] "{method} {path} {proto}" {status} {size} "{ref}" "{ua}"'
+        yield "/var/log/nginx/access.log", "web1", line
+        if status == 404 and self.rnd.random() < 0.5:
+            tm = time.strftime("%Y/%m/%d %H:%M:%S", time.gmtime(when))
+            yield "/var/log/nginx/error.log", "web1", (
+                f'{tm} [error] 812#812: *{self.rnd.randrange(1, 99999)} open() "/var/www/html{path}" failed '
+                f'(2: No such file or directory), client: {ip}, server: www.example.com, request: "GET {path} {proto}", host: "www.example.com"')
+
+    def apache(self, when: float):
+        ip = self.rnd.choice(self.clients)
+        path = self.rnd.choice(["/wiki/Main_Page", "/wiki/Setup", "/index.php?title=Special:RecentChanges",
+                                "/skins/common/shared.css", "/resources/assets/wiki.png"])
+        line = (f'intranet.example.com:443 {ip} - - [{self.clf(when)}] "GET {path} HTTP/1.1" 200 '
+                f'{self.rnd.randrange(500, 40000)} "-" "{self.rnd.choice(AGENTS[:4])}"')
+        yield "/var/log/apache2/other_vhosts_access.log", "wiki1", line
+
+    def ssh_login(self, when: float):
+        user = self.rnd.choice(ADMINS)
+        ip = ADMIN_IPS[ADMINS.index(user)]
+        port = self.rnd.randrange(40000, 65000)
+        host = self.rnd.choice(["web1", "mx1", "db1", "ns1"])
+        prog = "sshd-session" if host in ("web1", "mx1") else "sshd"
+        out = []
+        if self.rnd.random() < 0.06:  # a mistyped password, then the right one
+            out.append(f"Failed password for {user} from {ip} port {port} ssh2")
+        if self.rnd.random() < 0.3:
+            out.append(f"Failed publickey for {user} from {ip} port {port} ssh2: RSA SHA256:oldkeyoldkeyoldkeyoldkeyoldkeyoldkey12345")
+        method = "password" if out and out[0].startswith("Failed password") else "publickey"
+        extra = " ED25519 SHA256:q1w2e3r4t5y6u7i8o9p0asdfghjklzxcvbnm12345" if method == "publickey" else ""
+        out.append(f"Accepted {method} for {user} from {ip} port {port} ssh2{':' + extra if extra else ''}")
+        out.append(f"pam_unix(sshd:session): session opened for user {user}(uid=1000) by {user}(uid=0)")
+        for msg in out:
+            yield "/var/log/auth.log", host, self.syslog(when, host, prog, msg)
+        yield "/var/log/auth.log", host, self.syslog(when, host, "systemd-logind", f"New session {self.rnd.randrange(1, 999)} of user {user}.")
+        yield "/var/log/auth.log", host, self.syslog(when + 1, host, prog, f"Received disconnect from {ip} port {port}:11: disconnected by user")
+        yield "/var/log/auth.log", host, self.syslog(when + 1, host, prog, f"Disconnected from user {user} {ip} port {port}")
+        yield "/var/log/auth.log", host, self.syslog(when + 1, host, prog, f"pam_unix(sshd:session): session closed for user {user}")
+
+    def sudo(self, when: float):
+        user = self.rnd.choice(ADMINS)
+        host = self.rnd.choice(["web1", "mx1", "db1"])
+        cmd = self.rnd.choice(["/usr/bin/systemctl status nginx", "/usr/bin/journalctl -u postfix",
+                               "/usr/bin/tail -n 100 /var/log/nginx/error.log", "/usr/sbin/nginx -t",
+                               "/usr/bin/systemctl reload nginx", "/usr/bin/apt list --upgradable",
+                               "/usr/bin/du -sh /var/lib/postgresql"])
+        yield "/var/log/auth.log", host, self.syslog(when, host, "sudo", f"{user:>8} : TTY=pts/0 ; PWD=/home/{user} ; USER=root ; COMMAND={cmd}", pid=False)
+        yield "/var/log/auth.log", host, self.syslog(when, host, "sudo", f"pam_unix(sudo:session): session opened for user root(uid=0) by {user}(uid=1000)", pid=False)
+        yield "/var/log/auth.log", host, self.syslog(when + 2, host, "sudo", "pam_unix(sudo:session): session closed for user root", pid=False)
+
+    def cron(self, when: float):
+        host = self.rnd.choice(["web1", "mx1", "db1", "ns1"])
+        prog = "CRON"
+        cmd = self.rnd.choice(["command -v debian-sa1 > /dev/null && debian-sa1 1 1",
+                               "[ -x /usr/lib/php/sessionclean ] && if [ ! -d /run/systemd/system ]; then /usr/lib/php/sessionclean; fi",
+                               "cd / && run-parts --report /etc/cron.hourly", "/usr/local/bin/backup-db --quiet"])
+        yield "/var/log/auth.log", host, self.syslog(when, host, prog, "pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)")
+        yield "/var/log/syslog", host, self.syslog(when, host, prog, f"(root) CMD ({cmd})")
+        yield "/var/log/auth.log", host, self.syslog(when + 1, host, prog, "pam_unix(cron:session): session closed for user root")
+
+    def systemd(self, when: float):
+        host = self.rnd.choice(["web1", "mx1", "db1", "ns1"])
+        unit, desc = self.rnd.choice(UNITS)
+        yield "/var/log/syslog", host, self.syslog(when, host, "systemd", f"Starting {unit} - {desc}...", pid=False)
+        yield "/var/log/syslog", host, self.syslog(when + 1, host, "systemd", f"{unit}: Deactivated successfully.", pid=False)
+        yield "/var/log/syslog", host, self.syslog(when + 1, host, "systemd", f"Finished {unit} - {desc}.", pid=False)
+        yield "/var/log/syslog", host, self.syslog(when + 1, host, "systemd", f"{unit}: Consumed {self.rnd.randrange(1, 900) / 100}s CPU time.", pid=False)
+
+    def postfix(self, when: float):
+        self.qid += self.rnd.randrange(1, 300)
+        q = f"{self.qid:X}"
+        peer = self.rnd.choice(["mail-ed1-f41.google.com[209.85.208.41]", "mail.example.net[198.51.100.25]",
+                                "outbound.protection.outlook.com[40.107.22.50]"])
+        ip = peer.split("[")[1].rstrip("]")
+        box = self.rnd.choice(MAILBOXES)
+        lines = [("smtpd", f"connect from {peer}"),
+                 ("smtpd", f"Anonymous TLS connection established from {peer}: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"),
+                 ("smtpd", f"{q}: client={peer}"),
+                 ("cleanup", f"{q}: message-id=<{self.rnd.randrange(10**9)}@{peer.split('[')[0]}>"),
+                 ("qmgr", f"{q}: from=<news@example.net>, size={self.rnd.randrange(2000, 90000)}, nrcpt=1 (queue active)"),
+                 ("smtpd", f"disconnect from {peer} ehlo=2 starttls=1 mail=1 rcpt=1 data=1 quit=1 commands=7")]
+        if self.rnd.random() < 0.85:
+            lines.append(("lmtp", f"{q}: to=<{box}@example.org>, relay=mx1.example.org[private/dovecot-lmtp], delay=0.12, delays=0.05/0.01/0.02/0.04, dsn=2.0.0, status=sent (250 2.0.0 <{box}@example.org> Saved)"))
+        elif self.rnd.random() < 0.7:
+            lines.append(("smtp", f"{q}: to=<partner@example.com>, relay=mx.example.com[203.0.113.80]:25, delay=0.9, delays=0.1/0.01/0.3/0.5, dsn=2.0.0, status=sent (250 2.0.0 OK)"))
+        else:
+            lines.append(("smtp", f"{q}: to=<partner@example.com>, relay=none, delay=31, delays=0.1/0/30/0, dsn=4.4.1, status=deferred (connect to mx.example.com[203.0.113.80]:25: Connection timed out)"))
+        lines.append(("qmgr", f"{q}: removed"))
+        for svc, msg in lines:
+            yield "/var/log/mail.log", "mx1", self.syslog(when, "mx1", f"postfix/{svc}", msg)
+            when += 0.05
+        if lines[-2][0] == "lmtp":
+            yield "/var/log/mail.log", "mx1", self.syslog(when, "mx1", "dovecot", f"lmtp({box})<{self.rnd.randrange(9999)}><aBcD{self.rnd.randrange(9999)}>: msgid=<{q}@example.net>: saved mail to INBOX", pid=False)
+
+    def imap(self, when: float):
+        box = self.rnd.choice(MAILBOXES)
+        ip = self.rnd.choice(self.clients[:200])
+        s = f"{self.rnd.randrange(10**6):x}"
+        yield "/var/log/mail.log", "mx1", self.syslog(when, "mx1", "dovecot", f"imap-login: Login: user=<{box}>, method=PLAIN, rip={ip}, lip=192.0.2.25, mpid={self.rnd.randrange(2000, 9000)}, TLS, session=<{s}>", pid=False)
+        yield "/var/log/mail.log", "mx1", self.syslog(when + 30, "mx1", "dovecot", f"imap({box})<{self.rnd.randrange(9999)}><{s}>: Logged out in={self.rnd.randrange(100, 5000)} out={self.rnd.randrange(500, 90000)} deleted=0 expunged=0 trashed=0 hdr_count=0 hdr_bytes=0 body_count=0 body_bytes=0", pid=False)
+
+    def dns(self, when: float):
+        ip = self.rnd.choice(["192.0.2.20", "192.0.2.21", "192.0.2.30", "192.0.2.31"])
+        name = self.rnd.choice(["www.example.org", "mail.example.org", "api.github.com", "deb.debian.org", "pool.ntp.org"])
+        yield "/var/log/named/query.log", "ns1", self.syslog(when, "ns1", "named", f"client @0x7f3a1c0{self.rnd.randrange(100, 999)} {ip}#{self.rnd.randrange(1024, 65535)} ({name}): query: {name} IN {self.rnd.choice(['A', 'AAAA', 'MX'])} +E(0)K (192.0.2.53)")
+        if self.rnd.random() < 0.05:
+            yield "/var/log/syslog", "ns1", self.syslog(when, "ns1", "named", "network unreachable resolving './NS/IN': 2001:500:2::c#53")
+
+    def squid(self, when: float):
+        ip = f"192.0.2.{self.rnd.randrange(100, 160)}"
+        site = self.rnd.choice(SITES)
+        r = self.rnd.random()
+        if r < 0.6:
+            code, method, url = "TCP_TUNNEL/200", "CONNECT", f"{site}:443"
+        elif r < 0.9:
+            code, method, url = self.rnd.choice(["TCP_MISS/200", "TCP_HIT/200", "TCP_REFRESH_UNMODIFIED/304"]), "GET", f"http://{site}/debian/dists/bookworm/InRelease"
+        elif r < 0.995:
+            code, method, url = "TCP_MISS/301", "GET", f"http://{site}/"
+        else:
+            code, method, url = "TCP_MISS/404", "GET", f"http://{site}/missing-{self.rnd.randrange(999)}.html"
+        yield "/var/log/squid/access.log", "proxy1", (f"{when:.3f} {self.rnd.randrange(5, 4000):6d} {ip} {code} {self.rnd.randrange(300, 900000)} "
+                                                      f"{method} {url} - HIER_DIRECT/{self.rnd.choice(['151.101.2.132', '140.82.121.6'])} -")
+
+    def audit(self, when: float):
+        serial = self.rnd.randrange(10**6)
+        stamp = f"{when:.3f}:{serial}"
+        kind = self.rnd.choice(["USER_ACCT", "CRED_ACQ", "USER_START", "USER_END", "CRED_DISP", "SERVICE_START", "SERVICE_STOP"])
+        if kind.startswith("SERVICE"):
+            msg = f"type={kind} msg=audit({stamp}): pid=1 uid=0 auid=4294967295 ses=4294967295 subj=system_u:system_r:init_t:s0 msg='unit=sysstat-collect comm=\"systemd\" exe=\"/usr/lib/systemd/systemd\" hostname=? addr=? terminal=? res=success'"
+        else:
+            msg = f"type={kind} msg=audit({stamp}): pid={self.rnd.randrange(2000, 9000)} uid=0 auid=0 ses={self.rnd.randrange(1, 99)} subj=system_u:system_r:crond_t:s0-s0:c0.c1023 msg='op=PAM:accounting grantors=pam_access,pam_unix,pam_localuser acct=\"root\" exe=\"/usr/sbin/crond\" hostname=? addr=? terminal=cron res=success'"
+        yield "/var/log/audit/audit.log", "db1", msg
+
+    def router(self, when: float):
+        r = self.rnd.random()
+        if r < 0.5:
+            m, t = "SEC_LOGIN-5-LOGIN_SUCCESS", "Login Success [user: netops] [Source: 192.0.2.50] [localport: 22] at 10:01:02 UTC Wed Nov 25 2026"
+        elif r < 0.8:
+            m, t = "SYS-5-CONFIG_I", "Configured from console by netops on vty0 (192.0.2.50)"
+        else:
+            m, t = "SSH-5-SSH2_USERAUTH", "User 'netops' authentication for SSH2 Session from 192.0.2.50 (tty = 0) using crypto cipher 'aes256-ctr', hmac 'hmac-sha2-256' Succeeded"
+        tm = time.gmtime(when)
+        stamp = f"{MONTHS[tm.tm_mon - 1]} {tm.tm_mday:2d} {time.strftime('%H:%M:%S', tm)}"
+        yield "192.0.2.1", "192.0.2.1", f"{stamp} 192.0.2.1 {self.rnd.randrange(100, 999)}: *{stamp}.{self.rnd.randrange(100, 999)}: %{m}: {t}"
+
+    def ftp(self, when: float):
+        ip = self.rnd.choice(self.clients[:50])
+        user = self.rnd.choice(["partner1", "partner2", "scanner-upload"])
+        stamp = f"{DAYS[time.gmtime(when).tm_wday]} {MONTHS[time.gmtime(when).tm_mon - 1]} {time.gmtime(when).tm_mday:2d} {time.strftime('%H:%M:%S %Y', time.gmtime(when))}"
+        pid = self.rnd.randrange(2000, 9000)
+        yield "/var/log/vsftpd.log", "ftp1", f'{stamp} [pid {pid}] CONNECT: Client "::ffff:{ip}"'
+        yield "/var/log/vsftpd.log", "ftp1", f'{stamp} [pid {pid + 1}] [{user}] OK LOGIN: Client "::ffff:{ip}"'
+        yield "/var/log/vsftpd.log", "ftp1", f'{stamp} [pid {pid + 2}] [{user}] OK UPLOAD: Client "::ffff:{ip}", "/upload/report-{self.rnd.randrange(999)}.csv", {self.rnd.randrange(1000, 900000)} bytes, 912.40Kbyte/sec'
+
+    def misc(self, when: float):
+        host = self.rnd.choice(["web1", "mx1", "db1", "ns1"])
+        choices: list[tuple[str, str, bool]] = [
+            ("systemd-logind", f"Removed session {self.rnd.randrange(1, 999)}.", True),
+            ("chronyd", f"Selected source 192.0.2.123 (2.debian.pool.ntp.org)", True),
+            ("kernel", "e1000e 0000:00:1f.6 eth0: NIC Link is Up 1000 Mbps Full Duplex, Flow Control: Rx/Tx", False),
+            ("dbus-daemon", "[system] Successfully activated service 'org.freedesktop.timedate1'", True),
+            ("rsyslogd", '[origin software="rsyslogd" swVersion="8.2302.0" x-pid="512" x-info="https://www.rsyslog.com"] rsyslogd was HUPed', False),
+            ("postgres", "LOG:  checkpoint complete: wrote 312 buffers (1.9%); 0 WAL file(s) added, 0 removed, 1 recycled", True),
+            ("app", "worker 3 finished 120 jobs in 4.2s", True),
+        ]
+        prog, msg, pid = self.rnd.choice(choices)
+        yield "/var/log/syslog", host, self.syslog(when, host, prog, msg, pid=pid)
+
+    def sources(self) -> list[tuple[float, Callable]]:
+        return [(40, self.web), (4, self.apache), (3, self.ssh_login), (3, self.sudo), (8, self.cron),
+                (6, self.systemd), (7, self.postfix), (5, self.imap), (8, self.dns), (8, self.squid),
+                (3, self.audit), (0.5, self.router), (1, self.ftp), (4, self.misc)]
+
+    def records(self, count: int) -> Iterator[dict]:
+        weights, makers = zip(*self.sources())
+        made = 0
+        step = self.span / max(count, 1) * 2.5  # events average about 2.5 lines
+        when = START
+        while made < count:
+            maker = self.rnd.choices(makers, weights)[0]
+            for location, host, line in maker(when):
+                if made >= count:
+                    break
+                yield {"type": "log", "timestamp": _rfc3339(when), "location": location,
+                       "agent": {"id": AGENT_IDS.get(host, "099"), "name": host, "ip": "any"},
+                       "log": line}
+                made += 1
+            when += step * self.rnd.uniform(0.2, 1.8)
+
+
+def _rfc3339(when: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + f".{int((when % 1) * 1e6):06d}Z"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--count", type=int, default=100000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--hours", type=float, default=24.0, help="time the records span")
+    args = parser.parse_args(argv)
+    out = sys.stdout
+    for record in Traffic(args.seed, args.hours * 3600).records(args.count):
+        out.write(json.dumps(record) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
