@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
             "--password-file", help="File whose first line is the SMTP password.",
             show_default=False)] = None,
         group_window: Annotated[Optional[float], typer.Option(
-            "--group-window", help="Seconds to gather alerts into one message (default: 10).",
+            "--group-window", help="Seconds to gather alerts into one message (default: 3).",
             show_default=False)] = None,
         max_group: Annotated[Optional[int], typer.Option(
             "--max-group", help="Most alerts in one message (default: 100).",

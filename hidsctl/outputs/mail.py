@@ -49,7 +49,7 @@ class MailSettings:
     ca_file: Optional[Path] = None
     user: Optional[str] = None
     password_file: Optional[Path] = None
-    group_window: float = 10.0
+    group_window: float = 3.0
     max_group: int = 100
     max_per_hour: int = 12
     daily_report: bool = False

@@ -17,7 +17,7 @@ from hidsctl.queue import DurableQueue, Item
 
 CONSUMER = "deliver"
 MIN_BACKOFF = 1.0
-MAX_BACKOFF = 60.0
+MAX_BACKOFF = 10.0  # a server back up is found within seconds
 
 
 class Outbox:
