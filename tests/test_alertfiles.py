@@ -156,3 +156,36 @@ def test_verify_detects_an_edited_checksum_file(tmp_path):
     assert result.returncode == 1
     assert b"2026-11-21 unsealed" in result.stdout
     assert b"2026-11-22 chain-broken" in result.stdout
+
+
+def test_a_close_interrupted_by_a_crash_is_finished_or_redone(tmp_path):
+    clock = FakeClock("2026-11-20T12:00:00")
+    files = AlertFiles(tmp_path, now=clock)
+    files.handle(alert("2026-11-20T10:00:00.000Z", 1))
+    files.handle(alert("2026-11-21T10:00:00.000Z", 2))
+    files.close()
+    directory = day_dir(tmp_path)
+    # Crash after sealing day 20 but before removing its plain file: restore the plain file.
+    (directory / "ossec-alerts-20.log").write_bytes(gzip.decompress(
+        (directory / "ossec-alerts-20.log.gz").read_bytes()))
+    # Crash after gzipping day 21 but before sealing it: a stray gzip beside the open file.
+    (directory / "ossec-alerts-21.log.gz").write_bytes(gzip.compress(b"partial"))
+    (directory / "ossec-alerts-21.json.gz.tmp").write_bytes(b"half")
+    clock.set("2026-11-22T00:00:05")
+    AlertFiles(tmp_path, now=clock).close()
+    names = sorted(p.name for p in directory.iterdir())
+    assert names == ["ossec-alerts-20.json.gz", "ossec-alerts-20.log.gz",
+                     "ossec-alerts-21.json.gz", "ossec-alerts-21.log.gz"]
+    with gzip.open(directory / "ossec-alerts-21.log.gz", "rt") as packed:
+        assert "Failed password for root (2)" in packed.read()
+    seals, problems = verify(tmp_path)
+    assert problems == [] and len(seals) == 4
+
+
+def test_one_writer_per_directory(tmp_path):
+    files = AlertFiles(tmp_path, now=FakeClock("2026-11-20T12:00:00"))
+    try:
+        result = run_hidsctl("logs", "write", "--dir", str(tmp_path), input="")
+        assert result.returncode == 1 and b"alert files in" in result.stderr
+    finally:
+        files.close()
