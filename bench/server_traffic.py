@@ -28,7 +28,7 @@ ADMIN_IPS = ["192.0.2.10", "192.0.2.11", "192.0.2.12"]
 MAILBOXES = ["alice", "bob", "carol", "dave", "erin", "frank", "info", "sales"]
 PAGES = ["/", "/index.html", "/about/", "/contact/", "/blog/", "/blog/2026/11/release-notes/",
          "/products/", "/products/widget-pro/", "/pricing/", "/docs/", "/docs/install/",
-         "/search?q=widgets", "/search?q=blue+widget&page=2", "/cart", "/login", "/account/orders",
+         "/search?q=widgets", "/search?q=blue+widget&page=2", "/search?q=how+to+select+a+widget+from+the+catalog", "/blog/union-station-select-menu/", "/cart", "/login", "/account/orders",
          "/api/v1/products?page=3", "/api/v1/cart/items", "/feed.xml", "/sitemap.xml"]
 ASSETS = ["/static/css/site.4f2a1c.css", "/static/js/app.9b3e77.js", "/static/img/logo.svg",
           "/static/img/hero.webp", "/favicon.ico", "/static/fonts/inter.woff2",
