@@ -244,7 +244,15 @@ def _current_user() -> str:
 
 
 def ensure_owned(path: Path, user: tuple[int, int, str] | None, mode: int = 0o750) -> None:
-    """Create a directory for a component and hand it to the user it runs as."""
+    """Create a directory for a component and hand it, with what an administrator put in it
+    as root (agent keys, say), to the user the component runs as."""
     path.mkdir(parents=True, exist_ok=True, mode=mode)
-    if user is not None:
-        os.chown(path, user[0], user[1])
+    if user is None:
+        return
+    os.chown(path, user[0], user[1])
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            try:
+                os.chown(os.path.join(root, name), user[0], user[1], follow_symlinks=False)
+            except FileNotFoundError:
+                continue

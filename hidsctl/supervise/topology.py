@@ -105,8 +105,10 @@ class _Builder:
                              alerts_log=Path(alerts["log"]) if alerts.get("log") else None)
 
     def alert_files(self) -> ComponentSpec:
-        alerts = self.config.get("alerts", {})
-        directory = alerts.get("dir") if isinstance(alerts, dict) else None
+        # The logs root (alerts go to DIR/alerts/YYYY/Mon/): [logs] dir, else [alerts] dir.
+        logs, alerts = self.config.get("logs", {}), self.config.get("alerts", {})
+        directory = (logs.get("dir") if isinstance(logs, dict) else None) or \
+            (alerts.get("dir") if isinstance(alerts, dict) else None)
         directory = str(directory or self.state / "logs")
         return ComponentSpec("logs", self._cmd("logs", "write", "--dir", directory,
                                                state_subdir="logs"),
