@@ -76,29 +76,30 @@ def test_servers_are_allow_listed(tmp_path):
     assert statuses(out) == ["skipped", "ran"]
 
 
-@pytest.mark.parametrize("hostile", [
+HOSTILE_SRCIPS = [
     "1.2.3.4; rm -rf /", "$(id)", "`id`", "1.2.3.4\nrm -rf /", "1.2.3.4 ", " 1.2.3.4",
     "1" * 5000, "１.２.３.４", "1.2.3.4/8", "0.0.0.0", "::", "224.0.0.1", "-1.2.3.4",
-    "::1%eth0", 1234, ["1.2.3.4"], {"a": 1}, True,
-])
-def test_hostile_srcip_never_reaches_a_script(tmp_path, hostile):
+    "::1%eth0", "fe80::1%$(id)", 1234, ["1.2.3.4"], {"a": 1}, True,
+]
+HOSTILE_USERS = ["root; rm -rf /", "$(id)", "bob\nroot", "-o", ".hidden", "a" * 33, "ａｄｍｉｎ",
+                 "bob smith", "../etc", "bob$(id)", 7, ["bob"]]
+
+
+def test_hostile_srcips_never_reach_a_script(tmp_path):
     cfg = rec_config(tmp_path)
-    code, out, _ = respond(cfg, tmp_path / "state", alert(hostile))
+    code, out, _ = respond(cfg, tmp_path / "state", *[alert(h) for h in HOSTILE_SRCIPS])
     assert code == 0
-    assert [(r["status"], r["reason"]) for r in out] == [("skipped", "invalid srcip")]
+    assert [(r["status"], r["reason"]) for r in out] == [("skipped", "invalid srcip")] * len(HOSTILE_SRCIPS)
     assert calls(tmp_path / "bin") == [] and not (tmp_path / "bin" / "stdin").exists()
 
 
-@pytest.mark.parametrize("hostile", [
-    "root; rm -rf /", "$(id)", "bob\nroot", "-o", ".hidden", "a" * 33, "ａｄｍｉｎ", "bob smith",
-    "../etc", "bob$(id)", "",
-])
-def test_hostile_user_never_reaches_a_script(tmp_path, hostile):
+def test_hostile_users_never_reach_a_script(tmp_path):
     cfg = rec_config(tmp_path, expect='["user"]')
-    code, out, _ = respond(cfg, tmp_path / "state", alert(None, dstuser=hostile))
+    code, out, _ = respond(cfg, tmp_path / "state", *[alert(None, dstuser=h) for h in HOSTILE_USERS],
+                           alert(None, dstuser=""))
     assert code == 0
-    reason = "no user" if hostile == "" else "invalid user"
-    assert [(r["status"], r["reason"]) for r in out] == [("skipped", reason)]
+    assert [(r["status"], r["reason"]) for r in out] == \
+        [("skipped", "invalid user")] * len(HOSTILE_USERS) + [("skipped", "no user")]
     assert calls(tmp_path / "bin") == []
 
 
@@ -392,12 +393,26 @@ def test_ar_for_an_agent_is_routed_by_a_server(tmp_path):
     ('[respond]\nscript-timeout = 0\n', "script-timeout"),
     ('[respond\n', "not valid TOML"),
 ])
-def test_config_errors_exit_2(tmp_path, text, message):
+def test_config_errors(tmp_path, text, message):
+    from hidsctl import config as hidsctl_config
+    from hidsctl.errors import ConfigError
+    from hidsctl.respond import settings
+
+    cfg = config(tmp_path / "bad.toml", text)
+    with pytest.raises(ConfigError) as caught:
+        options = hidsctl_config.build(settings.RespondOptions, {}, hidsctl_config.load(cfg), "respond", cfg)
+        settings.build(options, cfg)
+    assert caught.value.exit_code == 2
+    assert message in str(caught.value) and "bad.toml" in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ['[respond]\nbogus = 1\n',
+                                  '[[respond.response]]\ncommand = "nope"\nlevel = 7\n'])
+def test_config_errors_exit_2_before_reading_input(tmp_path, text):
     cfg = config(tmp_path / "bad.toml", text)
     code, out, err = respond(cfg, tmp_path / "state", alert())
     assert code == 2, err
-    assert out == []
-    assert message in err and "bad.toml" in err
+    assert out == [] and "bad.toml" in err
 
 
 def test_issue_config_shape_with_bundled_script(tmp_path):
@@ -464,3 +479,27 @@ def test_fifo_reader_gets_each_record_while_respond_keeps_running(tmp_path):
     finally:
         process.stdin.close()
         process.wait(20)
+
+
+def test_route_socket_gets_one_connection_per_record(tmp_path):
+    path = str(tmp_path / "route.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(4)
+    received: list[bytes] = []
+
+    def accept() -> None:
+        for _ in range(2):
+            conn, _ = server.accept()
+            with conn:
+                received.append(conn.makefile("rb").read())
+
+    thread = threading.Thread(target=accept)
+    thread.start()
+    cfg = routed_config(tmp_path, 'location = "local"')
+    _, out, _ = respond(cfg, tmp_path / "state", alert(agent="002"), alert(agent="003"),
+                        args=("--route", path))
+    thread.join(10)
+    server.close()
+    assert statuses(out) == ["routed", "routed"]
+    assert [json.loads(r)["target"] for r in received] == ["002", "003"]

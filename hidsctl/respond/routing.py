@@ -1,9 +1,10 @@
 """Where ``ar`` records for agents go: a FIFO, a Unix socket or a regular file named by
 ``--route`` (``hidsctl receive --control PATH`` reads it and delivers to the agents).
 
-A FIFO or file is opened for each record and closed after it, so a reader that reads a
-FIFO up to end of file (as ``supervise`` does) gets every record at once, and a file can
-be rotated under us; a socket connection is kept and made again when it breaks."""
+Each record gets its own open (or connection) and close: a reader that reads a FIFO or a
+connection up to end of file (as ``supervise`` does) gets every record at once, a file can
+be rotated under us, and a reader that went away is noticed at the next record instead of
+silently swallowing it on a stale connection."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from hidsctl import records
 
-FIFO_WAIT = 2.0  # seconds to wait for a FIFO's reader
+FIFO_WAIT = 1.0  # seconds to wait for a FIFO's reader
 
 
 class Router:
@@ -29,19 +30,17 @@ class Router:
     def send(self, record: dict) -> str | None:
         """Write one record; None when delivered, else what went wrong."""
         line = records.dumps(record)
-        for attempt in (1, 2):  # a reader that went away: reopen once
-            try:
-                self._open()
-                if self.sock is not None:
-                    self.sock.sendall(line)
-                else:
-                    _write_all(self.fd, line)
-                    self.close()
-                return None
-            except OSError as exc:
-                self.close()
-                problem = _describe(exc, self.path)
-        return problem
+        try:
+            self._open()
+            if self.sock is not None:
+                self.sock.sendall(line)
+            else:
+                _write_all(self.fd, line)
+            return None
+        except OSError as exc:
+            return _describe(exc, self.path)
+        finally:
+            self.close()
 
     def _open(self) -> None:
         if self.fd is not None or self.sock is not None:
