@@ -99,7 +99,7 @@ class Scanner:
 
     def scan(self, roots: list[Root], *, fast: bool = False, init: bool = False,
              report: bool = True, prune: frozenset[bytes] = frozenset(),
-             remember: bool = True) -> ScanResult:
+             remember: bool = True, progress: bool = True) -> ScanResult:
         """Scan ``roots``; compare only with baseline entries under them.
 
         ``init`` rebuilds those entries from scratch and reports nothing; ``report=False``
@@ -117,7 +117,7 @@ class Scanner:
                 old.update(self.baseline.under(root.path))
         run.old = old
         stats = WalkStats()
-        progress = run.progress = Progress(self.show_progress)
+        progress = run.progress = Progress(self.show_progress and progress)
         try:
             for root in roots:
                 skip = self.skip | (prune - {root.path})

@@ -212,7 +212,8 @@ def watch(plan: "Plan", scanner: "Scanner", writer: "RecordWriter", every: float
                 elif paths:
                     roots = [root for root in map(watcher.root_for, outermost(paths)) if root]
                     if roots:
-                        scanner.scan(roots, fast=False, prune=configured, remember=False)
+                        scanner.scan(roots, fast=False, prune=configured, remember=False,
+                                     progress=False)
                 if next_full is not None and time.monotonic() >= next_full:
                     full_scan(plan, scanner)
                     next_full = time.monotonic() + every

@@ -10,6 +10,7 @@ import os
 import re
 import stat
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -99,13 +100,15 @@ def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
         yield from _file(root.path, top, root, stats, warn)
         return
     seen = {(top.st_dev, top.st_ino)}
-    # (directory, depth of its entries relative to the configured directory)
-    stack: list[tuple[bytes, int]] = [(root.path, root.depth_offset)]
+    # Directories are listed (readdir + lstat of each entry) ahead of time on a few threads,
+    # so the kernel's work overlaps the comparisons done here; the order stays depth-first.
+    pool = _lister()
+    stack: list[tuple[bytes, int, Future]] = [
+        (root.path, root.depth_offset, pool.submit(_list, root.path))]
     while stack:
-        directory, depth = stack.pop()
+        directory, depth, listing = stack.pop()
         try:
-            with os.scandir(directory) as it:
-                entries = list(it)
+            entries = listing.result()
         except FileNotFoundError:
             continue  # vanished while we walked; its files were never listed
         except OSError as exc:
@@ -115,19 +118,16 @@ def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
             continue
         subdirs = []
         prefix = directory if directory.endswith(b"/") else directory + b"/"
-        for entry in entries:
-            path = prefix + entry.name
+        for name, st in entries:
+            path = prefix + name
             if root.ignored(path):
                 stats.ignored += 1
                 continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                warn(f"cannot stat {_show(path)}: {exc.strerror}")
-                stats.errors += 1
-                stats.unscanned.append(path)
+            if isinstance(st, OSError):
+                if not isinstance(st, FileNotFoundError):
+                    warn(f"cannot stat {_show(path)}: {st.strerror}")
+                    stats.errors += 1
+                    stats.unscanned.append(path)
                 continue
             mode = st.st_mode
             if stat.S_ISLNK(mode) and options.follow_symlinks:
@@ -145,10 +145,33 @@ def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
                 if key in seen:
                     continue  # a symlink loop, followed on request
                 seen.add(key)
-                subdirs.append((path, depth + 1))
+                subdirs.append((path, depth + 1, pool.submit(_list, path)))
                 continue
             yield from _file(path, st, root, stats, warn)
         stack.extend(reversed(subdirs))
+
+
+_LISTERS = 4
+_pool: ThreadPoolExecutor | None = None
+
+
+def _lister() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_LISTERS, thread_name_prefix="list")
+    return _pool
+
+
+def _list(directory: bytes) -> list[tuple[bytes, os.stat_result | OSError]]:
+    """A directory's entries with their lstat (or the error that stat gave)."""
+    out = []
+    with os.scandir(directory) as it:
+        for entry in it:
+            try:
+                out.append((entry.name, entry.stat(follow_symlinks=False)))
+            except OSError as exc:
+                out.append((entry.name, exc))
+    return out
 
 
 def _file(path: bytes, st: os.stat_result, root: Root, stats: WalkStats, warn):
