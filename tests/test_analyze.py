@@ -334,3 +334,25 @@ def _event(line):
     from hidsctl.analysis.events import from_log_line
 
     return from_log_line(line)
+
+
+def test_workers_partition_by_agent_and_merge_whole_records(ruleset, tmp_path):
+    records = []
+    for i in range(200):
+        agent = f"{i % 4:03d}"
+        # one source per agent, one event per agent per minute: nothing correlates
+        records.append(log(FAILED.format(s=i % 60, ip=f"203.0.113.{i % 4}"),
+                           ts=f"2026-11-25T{10 + i // 60:02d}:{i % 60:02d}:00.000Z", agent=agent))
+        if i % 50 == 0:
+            records.append(json.dumps({"type": "custom", "n": i}))
+    out = tmp_path / "alerts.json"
+    result = run_hidsctl("analyze", *ruleset, "--workers", "2", "--alerts-json", str(out),
+                         input="\n".join(records))
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [x["n"] for x in lines if x["type"] == "custom"] == [0, 50, 100, 150]
+    got = sorted((a["agent"]["id"], a["full_log"]) for a in lines if a["type"] == "alert")
+    single = run_hidsctl("analyze", *ruleset, input="\n".join(records))
+    want = sorted((a["agent"]["id"], a["full_log"]) for a in alerts(single.stdout))
+    assert got == want and len(got) == 200
+    assert len(out.read_text().splitlines()) == 200

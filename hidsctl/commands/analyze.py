@@ -29,6 +29,9 @@ def register(app: typer.Typer) -> None:
             "--alerts-log", help="Also append each alert to this file in OSSEC's alerts.log "
             "layout.", show_default=False, dir_okay=False)] = None,
         crawler_dns: CrawlerDnsOption = False,
+        workers: Annotated[Optional[int], typer.Option(
+            "--workers", help="Analyse in this many processes, the records partitioned by "
+            "agent id [default: 1].", show_default=False)] = None,
         state_dir: StateDirOption = None,
         config: ConfigOption = None,
     ) -> None:
@@ -42,10 +45,13 @@ def register(app: typer.Typer) -> None:
 
             hidsctl collect /var/log/auth.log | hidsctl analyze --alerts-log alerts.log
         """
-        from hidsctl.analysis.run import AnalyzeSettings, analyze as run
+        from hidsctl.analysis.run import AnalyzeSettings, analyze as run, analyze_parallel
 
         settings = load_settings(
             AnalyzeSettings, "analyze", config,
             **ruleset_values(ossec_conf, rules, decoders, crawler_dns),
-            min_level=min_level, alerts_json=alerts_json, alerts_log=alerts_log)
+            min_level=min_level, alerts_json=alerts_json, alerts_log=alerts_log,
+            workers=workers)
+        if settings.workers > 1:
+            raise typer.Exit(analyze_parallel(settings, settings.workers))
         raise typer.Exit(run(settings))
