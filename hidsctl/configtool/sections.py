@@ -55,6 +55,8 @@ SECTIONS: dict[str, Section] = {
     "collect": Section("hidsctl.collect.settings:CollectSettings", _check_collect),
     "scan": Section("hidsctl.scan.settings:ScanSettings", _check_scan),
     "analyze": Section("hidsctl.analysis.run:AnalyzeSettings"),
+    "logtest": Section("hidsctl.analysis.logtest_cli:LogtestSettings"),
+    "rules": Section("hidsctl.analysis.rules_cli:RulesSettings"),
     "respond": Section("hidsctl.respond.settings:RespondOptions", _check_respond),
     "send": Section("hidsctl.transport.agent:SendSettings"),
     "receive": Section("hidsctl.transport.server:ReceiveSettings"),
