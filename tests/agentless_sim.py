@@ -78,7 +78,10 @@ class Device:
         except (OSError, EOFError, paramiko.SSHException):
             pass
         finally:
-            channel.close()
+            try:
+                channel.close()
+            except (OSError, EOFError, paramiko.SSHException):
+                pass
 
     def running_config(self) -> list[str]:
         self.shows += 1

@@ -3,6 +3,7 @@ turned into a ``notice`` record and one stderr line, never a hang."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -115,6 +116,9 @@ def run(state_dir: Path, settings: AgentlessSettings, hosts: list[Host]) -> int:
     """Check every host once (``settings.once``) or on its interval until SIGTERM."""
     profiles = load_all(settings.profile_dirs)
     validate(hosts, profiles)
+    # paramiko logs socket errors of its own threads; failures reach the user as notices
+    logging.getLogger("paramiko").addHandler(logging.NullHandler())
+    logging.getLogger("paramiko").propagate = False
     writer = records.RecordWriter(line_buffered=True)
     write_lock = threading.Lock()
 
