@@ -50,10 +50,15 @@ def test_import_covers_remote_syslog_output_and_agentless(tmp_path):
     assert imported["receive"]["listen"] == ["0.0.0.0:1514"]
     assert imported["forward"] == {"to": ["udp://192.0.2.7:514"], "format": "json", "level": 10}
     host = imported["agentless"]["host"][0]
-    assert host["address"] == "192.0.2.20" and host["user"] == "admin" and host["type"] == "diff"
+    assert host["address"] == "192.0.2.20" and host["user"] == "admin"
+    assert host["type"] == "ssh_generic_diff"  # OSSEC's name, so locations stay OSSEC's
     assert host["commands"] == ["ls -la /etc", "cat /etc/passwd"]
     assert imported["collect"]["command"] == [{"command": "df -P", "frequency": 360}]
     assert b"<mystery> has no hidsctl counterpart" in result.stderr
+    converted = tmp_path / "hidsctl.toml"
+    converted.write_bytes(result.stdout)
+    check = run_hidsctl("config", "check", str(converted))
+    assert check.returncode == 0, check.stderr
 
 
 def test_check_names_file_table_and_key(tmp_path):

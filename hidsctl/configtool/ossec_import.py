@@ -199,25 +199,27 @@ class Importer:
                 forward["group"] = [g for g in _text(block, "group").split("|") if g]
 
     def agentless(self) -> None:
-        types = {"ssh_integrity_check_linux": "linux-integrity",
-                 "ssh_integrity_check_bsd": "bsd-integrity",
-                 "ssh_generic_diff": "diff", "ssh_pixconfig_diff": "cisco-asa",
-                 "ssh_asa-fwsmconfig_diff": "cisco-asa", "ssh_foundry_diff": "generic-device"}
+        # agentless accepts OSSEC's type names as they are, so records keep OSSEC's locations.
+        known = {"ssh_integrity_check_linux", "ssh_integrity_check_bsd", "ssh_generic_diff",
+                 "ssh_pixconfig_diff", "ssh_asa-fwsmconfig_diff"}
         for block in self.blocks("agentless"):
             kind = _text(block, "type")
             arguments = _text(block, "arguments")
             for host in _texts(block, "host"):
                 user, _, address = host.rpartition("@")
-                entry: dict[str, Any] = {"address": address, "user": user or "root",
-                                         "type": types.get(kind, kind)}
+                entry: dict[str, Any] = {"address": address, "user": user or "root"}
+                if kind in known:
+                    entry["type"] = kind
+                else:
+                    entry.update(type="device-config", profile="generic")
+                    self.warnings.append(f"<agentless> type {kind!r} imported as a generic "
+                                         f"device-config check; write a profile for it")
                 if _text(block, "frequency").isdigit():
                     entry["interval"] = int(_text(block, "frequency"))
-                if entry["type"] in ("linux-integrity", "bsd-integrity") and arguments:
+                if "integrity" in kind and arguments:
                     entry["directories"] = arguments.split()
-                elif entry["type"] == "diff" and arguments:
+                elif kind == "ssh_generic_diff" and arguments:
                     entry["commands"] = [c.strip() for c in arguments.split(";") if c.strip()]
-                if kind not in types:
-                    self.warnings.append(f"<agentless> type {kind!r} kept as is; check it")
                 self.table("agentless").setdefault("host", []).append(entry)
                 self.warnings.append(f"<agentless> {host}: store its password with "
                                      f"`hidsctl agentless add-host {host}`")

@@ -51,6 +51,12 @@ def _check_respond(settings: Any, path: Path | None) -> None:
     respond_settings.build(settings, path)
 
 
+def _check_agentless(settings: Any, path: Path | None) -> None:
+    from hidsctl.agentless import settings as agentless_settings
+
+    agentless_settings.parse_hosts(settings, path)
+
+
 SECTIONS: dict[str, Section] = {
     "collect": Section("hidsctl.collect.settings:CollectSettings", _check_collect),
     "scan": Section("hidsctl.scan.settings:ScanSettings", _check_scan),
@@ -60,7 +66,7 @@ SECTIONS: dict[str, Section] = {
     "respond": Section("hidsctl.respond.settings:RespondOptions", _check_respond),
     "send": Section("hidsctl.transport.agent:SendSettings"),
     "receive": Section("hidsctl.transport.server:ReceiveSettings"),
-    "agentless": Section("hidsctl.agentless.settings:AgentlessSettings"),
+    "agentless": Section("hidsctl.agentless.settings:AgentlessSettings", _check_agentless),
     "logs": Section("hidsctl.commands.logs:LogsSettings"),
     "mail": Section("hidsctl.outputs.mail:MailSettings"),
     "forward": Section("hidsctl.outputs.forward:ForwardSettings"),
