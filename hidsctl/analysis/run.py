@@ -101,8 +101,13 @@ def analyze(settings: AnalyzeSettings, stdin: BinaryIO | None = None,
     min_level = max(settings.min_level, 1)
     process = engine.process_record
     write_raw = writer.write_raw
+    reload_requested = _on_sighup()
     try:
         for record in reader:
+            if reload_requested:
+                reload_requested.clear()
+                engine = _reloaded(engine, settings)
+                process = engine.process_record
             if record["type"] not in HANDLED:
                 writer.write(record)
                 continue
@@ -120,6 +125,57 @@ def analyze(settings: AnalyzeSettings, stdin: BinaryIO | None = None,
     finally:
         files.close()
     return 0
+
+
+def _on_sighup() -> list:
+    """A flag (a list, true once SIGHUP arrived) for reloading the ruleset between records."""
+    import signal
+    import threading
+
+    flag: list = []
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGHUP, lambda *_: flag.append(True) if not flag else None)
+    return flag
+
+
+def _reloaded(old, settings: AnalyzeSettings):
+    """A new engine on the ruleset as it is now on disk, carrying over the correlation state
+    (counts, ignore times, event windows) of every rule that is still there. A ruleset that
+    no longer loads leaves the running one in place."""
+    from hidsctl.analysis.engine import Engine
+
+    try:
+        engine = Engine(load_ruleset(settings), crawler_dns=settings.crawler_dns,
+                        manager=settings.manager)
+    except HidsError as exc:
+        print(f"hidsctl: error: reload refused, the running rules stay: {exc}", file=sys.stderr,
+              flush=True)
+        return old
+    previous = {rule.id: rule for rule in old.ruleset.tree.rules()}
+    for rule in engine.ruleset.tree.rules():
+        before = previous.get(rule.id)
+        if before is None:
+            continue
+        rule.firedtimes, rule.time_ignored = before.firedtimes, before.time_ignored
+        for name in ("sid_prev_matched", "search_list"):
+            new_list, old_list = getattr(rule, name, None), getattr(before, name, None)
+            if new_list is not None and old_list is not None and new_list is not old_list:
+                _take_state(new_list, old_list)
+    engine.correlation = old.correlation
+    for rule in engine.ruleset.tree.rules():
+        engine.correlation.register(rule)
+    engine.sequence = old.sequence
+    print(f"hidsctl: analyze: ruleset reloaded ({len(previous)} rules before, "
+          f"{len(engine.ruleset.tree.rules())} now)", file=sys.stderr, flush=True)
+    return engine
+
+
+def _take_state(target, source) -> None:
+    """Give ``target`` the contents of ``source`` (same class; slots or a dict)."""
+    names = getattr(type(source), "__slots__", None) or list(vars(source))
+    for name in ([names] if isinstance(names, str) else names):
+        if hasattr(source, name):
+            setattr(target, name, getattr(source, name))
 
 
 def _report(reader, message: str) -> None:

@@ -100,7 +100,7 @@ class _Builder:
         alerts = self.config.get("alerts", {})
         alerts = alerts if isinstance(alerts, dict) else {}
         return ComponentSpec("analyze", self._cmd("analyze", state_subdir="analyze"),
-                             inputs=inputs, output="alerts",
+                             inputs=inputs, output="alerts", reloads_on_sighup=True,
                              alerts_json=Path(alerts["json"]) if alerts.get("json") else None,
                              alerts_log=Path(alerts["log"]) if alerts.get("log") else None)
 
