@@ -166,7 +166,7 @@ def _file_source(entry: str | dict, defaults: FileSource, where: str, index: int
 def _check_format(source: FileSource, where: str, key: str) -> FileSource:
     fmt = source.format
     if fmt.startswith(formats.MULTI_LINE + ":"):  # OSSEC's multi-line:N
-        count = fmt.split(":", 1)[1]
+        count = fmt.split(":", 1)[1].strip()
         if not count.isdigit():
             raise ConfigError(f"multi-line needs a line count, as in multi-line:3, not {fmt!r}",
                               SourceLocation(where, detail=key))

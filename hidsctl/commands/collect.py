@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 @handle_errors
 def collect(
     sources: Annotated[Optional[list[str]], typer.Argument(
-        metavar="[SOURCE]...", help="Files or glob patterns to follow [default: the system "
+        metavar="SOURCE", help="Files or glob patterns to follow [default: the system "
         "logs, or [collect] files].", show_default=False)] = None,
     once: Annotated[bool, typer.Option(
         "--once", help="Read what is there and exit, instead of following.")] = False,
