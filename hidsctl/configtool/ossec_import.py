@@ -151,14 +151,22 @@ class Importer:
             location = _text(block, "location")
             if not location:
                 continue
-            if fmt.startswith("multi-line"):
+            entry = {"location": location}
+            if fmt.replace("_", "-") == "multi-line-regex":
+                pattern = _text(block, "multiline_regex")
+                if pattern:
+                    target, entry["multiline-regex"] = "multi-line-regex", pattern
+                else:
+                    self.warnings.append(f"<localfile> {location}: multi-line_regex without "
+                                         f"<multiline_regex>; read as syslog")
+                    target = "syslog"
+            elif fmt.startswith("multi-line"):
                 target = fmt
             elif fmt in formats:
                 target = formats[fmt]
             else:
                 self.warnings.append(f"<localfile> {location}: log_format {fmt!r} read as syslog")
                 target = "syslog"
-            entry = {"location": location}
             if target != "syslog":
                 entry["format"] = target
             if alias:
