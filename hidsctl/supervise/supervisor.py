@@ -62,7 +62,15 @@ class Supervisor:
         for fifo, queue in self.topology.fifos.items():
             self._open_fifo(queues_dir / fifo, self.queues[queue])
         if self.user is not None and any(not s.privileged for s in self.topology.components):
-            _check_user_can_run(self.user)
+            try:
+                _check_user_can_run(self.user)
+            except StateError as exc:
+                if self.settings.user:  # asked for by name: a broken setup, say so
+                    raise
+                # The default user cannot run this interpreter (one installed under a
+                # private home, say): keep running, without privilege separation.
+                self.log(f"supervise: warning: {exc.message}; running every component as root")
+                self.user = None
         for spec in self.topology.components:
             self._prepare(spec)
             self.components[spec.name] = Component(spec, self.queues, self.log,
