@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hidsctl.commands.mail import GroupOption, LevelOption, RuleIdOption
+from hidsctl.commands.mail import GroupOption, LevelOption, LingerOption, RuleIdOption
 from hidsctl.options import ConfigOption, StateDirOption, handle_errors, load_settings
 
 
@@ -43,9 +43,7 @@ def register(app: typer.Typer) -> None:
         queue_size: Annotated[Optional[int], typer.Option(
             "--queue-size", help="Bytes queued on disk per destination while it is down; past "
             "it the oldest are dropped (default: 67108864).", show_default=False)] = None,
-        linger: Annotated[Optional[float], typer.Option(
-            "--linger", help="At end of input, seconds to keep retrying a server that is down "
-            "(default: 10).", show_default=False)] = None,
+        linger: LingerOption = None,
         state_dir: StateDirOption = None,
         config: ConfigOption = None,
     ) -> None:

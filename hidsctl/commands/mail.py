@@ -15,6 +15,10 @@ RuleIdOption = Annotated[Optional[list[str]], typer.Option(
     "--rule-id", help="Only these rule ids (repeatable).", show_default=False)]
 GroupOption = Annotated[Optional[list[str]], typer.Option(
     "--group", help="Only alerts in one of these rule groups (repeatable).", show_default=False)]
+# Outputs that retry a server share this meaning of --linger.
+LingerOption = Annotated[Optional[float], typer.Option(
+    "--linger", help="At end of input, seconds to keep retrying a server that is down "
+    "(default: 10).", show_default=False)]
 
 
 def register(app: typer.Typer) -> None:
@@ -54,9 +58,7 @@ def register(app: typer.Typer) -> None:
         daily_report: Annotated[Optional[bool], typer.Option(
             "--daily-report/--no-daily-report", help="Mail a report of each UTC day's alerts: "
             "top rules, agents, sources, users (default: off).", show_default=False)] = None,
-        linger: Annotated[Optional[float], typer.Option(
-            "--linger", help="At end of input, seconds to keep retrying a server that is down "
-            "(default: 10).", show_default=False)] = None,
+        linger: LingerOption = None,
         state_dir: StateDirOption = None,
         config: ConfigOption = None,
     ) -> None:
