@@ -164,6 +164,29 @@ def fill_defaults(record: Record) -> Record:
     return record
 
 
+# --- supervisor checkpoints ---------------------------------------------------------------
+
+CHECKPOINT = "checkpoint"
+_CHECKPOINT_TAG = b'"checkpoint"'
+
+
+def parse_checkpoint(line: bytes) -> tuple[str, int] | None:
+    """(queue, offset) of a supervisor's ``checkpoint`` record line, else None; cheap for
+    every other line."""
+    if _CHECKPOINT_TAG not in line:
+        return None
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(record, dict) and record.get("type") == CHECKPOINT:
+        try:
+            return str(record.get("queue")), int(record.get("offset", 0))
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
 # --- reading ------------------------------------------------------------------------------
 
 @dataclass

@@ -20,9 +20,8 @@ from typing import IO, Callable
 import orjson
 
 from hidsctl.queue import DurableQueue
+from hidsctl.records import CHECKPOINT, parse_checkpoint
 
-CHECKPOINT = "checkpoint"
-_CHECKPOINT_TAG = b'"checkpoint"'
 IDLE_FLUSH = 1.0  # outputs not followed by a checkpoint are appended after this long
 
 
@@ -41,18 +40,6 @@ class Counters:
 
 def checkpoint_line(queue: str, offset: int) -> bytes:
     return orjson.dumps({"type": CHECKPOINT, "queue": queue, "offset": offset})
-
-
-def parse_checkpoint(line: bytes) -> tuple[str, int] | None:
-    if _CHECKPOINT_TAG not in line:
-        return None
-    try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    if isinstance(record, dict) and record.get("type") == CHECKPOINT:
-        return str(record.get("queue")), int(record.get("offset", 0))
-    return None
 
 
 class Feeder(threading.Thread):

@@ -154,7 +154,7 @@ class Agent:
 
         reader = records.RecordReader(stream, before_block=lambda: flush(False))
         for line_no, raw in reader.lines():
-            if _is_checkpoint(raw):
+            if records.parse_checkpoint(raw) is not None:
                 # A supervisor's position marker: answer it once everything before it is
                 # durably queued; it never goes to the server.
                 flush()
@@ -352,16 +352,6 @@ class Agent:
         finally:
             transport.close()
         return True
-
-
-def _is_checkpoint(line: bytes) -> bool:
-    if b'"checkpoint"' not in line:
-        return False
-    try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(record, dict) and record.get("type") == "checkpoint"
 
 
 def _checked_line(reader: records.RecordReader, line_no: int, raw: bytes) -> bytes | None:
