@@ -126,27 +126,38 @@ class DecoderSet:
 
     # --- decoding -------------------------------------------------------------------------
 
-    def candidates(self, program_name: str | None) -> tuple[DecoderNode, ...]:
-        """Top-level decoders worth trying for a program name, cached per name."""
-        if program_name is None:
-            return tuple(self.without_program)
-        found = self._by_program.get(program_name)
+    def candidates(self, program_name: str | None, first: str) -> tuple[DecoderNode, ...]:
+        """Top-level decoders worth trying for a program name and a text starting with
+        ``first`` (its first character, or ""), cached per pair. A decoder whose prematch
+        is anchored at the start is left out when that character cannot begin a match."""
+        key = (program_name, first)
+        found = self._by_program.get(key)
         if found is None:
-            found = tuple(n for n in self.with_program
-                          if n.decoder.program_name.test(program_name))
+            if program_name is None:
+                nodes = self.without_program
+            else:
+                nodes = [n for n in self.with_program
+                         if n.decoder.program_name.test(program_name)]
+            found = tuple(n for n in nodes if _may_start(n.decoder.prematch, first))
             if len(self._by_program) > 10000:
                 self._by_program.clear()
-            self._by_program[program_name] = found
+            self._by_program[key] = found
         return found
 
     def decode(self, ev) -> None:
         """Set ``ev.decoder`` and decoded fields, following OSSEC's DecodeEvent."""
         log = ev.log
-        for node in self.candidates(ev.program_name):
+        low = ev.lower
+        if len(low) != len(log):
+            low = None  # lowercasing moved offsets: no prefilters for this text
+        for node in self.candidates(ev.program_name, log[:1]):
             top = node.decoder
             pmatch = 0
-            if top.prematch is not None:
-                m = top.prematch.search(log)
+            prematch = top.prematch
+            if prematch is not None:
+                if not _may_match(prematch, low, 0):
+                    continue
+                m = prematch.search(log)
                 if m is None:
                     continue
                 pmatch = m.end()
@@ -161,9 +172,11 @@ class DecoderSet:
             nkids = len(kids)
             while i < nkids:
                 kid = kids[i]
-                if kid.prematch is not None:
+                prematch = kid.prematch
+                if prematch is not None:
                     base = pmatch if kid.prematch_after_parent else 0
-                    m = kid.prematch.search(log[base:] if base else log)
+                    m = prematch.search(log[base:] if base else log) \
+                        if _may_match(prematch, low, base) else None
                     if m is not None:
                         cmatch = base + m.end()
                         ev.decoder = kid
@@ -230,6 +243,29 @@ class DecoderSet:
                 dec = chain[idx]
                 continue
             return
+
+
+def _may_start(prematch: Pattern | None, first: str) -> bool:
+    """Whether a text starting with ``first`` could pass this prematch."""
+    if prematch is None or prematch.first is None or prematch.negate:
+        return True
+    if not first:
+        return False
+    return not first.isascii() or first in prematch.first
+
+
+def _may_match(pattern: Pattern, low: str | None, base: int) -> bool:
+    """The cheap necessary condition for ``pattern`` matching the text from ``base``: one of
+    its required literals (a prefix, when anchored) is in the lowercased text."""
+    literals = pattern.literals
+    if literals is None or pattern.negate or low is None:
+        return True
+    if pattern.anchored:
+        return low.startswith(literals, base)
+    for literal in literals:
+        if literal in low:
+            return True
+    return False
 
 
 # --- reading XML ---------------------------------------------------------------------------

@@ -15,9 +15,10 @@ from typing import Any
 
 from hidsctl.analysis import cdb
 from hidsctl.analysis.compiled import COMPILED_RULES, CrawlerCheck
+from hidsctl.analysis.compiler import RuleCompiler
 from hidsctl.analysis.correlation import Correlation
 from hidsctl.analysis.events import NO_DECODER, Event, from_record
-from hidsctl.analysis.rules import ListRule, Rule, RuleNode, build_checks
+from hidsctl.analysis.rules import ListRule, Rule, RuleNode, finish_rule
 from hidsctl.analysis.ruleset import Ruleset
 from hidsctl.records import Record, format_timestamp
 
@@ -42,9 +43,9 @@ class Engine:
         self.manager = {"name": manager or socket.gethostname()}
         self.sequence = 0
         for rule in ruleset.tree.rules():
-            build_checks(rule, self)
+            finish_rule(rule)
             self.correlation.register(rule)
-        self._by_category: dict[str, tuple[RuleNode, ...]] = {}
+        self._entries = RuleCompiler(self).compile(self.top)
 
     def reset(self) -> None:
         """Forget all state between events, as a fresh ossec-logtest process would."""
@@ -90,48 +91,12 @@ class Engine:
 
     # --- evaluation --------------------------------------------------------------------------
 
-    def templates(self, category: str) -> tuple[RuleNode, ...]:
-        found = self._by_category.get(category)
-        if found is None:
-            found = self._by_category[category] = tuple(
-                n for n in self.top if n.rule.category == category)
-        return found
-
     def match(self, ev: Event) -> Rule | None:
         """The winning rule for a decoded event (OSSEC's rule loop), state included."""
-        for node in self.templates(ev.decoder.type):
-            for check in node.rule.checks:
-                if not check(ev):
-                    break
-            else:
-                rule = self._descend(node, ev)
-                if rule is not None:
-                    return rule
-        return None
-
-    def _descend(self, node: RuleNode, ev: Event) -> Rule | None:
-        """A node whose own checks passed: correlation, then the children, then itself.
-
-        Children's checks run inline here (most children fail their first check), which
-        saves a call per child on the hot path."""
-        rule = node.rule
-        if rule.search_kind is not None:
-            previous = self.correlation.search(rule, ev)
-            if previous is None:
-                return None
-            ev.previous = previous or None
-        for child in node.children_for(ev.decoder.reported, ev.program_name):
-            for check in child.rule.checks:
-                if not check(ev):
-                    break
-            else:
-                found = self._descend(child, ev)
-                if found is not None:
-                    return found
-        if rule.noalert:
+        entry = self._entries.get(ev.decoder.type)
+        if entry is None:
             return None
-        rule.firedtimes += 1
-        return rule
+        return entry(ev, ev.log, ev.lower, ev.fields, ev.decoder.reported, ev.program_name)
 
     def process(self, ev: Event) -> Outcome:
         """Decode (for log events), match, apply ignores and correlation; build the alert."""

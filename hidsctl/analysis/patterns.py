@@ -16,7 +16,8 @@ class PatternError(ValueError):
 
 
 class Pattern:
-    __slots__ = ("source", "kind", "rx", "search", "negate", "literals", "exact")
+    __slots__ = ("source", "kind", "rx", "search", "negate", "literals", "exact", "anchored",
+                 "first")
 
     def __init__(self, source: str, kind: str, rx: Any, negate: bool = False):
         self.source = source
@@ -24,10 +25,17 @@ class Pattern:
         self.rx = rx
         self.search = rx.search  # bound once: the hot path calls it directly
         self.negate = negate
-        # Lowercase strings one of which any match must contain (None: no such set), and
-        # whether containing one is already a match. A substring test on the lowercased
-        # text is far cheaper than a case-insensitive regex search, so it runs first.
-        self.literals, self.exact = required_literals(rx)
+        # Lowercase strings one of which any match must contain (None: no such set), whether
+        # they must start the text (``anchored``) rather than occur anywhere in it, and
+        # whether containing one is already a match (``exact``). A substring or prefix test
+        # on the lowercased text is far cheaper than a case-insensitive regex search, so
+        # the rule compiler puts it first.
+        alternatives, ops = _parsed_alternatives(rx)
+        self.literals, self.exact, self.anchored = required_literals(alternatives, ops)
+        # The ASCII characters a match can start the text with, when every match is
+        # anchored at the start (None: unknown, or not anchored). A text that starts with
+        # another ASCII character cannot match; the decoders use it to skip candidates.
+        self.first = first_characters(alternatives, ops)
 
     def test(self, text: str) -> bool:
         """Whether the pattern (with its negation) accepts ``text``."""
@@ -52,26 +60,49 @@ class Pattern:
 _RUN_MIN = 3
 
 
-def required_literals(rx: Any) -> tuple[tuple[str, ...] | None, bool]:
-    """Analyse a compiled stdlib pattern: each top-level alternative's longest literal run."""
-    import re
-    try:
-        from re import _constants as C, _parser as P  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover
-        return None, False
-    if not isinstance(rx, re.Pattern) or not (rx.flags & re.IGNORECASE):
-        return None, False
-    try:
-        tree = P.parse(rx.pattern, rx.flags)
-    except Exception:  # noqa: BLE001 - analysis is an optimisation only
-        return None, False
-    items = list(tree)
-    if len(items) == 1 and items[0][0] is C.BRANCH:
-        alternatives = [list(a) for a in items[0][1][1]]
-    else:
-        alternatives = [items]
-    literals: list[str] = []
-    exact = True
+def required_literals(alternatives: list | None,
+                      C: Any) -> tuple[tuple[str, ...] | None, bool, bool]:
+    """Analyse a parsed pattern's alternatives: (literals, exact, anchored).
+
+    When every top-level alternative starts at the beginning of the text with a literal,
+    those prefixes are the literals and ``anchored`` is true; otherwise each alternative's
+    longest literal run (at least three characters) is.
+    """
+    if alternatives is None:
+        return None, False, False
+    found = _prefixes(alternatives, C)
+    if found is None:
+        found = _runs(alternatives, C)
+    if found is None:
+        return None, False, False
+    literals, exact, anchored = found
+    if any(ch != ch.lower() or ch.upper().lower() != ch for lit in literals for ch in lit
+           if not ch.isascii()):
+        return None, False, False  # leave non-ASCII case folding to the regex engine
+    return literals, exact, anchored
+
+
+def _prefixes(alternatives: list, C: Any):
+    """Every alternative anchored at the start with a literal: those literals."""
+    literals, exact = [], True
+    for alt in alternatives:
+        if not alt or alt[0] not in ((C.AT, C.AT_BEGINNING), (C.AT, C.AT_BEGINNING_STRING)):
+            return None
+        run = []
+        for op, arg in alt[1:]:
+            if op is not C.LITERAL:
+                break
+            run.append(chr(arg))
+        if not run:
+            return None
+        exact = exact and len(run) == len(alt) - 1
+        literals.append("".join(run).lower())
+    return tuple(literals), exact, True
+
+
+def _runs(alternatives: list, C: Any):
+    """Each alternative's longest literal run, when all are long enough to be worth it."""
+    literals, exact = [], True
     for alt in alternatives:
         best, run = "", []
         for op, arg in alt:
@@ -85,12 +116,97 @@ def required_literals(rx: Any) -> tuple[tuple[str, ...] | None, bool]:
         if len(run) > len(best):
             best = "".join(run)
         if len(best) < _RUN_MIN:
-            return None, False
+            return None
         literals.append(best.lower())
-    if any(ch != ch.lower() or ch.upper().lower() != ch for lit in literals for ch in lit
-           if not ch.isascii()):
-        return None, False  # leave non-ASCII case folding to the regex engine
-    return tuple(literals), exact
+    return tuple(literals), exact, False
+
+
+def _parsed_alternatives(rx: Any):
+    """The top-level alternatives of a case-insensitive stdlib pattern's parse tree, and
+    the parser's opcodes; (None, None) for other patterns."""
+    import re
+    try:
+        from re import _constants as C, _parser as P  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover
+        return None, None
+    if not isinstance(rx, re.Pattern) or not (rx.flags & re.IGNORECASE):
+        return None, None
+    try:
+        items = list(P.parse(rx.pattern, rx.flags))
+    except Exception:  # noqa: BLE001 - analysis is an optimisation only
+        return None, None
+    if len(items) == 1 and items[0][0] is C.BRANCH:
+        return [list(a) for a in items[0][1][1]], C
+    return [items], C
+
+
+def first_characters(alternatives: list | None, C: Any) -> frozenset[str] | None:
+    """ASCII characters every match must start the text with (see Pattern.first)."""
+    if alternatives is None:
+        return None
+    chars: set[str] = set()
+    for alt in alternatives:
+        if not alt or alt[0] not in ((C.AT, C.AT_BEGINNING), (C.AT, C.AT_BEGINNING_STRING)):
+            return None
+        found = _first_of(alt[1:], C)
+        if found is None:
+            return None
+        chars |= found
+    return frozenset(chars)
+
+
+_ASCII = [chr(i) for i in range(128)]
+
+
+def _first_of(items: list, C: Any) -> set[str] | None:
+    """ASCII characters the sequence ``items`` can start with; None when unknown."""
+    if not items:
+        return None
+    op, arg = items[0]
+    if op is C.LITERAL:
+        return _both_cases({chr(arg)})
+    if op is C.IN:
+        return _class_members(arg, C)
+    if op in (C.MAX_REPEAT, C.MIN_REPEAT, getattr(C, "POSSESSIVE_REPEAT", None)):
+        low, _high, sub = arg
+        return _first_of(list(sub), C) if low >= 1 else None
+    if op is C.SUBPATTERN:
+        return _first_of(list(arg[-1]), C)
+    if op is C.BRANCH:
+        chars: set[str] = set()
+        for branch in arg[1]:
+            found = _first_of(list(branch), C)
+            if found is None:
+                return None
+            chars |= found
+        return chars
+    return None
+
+
+def _class_members(items: list, C: Any) -> set[str] | None:
+    import re
+    categories = {C.CATEGORY_DIGIT: r"\d", C.CATEGORY_NOT_DIGIT: r"\D",
+                  C.CATEGORY_SPACE: r"\s", C.CATEGORY_NOT_SPACE: r"\S",
+                  C.CATEGORY_WORD: r"\w", C.CATEGORY_NOT_WORD: r"\W"}
+    negate, members = False, set()
+    for op, arg in items:
+        if op is C.NEGATE:
+            negate = True
+        elif op is C.LITERAL:
+            members.add(chr(arg))
+        elif op is C.RANGE:
+            members.update(chr(i) for i in range(arg[0], min(arg[1], 127) + 1))
+        elif op is C.CATEGORY and arg in categories:
+            rx = re.compile(categories[arg])
+            members.update(ch for ch in _ASCII if rx.match(ch))
+        else:
+            return None
+    members = _both_cases(members)
+    return set(_ASCII) - members if negate else members
+
+
+def _both_cases(chars: set[str]) -> set[str]:
+    return {c for ch in chars for c in (ch, ch.lower(), ch.upper()) if c.isascii()}
 
 
 def compile_pattern(kind: str, source: str, *, negate: bool = False) -> Pattern:

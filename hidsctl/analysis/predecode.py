@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import re
 
-_VALID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._/()@")
-_DIGITS = frozenset("0123456789")
+_NAME = re.compile(r"[A-Za-z0-9\-._/()@]*")   # what OSSEC accepts in a host or program name
+_PID = re.compile(r"\[[0-9]+\]")
+_ALNUM = re.compile(r"[^\W_]*")
 _PRI = re.compile(r"<\d{1,3}>")
 _RFC5424 = re.compile(
     r"<\d{1,3}>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (.*))?\Z", re.S)
@@ -47,10 +48,6 @@ class Header:
         if self.timestamp is not None:
             out["timestamp"] = self.timestamp
         return out
-
-
-def _at(s: str, i: int) -> str:
-    return s[i] if i < len(s) else ""
 
 
 def _syslog_date_length(s: str) -> int:
@@ -95,65 +92,56 @@ def predecode(line: str) -> Header:
 def _syslog(text: str, date_len: int) -> Header:
     stamp = text[:date_len].rstrip()
     pos = date_len
-    if _at(text, pos) == " ":
+    if text.startswith(" ", pos):
         pos += 1
     start = pos
-    n = len(text)
-    while pos < n and text[pos] in _VALID:
-        pos += 1
-    hostname: str | None = text[start:pos]
-    program: str | None = None
-    if _at(text, pos) == ":" and _at(text, pos + 1) == " ":
+    pos = _NAME.match(text, pos).end()
+    hostname = text[start:pos]
+    if text.startswith(": ", pos):
         # No host (Solaris): the name before ': ' is the program.
         return _strip_id(Header(text[pos + 2:], None, hostname, stamp))
-    if _at(text, pos) != " ":
+    if not text.startswith(" ", pos):
         return Header(text[start:], None, None, stamp)  # not a host name: no header fields
-    pos += 1
-    pstart = pos
-    while pos < n and text[pos] in _VALID:
-        pos += 1
+    pstart = pos + 1
+    pos = _NAME.match(text, pstart).end()
     program = text[pstart:pos]
-    c = _at(text, pos)
-    if c == ":" and _at(text, pos + 1) == " ":
-        return _strip_id(Header(text[pos + 2:], hostname, program, stamp))
-    if c == "[" and _at(text, pos + 1) in _DIGITS:
-        q = pos + 2
-        while q < n and text[q] in _DIGITS:
-            q += 1
-        if _at(text, q) == "]" and _at(text, q + 1) == ":" and _at(text, q + 2) == " ":
-            return _strip_id(Header(text[q + 3:], hostname, program, stamp))
-        if _at(text, q) == "]" and _at(text, q + 1) == " ":
-            return _strip_id(Header(text[q + 2:], hostname, program, stamp))
-        return Header(text[pstart:], hostname, None, stamp)
-    if c == "|" and _at(text, pos + 1).islower():
-        return _aix(text, pos + 2, pstart, hostname, stamp)
+    found = _after_program(text, pos)
+    if found:
+        return _strip_id(Header(text[found:], hostname, program, stamp))
+    if text.startswith("|", pos) and text[pos + 1:pos + 2].islower():
+        return _aix(text, pos + 1, pstart, hostname, stamp)
     return Header(text[pstart:], hostname, None, stamp)
 
 
+def _after_program(text: str, pos: int) -> int:
+    """Where the message starts after a program name ending at ``pos`` (``: ``,
+    ``[pid]: `` or ``[pid] ``), or 0 when what follows is not one of those."""
+    if text.startswith(": ", pos):
+        return pos + 2
+    if text.startswith("[", pos):
+        m = _PID.match(text, pos)
+        if m is not None:
+            end = m.end()
+            if text.startswith(": ", end):
+                return end + 2
+            if text.startswith(" ", end):
+                return end + 1
+    return 0
+
+
 def _aix(text: str, pos: int, pstart: int, hostname: str, stamp: str) -> Header:
-    n = len(text)
-    while pos < n and text[pos].isalnum():
-        pos += 1
-    if _at(text, pos) != ":":
+    pos = _ALNUM.match(text, pos).end()
+    if not text.startswith(":", pos):
         return Header(text[pstart:], hostname, None, stamp)
-    pos += 1
-    while pos < n and text[pos].isalnum():
-        pos += 1
-    if _at(text, pos) != " ":
+    pos = _ALNUM.match(text, pos + 1).end()
+    if not text.startswith(" ", pos):
         return Header(text[pstart:], hostname, None, stamp)
-    pos += 1
-    start = pos
-    while pos < n and text[pos] in _VALID:
-        pos += 1
+    start = pos + 1
+    pos = _NAME.match(text, start).end()
     program = text[start:pos]
-    if _at(text, pos) == ":" and _at(text, pos + 1) == " ":
-        return _strip_id(Header(text[pos + 2:], hostname, program, stamp))
-    if _at(text, pos) == "[" and _at(text, pos + 1) in _DIGITS:
-        q = pos + 2
-        while q < n and text[q] in _DIGITS:
-            q += 1
-        if _at(text, q) == "]" and _at(text, q + 1) == ":" and _at(text, q + 2) == " ":
-            return _strip_id(Header(text[q + 3:], hostname, program, stamp))
+    found = _after_program(text, pos)
+    if found and text.startswith(": ", found - 2):  # AIX: "prog: " or "prog[pid]: " only
+        return _strip_id(Header(text[found:], hostname, program, stamp))
     return Header(text[pstart:], hostname, program, stamp)
 
 

@@ -640,45 +640,9 @@ def parse_weekdays(text: str, node: Node) -> frozenset:
 
 # --- compiling checks -------------------------------------------------------------------------
 
-def build_checks(rule: Rule, services) -> None:
-    """Compile a rule's conditions into a tuple of predicates, in OSSEC's order."""
-    checks: list[Callable] = []
-    p = rule.patterns
-    for key in FIELD_ORDER:
-        if key in ("match", "regex", "pcre2"):
-            pat = p.get(key)
-            if pat is not None:
-                checks.append(_log_check(pat))
-        elif key == "action":
-            if rule.action is not None:
-                wanted = rule.action
-                checks.append(lambda ev, w=wanted: ev.fields.get("action") == w)
-            elif "action" in p:
-                checks.append(_field_check("action", p["action"]))
-        elif key in ("srcip", "dstip"):
-            iplist = getattr(rule, key)
-            if iplist is not None:
-                checks.append(_ip_check(key, iplist))
-        elif key in p:
-            checks.append(_field_check(FIELD_ELEMENTS[key][0], p[key]))
-    if rule.compiled_rule:
-        checks.append(services.compiled_check(rule.compiled_rule))
-    for key in EXTRA_ORDER:
-        if key in p:
-            checks.append(_field_check(FIELD_ELEMENTS[key][0], p[key]))
-        if key == "user" and rule.maxsize:
-            checks.append(lambda ev, n=rule.maxsize: ev.size >= n)
-        if key == "user" and rule.day_time:
-            checks.append(lambda ev, spec=rule.day_time: in_time_range(ev.minute_of_day(), spec))
-        if key == "user" and rule.week_day:
-            checks.append(lambda ev, days=rule.week_day: ev.weekday() in days)
-    if rule.check_diff:
-        checks.append(services.diff_check(rule))
-    if rule.if_fts:
-        checks.append(services.fts_check())
-    for list_rule in rule.lists:
-        checks.append(services.list_check(list_rule))
-    rule.checks = tuple(checks)
+def finish_rule(rule: Rule) -> None:
+    """Split a rule's groups from its compliance tags and build its alert's ``rule`` object.
+    (Its conditions are compiled with the whole tree: analysis/compiler.py.)"""
     groups = [g.strip() for g in rule.groups_text.split(",") if g.strip()]
     rule.groups = [g for g in groups if not g.startswith(COMPLIANCE_PREFIXES)]
     alert_rule: dict[str, Any] = {"id": str(rule.id), "level": rule.level,
@@ -695,66 +659,3 @@ def build_checks(rule: Rule, services) -> None:
         alert_rule["cve"] = ", ".join(rule.cve)
     alert_rule["mail"] = "alert_by_email" in rule.options
     rule.alert_rule = alert_rule
-
-
-def _log_check(pat: Pattern) -> Callable:
-    search, negate, lits = pat.search, pat.negate, pat.literals
-    if lits is not None:
-        if pat.exact:  # a literal (or alternation of literals) without anchors
-            if len(lits) == 1:
-                lit = lits[0]
-                return (lambda ev: lit not in ev.lower) if negate else (lambda ev: lit in ev.lower)
-
-            def any_literal(ev):
-                low = ev.lower
-                for lit in lits:
-                    if lit in low:
-                        return not negate
-                return negate
-            return any_literal
-
-        def prefiltered(ev):
-            low = ev.lower
-            for lit in lits:
-                if lit in low:
-                    return (search(ev.log) is not None) is not negate
-            return negate
-        return prefiltered
-    if negate:
-        return lambda ev: search(ev.log) is None
-    return lambda ev: search(ev.log) is not None
-
-
-def _field_check(name: str, pat: Pattern) -> Callable:
-    search, negate = pat.search, pat.negate
-    if name == "user":
-        def check_user(ev):
-            f = ev.fields
-            value = f.get("dstuser")
-            if value is None:
-                value = f.get("srcuser")
-            if value is None:
-                return False
-            return (search(value) is not None) is not negate
-        return check_user
-    if name in ("program_name", "hostname", "location"):
-        def check_attr(ev):
-            value = getattr(ev, name)
-            if value is None:
-                return False
-            return (search(value) is not None) is not negate
-        return check_attr
-
-    def check_field(ev):
-        value = ev.fields.get(name)
-        if value is None:
-            return False
-        return (search(value) is not None) is not negate
-    return check_field
-
-
-def _ip_check(name: str, iplist: IpList) -> Callable:
-    def check_ip(ev):
-        value = ev.fields.get(name)
-        return value is not None and iplist.found(value)
-    return check_ip

@@ -97,8 +97,6 @@ def run_check(settings: RulesSettings, *, as_json: bool = False) -> int:
 
 def run_list(settings: RulesSettings, *, group: str | None = None, min_level: int = 0,
              as_json: bool = False) -> int:
-    from hidsctl.analysis.rules import build_checks
-
     loaded = load_ruleset(settings)
     rules = sorted(loaded.tree.rules(), key=lambda r: r.id)
     rows = []

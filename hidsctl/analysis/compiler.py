@@ -1,0 +1,239 @@
+"""The rule tree compiled to Python source, once per engine.
+
+Walking the tree with a list of predicate closures per rule costs a function call per
+check and a loop per level; OSSEC's rule tree is wide (the syslog template alone has over
+a hundred children), so that overhead was most of analysis. Here every rule node with
+children becomes one generated function whose body tests each child's conditions inline,
+in OSSEC's order, as plain expressions (``'sshd' in low``, ``f.get('action') == 'deny'``,
+a bound regex search), and descends into a child by calling the child's function.
+
+Generated functions take the event and the values every condition reads, as locals:
+``ev``, ``log`` (the text after pre-decoding), ``low`` (its lowercase, for literal
+prefilters), ``f`` (the decoded fields), ``dn`` (the decoder name rules see) and ``pn``
+(the program name). A node's children are split by ``decoded_as``: one function per
+decoder name holds the children that can match it (those without ``decoded_as``
+included, in order), and a dictionary picks it, so an event never tests a child meant for
+another decoder.
+
+Semantics are _descend's: a node whose conditions pass runs its correlation search (when
+it correlates), then its children in order (the first that yields a rule wins), then
+itself, unless it is ``noalert``; the winner's ``firedtimes`` counts up.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from hidsctl.analysis.patterns import Pattern
+from hidsctl.analysis.rules import (FIELD_ELEMENTS, FIELD_ORDER, EXTRA_ORDER, Rule, RuleNode,
+                                    in_time_range)
+
+ARGS = "ev, log, low, f, dn, pn"
+SPLIT_AT = 4  # children with this many distinct decoded_as values are split per decoder
+
+
+class RuleCompiler:
+    """Turns rule nodes into generated functions sharing one namespace."""
+
+    def __init__(self, services: Any):
+        self.services = services  # the engine: compiled rules, lists, fts, diffs, correlation
+        self.ns: dict[str, Any] = {"in_time_range": in_time_range, "E": services}
+        self._names: dict[int, str] = {}
+        self._kept: list[Any] = []   # bound objects stay alive, so their ids stay unique
+        self._source: list[str] = []
+        self._tables: list[str] = []  # decoder name -> children function, defined last
+        self._node_functions: dict[int, str] = {}
+        self._count = 0
+
+    # --- public ------------------------------------------------------------------------------
+
+    def compile(self, top: tuple[RuleNode, ...]) -> dict[str, Callable]:
+        """One entry function per category: the templates of that category, in order."""
+        categories: dict[str, list[RuleNode]] = {}
+        for node in top:
+            categories.setdefault(node.rule.category, []).append(node)
+        entries = {}
+        for category, nodes in categories.items():
+            name = self._fresh("category")
+            body = []
+            for node in nodes:
+                body += self._child_block(node, skip_decoded_as=False)
+            body.append("return None")
+            self._function(name, body)
+            entries[category] = name
+        code = compile("\n".join(self._source + self._tables), "<hidsctl rules>", "exec")
+        exec(code, self.ns)  # noqa: S102 - source generated above from parsed rules only
+        return {category: self.ns[name] for category, name in entries.items()}
+
+    # --- nodes -------------------------------------------------------------------------------
+
+    def _node_function(self, node: RuleNode) -> str:
+        """The function for a node whose own conditions passed."""
+        name = self._node_functions.get(id(node))
+        if name is not None:
+            return name
+        name = self._node_functions[id(node)] = self._fresh(f"rule{node.rule.id}_")
+        rule = node.rule
+        r = self._bind(rule, "R")
+        body = []
+        if rule.search_kind is not None:
+            body += [f"p = E.correlation.search({r}, ev)",
+                     "if p is None:", "    return None",
+                     "ev.previous = p or None"]
+        body += self._children(node)
+        if rule.noalert:
+            body.append("return None")
+        else:
+            body += [f"{r}.firedtimes += 1", f"return {r}"]
+        self._function(name, body)
+        return name
+
+    def _children(self, node: RuleNode) -> list[str]:
+        children = node.children
+        wanted = {c.rule.decoded_as for c in children} - {None}
+        if len(wanted) < SPLIT_AT:
+            lines = []
+            for child in children:
+                lines += self._child_block(child, skip_decoded_as=False)
+            return lines
+        # One function per decoder name, plus one for the others (generic children only).
+        table = {}
+        for decoder in sorted(wanted):
+            table[decoder] = self._children_function(
+                [c for c in children if c.rule.decoded_as in (None, decoder)])
+        default = self._children_function([c for c in children if c.rule.decoded_as is None])
+        pick = self._fresh("by_decoder")
+        entries = ", ".join(f"{decoder!r}: {function}" for decoder, function in table.items())
+        self._tables.append(f"{pick} = {{{entries}}}")
+        return [f"r = {pick}.get(dn, {default})({ARGS})",
+                "if r is not None:", "    return r"]
+
+    def _children_function(self, children: list[RuleNode]) -> str:
+        name = self._fresh("children")
+        body = []
+        for child in children:
+            body += self._child_block(child, skip_decoded_as=True)
+        body.append("return None")
+        self._function(name, body)
+        return name
+
+    def _child_block(self, node: RuleNode, *, skip_decoded_as: bool) -> list[str]:
+        """Test one child; on success descend (or, for a leaf, take it)."""
+        rule = node.rule
+        conditions = self.conditions(rule, skip_decoded_as=skip_decoded_as)
+        test = " and ".join(conditions) if conditions else "True"
+        if node.children:
+            call = self._node_function(node)
+            return [f"if {test}:", f"    r = {call}({ARGS})", "    if r is not None:",
+                    "        return r"]
+        r = self._bind(rule, "R")
+        lines = [f"if {test}:"]
+        if rule.search_kind is not None:
+            lines += [f"    p = E.correlation.search({r}, ev)", "    if p is not None:",
+                      "        ev.previous = p or None"]
+            indent = "        "
+        else:
+            indent = "    "
+        if rule.noalert:
+            lines.append(f"{indent}pass")
+        else:
+            lines += [f"{indent}{r}.firedtimes += 1", f"{indent}return {r}"]
+        return lines
+
+    # --- conditions --------------------------------------------------------------------------
+
+    def conditions(self, rule: Rule, *, skip_decoded_as: bool = False) -> list[str]:
+        """A rule's conditions as Python expressions, in OSSEC's order."""
+        out: list[str] = []
+        if rule.decoded_as is not None and not skip_decoded_as:
+            out.append(f"dn == {rule.decoded_as!r}")
+        p = rule.patterns
+        for key in FIELD_ORDER:
+            if key in ("match", "regex", "pcre2"):
+                if key in p:
+                    out.append(self._log_test(p[key]))
+            elif key == "action":
+                if rule.action is not None:
+                    out.append(f"f.get('action') == {rule.action!r}")
+                elif "action" in p:
+                    out.append(self._value_test("f.get('action')", p["action"]))
+            elif key in ("srcip", "dstip"):
+                iplist = getattr(rule, key)
+                if iplist is not None:
+                    ips = self._bind(iplist.found, "IP")
+                    out.append(f"((v := f.get({key!r})) is not None and {ips}(v))")
+            elif key in p:
+                out.append(self._field_test(FIELD_ELEMENTS[key][0], p[key]))
+        if rule.compiled_rule:
+            check = self._bind(self.services.compiled_check(rule.compiled_rule), "C")
+            out.append(f"{check}(ev)")
+        for key in EXTRA_ORDER:
+            if key in p:
+                out.append(self._field_test(FIELD_ELEMENTS[key][0], p[key]))
+            if key == "user":
+                out += self._size_and_time(rule)
+        if rule.check_diff:
+            out.append(f"{self._bind(self.services.diff_check(rule), 'D')}(ev)")
+        if rule.if_fts:
+            out.append(f"{self._bind(self.services.fts_check(), 'FTS')}(ev)")
+        for list_rule in rule.lists:
+            out.append(f"{self._bind(self.services.list_check(list_rule), 'L')}(ev)")
+        return out
+
+    def _size_and_time(self, rule: Rule) -> list[str]:
+        out = []
+        if rule.maxsize:
+            out.append(f"len(log) >= {rule.maxsize}")
+        if rule.day_time:
+            out.append(f"in_time_range(ev.minute_of_day(), {self._bind(rule.day_time, 'TR')})")
+        if rule.week_day:
+            out.append(f"ev.weekday() in {self._bind(rule.week_day, 'WD')}")
+        return out
+
+    def _log_test(self, pat: Pattern) -> str:
+        search = self._bind(pat.search, "S")
+        lits = pat.literals
+        if lits is None:
+            test = f"{search}(log) is not None"
+        else:
+            if pat.anchored:
+                pre = f"low.startswith({lits[0]!r})" if len(lits) == 1 else \
+                    f"low.startswith({lits!r})"
+            else:
+                pre = " or ".join(f"{lit!r} in low" for lit in lits)
+            test = pre if pat.exact else f"({pre}) and {search}(log) is not None"
+        return f"not ({test})" if pat.negate else f"({test})"
+
+    def _value_test(self, value: str, pat: Pattern) -> str:
+        search = self._bind(pat.search, "S")
+        found = "is None" if pat.negate else "is not None"
+        return f"((v := {value}) is not None and {search}(v) {found})"
+
+    def _field_test(self, name: str, pat: Pattern) -> str:
+        if name == "user":
+            return self._value_test("f.get('dstuser', f.get('srcuser'))", pat)
+        if name == "program_name":
+            return self._value_test("pn", pat)
+        if name in ("hostname", "location"):
+            return self._value_test(f"ev.{name}", pat)
+        return self._value_test(f"f.get({name!r})", pat)
+
+    # --- source and namespace ----------------------------------------------------------------
+
+    def _bind(self, obj: Any, prefix: str) -> str:
+        key = id(obj)
+        name = self._names.get(key)
+        if name is None:
+            name = self._names[key] = f"{prefix}{len(self._names)}"
+            self.ns[name] = obj
+            self._kept.append(obj)
+        return name
+
+    def _fresh(self, prefix: str) -> str:
+        self._count += 1
+        return f"{prefix}{self._count}"
+
+    def _function(self, name: str, body: list[str]) -> None:
+        self._source.append(f"def {name}({ARGS}):")
+        self._source += [f"    {line}" for line in body]
+        self._source.append("")
