@@ -268,6 +268,11 @@ class RecordReader:
         self.stats.lines = line_no
 
     def __iter__(self) -> Iterator[Record]:
+        for _raw, record in self.pairs():
+            yield record
+
+    def pairs(self) -> Iterator[tuple[bytes, Record]]:
+        """Each good record with its raw line (without newline), for passing it on as is."""
         validate_record = validate
         loads = orjson.loads
         for line_no, raw in self.lines():
@@ -285,7 +290,7 @@ class RecordReader:
                 self.report(line_no, problem)
                 continue
             self.stats.records += 1
-            yield record
+            yield raw, record
 
 
 def _json_problem(raw: bytes, exc: Exception) -> str:

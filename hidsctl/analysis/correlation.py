@@ -103,7 +103,7 @@ class Correlation:
         events = target.events
         events.append(entry)
         if ev.matched:
-            target.marks.append((target.seq, ev.matched, ev.time))
+            self._note_mark(target, target.seq, ev.matched)
         cutoff = ev.time - target.horizon
         while events and events[0][1].time < cutoff:
             events.popleft()
@@ -131,7 +131,14 @@ class Correlation:
 
     def _mark(self, target: EventList, seq: int, ev, level: int) -> None:
         ev.matched = level
-        target.marks.append((seq, level, ev.time))
+        self._note_mark(target, seq, level)
+
+    @staticmethod
+    def _note_mark(target: EventList, seq: int, level: int) -> None:
+        marks = target.marks
+        level = min(max(level, 0), 16)
+        if seq > marks[level]:
+            marks[level] = seq
 
     # --- searching ---------------------------------------------------------------------------
 
@@ -150,10 +157,7 @@ class Correlation:
             walk = target.indexes[tuple(same)].get(key)
             if not walk:
                 return None
-            barrier = 0
-            for seq, mlevel, mtime in target.marks:
-                if mlevel >= level and seq > barrier:
-                    barrier = seq
+            barrier = max(target.marks[level:])
             same = ()  # the index already holds only events with the same values
         else:
             walk = target.events

@@ -337,12 +337,14 @@ class EventList:
         self.events = deque(maxlen=limit)   # (seq, event)
         self.seq = 0
         self.indexes: dict[tuple, dict] = {}  # same-fields -> {values: deque[(seq, event)]}
-        self.marks = deque(maxlen=256)        # (seq, level, time) of marked events
+        # The newest marked position per correlation level: a search of a rule of level L
+        # stops at max(marks[L:]), the newest event marked at L or above.
+        self.marks = [0] * 17
         self.horizon = 0.0                    # longest timeframe of the rules reading this
 
     def clear(self) -> None:
         self.events.clear()
-        self.marks.clear()
+        self.marks = [0] * 17
         self.seq = 0
         for index in self.indexes.values():
             index.clear()

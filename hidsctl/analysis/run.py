@@ -83,13 +83,9 @@ class AlertFiles:
 
 def analyze(settings: AnalyzeSettings, stdin: BinaryIO | None = None,
             stdout: BinaryIO | None = None) -> int:
-    from hidsctl.analysis.engine import Engine
-    from hidsctl.records import RecordReader, RecordWriter, dumps
+    from hidsctl.records import RecordReader, RecordWriter
 
-    if settings.min_level < 0 or settings.min_level > 16:
-        raise UsageError("--min-level must be 0..16")
-    engine = Engine(load_ruleset(settings), crawler_dns=settings.crawler_dns,
-                    manager=settings.manager)
+    engine = new_engine(settings)
     writer = RecordWriter(stdout)
     files = AlertFiles(settings.alerts_json, settings.alerts_log)
 
@@ -97,34 +93,54 @@ def analyze(settings: AnalyzeSettings, stdin: BinaryIO | None = None,
         writer.flush()
         files.flush()
 
-    reader = RecordReader(stdin, before_block=flush)
-    min_level = max(settings.min_level, 1)
-    process = engine.process_record
-    write_raw = writer.write_raw
-    reload_requested = _on_sighup()
     try:
-        for record in reader:
-            if reload_requested:
-                reload_requested.clear()
-                engine = _reloaded(engine, settings)
-                process = engine.process_record
-            if record["type"] not in HANDLED:
-                writer.write(record)
-                continue
-            try:
-                outcome = process(record)
-            except RecursionError:
-                _report(reader, "analysis gave up on a pathological pattern; record skipped")
-                continue
-            alert = outcome.alert if outcome is not None else None
-            if alert is not None and alert["rule"]["level"] >= min_level:
-                line = dumps(alert)
-                write_raw(line[:-1])
-                files.write(alert, line)
+        run_engine(engine, settings, RecordReader(stdin, before_block=flush), writer, files)
         flush()
     finally:
         files.close()
     return 0
+
+
+def new_engine(settings: AnalyzeSettings):
+    from hidsctl.analysis.engine import Engine
+
+    if settings.min_level < 0 or settings.min_level > 16:
+        raise UsageError("--min-level must be 0..16")
+    return Engine(load_ruleset(settings), crawler_dns=settings.crawler_dns,
+                  manager=settings.manager)
+
+
+def run_engine(engine, settings: AnalyzeSettings, reader, writer, files: AlertFiles | None):
+    """The analysis loop: every record of ``reader`` analysed or passed through to
+    ``writer``; alerts at or above the minimum level also go to ``files``. SIGHUP reloads
+    the ruleset between records."""
+    from hidsctl.records import dumps
+
+    min_level = max(settings.min_level, 1)
+    process = engine.process_record
+    write_raw = writer.write_raw
+    wants_files = files is not None and (files.json is not None or files.log is not None)
+    write_files = files.write if wants_files else None
+    reload_requested = _on_sighup()
+    for record in reader:
+        if reload_requested:
+            reload_requested.clear()
+            engine = _reloaded(engine, settings)
+            process = engine.process_record
+        if record["type"] not in HANDLED:
+            writer.write(record)
+            continue
+        try:
+            outcome = process(record)
+        except RecursionError:
+            _report(reader, "analysis gave up on a pathological pattern; record skipped")
+            continue
+        alert = outcome.alert if outcome is not None else None
+        if alert is not None and alert["rule"]["level"] >= min_level:
+            line = dumps(alert)
+            write_raw(line[:-1])
+            if write_files is not None:
+                write_files(alert, line)
 
 
 def _on_sighup() -> list:
@@ -180,118 +196,3 @@ def _take_state(target, source) -> None:
 
 def _report(reader, message: str) -> None:
     print(f"hidsctl: record {reader.stats.records}: {message}", file=sys.stderr, flush=True)
-
-
-# --- several worker processes (--workers) -------------------------------------------------------
-
-def worker_arguments(settings: AnalyzeSettings) -> list[str]:
-    """The command line that runs one worker with these settings."""
-    args = [sys.executable, "-m", "hidsctl", "analyze", "--min-level", str(settings.min_level)]
-    if settings.ossec_conf is not None:
-        args += ["--ossec-conf", str(settings.ossec_conf)]
-    for path in settings.rules:
-        args += ["--rules", str(path)]
-    for path in settings.decoders:
-        args += ["--decoders", str(path)]
-    if settings.crawler_dns:
-        args.append("--crawler-dns")
-    return args
-
-
-def analyze_parallel(settings: AnalyzeSettings, workers: int, stdin: BinaryIO | None = None,
-                     stdout: BinaryIO | None = None) -> int:
-    """Partition the records by agent id over ``workers`` analyze processes.
-
-    Each worker holds the correlation state of its agents, so correlations within one agent
-    are exact; rules that correlate across agents see only their partition's events (see
-    docs/rules.md). This process reads and checks the input, passes unhandled records
-    through, and merges the workers' alerts (whole lines) into stdout and the alert files.
-    Alerts of different agents may come out in a different order than their records.
-    """
-    import os
-    import subprocess
-    import threading
-    import zlib
-
-    import orjson
-
-    from hidsctl.records import RecordReader, RecordWriter
-
-    load_ruleset(settings)  # fail early, with the error, before starting workers
-    out = stdout if stdout is not None else sys.stdout.buffer
-    lock = threading.Lock()
-    writer = RecordWriter(out)
-    files = AlertFiles(settings.alerts_json, settings.alerts_log)
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    procs = [subprocess.Popen(worker_arguments(settings), stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, env=env) for _ in range(workers)]
-
-    def pump(proc) -> None:
-        rest = b""
-        while True:
-            chunk = proc.stdout.read1(1 << 16)
-            if not chunk:
-                break
-            data = rest + chunk
-            cut = data.rfind(b"\n") + 1
-            rest = data[cut:]
-            if not cut:
-                continue
-            lines = data[:cut]
-            with lock:
-                writer.flush()
-                out.write(lines)
-                out.flush()
-                if files.json is not None or files.log is not None:
-                    for line in lines.splitlines():
-                        files.write(orjson.loads(line), line + b"\n")
-
-    threads = [threading.Thread(target=pump, args=(p,), daemon=True) for p in procs]
-    for thread in threads:
-        thread.start()
-    pending: list[list[bytes]] = [[] for _ in procs]
-    sizes = [0] * workers
-
-    def send(i: int) -> None:
-        if pending[i]:
-            procs[i].stdin.write(b"".join(pending[i]))
-            procs[i].stdin.flush()
-            pending[i].clear()
-            sizes[i] = 0
-
-    def flush_all() -> None:
-        for i in range(workers):
-            send(i)
-        with lock:
-            writer.flush()
-            files.flush()
-
-    reader = RecordReader(stdin, before_block=flush_all)
-    try:
-        for record in reader:
-            if record["type"] not in HANDLED:
-                with lock:
-                    writer.write(record)
-                continue
-            agent = record.get("agent")
-            key = str(agent.get("id", "")) if isinstance(agent, dict) else ""
-            i = zlib.crc32(key.encode()) % workers
-            line = orjson.dumps(record) + b"\n"
-            pending[i].append(line)
-            sizes[i] += len(line)
-            if sizes[i] >= 1 << 16:
-                send(i)
-        flush_all()
-    finally:
-        for proc in procs:
-            try:
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass
-        codes = [proc.wait() for proc in procs]
-        for thread in threads:
-            thread.join()
-        with lock:
-            writer.flush()
-            files.close()
-    return 0 if all(c == 0 for c in codes) else 1

@@ -45,13 +45,15 @@ def register(app: typer.Typer) -> None:
 
             hidsctl collect /var/log/auth.log | hidsctl analyze --alerts-log alerts.log
         """
-        from hidsctl.analysis.run import AnalyzeSettings, analyze as run, analyze_parallel
+        from hidsctl.analysis.run import AnalyzeSettings, analyze as run
 
         settings = load_settings(
             AnalyzeSettings, "analyze", config,
             **ruleset_values(ossec_conf, rules, decoders, crawler_dns),
             min_level=min_level, alerts_json=alerts_json, alerts_log=alerts_log,
             workers=workers)
-        if settings.workers > 1:
+        if settings.workers != 1:
+            from hidsctl.analysis.parallel import analyze_parallel
+
             raise typer.Exit(analyze_parallel(settings, settings.workers))
         raise typer.Exit(run(settings))

@@ -1,0 +1,273 @@
+"""``analyze --workers N``: one loaded ruleset, N forked analysis processes.
+
+The parent loads and compiles the ruleset once, then forks the workers, which inherit it
+(no start-up per worker; ``gc.freeze`` keeps the shared pages from being copied). The
+parent reads and checks the input, so bad lines are reported with their own line numbers;
+it sends each analysable record's line, unchanged, to the worker its agent id hashes to,
+writes other records straight through, and merges the workers' alert lines, whole, into
+stdout and the alert files. Correlation within one agent is therefore exact (docs/rules.md
+says what partitioning means for rules that correlate across agents).
+
+A supervisor's ``checkpoint`` record goes to every worker, and leaves once all of them have
+echoed it: after every alert of the records before it, before any alert of those after.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import sys
+import threading
+import traceback
+import zlib
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import orjson
+
+from hidsctl.analysis.run import HANDLED, AlertFiles, AnalyzeSettings, new_engine, run_engine
+from hidsctl.errors import HidsError, UsageError
+from hidsctl.records import CHECKPOINT, RecordReader, RecordWriter
+
+BATCH_BYTES = 1 << 16  # lines gathered per worker before one write to its pipe
+MAX_WORKERS = 64
+_CHECKPOINT_TAG = b'"checkpoint"'
+
+
+@dataclass(eq=False)
+class Worker:
+    number: int
+    pid: int
+    stdin: BinaryIO           # the parent's end of the worker's input pipe
+    stdout: BinaryIO          # the parent's end of the worker's output pipe
+    pending: list[bytes] = field(default_factory=list)
+    pending_bytes: int = 0
+
+    def send(self) -> None:
+        if self.pending:
+            data = b"".join(self.pending)
+            self.pending.clear()
+            self.pending_bytes = 0
+            try:
+                self.stdin.write(data)
+                self.stdin.flush()
+            except BrokenPipeError:
+                raise HidsError(f"analysis worker {self.number} (pid {self.pid}) has "
+                                "exited") from None
+
+
+def analyze_parallel(settings: AnalyzeSettings, workers: int, stdin: BinaryIO | None = None,
+                     stdout: BinaryIO | None = None) -> int:
+    if not 1 <= workers <= MAX_WORKERS:
+        raise UsageError(f"--workers must be 1..{MAX_WORKERS}")
+    engine = new_engine(settings)
+    gc.freeze()
+    out = stdout if stdout is not None else sys.stdout.buffer
+    out.flush()
+    procs: list[Worker] = []
+    for number in range(workers):
+        procs.append(_fork_worker(number, engine, settings, procs))
+    del engine
+    files = AlertFiles(settings.alerts_json, settings.alerts_log)
+    merger = Merger(out, files, len(procs))
+    signal.signal(signal.SIGHUP, lambda *_: _forward(procs, signal.SIGHUP))
+    pumps = [threading.Thread(target=merger.pump, args=(w,), daemon=True) for w in procs]
+    for thread in pumps:
+        thread.start()
+    try:
+        _dispatch(stdin, procs, merger)
+    finally:
+        for worker in procs:
+            try:
+                worker.stdin.close()
+            except BrokenPipeError:
+                pass
+        codes = [_wait(worker) for worker in procs]
+        for thread in pumps:
+            thread.join()
+        merger.close()
+    return 0 if all(code == 0 for code in codes) else 1
+
+
+def _dispatch(stdin: BinaryIO | None, procs: list[Worker], merger: "Merger") -> None:
+    """Read the input; analysable records to their agent's worker, others straight out."""
+    count = len(procs)
+    slot_of: dict = {}
+
+    def flush_all() -> None:
+        for worker in procs:
+            worker.send()
+        merger.flush()
+
+    reader = RecordReader(stdin, before_block=flush_all)
+    for raw, record in reader.pairs():
+        rtype = record["type"]
+        if rtype not in HANDLED:
+            if rtype == CHECKPOINT:
+                for worker in procs:
+                    worker.pending.append(raw + b"\n")
+                    worker.send()
+            else:
+                merger.write_through(raw)
+            continue
+        agent = record.get("agent")
+        key = str(agent.get("id", "")) if isinstance(agent, dict) else ""
+        slot = slot_of.get(key)
+        if slot is None:
+            if len(slot_of) > 65536:
+                slot_of.clear()
+            slot = slot_of[key] = zlib.crc32(key.encode()) % count
+        worker = procs[slot]
+        worker.pending.append(raw + b"\n")
+        worker.pending_bytes += len(raw) + 1
+        if worker.pending_bytes >= BATCH_BYTES:
+            worker.send()
+    flush_all()
+
+
+class Merger:
+    """Writes the workers' output lines, whole, to stdout and the alert files."""
+
+    def __init__(self, out: BinaryIO, files: AlertFiles, workers: int):
+        self.out = out
+        self.files = files
+        self.lock = threading.Lock()
+        self.writer = RecordWriter(out)  # records written straight through by the parent
+        self.checkpoint = b""
+        self.barrier = threading.Barrier(workers, action=self._emit_checkpoint)
+
+    def write_through(self, raw: bytes) -> None:
+        with self.lock:
+            self.writer.write_raw(raw)
+
+    def flush(self) -> None:
+        with self.lock:
+            self.writer.flush()
+            self.files.flush()
+
+    def close(self) -> None:
+        with self.lock:
+            self.writer.flush()
+            self.files.close()
+
+    def pump(self, worker: Worker) -> None:
+        rest = b""
+        try:
+            while True:
+                chunk = worker.stdout.read(BATCH_BYTES)
+                if not chunk:
+                    break
+                data = rest + chunk if rest else chunk
+                cut = data.rfind(b"\n") + 1
+                rest = data[cut:]
+                if not cut:
+                    continue
+                if _CHECKPOINT_TAG in data[:cut]:
+                    self._emit_with_checkpoints(data[:cut])
+                else:
+                    self._emit(data[:cut])
+        finally:
+            self.barrier.abort()  # a worker gone: nobody waits for its echo any more
+
+    def _emit(self, lines: bytes) -> None:
+        if not lines:
+            return
+        with self.lock:
+            self.writer.flush()
+            self.out.write(lines)
+            self.out.flush()
+            if self.files.json is not None or self.files.log is not None:
+                for line in lines.splitlines():
+                    self.files.write(orjson.loads(line), line + b"\n")
+
+    def _emit_with_checkpoints(self, lines: bytes) -> None:
+        start = 0
+        for line in lines.splitlines(keepends=True):
+            if _CHECKPOINT_TAG in line and _is_checkpoint(line):
+                self._emit(lines[:start] if start else b"")
+                lines, start = lines[start + len(line):], 0
+                self.checkpoint = line
+                try:
+                    self.barrier.wait()
+                except threading.BrokenBarrierError:
+                    return
+            else:
+                start += len(line)
+        self._emit(lines)
+
+    def _emit_checkpoint(self) -> None:
+        with self.lock:
+            self.writer.flush()
+            self.files.flush()  # what the checkpoint vouches for is in the files too
+            self.out.write(self.checkpoint)
+            self.out.flush()
+
+
+def _is_checkpoint(line: bytes) -> bool:
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(record, dict) and record.get("type") == CHECKPOINT
+
+
+# --- the worker processes ---------------------------------------------------------------------
+
+def _fork_worker(number: int, engine, settings: AnalyzeSettings,
+                 earlier: list[Worker]) -> Worker:
+    in_read, in_write = os.pipe()
+    out_read, out_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker
+        code = 1
+        try:
+            os.close(in_write)
+            os.close(out_read)
+            for other in earlier:  # their pipes must see EOF when the parent closes them
+                os.close(other.stdin.fileno())
+                os.close(other.stdout.fileno())
+            code = _worker_main(number, engine, settings, in_read, out_write)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:  # noqa: BLE001 - reported, then the worker ends
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    os.close(in_read)
+    os.close(out_write)
+    return Worker(number, pid, os.fdopen(in_write, "wb"), os.fdopen(out_read, "rb", buffering=0))
+
+
+def _worker_main(number: int, engine, settings: AnalyzeSettings, in_fd: int,
+                 out_fd: int) -> int:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until run_engine takes it over
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)  # the parent's stdin and stdout are the parent's alone
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    writer = RecordWriter(os.fdopen(out_fd, "wb"))
+    # Lines come checked by the parent: only the record type needs looking at again.
+    reader = RecordReader(os.fdopen(in_fd, "rb", buffering=0), name=f"worker {number}",
+                          before_block=writer.flush, strict_types=False)
+    run_engine(engine, settings, reader, writer, None)
+    writer.flush()
+    return 0
+
+
+def _forward(procs: list[Worker], signum: int) -> None:
+    for worker in procs:
+        try:
+            os.kill(worker.pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+def _wait(worker: Worker) -> int:
+    _pid, status = os.waitpid(worker.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        print(f"hidsctl: analysis worker {worker.number} (pid {worker.pid}) exited with "
+              f"status {code}", file=sys.stderr, flush=True)
+    return code
