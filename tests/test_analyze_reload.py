@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 RULES = """
 <group name="test,">
   <rule id="1" level="0" noalert="1">
@@ -31,11 +33,12 @@ def line(n: int) -> bytes:
                        "log": f"Nov 25 13:00:{n:02d} host app: hidsctl-reload-probe {n}"}).encode() + b"\n"
 
 
-def run(rules_dir, hup_after: int | None, description: str = "first") -> list[dict]:
+def run(rules_dir, hup_after: int | None, description: str = "first",
+        workers: int = 1) -> list[dict]:
     (rules_dir / "local_rules.xml").write_text(RULES.replace("DESCRIPTION", "first"))
     proc = subprocess.Popen([sys.executable, "-m", "hidsctl", "analyze", "--rules",
-                             str(rules_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                             str(rules_dir), "--workers", str(workers)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out = []
     for n in range(10):
         if n == hup_after:
@@ -53,11 +56,13 @@ def run(rules_dir, hup_after: int | None, description: str = "first") -> list[di
     return out
 
 
-def test_reload_keeps_the_correlation_count(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_reload_keeps_the_correlation_count(tmp_path, workers):
     plain = run(tmp_path, None)
     fired_at = [i for i, a in enumerate(plain) if a["rule"]["id"] == "100002"]
     assert fired_at, "the frequency rule fires in ten events"
-    reloaded = run(tmp_path, hup_after=fired_at[0] - 1, description="second")
+    # with workers, the parent passes SIGHUP on to each of them
+    reloaded = run(tmp_path, hup_after=fired_at[0] - 1, description="second", workers=workers)
     assert [a["rule"]["id"] for a in reloaded] == [a["rule"]["id"] for a in plain]
     assert reloaded[fired_at[0]]["rule"]["description"] == "second"  # the new rules apply
 

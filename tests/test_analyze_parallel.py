@@ -1,0 +1,66 @@
+"""``hidsctl analyze --workers N``: forked workers, one input, one merged output."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import run_hidsctl
+from test_analyze import FAILED, alerts, log, ruleset  # noqa: F401 - ruleset is a fixture
+
+
+def _numbered(i: int, agent: str) -> str:
+    # one address per record: nothing correlates, every record gives exactly one alert
+    return log(FAILED.format(s=i % 60, ip=f"203.0.{i // 250}.{i % 250}"), agent=agent)
+
+
+def test_checkpoint_leaves_after_the_alerts_before_it_and_before_those_after(ruleset):
+    records, batches = [], []
+    for batch in range(3):
+        numbers = range(batch * 60, batch * 60 + 60)
+        records += [_numbered(i, f"{i % 5:03d}") for i in numbers]
+        records.append(json.dumps({"type": "checkpoint", "queue": "events",
+                                   "offset": batch}))
+        batches.append({f"203.0.{i // 250}.{i % 250}" for i in numbers})
+    result = run_hidsctl("analyze", *ruleset, "--workers", "3", input="\n".join(records))
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [x["offset"] for x in lines if x["type"] == "checkpoint"] == [0, 1, 2]
+    seen, batch = set(), 0
+    for line in lines:
+        if line["type"] == "checkpoint":
+            assert seen == batches[batch], f"batch {batch}: alerts missing or early"
+            seen, batch = set(), batch + 1
+        else:
+            seen.add(line["data"]["srcip"])
+    assert batch == 3 and not seen
+
+
+def test_bad_lines_are_reported_with_their_own_line_numbers(ruleset):
+    good = [_numbered(i, f"{i % 3:03d}") for i in range(3)]
+    text = "\n".join([good[0], "not json", good[1], '{"type": "log"}', good[2]])
+    data = text.encode().replace(b"not json", b"\xff\xfe garbage")
+    result = run_hidsctl("analyze", *ruleset, "--workers", "2", input=data)
+    assert result.returncode == 0, result.stderr
+    assert len(alerts(result.stdout)) == 3
+    err = result.stderr.decode()
+    assert "line 2: not valid UTF-8" in err and "line 4: log record without" in err
+
+
+def test_same_alerts_as_one_process_including_correlation(ruleset):
+    # agents 000..003 each see a brute force from their own address: correlations stay
+    # within one agent, so the workers must find exactly what one process finds
+    records = [log(FAILED.format(s=i, ip=f"198.51.100.{i % 4}"), agent=f"{i % 4:03d}",
+                   ts=f"2026-11-25T13:50:{i:02d}.000Z") for i in range(24)]
+    single = run_hidsctl("analyze", *ruleset, input="\n".join(records))
+    several = run_hidsctl("analyze", *ruleset, "--workers", "2", input="\n".join(records))
+    assert several.returncode == 0, several.stderr
+    key = lambda a: (a["agent"]["id"], a["full_log"], a["rule"]["id"])  # noqa: E731
+    want = sorted(map(key, alerts(single.stdout)))
+    assert sorted(map(key, alerts(several.stdout))) == want
+    assert any(rule == "102" for _, _, rule in want)
+
+
+def test_worker_count_is_checked(ruleset):
+    result = run_hidsctl("analyze", *ruleset, "--workers", "0", input="")
+    assert result.returncode == 2
+    assert b"--workers must be 1..64" in result.stderr
