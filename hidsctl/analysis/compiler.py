@@ -22,6 +22,7 @@ itself, unless it is ``noalert``; the winner's ``firedtimes`` counts up.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 from hidsctl.analysis.patterns import Pattern
@@ -204,7 +205,12 @@ class RuleCompiler:
             test = pre if pat.exact else f"({pre}) and {search}(log) is not None"
         return f"not ({test})" if pat.negate else f"({test})"
 
-    def _value_test(self, value: str, pat: Pattern) -> str:
+    def _value_test(self, value: str, pat: Pattern, *, memo: bool = False) -> str:
+        """``memo``: the field takes few distinct values (program names, hosts), so each
+        value's outcome is remembered instead of searched again."""
+        if memo:
+            test = self._bind(_memoised(pat), "M")
+            return f"((v := {value}) is not None and {'not ' if pat.negate else ''}{test}(v))"
         search = self._bind(pat.search, "S")
         found = "is None" if pat.negate else "is not None"
         return f"((v := {value}) is not None and {search}(v) {found})"
@@ -213,9 +219,9 @@ class RuleCompiler:
         if name == "user":
             return self._value_test("f.get('dstuser', f.get('srcuser'))", pat)
         if name == "program_name":
-            return self._value_test("pn", pat)
+            return self._value_test("pn", pat, memo=True)
         if name in ("hostname", "location"):
-            return self._value_test(f"ev.{name}", pat)
+            return self._value_test(f"ev.{name}", pat, memo=True)
         return self._value_test(f"f.get({name!r})", pat)
 
     # --- source and namespace ----------------------------------------------------------------
@@ -237,3 +243,12 @@ class RuleCompiler:
         self._source.append(f"def {name}({ARGS}):")
         self._source += [f"    {line}" for line in body]
         self._source.append("")
+
+
+def _memoised(pat: Pattern) -> Callable[[str], bool]:
+    search = pat.search
+
+    @functools.lru_cache(maxsize=4096)
+    def found(value: str) -> bool:
+        return search(value) is not None
+    return found

@@ -51,18 +51,33 @@ class BoundedSet:
         return self.items.get(key)
 
 
-def _value(ev, name: str):
-    if name == "agent":
-        return ev.agent.get("id")
-    if name in ("hostname", "location"):
-        return getattr(ev, name)
-    return ev.fields.get(name)
-
-
 def same_key(ev, names: tuple[str, ...]):
     """The values of the ``same_*`` fields, or None when one is missing (never matches)."""
-    values = tuple(_value(ev, n) for n in names)
-    return None if None in values else values
+    getter = _KEY_GETTERS.get(names)
+    if getter is None:
+        getter = _KEY_GETTERS[names] = _key_getter(names)
+    return getter(ev)
+
+
+_KEY_GETTERS: dict = {}
+
+
+def _key_getter(names: tuple[str, ...]):
+    """A function reading those fields of an event as one tuple: generated, since it runs
+    for every event a correlating rule records or searches."""
+    parts = []
+    for name in names:
+        if name == "agent":
+            parts.append("ev.agent.get('id')")
+        elif name in ("hostname", "location"):
+            parts.append(f"ev.{name}")
+        else:
+            parts.append(f"f.get({name!r})")
+    source = (f"def key(ev):\n    f = ev.fields\n    k = ({', '.join(parts)},)\n"
+              "    return None if None in k else k\n")
+    namespace: dict = {}
+    exec(compile(source, "<same_* key>", "exec"), namespace)  # noqa: S102 - fixed names
+    return namespace["key"]
 
 
 class Correlation:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from hidsctl.analysis.patterns import Pattern, PatternError, compile_pattern
 from hidsctl.analysis.xmlload import Node
@@ -52,6 +52,10 @@ class Decoder:
     get_next: bool = False
     reported: str = ""             # the name alerts and decoded_as see
     parent_reported: str | None = None
+    # The prematch's cheap necessary condition (see _prefilter): kind 0 none, 1 one of
+    # ``pre_literals`` starts the text, 2 the one literal is in it, 3 one of them is.
+    pre_kind: int = 0
+    pre_literals: Any = None
 
     def as_dict(self) -> dict:
         out = {"name": self.reported}
@@ -64,6 +68,23 @@ class Decoder:
 class DecoderNode:
     decoder: Decoder
     children: list[Decoder] = field(default_factory=list)
+    # (index, child) for the children decoding tries, in order: a child continuing a
+    # sibling's regex (OSSEC's get_next chain) is never tried on its own.
+    tried: tuple = ()
+
+    def arrange(self) -> None:
+        tried = []
+        kids = self.children
+        i = 0
+        while i < len(kids):
+            tried.append((i, kids[i]))
+            if kids[i].prematch is None:
+                break  # always chosen: nothing after it is reached
+            if kids[i].get_next:
+                while i < len(kids) and kids[i].get_next:
+                    i += 1
+            i += 1
+        self.tried = tuple(tried)
 
 
 class DecoderSet:
@@ -81,6 +102,7 @@ class DecoderSet:
     def add(self, dec: Decoder) -> None:
         self.names.add(dec.name)
         self.count += 1
+        dec.pre_kind, dec.pre_literals = _prefilter(dec.prematch)
         if dec.parent is None:
             if dec.regex_offset == "after_regex":
                 raise DecoderError("offset after_regex needs an earlier regex of the same "
@@ -123,6 +145,7 @@ class DecoderSet:
             raise DecoderError("offset after_regex needs an earlier regex of the same "
                                "decoder", dec.where)
         node.children.append(dec)
+        node.arrange()
 
     # --- decoding -------------------------------------------------------------------------
 
@@ -155,46 +178,47 @@ class DecoderSet:
             pmatch = 0
             prematch = top.prematch
             if prematch is not None:
-                if not _may_match(prematch, low, 0):
-                    continue
+                kind = top.pre_kind
+                if kind and low is not None:
+                    literals = top.pre_literals
+                    if kind == 1:
+                        if not low.startswith(literals):
+                            continue
+                    elif kind == 2:
+                        if literals not in low:
+                            continue
+                    elif not _any_in(literals, low):
+                        continue
                 m = prematch.search(log)
                 if m is None:
                     continue
                 pmatch = m.end()
             ev.decoder = top
-            kids = node.children
-            if not kids:
+            if not node.children:
                 self._run_regexes(ev, [top], 0, pmatch, pmatch)
                 return
-            cmatch = pmatch
-            chosen = -1
-            i = 0
-            nkids = len(kids)
-            while i < nkids:
-                kid = kids[i]
+            for i, kid in node.tried:
                 prematch = kid.prematch
-                if prematch is not None:
-                    base = pmatch if kid.prematch_after_parent else 0
-                    m = prematch.search(log[base:] if base else log) \
-                        if _may_match(prematch, low, base) else None
-                    if m is not None:
-                        cmatch = base + m.end()
-                        ev.decoder = kid
-                        chosen = i
-                        break
-                else:
-                    cmatch = pmatch
-                    chosen = i
-                    break
-                if kid.get_next:
-                    while i < nkids and kids[i].get_next:
-                        i += 1
-                    if i >= nkids:
-                        return
-                i += 1
-            if chosen < 0:
-                return
-            self._run_regexes(ev, kids, chosen, pmatch, cmatch)
+                if prematch is None:
+                    self._run_regexes(ev, node.children, i, pmatch, pmatch)
+                    return
+                base = pmatch if kid.prematch_after_parent else 0
+                kind = kid.pre_kind
+                if kind and low is not None:
+                    literals = kid.pre_literals
+                    if kind == 1:
+                        if not low.startswith(literals, base):
+                            continue
+                    elif kind == 2:
+                        if literals not in low:
+                            continue
+                    elif not _any_in(literals, low):
+                        continue
+                m = prematch.search(log[base:] if base else log)
+                if m is not None:
+                    ev.decoder = kid
+                    self._run_regexes(ev, node.children, i, pmatch, base + m.end())
+                    return
             return
 
     @staticmethod
@@ -254,16 +278,22 @@ def _may_start(prematch: Pattern | None, first: str) -> bool:
     return not first.isascii() or first in prematch.first
 
 
-def _may_match(pattern: Pattern, low: str | None, base: int) -> bool:
-    """The cheap necessary condition for ``pattern`` matching the text from ``base``: one of
-    its required literals (a prefix, when anchored) is in the lowercased text."""
-    literals = pattern.literals
-    if literals is None or pattern.negate or low is None:
-        return True
+def _prefilter(pattern: Pattern | None) -> tuple[int, Any]:
+    """(kind, literals) of a prematch's necessary condition on the lowercased text; a
+    literal is in it wherever the prematch starts, as the decoder may search from an
+    offset."""
+    if pattern is None or pattern.negate or pattern.literals is None:
+        return 0, None
     if pattern.anchored:
-        return low.startswith(literals, base)
+        return 1, pattern.literals
+    if len(pattern.literals) == 1:
+        return 2, pattern.literals[0]
+    return 3, pattern.literals
+
+
+def _any_in(literals: tuple[str, ...], text: str) -> bool:
     for literal in literals:
-        if literal in low:
+        if literal in text:
             return True
     return False
 
