@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
 
 from conftest import run_hidsctl
 from test_analyze import FAILED, alerts, log, ruleset  # noqa: F401 - ruleset is a fixture
@@ -64,3 +67,34 @@ def test_worker_count_is_checked(ruleset):
     result = run_hidsctl("analyze", *ruleset, "--workers", "0", input="")
     assert result.returncode == 2
     assert b"--workers must be 1..64" in result.stderr
+
+
+def test_a_killed_worker_ends_analyze_with_an_error(ruleset):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "hidsctl", "analyze", *ruleset,
+                             "--workers", "2"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(_numbered(0, "000").encode() + b"\n")
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline())["type"] == "alert"
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(children) == 2
+        os.kill(int(children[0]), signal.SIGKILL)
+        time.sleep(0.5)
+        with pytest.raises((BrokenPipeError, OSError)):
+            for i in range(1, 2000):  # every agent, so the dead worker's turn comes
+                proc.stdin.write(_numbered(i, f"{i % 7:03d}").encode() + b"\n")
+                proc.stdin.flush()
+                if proc.poll() is not None:
+                    raise BrokenPipeError
+        assert proc.wait(timeout=60) != 0
+        assert b"analysis worker" in proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()

@@ -135,6 +135,7 @@ class Merger:
         self.lock = threading.Lock()
         self.writer = RecordWriter(out)  # records written straight through by the parent
         self.checkpoint = b""
+        self.withheld = False  # a checkpoint can no longer complete: output stops
         self.barrier = threading.Barrier(workers, action=self._emit_checkpoint)
 
     def write_through(self, raw: bytes) -> None:
@@ -171,7 +172,7 @@ class Merger:
             self.barrier.abort()  # a worker gone: nobody waits for its echo any more
 
     def _emit(self, lines: bytes) -> None:
-        if not lines:
+        if not lines or self.withheld:
             return
         with self.lock:
             self.writer.flush()
@@ -185,17 +186,19 @@ class Merger:
         start = 0
         for line in lines.splitlines(keepends=True):
             if _CHECKPOINT_TAG in line and _is_checkpoint(line):
-                self._emit(lines[:start] if start else b"")
+                self._emit(lines[:start])
                 lines, start = lines[start + len(line):], 0
                 self.checkpoint = line
                 try:
                     self.barrier.wait()
                 except threading.BrokenBarrierError:
-                    return
+                    # A worker ended without echoing it: analyze exits with an error, and
+                    # what follows the last whole checkpoint is withheld, as the records
+                    # after it will be fed again.
+                    self.withheld = True
             else:
                 start += len(line)
         self._emit(lines)
-
     def _emit_checkpoint(self) -> None:
         with self.lock:
             self.writer.flush()
