@@ -212,8 +212,19 @@ class RuleCompiler:
             test = self._bind(_memoised(pat), "M")
             return f"((v := {value}) is not None and {'not ' if pat.negate else ''}{test}(v))"
         search = self._bind(pat.search, "S")
-        found = "is None" if pat.negate else "is not None"
-        return f"((v := {value}) is not None and {search}(v) {found})"
+        lits = pat.literals
+        if lits is None:
+            found = "is None" if pat.negate else "is not None"
+            return f"((v := {value}) is not None and {search}(v) {found})"
+        # A required literal first, on the lowercased value: a long alternation searched
+        # case-insensitively costs ten times what the substring tests do.
+        if pat.anchored:
+            pre = f"(vl := v.lower()).startswith({lits!r})"
+        else:
+            pre = " or ".join([f"{lits[0]!r} in (vl := v.lower())"]
+                              + [f"{lit!r} in vl" for lit in lits[1:]])
+        test = pre if pat.exact else f"({pre}) and {search}(v) is not None"
+        return f"((v := {value}) is not None and {'not ' if pat.negate else ''}({test}))"
 
     def _field_test(self, name: str, pat: Pattern) -> str:
         if name == "user":
