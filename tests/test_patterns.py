@@ -81,3 +81,66 @@ def test_pcre2_unset_groups_are_skipped_like_ossec():
 def test_pcre2_errors_are_pattern_errors():
     with pytest.raises(PatternError):
         compile_pattern("pcre2", "(unbalanced")
+
+
+# --- the cheap tests analysis runs before a regex search -------------------------------------
+
+def test_anchored_literal_prefixes_and_first_characters():
+    p = compile_pattern("pcre2", "^nouveau ")
+    assert (p.literals, p.exact, p.anchored) == (("nouveau ",), True, True)
+    p = compile_pattern("regex", "^Failed \\S+ for|^error: PAM")
+    assert p.anchored and p.literals == ("failed ", "error: pam") and not p.exact
+    assert p.first == frozenset("FfEe")
+    assert compile_pattern("pcre2", "^\\d+ \\S+").first == frozenset("0123456789")
+    assert compile_pattern("pcre2", "^[^a-z]").first.isdisjoint("abcXYZ")
+    assert compile_pattern("pcre2", "telnetd").first is None           # not anchored
+    assert compile_pattern("pcre2", "^(?:a|\\w*)").first is None        # may start anywhere
+
+
+def _fixture_patterns_and_texts():
+    from ossec_fixture import OSSEC, OSSEC_CONF, ossec_ruleset
+
+    if not OSSEC_CONF.is_file():
+        pytest.skip("OSSEC fixture not found")
+    from hidsctl.analysis.events import from_log_line
+    from hidsctl.analysis.ruletests import read_cases
+
+    loaded = ossec_ruleset()
+    patterns = []
+    for node in loaded.decoders.with_program + loaded.decoders.without_program:
+        for dec in [node.decoder, *node.children]:
+            patterns += [p for p in (dec.prematch, dec.regex) if p is not None]
+    for rule in loaded.tree.rules():
+        patterns += rule.patterns.values()
+    texts = set()
+    for path in sorted((OSSEC / "tests").glob("*.ini")):
+        for case in read_cases(path):
+            ev = from_log_line(case.log)
+            texts.update([ev.log, ev.full_log] + list(ev.fields.values()))
+    return patterns, sorted(texts)
+
+
+def test_prefilters_never_reject_what_the_pattern_matches():
+    """Over every pattern of OSSEC's ruleset and every text its tests produce: a match
+    implies the required literal (or prefix) and the first character; an exact literal
+    test gives the search's own answer."""
+    patterns, texts = _fixture_patterns_and_texts()
+    checked = 0
+    for pat in patterns:
+        if pat.literals is None and pat.first is None:
+            continue
+        for text in texts:
+            found = pat.search(text) is not None
+            low = text.lower()
+            if pat.literals is not None:
+                if pat.anchored:
+                    has = low.startswith(pat.literals)
+                else:
+                    has = any(lit in low for lit in pat.literals)
+                assert has or not found, (pat, text)
+                if pat.exact:
+                    assert has == found, (pat, text)
+            if pat.first is not None and found and text[:1].isascii():
+                assert text[:1] in pat.first, (pat, text)
+            checked += 1
+    assert checked > 100_000

@@ -135,8 +135,11 @@ def _parsed_alternatives(rx: Any):
         items = list(P.parse(rx.pattern, rx.flags))
     except Exception:  # noqa: BLE001 - analysis is an optimisation only
         return None, None
-    if len(items) == 1 and items[0][0] is C.BRANCH:
-        return [list(a) for a in items[0][1][1]], C
+    if items and items[-1][0] is C.BRANCH:
+        # The parser moves what all alternatives begin with (``^`` of ``^a|^b``) in front
+        # of the branch; put it back into each.
+        prefix = items[:-1]
+        return [prefix + list(a) for a in items[-1][1][1]], C
     return [items], C
 
 
