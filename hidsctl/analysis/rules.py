@@ -14,7 +14,7 @@ import ipaddress
 import re
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from hidsctl.analysis.patterns import Pattern, PatternError, compile_pattern
 from hidsctl.analysis.xmlload import Node
@@ -177,7 +177,6 @@ class Rule:
 class RuleNode:
     rule: Rule
     children: list["RuleNode"] = field(default_factory=list)
-    by_decoder: dict = field(default_factory=dict)
 
     def add_child(self, rule: Rule) -> "RuleNode":
         node = RuleNode(rule)
@@ -188,34 +187,7 @@ class RuleNode:
                 break
         else:
             self.children.append(node)
-        self.by_decoder.clear()
         return node
-
-    def children_for(self, decoder_name: str, program_name: str | None) -> tuple:
-        """Children that can match an event of that decoder and program name.
-
-        ``decoded_as`` and ``program_name`` are a rule's first checks and depend on nothing
-        but these two, so filtering once per pair (cached) gives the same result as
-        checking every child for every event.
-        """
-        key = (decoder_name, program_name)
-        found = self.by_decoder.get(key)
-        if found is None:
-            found = tuple(
-                c for c in self.children
-                if (c.rule.decoded_as is None or c.rule.decoded_as == decoder_name)
-                and _program_ok(c.rule, program_name))
-            if len(self.by_decoder) > 4096:
-                self.by_decoder.clear()
-            self.by_decoder[key] = found
-        return found
-
-
-def _program_ok(rule: "Rule", program_name: str | None) -> bool:
-    pattern = rule.patterns.get("program_name")
-    if pattern is None:
-        return True
-    return program_name is not None and pattern.test(program_name)
 
 
 class RuleTree:
