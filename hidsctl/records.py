@@ -167,24 +167,32 @@ def fill_defaults(record: Record) -> Record:
 # --- supervisor checkpoints ---------------------------------------------------------------
 
 CHECKPOINT = "checkpoint"
-_CHECKPOINT_TAG = b'"checkpoint"'
+CHECKPOINT_TAG = b'"checkpoint"'  # in every checkpoint line: a cheap test before parsing
 
 
-def parse_checkpoint(line: bytes) -> tuple[str, int] | None:
-    """(queue, offset) of a supervisor's ``checkpoint`` record line, else None; cheap for
-    every other line."""
-    if _CHECKPOINT_TAG not in line:
+def checkpoint_record(line: bytes) -> Record | None:
+    """The record of a supervisor's ``checkpoint`` line, else None; cheap for every other
+    line."""
+    if CHECKPOINT_TAG not in line:
         return None
     try:
         record = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
     if isinstance(record, dict) and record.get("type") == CHECKPOINT:
-        try:
-            return str(record.get("queue")), int(record.get("offset", 0))
-        except (TypeError, ValueError):
-            return None
+        return record
     return None
+
+
+def parse_checkpoint(line: bytes) -> tuple[str, int] | None:
+    """(queue, offset) of a supervisor's ``checkpoint`` record line, else None."""
+    record = checkpoint_record(line)
+    if record is None:
+        return None
+    try:
+        return str(record.get("queue")), int(record.get("offset", 0))
+    except (TypeError, ValueError):
+        return None
 
 
 # --- reading ------------------------------------------------------------------------------

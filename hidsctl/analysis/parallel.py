@@ -28,11 +28,11 @@ import orjson
 
 from hidsctl.analysis.run import HANDLED, AlertFiles, AnalyzeSettings, new_engine, run_engine
 from hidsctl.errors import HidsError, UsageError
-from hidsctl.records import CHECKPOINT, RecordReader, RecordWriter
+from hidsctl.records import (CHECKPOINT, CHECKPOINT_TAG, RecordReader, RecordWriter,
+                             checkpoint_record)
 
 BATCH_BYTES = 1 << 16  # lines gathered per worker before one write to its pipe
 MAX_WORKERS = 64
-_CHECKPOINT_TAG = b'"checkpoint"'
 
 
 @dataclass(eq=False)
@@ -164,7 +164,7 @@ class Merger:
                 rest = data[cut:]
                 if not cut:
                     continue
-                if _CHECKPOINT_TAG in data[:cut]:
+                if CHECKPOINT_TAG in data[:cut]:
                     self._emit_with_checkpoints(data[:cut])
                 else:
                     self._emit(data[:cut])
@@ -185,7 +185,7 @@ class Merger:
     def _emit_with_checkpoints(self, lines: bytes) -> None:
         start = 0
         for line in lines.splitlines(keepends=True):
-            if _CHECKPOINT_TAG in line and _is_checkpoint(line):
+            if checkpoint_record(line) is not None:
                 self._emit(lines[:start])
                 lines, start = lines[start + len(line):], 0
                 self.checkpoint = line
@@ -205,14 +205,6 @@ class Merger:
             self.files.flush()  # what the checkpoint vouches for is in the files too
             self.out.write(self.checkpoint)
             self.out.flush()
-
-
-def _is_checkpoint(line: bytes) -> bool:
-    try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(record, dict) and record.get("type") == CHECKPOINT
 
 
 # --- the worker processes ---------------------------------------------------------------------
