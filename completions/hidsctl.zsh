@@ -5,3 +5,7 @@ _hidsctl_completion() {
 }
 
 compdef _hidsctl_completion hidsctl
+
+if [[ ${funcstack[1]} == _hidsctl ]]; then
+  _hidsctl_completion "$@"
+fi

@@ -14,8 +14,8 @@ from hidsctl.errors import HidsError
 
 StateDirOption = Annotated[
     Optional[Path],
-    typer.Option("--state-dir", help="State directory [default: /var/lib/hidsctl as root, "
-                 "else $XDG_STATE_HOME/hidsctl].", show_default=False),
+    typer.Option("--state-dir", help="State directory [default: $HIDSCTL_STATE_DIR, else "
+                 "/var/lib/hidsctl as root, else $XDG_STATE_HOME/hidsctl].", show_default=False),
 ]
 ConfigOption = Annotated[
     Optional[Path],

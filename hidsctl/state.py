@@ -17,7 +17,10 @@ Migration = str | Callable[[sqlite3.Connection], None]
 
 
 def default_state_dir() -> Path:
-    """/var/lib/hidsctl as root, else $XDG_STATE_HOME/hidsctl (~/.local/state/hidsctl)."""
+    """$HIDSCTL_STATE_DIR if set, else /var/lib/hidsctl as root, else
+    $XDG_STATE_HOME/hidsctl (~/.local/state/hidsctl)."""
+    if os.environ.get("HIDSCTL_STATE_DIR"):  # a whole shell session, a unit, a test
+        return Path(os.environ["HIDSCTL_STATE_DIR"])
     if os.geteuid() == 0:
         return Path("/var/lib/hidsctl")
     xdg = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")

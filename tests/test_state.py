@@ -12,11 +12,20 @@ from hidsctl.errors import StateError
 
 
 def test_default_state_dir_follows_uid_and_xdg(monkeypatch, tmp_path):
+    monkeypatch.delenv("HIDSCTL_STATE_DIR", raising=False)
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     assert state.default_state_dir() == tmp_path / "hidsctl"
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     assert str(state.default_state_dir()) == "/var/lib/hidsctl"
+
+
+def test_hidsctl_state_dir_overrides_the_default_for_root_and_users(monkeypatch, tmp_path):
+    monkeypatch.setenv("HIDSCTL_STATE_DIR", str(tmp_path / "s"))
+    for uid in (0, 1000):
+        monkeypatch.setattr(os, "geteuid", lambda uid=uid: uid)
+        assert state.default_state_dir() == tmp_path / "s"
+    assert state.state_dir(tmp_path / "given") == tmp_path / "given"  # --state-dir wins
 
 
 def test_override_is_created(tmp_path):
