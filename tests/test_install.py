@@ -190,6 +190,14 @@ def test_bad_options_are_usage_errors():
         assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_prefix_that_is_not_a_virtualenv_is_left_alone(tmp_path):
+    (tmp_path / "opt/hidsctl").mkdir(parents=True)
+    (tmp_path / "opt/hidsctl/precious").write_text("x")
+    result = install("--root", str(tmp_path), check=False)
+    assert result.returncode == 1 and "is not a virtualenv" in result.stderr
+    assert (tmp_path / "opt/hidsctl/precious").read_text() == "x"
+
+
 def test_help_names_every_option():
     text = install("--help").stdout
     for option in ("--prefix", "--bin-dir", "--man-dir", "--bash-completion-dir",
