@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,17 @@ def test_man_pages_and_completions_are_current():
     result = subprocess.run([sys.executable, str(ROOT / "tools" / "gendocs.py"), "--check"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_man_pages_carry_examples_files_exit_status_and_no_type_labels():
+    for page in (ROOT / "man").glob("*.1"):
+        text = page.read_text()
+        for section in ("EXAMPLES", "FILES", "ENVIRONMENT", "EXIT STATUS", "SEE ALSO"):
+            assert f"\n.SH {section}\n" in text, f"{page.name}: no {section}"
+        assert not re.search(r"<(list\[|str>|int>|float>|path>|file>)", text), page.name
+    scan = (ROOT / "man" / "hidsctl-scan.1").read_text()
+    assert "hidsctl scan \\-\\-fast /usr" in scan  # an example from the README
+    assert "\\-\\-state\\-dir DIR" in scan
 
 
 def test_completion_answers_from_the_cli():
