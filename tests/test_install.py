@@ -16,7 +16,7 @@ import pytest
 
 from conftest import ROOT, is_root
 
-pytestmark = pytest.mark.slow  # two virtualenvs with hidsctl's dependencies: ~25 s
+pytestmark = pytest.mark.slow  # a virtualenv with hidsctl's dependencies: 15-60 s
 
 INSTALL = ROOT / "tools" / "install"
 PREFIX = "/opt/hidsctl"
@@ -207,10 +207,12 @@ def test_help_names_every_option():
         assert option in text
 
 
-def test_own_paths_without_root_then_uninstall(tmp_path):
-    """Every path given by option, no staging root: what a test of a running install uses."""
-    dirs = {name: tmp_path / name for name in ("venv", "bin", "man", "bash", "zsh", "fish",
-                                                "units")}
+def test_own_paths_without_root_then_uninstall(staged, tmp_path):
+    """Every path given by option, no staging root: what a test of a running install uses.
+    The prefix is the staged virtualenv, reused (as a second run does) to save making
+    another; so this test runs last, and removes it."""
+    dirs = {name: tmp_path / name for name in ("bin", "man", "bash", "zsh", "fish", "units")}
+    dirs["venv"] = staged / "opt/hidsctl"
     args = ["--no-system-packages", "--no-users", "--prefix", str(dirs["venv"]),
             "--bin-dir", str(dirs["bin"]), "--man-dir", str(dirs["man"]),
             "--bash-completion-dir", str(dirs["bash"]), "--zsh-completion-dir", str(dirs["zsh"]),
@@ -230,5 +232,6 @@ def test_own_paths_without_root_then_uninstall(tmp_path):
     leftovers = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")
                        if not p.is_dir())
     assert leftovers == ["bin/other"]
+    assert (staged / "usr/local/bin/hidsctl").is_symlink()  # another tree's link: not ours
     assert not dirs["venv"].exists()
     install(*args, "--uninstall")  # nothing left to remove is fine
