@@ -211,10 +211,10 @@ def see_also_section(name: str, command, parent) -> list[str]:
     if parent is None:
         pages = [f"hidsctl-{s}" for s in sorted(command.commands)]
     else:
-        partners = set()
-        for snippet in readme_snippets("Pipelines"):
-            if re.search(rf"\bhidsctl {name}\b(?!-)", snippet):
-                partners |= set(re.findall(r"\bhidsctl ([a-z]+)", snippet))
+        partners = set()  # the commands named in the same README examples
+        for block in readme_blocks("Pipelines"):
+            if re.search(rf"\bhidsctl {name}\b(?!-)", block):
+                partners |= set(re.findall(r"\bhidsctl ([a-z]+)", block))
         pages = ["hidsctl"] + [f"hidsctl-{p}" for p in sorted(partners - {name})
                                if p in ALL_COMMANDS]
     lines = [".SH SEE ALSO", ", ".join(f"\\fB{roff_escape(p)}\\fR(1)" for p in pages)]
