@@ -132,6 +132,8 @@ class Refusals:
                 self._report(sender)
         if len(self.last) >= self.MAX_SENDERS:
             self.last = {s: t for s, t in self.last.items() if now - t < self.interval}
+            if len(self.last) >= self.MAX_SENDERS:
+                self.last.clear()  # bounded memory before exact rate limits
 
     def _report(self, sender: str) -> None:
         pending = self.pending.pop(sender)
