@@ -110,7 +110,8 @@ def lines(*records: dict) -> bytes:
     return b"".join(json.dumps(r).encode() + b"\n" for r in records)
 
 
-SSHD_LINE = "Nov 25 13:50:47 web1 sshd[811]: Failed password for root from 203.0.113.9 port 52144 ssh2"
+SSHD_LINE = ("Nov 25 13:50:47 web1 sshd[811]: Failed password for root from 203.0.113.9 "
+             "port 52144 ssh2")
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
