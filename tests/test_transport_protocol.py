@@ -8,6 +8,7 @@ import os
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from hidsctl.origin import AGENT_TYPES
 from hidsctl.transport import protocol
 from hidsctl.transport.protocol import Rejected
 from hidsctl.transport.server import stamp
@@ -137,14 +138,18 @@ def test_near_valid_headers_never_crash(data):
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.binary(max_size=120), max_size=10))
-def test_stamp_keeps_only_valid_records_and_always_overwrites_agent(lines):
+def test_stamp_keeps_only_valid_records_and_always_overwrites_agent_and_origin(lines):
     identity = {"id": "001", "name": "web1", "ip": "127.0.0.1"}
-    out, problems = stamp(lines + [b'{"type":"log","location":"x","log":"y","agent":{"id":"000"}}'],
-                          identity)
+    out, problems, refused = stamp(
+        lines + [b'{"type":"log","location":"x","log":"y","agent":{"id":"000"},"origin":{}}'],
+        identity)
     import orjson
     assert orjson.loads(out[-1])["agent"] == identity
     for line in out:
-        assert orjson.loads(line)["agent"] == identity
+        record = orjson.loads(line)
+        assert record["agent"] == identity
+        assert record["origin"] == {"kind": "agent", **identity}
+        assert record["type"] in AGENT_TYPES
 
 
 @settings(max_examples=300, deadline=None)

@@ -41,6 +41,7 @@ def test_logger_messages_arrive_as_log_records(tmp_path):
                             "tcp modern message", "udp modern message"}
     for record in logs:
         assert record["location"] == "127.0.0.1" and record["agent"]["id"] == "000"
+        assert record["origin"] == {"kind": "syslog", "ip": "127.0.0.1"}
         assert " sshd" in record["log"]
     modern = by_text["tcp modern message"]
     assert modern["data"]["syslog_format"] == "rfc5424" and modern["data"]["app_name"] == "sshd"

@@ -26,10 +26,11 @@ from typing import BinaryIO
 
 import orjson
 
-from hidsctl.analysis.run import HANDLED, AlertFiles, AnalyzeSettings, new_engine, run_engine
+from hidsctl.analysis.run import (HANDLED, AlertFiles, AnalyzeSettings, new_engine, refusals,
+                                  refused, run_engine)
 from hidsctl.errors import HidsError, UsageError
 from hidsctl.records import (CHECKPOINT, CHECKPOINT_TAG, RecordReader, RecordWriter,
-                             checkpoint_record)
+                             checkpoint_record, dumps)
 
 BATCH_BYTES = 1 << 16  # lines gathered per worker before one write to its pipe
 MAX_WORKERS = 64
@@ -101,9 +102,14 @@ def _dispatch(stdin: BinaryIO | None, procs: list[Worker], merger: "Merger") -> 
         merger.flush()
 
     reader = RecordReader(stdin, before_block=flush_all)
+    tally = refusals(lambda notice: merger.write_through(dumps(notice)[:-1]))
     for raw, record in reader.pairs():
         rtype = record["type"]
         if rtype not in HANDLED:
+            if refused(record, tally):
+                continue
+            if tally.pending:
+                tally.flush()
             if rtype == CHECKPOINT:
                 for worker in procs:
                     worker.pending.append(raw + b"\n")
@@ -123,6 +129,7 @@ def _dispatch(stdin: BinaryIO | None, procs: list[Worker], merger: "Merger") -> 
         worker.pending_bytes += len(raw) + 1
         if worker.pending_bytes >= BATCH_BYTES:
             worker.send()
+    tally.flush(force=True)
     flush_all()
 
 

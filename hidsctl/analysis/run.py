@@ -2,8 +2,12 @@
 
 ``log``, ``syscheck``, ``rootcheck``, ``agent_status``, ``ar_result`` and ``notice``
 records become events (docs/rules.md says how); every other record passes through
-unchanged and in order. Alerts at or above ``min_level`` go to stdout and, when asked, are
-appended to an alerts.json file and an alerts.log file in OSSEC's text layout.
+unchanged and in order, unless it came from an agent or a syslog device (it has an
+``origin``, hidsctl/origin.py): an ``alert`` or ``ar`` made elsewhere must not reach the
+outputs or ``respond`` as if this server had made it, so it is dropped and counted in a
+``notice``. Alerts carry no ``origin``: they are this server's own. Alerts at or above
+``min_level`` go to stdout and, when asked, are appended to an alerts.json file and an
+alerts.log file in OSSEC's text layout.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from hidsctl import origin
 from hidsctl.errors import HidsError, UsageError
 
 HANDLED = frozenset({"log", "syscheck", "rootcheck", "agent_status", "ar_result", "notice"})
@@ -101,6 +106,21 @@ def analyze(settings: AnalyzeSettings, stdin: BinaryIO | None = None,
     return 0
 
 
+def refusals(emit) -> "origin.Refusals":
+    """The tally of records refused for their origin; ``emit`` writes its notices."""
+    return origin.Refusals("analyze", emit, what="that analyze does not analyse")
+
+
+def refused(record: dict, tally: "origin.Refusals") -> bool:
+    """Whether a record analyze does not analyse came from a remote origin (then it is
+    counted, and dropped by the caller instead of passed through)."""
+    sender = origin.remote(record)
+    if sender is None:
+        return False
+    tally.add(sender, origin.agent_of(record["origin"]), {record["type"]: 1})
+    return True
+
+
 def new_engine(settings: AnalyzeSettings):
     from hidsctl.analysis.engine import Engine
 
@@ -122,12 +142,17 @@ def run_engine(engine, settings: AnalyzeSettings, reader, writer, files: AlertFi
     wants_files = files is not None and (files.json is not None or files.log is not None)
     write_files = files.write if wants_files else None
     reload_requested = _on_sighup()
+    tally = refusals(writer.write)
     for record in reader:
         if reload_requested:
             reload_requested.clear()
             engine = _reloaded(engine, settings)
             process = engine.process_record
         if record["type"] not in HANDLED:
+            if refused(record, tally):
+                continue
+            if tally.pending:  # what was counted since the last report, when it is due
+                tally.flush()
             writer.write(record)
             continue
         try:
@@ -141,6 +166,7 @@ def run_engine(engine, settings: AnalyzeSettings, reader, writer, files: AlertFi
             write_raw(line[:-1])
             if write_files is not None:
                 write_files(alert, line)
+    tally.flush(force=True)
 
 
 def _on_sighup() -> list:

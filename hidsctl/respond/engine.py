@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import orjson
 
-from hidsctl import records
+from hidsctl import origin, records
 from hidsctl.respond import runner, values
 from hidsctl.respond.allowlist import AllowList
 from hidsctl.respond.routing import Router
@@ -55,6 +55,8 @@ class Responder:
     def handle(self, record: Record) -> list[Record]:
         """The ar_result records for one input record; [record] for other types."""
         kind = record.get("type")
+        if kind in origin.ACTIONABLE and "origin" in record:
+            return [self.untrusted(record)]
         if kind == "alert":
             return self.handle_alert(record)
         if kind == "ar":
@@ -71,6 +73,17 @@ class Responder:
             out.append(self.result("skipped", reason="no matching response",
                                    rule_id=str(rule.get("id", "")), alert_id=_text(alert.get("id"))))
         return out
+
+    def untrusted(self, record: Record) -> Record:
+        """An alert or ``ar`` that came from an agent or a device (``receive`` stamped its
+        ``origin``) is what that peer says, not a decision of this server: never acted on."""
+        reason = f"not made on this host: it came from {origin.remote(record)}"
+        if record.get("type") == "alert":
+            rule = record.get("rule")
+            return self.result("skipped", reason=reason, alert_id=_text(record.get("id")),
+                               rule_id=_text(rule.get("id")) if isinstance(rule, dict) else None)
+        return self.result("skipped", reason=reason, command=_text(record.get("command")),
+                           action=_text(record.get("action")), target=_text(record.get("target")))
 
     def respond(self, response: Response, alert: Record) -> list[Record]:
         command = self.settings.commands[response.command]

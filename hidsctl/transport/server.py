@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from hidsctl import records
+from hidsctl import origin, records
 from hidsctl.errors import ConfigError, ProtocolError
 from hidsctl.transport import protocol
 from hidsctl.transport.addresses import DEFAULT_PORT, parse_address
@@ -47,14 +47,21 @@ class ReceiveSettings:
     max_frame: int = protocol.MAX_FRAME
 
 
-def stamp(lines: list[bytes], identity: dict[str, str]) -> tuple[list[bytes], list[str]]:
-    """The batch's records with ``agent`` overwritten by the authenticated identity.
+def stamp(lines: list[bytes], identity: dict[str, str]
+          ) -> tuple[list[bytes], list[str], dict[str, int]]:
+    """The batch's records with ``agent`` overwritten by the authenticated identity and
+    ``origin`` by the agent's origin (whatever the agent wrote there is lost).
 
-    Returns (serialised records, what was wrong with each line dropped). An ``ar`` record
-    is dropped: an agent never orders a response on the server."""
+    Returns (serialised records, what was wrong with each line dropped, how many records of
+    each type were refused). Only the types agents produce are taken: an ``alert``, an
+    ``ar``, a ``checkpoint`` or any other type from an agent is data the agent has no
+    business sending (it would reach the outputs, or order a response), so it is dropped."""
     out: list[bytes] = []
     problems: list[str] = []
+    refused: dict[str, int] = {}
     loads, dumps, validate = orjson.loads, records.dumps, records.validate
+    allowed = origin.AGENT_TYPES
+    source = origin.of_agent(identity)
     for line in lines:
         if not line:
             continue
@@ -67,14 +74,16 @@ def stamp(lines: list[bytes], identity: dict[str, str]) -> tuple[list[bytes], li
         if problem:
             problems.append(problem)
             continue
-        if record["type"] == "ar":
-            problems.append("an agent may not send ar records")
+        if record["type"] not in allowed:
+            label = origin.type_label(record["type"])
+            refused[label] = refused.get(label, 0) + 1
             continue
         record["agent"] = identity
+        record["origin"] = source
         if "timestamp" not in record:
             record["timestamp"] = records.now()
         out.append(dumps(record))
-    return out, problems
+    return out, problems, refused
 
 
 class Receiver:
@@ -90,6 +99,8 @@ class Receiver:
         self.store = StatusStore(state)
         self.stderr = stderr if stderr is not None else sys.stderr
         self.log = BoundedLog(self.output, "receive", settings.log_interval, self.stderr)
+        self.refusals = origin.Refusals("receive", self.output.record, settings.log_interval,
+                                        self.stderr, "of types agents do not send")
         self.links: set[TcpLink] = set()
         self.udp: list[UdpEndpoint] = []
         self.sessions: dict[str, Link] = {}
@@ -156,12 +167,15 @@ class Receiver:
         if stream == mark_stream and first_seq <= mark_seq:
             lines = lines[mark_seq - first_seq + 1:]  # already written before a lost ack
             first_seq = mark_seq + 1
-        out, problems = stamp(lines, link.identity())
+        identity = link.identity()
+        out, problems, refused = stamp(lines, identity)
         self.output.lines(out)
         if lines:
             self.store.set_mark(agent, stream, first_seq + len(lines) - 1)
         for problem in problems:
             self.log.report("bad_record", f"agent {agent}", problem)
+        if refused:
+            self.refusals.add(origin.describe(origin.of_agent(identity)), identity, refused)
         self.records_in += len(out)
         state = self.store.agents.get(agent)
         if state is not None:
@@ -198,6 +212,10 @@ class Receiver:
     def route(self, record: dict[str, Any]) -> None:
         """Deliver an ``ar`` record to its target agent(s), hold it for a disconnected one."""
         if record.get("type") != "ar":
+            return
+        sender = origin.remote(record)
+        if sender is not None:  # an agent's record never commands other agents
+            self.log.report("ar_not_routed", sender, "ar record from a remote origin")
             return
         target = str(record.get("target") or "local")
         command = orjson.dumps(record)
@@ -260,6 +278,7 @@ class Receiver:
                     status="disconnected",
                     last_keepalive=records.format_timestamp(agent.last_keepalive)
                     if agent.last_keepalive else None))
+        self.refusals.flush()
         self.store.flush()
 
     async def _sweeper(self) -> None:
@@ -320,6 +339,7 @@ class Receiver:
             sweeper.cancel()
             for server in self.servers:
                 server.close()
+            self.refusals.flush(force=True)
             self.store.close()
 
 

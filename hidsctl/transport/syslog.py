@@ -3,8 +3,9 @@
 UDP datagrams and TCP streams, RFC 3164 and RFC 5424 messages, TCP framed by octet
 counting (RFC 6587: ``LEN SP MSG``) or by newlines, accepted only from the allow-list.
 Each message becomes a ``log`` record of the server (agent 000) whose ``location`` is the
-device's address. An RFC 5424 message is rewritten into the classic syslog line that
-OSSEC's pre-decoder reads, its structured parts kept under ``data``.
+device's address and whose ``origin`` is ``{"kind": "syslog", "ip": ADDRESS}``; a device
+yields nothing but ``log`` records. An RFC 5424 message is rewritten into the classic
+syslog line that OSSEC's pre-decoder reads, its structured parts kept under ``data``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 import time
 from typing import Any
 
-from hidsctl import records
+from hidsctl import origin, records
 from hidsctl.errors import ConfigError, ProtocolError, UsageError
 from hidsctl.transport.addresses import normal_ip as _ip
 from hidsctl.transport.output import BoundedLog, Output
@@ -142,11 +143,13 @@ class SyslogListener:
 
     def emit(self, messages: list[bytes], address: str) -> None:
         lines = []
+        source = origin.of_syslog(address)
         for raw in messages:
             text, data = parse_message(raw)
             record = records.make("log", agent=self.agent, location=address, log=text)
             if data:
                 record["data"] = data
+            record["origin"] = source
             lines.append(records.dumps(record))
         self.output.lines(lines)
 
