@@ -23,6 +23,7 @@ class RulesetSettings:
     ossec_conf: Path | None = None
     rules: list[Path] = field(default_factory=list)
     decoders: list[Path] = field(default_factory=list)
+    no_default_rules: bool = False  # only `rules`/`decoders`: no bundled ruleset under them
     crawler_dns: bool = False
 
 
@@ -35,10 +36,17 @@ class AnalyzeSettings(RulesetSettings):
     workers: int = 1
 
 
+def ruleset_sources(settings: RulesetSettings):
+    from hidsctl.analysis import ruleset
+
+    return ruleset.gather_sources(settings.ossec_conf, settings.rules, settings.decoders,
+                                  no_default_rules=settings.no_default_rules)
+
+
 def load_ruleset(settings: RulesetSettings):
     from hidsctl.analysis import ruleset
 
-    sources = ruleset.gather_sources(settings.ossec_conf, settings.rules, settings.decoders)
+    sources = ruleset_sources(settings)
     if not sources.rule_files:
         raise UsageError("no rule files to load (give --rules, --ossec-conf, or install the "
                          "bundled ruleset)")
