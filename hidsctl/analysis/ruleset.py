@@ -104,13 +104,17 @@ class OssecLayout:
                 found.append(self.conf_dir / Path(*path.parts[1:]))
         return list(dict.fromkeys(found))
 
-    def resolve(self, name: str, what: str, bare_under: str | None = None) -> Path:
+    def resolve(self, name: str, what: str, bare_under: str | None = None,
+                where: SourceLocation | None = None) -> Path:
+        if not name:
+            raise ConfigError(f"empty {what} name", where or SourceLocation(str(self.conf)))
         tried = self.candidates(name, bare_under)
         for cand in tried:
             if cand.exists():
                 return cand
         raise ConfigError(f"{what} {name!r} not found (looked for "
-                          f"{', '.join(str(c) for c in tried)})", SourceLocation(str(self.conf)))
+                          f"{', '.join(str(c) for c in tried)})",
+                          where or SourceLocation(str(self.conf)))
 
     def list_dirs(self) -> list[Path]:
         return list(dict.fromkeys([self.root, self.root / "rules", self.root / "etc" / "lists",
@@ -141,15 +145,15 @@ def sources_from_ossec_conf(conf: Path) -> RulesetSources:
 
 
 def _add_rules_item(src: RulesetSources, layout: OssecLayout, item) -> None:
-    text = item.text.strip()
+    text, where = item.text.strip(), item.where()
     if item.tag == "decoder":
-        src.decoder_files.append(layout.resolve(text, "decoder file"))
+        src.decoder_files.append(layout.resolve(text, "decoder file", where=where))
     elif item.tag == "decoder_dir":
-        src.decoder_files.extend(_xml_files(layout.resolve(text, "decoder_dir")))
+        src.decoder_files.extend(_xml_files(layout.resolve(text, "decoder_dir", where=where)))
     elif item.tag in ("include", "rule"):
-        src.rule_files.append(layout.resolve(text, "rule file", bare_under="rules"))
+        src.rule_files.append(layout.resolve(text, "rule file", "rules", where))
     elif item.tag == "rule_dir":
-        src.rule_files.extend(_xml_files(layout.resolve(text, "rule_dir")))
+        src.rule_files.extend(_xml_files(layout.resolve(text, "rule_dir", where=where)))
     elif item.tag == "list":
         src.list_files.append(Path(text))
     elif item.tag in ("rule_exclude", "decoder_exclude"):

@@ -35,9 +35,7 @@ def start(label: str) -> str:
 
 
 def link(previous: str, data: bytes) -> str:
-    digest = hashlib.sha256(previous.encode())
-    digest.update(data)
-    return digest.hexdigest()[:WIDTH]
+    return hashlib.sha256(previous.encode() + data).hexdigest()[:WIDTH]
 
 
 def read_entries(path: Path) -> list[tuple[int, str]] | None:
@@ -63,7 +61,8 @@ class ChainWriter:
     def __init__(self, data_path: Path, label: str):
         self.path = sidecar(data_path)
         entries = [e for e in read_entries(self.path) or [] if e[0] >= 0]
-        self.end, self.value = entries[-1] if entries else (0, start(label))
+        self.end, value = entries[-1] if entries else (0, start(label))
+        self.value = value.encode()  # as bytes: append is on the path of every alert
         self._drop_torn_entry()
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         self.pending: list[bytes] = []  # entries whose data may not be flushed yet
@@ -91,9 +90,10 @@ class ChainWriter:
                 self.append(handle.read(size - self.end))
 
     def append(self, data: bytes) -> None:
-        self.value = link(self.value, data)
+        """link(), inlined on bytes."""
+        self.value = hashlib.sha256(self.value + data).hexdigest()[:WIDTH].encode()
         self.end += len(data)
-        self.pending.append(f"{self.end} {self.value}\n".encode())
+        self.pending.append(b"%d %s\n" % (self.end, self.value))
 
     def flush(self, sync: bool = False) -> None:
         """Write the held entries: call after the data they cover is flushed."""
