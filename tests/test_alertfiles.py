@@ -60,7 +60,8 @@ def test_alerts_filed_by_their_own_utc_day_and_closed_when_a_later_day_arrives(t
         assert packed.read().startswith("** Alert ")
     files.close()
     assert (day_dir(tmp_path) / "ossec-alerts-21.log").exists()  # today by the clock: still open
-    seals, problems = verify(tmp_path)
+    result = verify(tmp_path)
+    seals, problems = result.seals, result.problems
     assert [s.path for s in seals] == ["2026/Nov/ossec-alerts-20.log.gz", "2026/Nov/ossec-alerts-20.json.gz"]
     assert problems == []
 
@@ -79,7 +80,7 @@ def test_wall_clock_midnight_closes_the_day_without_a_new_alert(tmp_path):
     with gzip.open(archive) as packed:
         assert [json.loads(l)["type"] for l in packed] == ["alert", "log"]
     files.close()
-    assert verify(tmp_path)[1] == []
+    assert verify(tmp_path).problems == []
 
 
 def test_late_alert_for_a_sealed_day_opens_a_new_part(tmp_path):
@@ -93,7 +94,7 @@ def test_late_alert_for_a_sealed_day_opens_a_new_part(tmp_path):
     assert names == ["ossec-alerts-20-1.json.gz", "ossec-alerts-20-1.log.gz",
                      "ossec-alerts-20.json.gz", "ossec-alerts-20.log.gz",
                      "ossec-alerts-21.json.gz", "ossec-alerts-21.log.gz"]
-    assert verify(tmp_path)[1] == []
+    assert verify(tmp_path).problems == []
 
 
 def test_restart_continues_an_open_day_and_closes_days_left_behind(tmp_path):
@@ -178,7 +179,8 @@ def test_a_close_interrupted_by_a_crash_is_finished_or_redone(tmp_path):
                      "ossec-alerts-21.json.gz", "ossec-alerts-21.log.gz"]
     with gzip.open(directory / "ossec-alerts-21.log.gz", "rt") as packed:
         assert "Failed password for root (2)" in packed.read()
-    seals, problems = verify(tmp_path)
+    result = verify(tmp_path)
+    seals, problems = result.seals, result.problems
     assert problems == [] and len(seals) == 4
 
 

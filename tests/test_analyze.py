@@ -99,7 +99,8 @@ def ruleset(tmp_path):
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "0010-local.xml").write_text(RULES)
-    return ["--decoders", str(tmp_path / "decoders.xml"), "--rules", str(rules)]
+    return ["--decoders", str(tmp_path / "decoders.xml"), "--rules", str(rules),
+            "--no-default-rules"]
 
 
 def log(line, ts="2026-11-25T13:50:47.000Z", agent="000"):
@@ -262,7 +263,7 @@ def test_rules_check_reports_every_error_with_file_and_line(tmp_path, ruleset):
 </group>
 """)
     result = run_hidsctl("rules", "check", "--rules", str(bad), "--decoders",
-                         ruleset[1])
+                         ruleset[1], "--no-default-rules")
     out = result.stdout.decode()
     assert result.returncode == 1
     assert "a.xml:3: rule 200" in out and "if_sid 9999" in out
@@ -277,7 +278,8 @@ def test_analyze_refuses_a_broken_ruleset(tmp_path, ruleset):
     bad = tmp_path / "broken.xml"
     bad.write_text('<group name="x"><rule id="5" level="3"><if_sid>7</if_sid>'
                    '<match>x</match></group>')
-    result = run_hidsctl("analyze", "--rules", str(bad), "--decoders", ruleset[1], input="")
+    result = run_hidsctl("analyze", "--rules", str(bad), "--decoders", ruleset[1],
+                         "--no-default-rules", input="")
     assert result.returncode == 2
     assert b"broken.xml:1" in result.stderr
 

@@ -36,8 +36,8 @@ def line(n: int) -> bytes:
 def run(rules_dir, hup_after: int | None, description: str = "first",
         workers: int = 1) -> list[dict]:
     (rules_dir / "local_rules.xml").write_text(RULES.replace("DESCRIPTION", "first"))
-    proc = subprocess.Popen([sys.executable, "-m", "hidsctl", "analyze", "--rules",
-                             str(rules_dir), "--workers", str(workers)], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "hidsctl", "analyze", "--no-default-rules",
+                             "--rules", str(rules_dir), "--workers", str(workers)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out = []
     for n in range(10):
@@ -69,8 +69,8 @@ def test_reload_keeps_the_correlation_count(tmp_path, workers):
 
 def test_broken_rules_on_reload_keep_the_running_ones(tmp_path):
     (tmp_path / "local_rules.xml").write_text(RULES.replace("DESCRIPTION", "first"))
-    proc = subprocess.Popen([sys.executable, "-m", "hidsctl", "analyze", "--rules",
-                             str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "hidsctl", "analyze", "--no-default-rules",
+                             "--rules", str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     proc.stdin.write(line(0))
     proc.stdin.flush()

@@ -26,8 +26,8 @@ from typing import BinaryIO
 
 import orjson
 
-from hidsctl.analysis.run import (HANDLED, AlertFiles, AnalyzeSettings, new_engine, refusals,
-                                  refused, run_engine)
+from hidsctl.analysis.run import (HANDLED, AlertFiles, AnalyzeSettings, input_reader,
+                                  new_engine, refusals, refused, run_engine)
 from hidsctl.errors import HidsError, UsageError
 from hidsctl.records import (CHECKPOINT, CHECKPOINT_TAG, RecordReader, RecordWriter,
                              checkpoint_record, dumps)
@@ -101,7 +101,7 @@ def _dispatch(stdin: BinaryIO | None, procs: list[Worker], merger: "Merger") -> 
             worker.send()
         merger.flush()
 
-    reader = RecordReader(stdin, before_block=flush_all)
+    reader = input_reader(stdin, flush_all)
     tally = refusals(lambda notice: merger.write_through(dumps(notice)[:-1]))
     for raw, record in reader.pairs():
         rtype = record["type"]

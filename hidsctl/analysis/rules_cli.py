@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from hidsctl.analysis.run import RulesetSettings, load_ruleset
+from hidsctl.analysis.run import RulesetSettings, load_ruleset, ruleset_sources
 from hidsctl.errors import HidsError, UsageError
 
 
@@ -77,7 +77,7 @@ def _failure_table(failed) -> None:
 def run_check(settings: RulesSettings, *, as_json: bool = False) -> int:
     from hidsctl.analysis import ruleset
 
-    sources = ruleset.gather_sources(settings.ossec_conf, settings.rules, settings.decoders)
+    sources = ruleset_sources(settings)
     errors: list[HidsError] = []
     loaded = ruleset.load(sources, errors=errors)
     if as_json:

@@ -1,15 +1,22 @@
 """Loading a whole ruleset: which files, in which order, and everything in them compiled.
 
+The base ruleset is one of:
+
 - no options: the bundled ruleset (``decoders/*.xml``, then ``rules/*.xml`` in file-name
   order, lists under ``lists/``);
 - ``--ossec-conf FILE``: the ``<rules>`` section of an ossec.conf (``<decoder>``,
-  ``<decoder_dir>``, ``<include>``/``<rule>``, ``<rule_dir>``, ``<list>``), with OSSEC's
-  default ``decoder.xml`` and ``local_decoder.xml`` beside it when it names no decoders;
-- ``--rules DIR|FILE`` and ``--decoders FILE|DIR`` (each repeatable) add files after those.
+  ``<decoder_dir>``, ``<include>``/``<rule>``, ``<rule_dir>``, ``<list>``), its names
+  resolved as OSSEC resolves them in its install root (``OssecLayout``), with OSSEC's
+  default ``etc/decoder.xml`` and ``etc/local_decoder.xml`` when it names no decoders;
+- ``--no-default-rules``: nothing.
+
+``--decoders FILE|DIR`` and ``--rules FILE|DIR`` (each repeatable) add files after the base,
+in order, as OSSEC's local_decoder.xml and local_rules.xml do. A file named twice loads once.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +27,8 @@ from hidsctl.analysis.cdb import CdbList
 from hidsctl.analysis.decoders import DecoderSet, decoder_from_xml
 from hidsctl.analysis.plugins import PLUGINS
 from hidsctl.analysis.rules import Rule, RuleTree, rule_from_xml
-from hidsctl.errors import ConfigError, DecoderError, HidsError, RuleError, SourceLocation
+from hidsctl.errors import (ConfigError, DecoderError, HidsError, RuleError, SourceLocation,
+                            UsageError)
 
 
 # Decoders analysis provides itself (integrity, rootcheck and host events).
@@ -60,21 +68,63 @@ def bundled_sources() -> RulesetSources:
                           [base / "lists", base])
 
 
-def sources_from_ossec_conf(conf: Path) -> RulesetSources:
-    nodes = xmlload.parse_file(conf, ConfigError)
-    base = conf.resolve().parent
-    src = RulesetSources(list_dirs=[base, base / "lists", base / "rules"])
+@dataclass(frozen=True)
+class OssecLayout:
+    """Where an OSSEC install keeps what its ossec.conf names.
 
-    def resolve(name: str, where: str) -> Path:
-        candidates = [Path(name)] if Path(name).is_absolute() else [
-            base / name, base / "rules" / name, base / "etc" / name, base / "decoders" / name,
-            Path(name)]
-        for cand in candidates:
+    OSSEC 4.x runs chrooted in its install root (``/var/ossec``) and reads every name of
+    ``<rules>`` relative to it: a bare ``<include>`` name under ``rules/``, anything with a
+    ``/`` (``etc/decoder.xml``, ``etc/lists/x``, a ``<rule_dir>``) from the root, an absolute
+    name inside the chroot. The root is the parent of the conf's ``etc/``; a source checkout
+    keeps the rules under ``etc/rules`` instead; a conf kept elsewhere (beside its
+    ``rules/`` and ``decoder.xml``) is its own root.
+    """
+
+    conf: Path
+    root: Path
+    conf_dir: Path
+
+    @classmethod
+    def of(cls, conf: Path) -> "OssecLayout":
+        conf_dir = conf.absolute().parent
+        root = conf_dir.parent if conf_dir.name == "etc" else conf_dir
+        return cls(conf, root, conf_dir)
+
+    def candidates(self, name: str, bare_under: str | None = None) -> list[Path]:
+        path = Path(name)
+        if path.is_absolute():
+            # a chrooted OSSEC reads "/rules/x.xml" as <root>/rules/x.xml
+            found = [path, self.root / path.relative_to(path.anchor)]
+        elif bare_under is not None and "/" not in name:
+            found = [self.root / bare_under / name, self.root / "etc" / bare_under / name,
+                     self.conf_dir / name]
+        else:
+            found = [self.root / path, self.root / "etc" / path, self.conf_dir / path]
+            if path.parts[0] == "etc" and len(path.parts) > 1:
+                found.append(self.conf_dir / Path(*path.parts[1:]))
+        return list(dict.fromkeys(found))
+
+    def resolve(self, name: str, what: str, bare_under: str | None = None,
+                where: SourceLocation | None = None) -> Path:
+        if not name:
+            raise ConfigError(f"empty {what} name", where or SourceLocation(str(self.conf)))
+        tried = self.candidates(name, bare_under)
+        for cand in tried:
             if cand.exists():
                 return cand
-        raise ConfigError(f"{where} {name!r} not found (looked beside {conf})",
-                          SourceLocation(str(conf)))
+        raise ConfigError(f"{what} {name!r} not found (looked for "
+                          f"{', '.join(str(c) for c in tried)})",
+                          where or SourceLocation(str(self.conf)))
 
+    def list_dirs(self) -> list[Path]:
+        return list(dict.fromkeys([self.root, self.root / "rules", self.root / "etc" / "lists",
+                                   self.conf_dir, self.conf_dir / "lists"]))
+
+
+def sources_from_ossec_conf(conf: Path) -> RulesetSources:
+    nodes = xmlload.parse_file(conf, ConfigError)
+    layout = OssecLayout.of(conf)
+    src = RulesetSources(list_dirs=layout.list_dirs())
     found_rules = False
     for top in nodes:
         for section in (top.children if top.tag == "ossec_config" else [top]):
@@ -82,53 +132,75 @@ def sources_from_ossec_conf(conf: Path) -> RulesetSources:
                 continue
             found_rules = True
             for item in section.children:
-                if item.tag == "decoder":
-                    src.decoder_files.append(resolve(item.text, "decoder file"))
-                elif item.tag == "decoder_dir":
-                    src.decoder_files.extend(_xml_files(resolve(item.text, "decoder_dir")))
-                elif item.tag in ("include", "rule"):
-                    src.rule_files.append(resolve(item.text, "rule file"))
-                elif item.tag == "rule_dir":
-                    src.rule_files.extend(_xml_files(resolve(item.text, "rule_dir")))
-                elif item.tag == "list":
-                    src.list_files.append(Path(item.text))
-                elif item.tag == "rule_exclude" or item.tag == "decoder_exclude":
-                    excluded = item.text
-                    src.rule_files = [p for p in src.rule_files if p.name != excluded]
-                    src.decoder_files = [p for p in src.decoder_files if p.name != excluded]
+                _add_rules_item(src, layout, item)
     if not found_rules:
         raise ConfigError("no <rules> section", SourceLocation(str(conf)))
     if not src.decoder_files:
-        for name in ("decoder.xml", "etc/decoder.xml", "local_decoder.xml",
-                     "etc/local_decoder.xml"):
-            if (base / name).is_file():
-                src.decoder_files.append(base / name)
+        # OSSEC's default: etc/decoder.xml (required), then etc/local_decoder.xml if present
+        src.decoder_files.append(layout.resolve("etc/decoder.xml", "decoder file"))
+        local = next((c for c in layout.candidates("etc/local_decoder.xml") if c.is_file()), None)
+        if local is not None:
+            src.decoder_files.append(local)
     return src
 
 
+def _add_rules_item(src: RulesetSources, layout: OssecLayout, item) -> None:
+    text, where = item.text.strip(), item.where()
+    if item.tag == "decoder":
+        src.decoder_files.append(layout.resolve(text, "decoder file", where=where))
+    elif item.tag == "decoder_dir":
+        src.decoder_files.extend(_xml_files(layout.resolve(text, "decoder_dir", where=where)))
+    elif item.tag in ("include", "rule"):
+        src.rule_files.append(layout.resolve(text, "rule file", "rules", where))
+    elif item.tag == "rule_dir":
+        src.rule_files.extend(_xml_files(layout.resolve(text, "rule_dir", where=where)))
+    elif item.tag == "list":
+        src.list_files.append(Path(text))
+    elif item.tag in ("rule_exclude", "decoder_exclude"):
+        src.rule_files = [p for p in src.rule_files if p.name != text]
+        src.decoder_files = [p for p in src.decoder_files if p.name != text]
+
+
+def _dedupe(paths: list[Path]) -> list[Path]:
+    """Each file once, at its first place: a file named twice (the conf's rules dir given
+    again with --rules) would otherwise load twice and clash with itself."""
+    seen: set[str] = set()
+    out = []
+    for path in paths:
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            out.append(path)
+    return out
+
+
 def gather_sources(ossec_conf: Path | None = None, rules: list[Path] | None = None,
-                   decoders: list[Path] | None = None) -> RulesetSources:
-    rules = list(rules or [])
-    decoders = list(decoders or [])
+                   decoders: list[Path] | None = None, *,
+                   no_default_rules: bool = False) -> RulesetSources:
+    """The base ruleset (the conf's, else the bundled one; none with ``no_default_rules``)
+    and then ``--decoders`` and ``--rules`` after it, in order, as OSSEC loads its
+    local_decoder.xml and local_rules.xml after its own files."""
+    if ossec_conf is not None and no_default_rules:
+        raise UsageError("--no-default-rules drops the base ruleset, which --ossec-conf names; "
+                         "give one of them")
     if ossec_conf is not None:
         src = sources_from_ossec_conf(ossec_conf)
-    elif rules or decoders:
-        bundled = bundled_sources()
-        src = RulesetSources(decoder_files=[] if decoders else bundled.decoder_files,
-                             rule_files=[] if rules else bundled.rule_files,
-                             list_dirs=list(bundled.list_dirs))
+    elif no_default_rules:
+        src = RulesetSources()
     else:
-        return bundled_sources()
-    for path in decoders:
+        src = bundled_sources()
+    for path in decoders or []:
         if not path.exists():
             raise ConfigError(f"decoder file {path} does not exist")
         src.decoder_files.extend(_xml_files(path))
-    for path in rules:
+    for path in rules or []:
         if not path.exists():
             raise ConfigError(f"rules {path} do not exist")
         src.rule_files.extend(_xml_files(path))
         base = path if path.is_dir() else path.parent
         src.list_dirs[:0] = [base, base / "lists", base.parent / "lists"]
+    src.decoder_files = _dedupe(src.decoder_files)
+    src.rule_files = _dedupe(src.rule_files)
     return src
 
 

@@ -28,6 +28,7 @@ class RulesetSettings:
     ossec_conf: Path | None = None
     rules: list[Path] = field(default_factory=list)
     decoders: list[Path] = field(default_factory=list)
+    no_default_rules: bool = False  # only `rules`/`decoders`: no bundled ruleset under them
     crawler_dns: bool = False
 
 
@@ -40,10 +41,17 @@ class AnalyzeSettings(RulesetSettings):
     workers: int = 1
 
 
+def ruleset_sources(settings: RulesetSettings):
+    from hidsctl.analysis import ruleset
+
+    return ruleset.gather_sources(settings.ossec_conf, settings.rules, settings.decoders,
+                                  no_default_rules=settings.no_default_rules)
+
+
 def load_ruleset(settings: RulesetSettings):
     from hidsctl.analysis import ruleset
 
-    sources = ruleset.gather_sources(settings.ossec_conf, settings.rules, settings.decoders)
+    sources = ruleset_sources(settings)
     if not sources.rule_files:
         raise UsageError("no rule files to load (give --rules, --ossec-conf, or install the "
                          "bundled ruleset)")
@@ -86,9 +94,33 @@ class AlertFiles:
                 handle.close()
 
 
+PLAIN_TEXT_HINT = ("hidsctl analyze: hint: analyze reads JSON records; for plain log lines use "
+                   "`hidsctl collect FILE | hidsctl analyze` or `hidsctl logtest`")
+
+
+def input_reader(stdin: BinaryIO | None, before_block):
+    """The record reader of analyze's input: after the first line that is not JSON (plain
+    log lines piped straight in, most often) it says once what to do instead."""
+    from hidsctl.records import RecordReader
+
+    class HintingReader(RecordReader):
+        hinted = False
+
+        def report(self, line_no: int, problem: str) -> None:
+            super().report(line_no, problem)
+            if not self.hinted and problem.startswith("not valid JSON"):
+                self.hinted = True
+                try:
+                    print(PLAIN_TEXT_HINT, file=self.stderr, flush=True)
+                except (BrokenPipeError, ValueError):
+                    pass
+
+    return HintingReader(stdin, before_block=before_block)
+
+
 def analyze(settings: AnalyzeSettings, stdin: BinaryIO | None = None,
             stdout: BinaryIO | None = None) -> int:
-    from hidsctl.records import RecordReader, RecordWriter
+    from hidsctl.records import RecordWriter
 
     engine = new_engine(settings)
     writer = RecordWriter(stdout)
@@ -99,7 +131,7 @@ def analyze(settings: AnalyzeSettings, stdin: BinaryIO | None = None,
         files.flush()
 
     try:
-        run_engine(engine, settings, RecordReader(stdin, before_block=flush), writer, files)
+        run_engine(engine, settings, input_reader(stdin, flush), writer, files)
         flush()
     finally:
         files.close()

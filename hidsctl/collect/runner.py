@@ -55,6 +55,7 @@ class Collector:
                 warn("journal: journalctl not found; the journal is not collected")
         self.saved_cursor = self.journal.cursor if self.journal else None
         self.stop_signal: int | None = None
+        self.missing = False  # with --once, a named file or glob that gave nothing to read
         self.last_commit = 0.0
         self.more = False
 
@@ -75,7 +76,9 @@ class Collector:
             for tail in [*self.active.values(), *self.draining]:
                 tail.close()
             self.store.close()
-        return 130 if self.stop_signal == signal.SIGINT else 0
+        if self.stop_signal == signal.SIGINT:
+            return 130
+        return 1 if self.missing else 0
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self.stop_signal = signum
@@ -230,7 +233,13 @@ class Collector:
             where = directory_of(source.current_pattern())
             if dirs is not None and where not in dirs and not any(c in where for c in "*?["):
                 continue
-            for path in self.expand(source, initial):
+            paths = self.expand(source, initial)
+            if not paths and initial and source.is_glob and source.required:
+                # A follower waits for files to appear; a one-shot run has read nothing.
+                self.report(source.pattern, "matches no file"
+                            + ("" if self.once else " yet; waiting for files"))
+                self.missing |= self.once
+            for path in paths:
                 if path in self.active:
                     continue
                 if self.adopt(path, known):
@@ -285,6 +294,8 @@ class Collector:
             self.place(tail, initial)
         elif source.is_glob:
             del self.active[path]
+        elif self.once and source.required:
+            self.missing = True  # reported by open_tail; nothing will come of it
 
     def make_tail(self, path: str, source: FileSource) -> FileTail:
         emitter = Emitter(self.writer, source.alias or path,

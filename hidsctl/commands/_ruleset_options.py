@@ -11,17 +11,25 @@ import typer
 OssecConfOption = Annotated[
     Optional[Path],
     typer.Option("--ossec-conf", help="Load the rules and decoders an ossec.conf's <rules> "
-                 "section names, in its order.", show_default=False, dir_okay=False),
+                 "section names, in its order, from its install (<root>/etc/ossec.conf: "
+                 "rules in <root>/rules, decoders in <root>/etc).", show_default=False,
+                 dir_okay=False),
 ]
 RulesOption = Annotated[
     Optional[list[Path]],
-    typer.Option("--rules", help="Rule file, or directory of *.xml rule files loaded in name "
-                 "order (repeatable).", show_default=False),
+    typer.Option("--rules", help="Rule file, or directory of *.xml rule files in name order, "
+                 "loaded after the base ruleset as a local_rules.xml is (repeatable).",
+                 show_default=False),
 ]
 DecodersOption = Annotated[
     Optional[list[Path]],
-    typer.Option("--decoders", help="Decoder file or directory (repeatable).",
-                 show_default=False),
+    typer.Option("--decoders", help="Decoder file or directory, loaded after the base "
+                 "decoders (repeatable).", show_default=False),
+]
+NoDefaultRulesOption = Annotated[
+    bool,
+    typer.Option("--no-default-rules", help="No base ruleset: only what --rules and "
+                 "--decoders name."),
 ]
 CrawlerDnsOption = Annotated[
     bool,
@@ -30,7 +38,8 @@ CrawlerDnsOption = Annotated[
 ]
 
 
-def ruleset_values(ossec_conf, rules, decoders, crawler_dns) -> dict:
+def ruleset_values(ossec_conf, rules, decoders, crawler_dns, no_default_rules=False) -> dict:
     """Command-line values as config.build expects them (None = not given)."""
     return {"ossec_conf": ossec_conf, "rules": list(rules or []), "decoders": list(decoders or []),
-            "crawler_dns": True if crawler_dns else None}
+            "crawler_dns": True if crawler_dns else None,
+            "no_default_rules": True if no_default_rules else None}

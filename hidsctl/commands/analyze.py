@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from hidsctl.commands._ruleset_options import (CrawlerDnsOption, DecodersOption,
-                                               OssecConfOption, RulesOption, ruleset_values)
+                                               NoDefaultRulesOption, OssecConfOption,
+                                               RulesOption, ruleset_values)
 from hidsctl.options import ConfigOption, StateDirOption, handle_errors, load_settings
 
 
@@ -19,6 +20,7 @@ def register(app: typer.Typer) -> None:
         ossec_conf: OssecConfOption = None,
         rules: RulesOption = None,
         decoders: DecodersOption = None,
+        no_default_rules: NoDefaultRulesOption = False,
         min_level: Annotated[Optional[int], typer.Option(
             "--min-level", help="Emit alerts of this level and above [default: 1].",
             show_default=False)] = None,
@@ -49,7 +51,8 @@ def register(app: typer.Typer) -> None:
 
         settings = load_settings(
             AnalyzeSettings, "analyze", config,
-            **ruleset_values(ossec_conf, rules, decoders, crawler_dns),
+            **ruleset_values(ossec_conf, rules, decoders, crawler_dns,
+                             no_default_rules),
             min_level=min_level, alerts_json=alerts_json, alerts_log=alerts_log,
             workers=workers)
         if settings.workers != 1:

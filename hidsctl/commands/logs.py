@@ -78,11 +78,13 @@ def register(app: typer.Typer) -> None:
         state_dir: StateDirOption = None,
         config: ConfigOption = None,
     ) -> None:
-        """Check every sealed (closed) day against the seal chain; exit 1 naming what is wrong.
+        """Check every sealed (closed) day against the seal chain, and every open (today's)
+        file against its running chain; exit 1 naming what is wrong.
 
-        A modified, truncated or missing day, a gzip file that is not in the chain, or an
-        edited checksum file fails verification. Prints one line per problem (JSON objects
-        with --json) and a summary.
+        A modified, truncated or missing day, a gzip file that is not in the chain, an
+        edited checksum file, or a line of an open file changed after it was written fails
+        verification. Prints one line per problem (JSON objects with --json), what each
+        open file's running chain covers, and a summary.
 
         Example:
             hidsctl logs verify --dir /var/log/hidsctl
@@ -91,10 +93,12 @@ def register(app: typer.Typer) -> None:
         from hidsctl.outputs.seal import print_verification
 
         settings = load_settings(LogsSettings, "logs", config, dir=dir)
-        seals, problems = verify_dir(_logs_dir(settings, state_dir))
-        print_verification(seals, problems, as_json=json)
-        if problems:
-            days = ", ".join(sorted({f"{p.day} {p.kind}" for p in problems}))
+        result = verify_dir(_logs_dir(settings, state_dir))
+        print_verification(result.seals, result.problems, result.open_files, as_json=json)
+        if result.problems:
+            days = ", ".join(sorted({f"{p.day} {p.kind}" + (f" {p.path}{p.lines()}"
+                                                             if p.line is not None else "")
+                                     for p in result.problems}))
             from hidsctl.options import fail
 
-            raise fail(f"sealed logs failed verification: {days}", 1)
+            raise fail(f"logs failed verification: {days}", 1)

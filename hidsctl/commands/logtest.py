@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from hidsctl.commands._ruleset_options import (CrawlerDnsOption, DecodersOption,
-                                               OssecConfOption, RulesOption, ruleset_values)
+                                               NoDefaultRulesOption, OssecConfOption,
+                                               RulesOption, ruleset_values)
 from hidsctl.options import (ConfigOption, JsonOption, StateDirOption, handle_errors,
                              load_settings)
 
@@ -19,6 +20,7 @@ def register(app: typer.Typer) -> None:
         ossec_conf: OssecConfOption = None,
         rules: RulesOption = None,
         decoders: DecodersOption = None,
+        no_default_rules: NoDefaultRulesOption = False,
         expect: Annotated[Optional[str], typer.Option(
             "-U", "--expect", metavar="RULE:LEVEL:DECODER",
             help="Exit 0 only if every line gives exactly this rule id, level and decoder.",
@@ -45,6 +47,7 @@ def register(app: typer.Typer) -> None:
         from hidsctl.analysis.logtest_cli import LogtestSettings, run
 
         settings = load_settings(LogtestSettings, "logtest", config,
-                                 **ruleset_values(ossec_conf, rules, decoders, crawler_dns))
+                                 **ruleset_values(ossec_conf, rules, decoders, crawler_dns,
+                                                  no_default_rules))
         raise typer.Exit(run(settings, expect=expect, as_json=json, quiet=quiet,
                              location=location))

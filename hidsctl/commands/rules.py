@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from hidsctl.commands._ruleset_options import (CrawlerDnsOption, DecodersOption,
-                                               OssecConfOption, RulesOption, ruleset_values)
+                                               NoDefaultRulesOption, OssecConfOption,
+                                               RulesOption, ruleset_values)
 from hidsctl.options import (ConfigOption, JsonOption, StateDirOption, handle_errors,
                              load_settings)
 
@@ -25,6 +26,7 @@ def register(app: typer.Typer) -> None:
         ossec_conf: OssecConfOption = None,
         rules: RulesOption = None,
         decoders: DecodersOption = None,
+        no_default_rules: NoDefaultRulesOption = False,
         json: JsonOption = False,
         crawler_dns: CrawlerDnsOption = False,
         state_dir: StateDirOption = None,
@@ -41,7 +43,8 @@ def register(app: typer.Typer) -> None:
         from hidsctl.analysis.rules_cli import RulesSettings, run_test
 
         settings = load_settings(RulesSettings, "rules", config,
-                                 **ruleset_values(ossec_conf, rules, decoders, crawler_dns))
+                                 **ruleset_values(ossec_conf, rules, decoders, crawler_dns,
+                                                  no_default_rules))
         raise typer.Exit(run_test(settings, files, as_json=json))
 
     @group.command("check")
@@ -50,6 +53,7 @@ def register(app: typer.Typer) -> None:
         ossec_conf: OssecConfOption = None,
         rules: RulesOption = None,
         decoders: DecodersOption = None,
+        no_default_rules: NoDefaultRulesOption = False,
         json: JsonOption = False,
         state_dir: StateDirOption = None,
         config: ConfigOption = None,
@@ -64,7 +68,8 @@ def register(app: typer.Typer) -> None:
         from hidsctl.analysis.rules_cli import RulesSettings, run_check
 
         settings = load_settings(RulesSettings, "rules", config,
-                                 **ruleset_values(ossec_conf, rules, decoders, False))
+                                 **ruleset_values(ossec_conf, rules, decoders, False,
+                                                  no_default_rules))
         raise typer.Exit(run_check(settings, as_json=json))
 
     @group.command("list")
@@ -73,6 +78,7 @@ def register(app: typer.Typer) -> None:
         ossec_conf: OssecConfOption = None,
         rules: RulesOption = None,
         decoders: DecodersOption = None,
+        no_default_rules: NoDefaultRulesOption = False,
         group_name: Annotated[Optional[str], typer.Option(
             "--group", help="Only rules in this group.", show_default=False)] = None,
         min_level: Annotated[int, typer.Option(
@@ -90,6 +96,7 @@ def register(app: typer.Typer) -> None:
         from hidsctl.analysis.rules_cli import RulesSettings, run_list
 
         settings = load_settings(RulesSettings, "rules", config,
-                                 **ruleset_values(ossec_conf, rules, decoders, False))
+                                 **ruleset_values(ossec_conf, rules, decoders, False,
+                                                  no_default_rules))
         raise typer.Exit(run_list(settings, group=group_name, min_level=min_level,
                                   as_json=json))

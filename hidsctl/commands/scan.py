@@ -48,7 +48,8 @@ def scan(
 
     The first scan of a directory records its baseline; each later scan emits one
     syscheck record per file added, modified or deleted. Findings are records; the exit
-    code is 0 whatever was found.
+    code is 0 whatever was found, 1 when a path named here does not exist (and the
+    baseline holds nothing under it).
 
     Example:
 
@@ -65,7 +66,7 @@ def scan(
                              realtime=realtime or None, every=every, threads=threads)
     plan = run.make_plan(settings, list(paths or []), rootcheck, state_dir, config)
     plan.verbose = verbose
-    run.execute(plan)
+    raise typer.Exit(run.execute(plan))
 
 
 def _print_query(found: list[dict], as_json: bool) -> None:

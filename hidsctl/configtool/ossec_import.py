@@ -4,7 +4,8 @@ Each OSSEC block becomes the table of the command that does its job:
 
     <global> email_*, <alerts>, <email_alerts>   -> [mail]
     <global> white_list, <command>, <active-response> -> [respond]
-    <rules>                                       -> [analyze] ossec-conf (read in place)
+    <rules>                                       -> [analyze], [logtest], [rules] ossec-conf
+                                                     (read in place, from its install root)
     <alerts> log_alert_level                      -> [analyze] min-level
     <syscheck>                                    -> [scan], [supervise] scan-every
     <rootcheck>                                   -> [scan.rootcheck], [supervise] rootcheck
@@ -65,8 +66,19 @@ class Importer:
     # --- blocks -----------------------------------------------------------------------
 
     def rules(self) -> None:
-        if self.blocks("rules"):
-            self.table("analyze")["ossec-conf"] = str(self.path.resolve())
+        if not self.blocks("rules"):
+            return
+        conf = str(self.path.resolve())
+        for name in ("analyze", "logtest", "rules"):
+            self.table(name)["ossec-conf"] = conf
+        # Say now, not at the first `analyze`, when the files the conf names are not there.
+        from hidsctl.analysis.ruleset import gather_sources
+        from hidsctl.errors import HidsError
+
+        try:
+            gather_sources(Path(conf))
+        except HidsError as exc:
+            self.warnings.append(f"its ruleset does not load: {exc.message}")
 
     def globals_and_alerts(self) -> None:
         mail: dict[str, Any] = {}

@@ -57,12 +57,27 @@ def _check_agentless(settings: Any, path: Path | None) -> None:
     agentless_settings.parse_hosts(settings, path)
 
 
+def _check_ruleset(settings: Any, path: Path | None) -> None:
+    """Load the ruleset a table names, as the command would: a config that passes the
+    check must not stop `analyze` at its first line."""
+    from hidsctl.analysis.run import load_ruleset
+
+    key = (settings.ossec_conf, tuple(settings.rules), tuple(settings.decoders),
+           settings.no_default_rules)
+    if key not in _LOADED_RULESETS:  # [analyze], [logtest], [rules] often name the same one
+        load_ruleset(settings)
+        _LOADED_RULESETS.add(key)
+
+
+_LOADED_RULESETS: set[tuple] = set()  # within one check()
+
+
 SECTIONS: dict[str, Section] = {
     "collect": Section("hidsctl.collect.settings:CollectSettings", _check_collect),
     "scan": Section("hidsctl.scan.settings:ScanSettings", _check_scan),
-    "analyze": Section("hidsctl.analysis.run:AnalyzeSettings"),
-    "logtest": Section("hidsctl.analysis.logtest_cli:LogtestSettings"),
-    "rules": Section("hidsctl.analysis.rules_cli:RulesSettings"),
+    "analyze": Section("hidsctl.analysis.run:AnalyzeSettings", _check_ruleset),
+    "logtest": Section("hidsctl.analysis.logtest_cli:LogtestSettings", _check_ruleset),
+    "rules": Section("hidsctl.analysis.rules_cli:RulesSettings", _check_ruleset),
     "respond": Section("hidsctl.respond.settings:RespondOptions", _check_respond),
     "send": Section("hidsctl.transport.agent:SendSettings"),
     "receive": Section("hidsctl.transport.server:ReceiveSettings"),
@@ -88,6 +103,7 @@ def check(cfg: dict[str, Any], path: Path | None) -> dict[str, Any]:
     """Validate every table; returns the effective settings per table. Raises ConfigError."""
     where = str(path or "config")
     effective: dict[str, Any] = {}
+    _LOADED_RULESETS.clear()
     for name, value in cfg.items():
         if name not in SECTIONS:
             raise ConfigError(f"unknown table [{name}]; known: {', '.join(sorted(SECTIONS))}",

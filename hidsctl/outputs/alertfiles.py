@@ -5,6 +5,8 @@
     DIR/alerts/alerts.log, alerts.json          symlinks to the newest open day
     DIR/archives/2026/Nov/ossec-archive-25.json every record received (on request)
     DIR/alerts/checksums, DIR/archives/checksums  the seal chains (hidsctl.outputs.seal)
+    DIR/alerts/2026/Nov/.ossec-alerts-25.log.chain  an open file's running chain
+                                                (hidsctl.outputs.runchain)
 
 Each record is filed under the UTC day of its own ``timestamp``. A day closes (its files are
 gzipped and sealed) when a record of a later day arrives, when the wall clock passes midnight
@@ -19,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import gzip
 from dataclasses import dataclass, field
 from datetime import date
@@ -27,7 +30,7 @@ from typing import BinaryIO
 
 from hidsctl.alerttext import format_alert
 from hidsctl.errors import StateError
-from hidsctl.outputs import seal
+from hidsctl.outputs import runchain, seal
 from hidsctl.outputs.clock import MONTHS, Clock, system_clock, utc_day
 from hidsctl.records import Record, dumps, record_time
 from hidsctl.state import ExclusiveLock
@@ -41,6 +44,16 @@ class OpenDay:
     day: date
     stem: Path  # the files are stem + ".log" / ".json"
     handles: dict[str, BinaryIO] = field(default_factory=dict)
+    chains: dict[str, runchain.ChainWriter] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Data first, then the chains that cover it."""
+        for handle in self.handles.values():
+            handle.close()
+        for chain in self.chains.values():
+            chain.close()
+        self.handles.clear()
+        self.chains.clear()
 
 
 class Tree:
@@ -63,15 +76,23 @@ class Tree:
             handle = open_day.handles.get(ext)
             if handle is None:
                 path = Path(f"{open_day.stem}.{ext}")
+                open_day.chains[ext] = runchain.ChainWriter(path, self._label(path))
                 handle = open_day.handles[ext] = open(path, "ab")
             handle.write(data)
+            open_day.chains[ext].append(data)
 
     def flush(self, sync: bool = False) -> None:
+        """Data before the chain entries that cover it, so a chain never runs ahead."""
         for open_day in self.open_days.values():
             for handle in open_day.handles.values():
                 handle.flush()
                 if sync:
                     os.fsync(handle.fileno())
+            for chain in open_day.chains.values():
+                chain.flush(sync)
+
+    def _label(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
 
     def _open(self, day: date) -> OpenDay:
         directory = self.root / str(day.year) / MONTHS[day.month - 1]
@@ -111,12 +132,12 @@ class Tree:
         return sealed
 
     def _close(self, open_day: OpenDay) -> list[Path]:
-        for handle in open_day.handles.values():
-            handle.close()
+        open_day.close()
         sealed = []
         for ext in self.exts:
             plain = Path(f"{open_day.stem}.{ext}")
             if plain.exists():
+                self._check_before_sealing(plain)
                 sealed.append(self._seal(open_day.day, plain))
         for ext, name in self.links.items():
             link = self.root / name
@@ -140,14 +161,27 @@ class Tree:
         seal.append_seal(self.root, day.isoformat(), final.relative_to(self.root).as_posix(),
                          seal.file_sha256(final), size)
         plain.unlink()
+        runchain.sidecar(plain).unlink(missing_ok=True)  # the seal covers the file now
         _fsync_dir(final.parent)
         return final
+
+    def _check_before_sealing(self, plain: Path) -> None:
+        """A file changed while open is sealed as it is (alerts keep flowing), but never
+        silently: the seal would otherwise vouch for the change."""
+        coverage = runchain.verify_open(plain, self._label(plain))
+        if coverage.problem is not None and coverage.problem != "unchained":
+            print(f"hidsctl logs: warning: {self._label(plain)}: line {coverage.line}: "
+                  f"{coverage.problem} before sealing (its running chain does not match); "
+                  "sealed as found", file=sys.stderr, flush=True)
 
     def _recover(self) -> None:
         """Pick up days a previous run left open; finish a close a crash interrupted."""
         listed = {s.path for s in seal.read_seals(self.root)}
         for temporary in self.root.rglob("*.gz.tmp"):
             temporary.unlink()
+        for chain in self.root.rglob(f".{self.prefix}-*.chain"):
+            if not chain.with_name(chain.name[1:-len(".chain")]).exists():
+                chain.unlink()  # its file was sealed; only this removal was left to do
         for plain in sorted(self.root.rglob(f"{self.prefix}-*")):
             relative = plain.relative_to(self.root).as_posix()
             match = _PLAIN.match(relative)
@@ -168,9 +202,7 @@ class Tree:
     def close_handles(self) -> None:
         self.flush(sync=True)
         for open_day in self.open_days.values():
-            for handle in open_day.handles.values():
-                handle.close()
-            open_day.handles.clear()
+            open_day.close()
 
 
 class AlertFiles:
@@ -238,20 +270,46 @@ class AlertFiles:
         self.lock.release()
 
 
-def verify(directory: str | os.PathLike) -> tuple[list[seal.Seal], list[seal.Problem]]:
-    """Every sealed file under DIR checked against its tree's chain."""
+@dataclass
+class Verification:
+    seals: list[seal.Seal] = field(default_factory=list)
+    problems: list[seal.Problem] = field(default_factory=list)
+    open_files: list[seal.OpenFile] = field(default_factory=list)
+
+
+def verify(directory: str | os.PathLike) -> Verification:
+    """Every sealed file under DIR checked against its tree's seal chain, and every open
+    file against its running chain."""
     root = Path(directory)
     if not root.is_dir():
         raise StateError(f"{root}: no such directory")
-    seals: list[seal.Seal] = []
-    problems: list[seal.Problem] = []
+    result = Verification()
     for name in ("alerts", "archives"):
         tree = root / name
         if tree.is_dir():
             tree_seals, tree_problems = seal.verify_tree(tree)
-            seals.extend(tree_seals)
-            problems.extend(tree_problems)
-    return seals, problems
+            result.seals.extend(tree_seals)
+            result.problems.extend(tree_problems)
+            _verify_open_files(tree, result)
+    return result
+
+
+def _verify_open_files(tree: Path, result: Verification) -> None:
+    for plain in sorted(tree.rglob("ossec-*")):
+        relative = plain.relative_to(tree).as_posix()
+        if not _PLAIN.match(relative) or plain.is_symlink():
+            continue
+        shown = f"{tree.name}/{relative}"
+        try:
+            coverage = runchain.verify_open(plain, relative)
+        except OSError as exc:
+            print(f"hidsctl logs: {shown}: {exc.strerror}", file=sys.stderr)
+            result.problems.append(seal.Problem(seal.day_of(relative), shown, "unreadable"))
+            continue
+        result.open_files.append(seal.OpenFile(shown, coverage.intact, coverage.uncovered))
+        if coverage.problem is not None:
+            result.problems.append(seal.Problem(seal.day_of(relative), shown, coverage.problem,
+                                                coverage.line, coverage.last_line))
 
 
 def _fsync_dir(path: Path) -> None:

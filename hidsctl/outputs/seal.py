@@ -9,6 +9,9 @@ the order they were closed::
 sha256 of the previous line's chain (64 zeros for the first) followed by this line's day,
 path and sha256. Changing, truncating or removing any sealed file, or editing the checksum
 file, breaks the chain from that day on; editing every later line needs rewriting the lot.
+
+The open (today's) files are not sealed yet: their running chains (hidsctl.outputs.runchain)
+cover them line by line until they are; verification reports both.
 """
 
 from __future__ import annotations
@@ -40,10 +43,28 @@ class Seal:
 class Problem:
     day: str
     path: str
-    kind: str  # modified, truncated, missing, unsealed, chain-broken, unreadable
+    kind: str  # modified, truncated, missing, unsealed, chain-broken, unreadable, unchained
+    line: int | None = None  # in an open file: where the change starts
+    last_line: int | None = None  # and where the append holding it ends
 
     def __str__(self) -> str:
-        return f"{self.day} {self.kind}: {self.path}"
+        return f"{self.day} {self.kind}: {self.path}{self.lines()}"
+
+    def lines(self) -> str:
+        if self.line is None:
+            return ""
+        if self.last_line is None or self.last_line == self.line:
+            return f" line {self.line}"
+        return f" lines {self.line}-{self.last_line} (one record)"
+
+
+@dataclass(frozen=True)
+class OpenFile:
+    """An open (unsealed) file and how much of it its running chain vouches for."""
+
+    path: str
+    intact: int  # lines
+    uncovered: int  # lines after the last chain entry
 
 
 def chain_hash(previous: str, day: str, path: str, sha256: str) -> str:
@@ -112,7 +133,7 @@ def verify_tree(tree: Path) -> tuple[list[Seal], list[Problem]]:
     for path in sorted(tree.rglob("*.gz")):
         relative = path.relative_to(tree).as_posix()
         if relative not in listed:
-            problems.append(Problem(_day_of(relative), _shown(tree, relative), "unsealed"))
+            problems.append(Problem(day_of(relative), _shown(tree, relative), "unsealed"))
     return seals, problems
 
 
@@ -150,7 +171,7 @@ def _cut_stream(path: Path) -> bool:
     return not decompressor.eof
 
 
-def _day_of(relative: str) -> str:
+def day_of(relative: str) -> str:
     """YYYY-MM-DD from ``2026/Nov/ossec-alerts-25.log.gz``."""
     from hidsctl.outputs.clock import MONTHS
 
@@ -167,20 +188,39 @@ def _shown(tree: Path, relative: str) -> str:
     return f"{tree.name}/{relative}"
 
 
-def print_verification(seals: list[Seal], problems: list[Problem], *, as_json: bool = False) -> None:
-    """One line per problem, then a summary line (JSON objects with ``as_json``)."""
+def print_verification(seals: list[Seal], problems: list[Problem],
+                       open_files: list[OpenFile] = (), *, as_json: bool = False) -> None:
+    """One line per problem, one per open file saying what its running chain covers, then
+    a summary line (JSON objects with ``as_json``)."""
     import json
 
     for problem in problems:
         if as_json:
-            print(json.dumps({"day": problem.day, "problem": problem.kind, "path": problem.path}))
+            doc = {"day": problem.day, "problem": problem.kind, "path": problem.path}
+            if problem.line is not None:
+                doc["line"] = problem.line
+                doc["last_line"] = problem.last_line or problem.line
+            print(json.dumps(doc))
         else:
             print(problem)
+    broken = {p.path for p in problems}
+    for item in open_files:
+        if as_json:
+            print(json.dumps({"open_file": item.path, "lines_intact": item.intact,
+                              "lines_not_covered": item.uncovered,
+                              "intact": item.path not in broken}))
+        elif item.path not in broken:
+            print(f"open {item.path}: {item.intact} lines intact up to its running chain; "
+                  f"lines after the last chain update: {item.uncovered} not yet covered")
     days = sorted({s.day for s in seals})
     span = f" ({days[0]} to {days[-1]})" if days else ""
+    opened = f"; {len(open_files)} open file(s) not sealed yet" + (
+        " (checked against their running chains)" if open_files else "")
     if as_json:
-        print(json.dumps({"sealed_files": len(seals), "days": len(days), "problems": len(problems)}))
+        print(json.dumps({"sealed_files": len(seals), "days": len(days),
+                          "open_files": len(open_files), "problems": len(problems)}))
     elif problems:
-        print(f"{len(problems)} problem(s) in {len(seals)} sealed files over {len(days)} days{span}")
+        print(f"{len(problems)} problem(s) in {len(seals)} sealed files over {len(days)} "
+              f"days{span}{opened}")
     else:
-        print(f"{len(seals)} sealed files over {len(days)} days intact{span}")
+        print(f"{len(seals)} sealed files over {len(days)} days intact{span}{opened}")

@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ class Plan:
     state_dir: Path
     run_fim: bool = True
     verbose: bool = False
+    missing: list[str] = field(default_factory=list)  # named on the command line, not there
 
 
 def make_plan(settings: ScanSettings, paths: list[str], rootcheck_flag: bool,
@@ -53,8 +54,10 @@ def make_plan(settings: ScanSettings, paths: list[str], rootcheck_flag: bool,
     if settings.init and not run_fim:
         raise UsageError("--init rebuilds the integrity baseline; it does not go with "
                          "--rootcheck alone")
+    # Paths from the command line that are not there (configured ones may come and go).
+    missing = [d.path for d in directories if not os.path.lexists(d.path)] if paths else []
     return Plan(settings, directories, rootcheck, state.state_dir(state_dir_override),
-                run_fim=run_fim)
+                run_fim=run_fim, missing=missing)
 
 
 class Shutdown:
@@ -88,15 +91,20 @@ class Shutdown:
 shutdown = Shutdown()
 
 
-def execute(plan: Plan) -> None:
+def execute(plan: Plan) -> int:
+    """Run the plan. Exit code 1 when a path named on the command line is not there and
+    never was (a path the baseline knows is scanned: its files are reported deleted)."""
     long_running = watching(plan) or bool(plan.settings.every)
     if long_running:
         shutdown.install()
     writer = records.RecordWriter(line_buffered=long_running)
     lock = baseline_mod.lock(plan.state_dir) if plan.run_fim else None
+    failed = False
     try:
         scanner = _scanner(plan, writer) if plan.run_fim else None
         try:
+            if scanner is not None:
+                failed = _drop_unknown_missing(plan, scanner)
             _loop(plan, scanner, writer)
         finally:
             if scanner is not None:
@@ -105,6 +113,16 @@ def execute(plan: Plan) -> None:
         writer.flush()
         if lock is not None:
             lock.release()
+    return 1 if failed else 0
+
+
+def _drop_unknown_missing(plan: Plan, scanner: Scanner) -> bool:
+    unknown = {p for p in plan.missing
+               if next(scanner.baseline.under(os.fsencode(p)), None) is None}
+    for path in sorted(unknown):
+        print(f"hidsctl scan: {path}: no such file or directory", file=sys.stderr, flush=True)
+    plan.directories = [d for d in plan.directories if d.path not in unknown]
+    return bool(unknown)
 
 
 def _scanner(plan: Plan, writer: records.RecordWriter) -> Scanner:
