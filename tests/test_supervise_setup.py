@@ -193,6 +193,19 @@ def test_a_non_essential_component_with_a_config_error_fails_once_and_status_say
         assert "failed" in table and "unknown key" in " ".join(lines)
         time.sleep(1)
         assert components(status(state))["mail"]["restarts"] == 0  # not in a loop
+        # a runtime crash is still restarted, and says how it ended
+        logs = components(status(state))["logs"]
+        os.kill(logs["pid"], signal.SIGKILL)
+        report = wait_for(lambda: (r := status(state)) and
+                          components(r)["logs"]["restarts"] == 1 and
+                          components(r)["logs"]["state"] == "running" and r,
+                          timeout=60, what="logs restarted")
+        assert components(report)["logs"]["last_error"] == "killed by SIGKILL"
+        # the config fixed, SIGHUP starts the failed component again
+        config.write_text(config.read_text().replace("bogus-key = 1",
+                                                     'to = ["root@localhost"]'))
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: running(state, {"mail"}), timeout=60, what="mail running after SIGHUP")
     finally:
         stderr = stop(proc)
     assert "mail stays down" in stderr
@@ -232,6 +245,23 @@ def test_a_named_user_that_cannot_reach_the_state_dir_is_refused_in_one_line(wor
     error = [line for line in stderr.splitlines() if "error" in line]
     assert len(error) == 1 and f"{private} is not searchable" in error[0], stderr
     assert "Traceback" not in stderr
+
+
+@needs_nobody
+def test_the_default_user_that_cannot_reach_the_state_dir_falls_back_to_root(world):
+    private = world / "private"
+    private.mkdir(mode=0o700)
+    config = local_config(world)
+    state = private / "state"
+    proc = start(config, state, "--role", "local", log=world / "supervise.err")
+    try:
+        report = wait_for(lambda: running(state, {"collect", "scan", "analyze", "logs"}),
+                          timeout=60, what="components running")
+        assert {c["user"] for c in report["components"]} == {"root"}
+    finally:
+        stderr = stop(proc)
+    assert f"warning: user 'nobody' cannot reach {state}" in stderr
+    assert f"{private} is not searchable" in stderr
 
 
 # --- socket paths ---------------------------------------------------------------------------
@@ -274,6 +304,20 @@ def test_supervise_control_socket_path_too_long_is_one_line():
     err = result.stderr.decode()
     assert result.returncode == 1 and "Traceback" not in err, err
     assert "control socket" in err.splitlines()[-1]
+
+
+def test_a_second_supervisor_on_the_same_state_dir_is_refused_in_one_line(tmp_path):
+    from hidsctl.state import ExclusiveLock
+
+    state = tmp_path / "state"
+    state.mkdir()
+    with ExclusiveLock(state / "supervise.lock", "held by this test"):
+        result = run_hidsctl("supervise", "--role", "agent", "--state-dir", str(state),
+                             "--no-summary", timeout=60)
+    err = result.stderr.decode()
+    assert result.returncode == 1 and "Traceback" not in err, err
+    assert "in use by another hidsctl process" in err.splitlines()[-1]
+    assert not (state / "supervise.sock").exists()
 
 
 # --- unit: who may reach what ---------------------------------------------------------------
