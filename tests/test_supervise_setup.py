@@ -4,7 +4,6 @@ and socket paths whose directories do not exist yet."""
 
 from __future__ import annotations
 
-import json
 import os
 import pty
 import re
@@ -145,7 +144,9 @@ directories = ["{world}"]
                           what="receive running")
         receive = components(report)["receive"]
         assert receive["user"] == "nobody"
-        time.sleep(1)  # a receive that cannot write its state dies within this
+        # it says so once its state (keys, agents' status) is open and it listens
+        wait_for(lambda: "receive: hidsctl receive: listening" in stderr_of(proc), timeout=60,
+                 what="receive listening")
         receive = components(status(state))["receive"]
         assert (receive["state"], receive["restarts"]) == ("running", 0), receive
     finally:
@@ -155,7 +156,6 @@ directories = ["{world}"]
 
 # --- components that cannot run -----------------------------------------------------------
 
-@root_only
 def test_agent_without_a_key_stops_with_the_message_and_no_restart_loop(world):
     state = world / "agent"
     proc = start(None, state, "--role", "agent")
