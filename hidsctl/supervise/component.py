@@ -255,7 +255,11 @@ class Component:
 
 
 def _append_synced(path: Path, data: bytes) -> None:
-    with open(path, "ab") as handle:
+    # Not through a symbolic link: the file may sit in the alert tree the unprivileged
+    # `logs` owns, and root must not append to wherever a link planted there points.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o644)
+    with open(fd, "ab") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
