@@ -96,7 +96,10 @@ class ExclusiveLock:
         self.fd: int | None = None
 
     def acquire(self) -> "ExclusiveLock":
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:  # a state directory this user cannot write
+            raise StateError(f"cannot open the lock file {self.path}: {exc.strerror}") from None
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

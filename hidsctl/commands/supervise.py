@@ -49,7 +49,8 @@ def supervise(
         users.install()
         return
     settings = load_settings(SuperviseSettings, "supervise", config, role=role, user=user)
-    supervisor = Supervisor(settings, config, state.state_dir(state_dir))
+    # created by the supervisor, with the owner and modes its components need
+    supervisor = Supervisor(settings, config, state.state_dir(state_dir, create=False))
     show = sys.stderr.isatty() if summary is None else summary
     if show:
         from hidsctl.supervise.summary import LiveSummary
@@ -69,9 +70,16 @@ def status(json_output: JsonOption = False, state_dir: StateDirOption = None,
     import orjson
 
     from hidsctl import state
+    from hidsctl.errors import HidsError
     from hidsctl.supervise import control
+    from hidsctl.supervise.supervisor import last_exit_reason
 
-    report = control.query(state.state_dir(state_dir, create=False) / "supervise.sock")
+    directory = state.state_dir(state_dir, create=False)
+    try:
+        report = control.query(directory / "supervise.sock")
+    except HidsError as exc:
+        reason = last_exit_reason(directory)  # it stopped on its own: say why
+        raise HidsError(f"{exc.message}; it stopped at {reason}" if reason else exc.message)
     if json_output or not sys.stdout.isatty():
         sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
         return
@@ -79,4 +87,4 @@ def status(json_output: JsonOption = False, state_dir: StateDirOption = None,
 
     from hidsctl.supervise.summary import status_table
 
-    Console().print(status_table(report))
+    Console().print(status_table(report))  # fits the terminal; names are never cut

@@ -103,6 +103,8 @@ def _write_all(fd: int, data: bytes) -> None:
 def _describe(exc: OSError, path: Path) -> str:
     if exc.errno == errno.ENXIO:
         return f"route {path}: nobody is reading the FIFO"
+    if exc.errno == errno.ENOENT and not path.parent.is_dir():
+        return f"route {path}: no directory {path.parent}"
     if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
         return f"route {path}: nobody is listening"
     return f"route {path}: {exc.strerror or exc}"

@@ -34,6 +34,18 @@ class ComponentSpec:
     env: dict[str, str] = field(default_factory=dict)
 
 
+USAGE_ERROR = 2  # hidsctl's exit code for a configuration or usage error
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
 class Component:
     """A running component: restarts after a crash with exponential backoff."""
 
@@ -58,7 +70,8 @@ class Component:
         self.feeder: Feeder | None = None
         self.drainer: Drainer | None = None
         self.stderr_thread: threading.Thread | None = None
-        self.last_error = ""
+        self.last_line = ""  # the last line it wrote on stderr
+        self.last_error = ""  # why it last stopped: that line, else its exit code
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -88,6 +101,7 @@ class Component:
             return
         self.started_at = time.monotonic()
         self.state = "running"
+        self.last_line = ""
         self.feed_stop = threading.Event()
         tail = tail_records(output) if spec.dedupe and output is not None else None
         self.drainer = Drainer(spec.name, self.process.stdout, output, inputs, self.counters,
@@ -132,13 +146,14 @@ class Component:
         for raw in self.process.stderr:
             text = raw.decode("utf-8", "replace").rstrip()
             if text:
-                self.last_error = text[:500]
+                self.last_line = text[:500]
                 self.log(f"{self.spec.name}: {text}")
 
     def poll(self) -> None:
         """Called by the supervisor loop: notice exits, restart when due, flush idle output."""
         if self.process is None:
-            if not self.stopping and time.monotonic() >= self.next_start:
+            if not self.stopping and self.state != "failed" and \
+                    time.monotonic() >= self.next_start:
                 self.start()
             return
         if self.drainer is not None:
@@ -153,6 +168,14 @@ class Component:
         if self.stopping:
             self.state = "stopped"
             return
+        self.last_error = self.last_line.removeprefix("hidsctl: error: ") or _describe_exit(code)
+        if code == USAGE_ERROR:
+            # A configuration or usage error (a missing key, a bad option) comes back on
+            # every restart: report it and wait for a fix and a SIGHUP.
+            self.state = "failed"
+            self.log(f"{self.spec.name}: stopped on a configuration error, not restarted: "
+                     f"{self.last_error}")
+            return
         self.restarts += 1
         self.state = "restarting"
         self.next_start = time.monotonic() + self.backoff
@@ -165,6 +188,8 @@ class Component:
             self.feeder.join(timeout=2)
         if self.drainer is not None:
             self.drainer.join(timeout=5)
+        if self.stderr_thread is not None:  # its last words, before they are reported
+            self.stderr_thread.join(timeout=1)
         if self.process is not None:
             for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
                 try:
@@ -179,7 +204,9 @@ class Component:
         if self.feeder is None or self.process is None:
             return True
         for name, queue in self.feeder.inputs.items():
-            if self.feeder.offsets[name] < queue.end_offset():
+            # a record left to feed; not end_offset(), which counts the offset markers
+            # other consumers' appends leave behind, and that are never fed
+            if queue.read(self.feeder.offsets[name], max_items=1):
                 return False
             if (queue.committed(self.spec.name) or 0) < self.feeder.offsets[name]:
                 return False
@@ -228,7 +255,11 @@ class Component:
 
 
 def _append_synced(path: Path, data: bytes) -> None:
-    with open(path, "ab") as handle:
+    # Not through a symbolic link: the file may sit in the alert tree the unprivileged
+    # `logs` owns, and root must not append to wherever a link planted there points.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o644)
+    with open(fd, "ab") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
@@ -241,18 +272,3 @@ def _current_user() -> str:
         return pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:
         return str(os.geteuid())
-
-
-def ensure_owned(path: Path, user: tuple[int, int, str] | None, mode: int = 0o750) -> None:
-    """Create a directory for a component and hand it, with what an administrator put in it
-    as root (agent keys, say), to the user the component runs as."""
-    path.mkdir(parents=True, exist_ok=True, mode=mode)
-    if user is None:
-        return
-    os.chown(path, user[0], user[1])
-    for root, dirs, files in os.walk(path):
-        for name in dirs + files:
-            try:
-                os.chown(os.path.join(root, name), user[0], user[1], follow_symlinks=False)
-            except FileNotFoundError:
-                continue

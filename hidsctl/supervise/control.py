@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import orjson
 
-from hidsctl.errors import HidsError
+from hidsctl.errors import HidsError, StateError
 
 MAX_REQUEST = 4096
 
@@ -25,7 +25,12 @@ class ControlServer(threading.Thread):
         if path.exists() or path.is_symlink():
             path.unlink()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(str(path))
+        try:
+            self.sock.bind(str(path))
+        except OSError as exc:  # a path over the 107 bytes a socket address holds, say
+            self.sock.close()
+            raise StateError(f"cannot create the control socket {path}: "
+                             f"{exc.strerror or exc}") from None
         os.chmod(path, 0o660)  # root and the hidsctl group; status shows no secrets
         self.sock.listen(16)
         self.running = True

@@ -5,23 +5,54 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
+
+# (header, justify) of the table's columns; it fits 80 columns with the longest component
+# name, state and user names up to 8 characters (longer ones wrap, names never do).
+COLUMNS = (("component", "left"), ("state", "left"), ("pid", "right"), ("user", "left"),
+           ("up", "right"), ("restarts", "right"), ("in", "right"), ("out", "right"),
+           ("alerts", "right"), ("dropped", "right"))
 
 
-def status_table(report: dict[str, Any]) -> Table:
+def status_table(report: dict[str, Any]) -> Group:
+    """The components as a table, then each component's last error on lines of its own
+    (wrapped, never cut): what `hidsctl status` and the live summary show."""
+    components = report["components"]
     table = Table(title=f"hidsctl {report['role']} (pid {report['pid']}, "
-                        f"up {_duration(report['uptime'])})")
-    for column in ("component", "state", "pid", "user", "uptime", "restarts", "in", "out",
-                   "alerts by level", "dropped"):
-        table.add_column(column)
-    for c in report["components"]:
-        levels = " ".join(f"{lvl}:{n}" for lvl, n in c["alerts_by_level"].items())
+                        f"up {_duration(report['uptime'])})",
+                  box=None, padding=(0, 1, 0, 0), pad_edge=False, title_justify="left",
+                  header_style="bold underline")
+    name_width = max([len("component")] + [len(c["name"]) for c in components])
+    for header, justify in COLUMNS:
+        if header == "component":
+            table.add_column(header, no_wrap=True, min_width=name_width)
+        else:
+            table.add_column(header, justify=justify, overflow="fold")
+    for c in components:
+        alerts = sum(c["alerts_by_level"].values())
         table.add_row(c["name"], c["state"], str(c["pid"] or "-"), c["user"],
-                      _duration(c["uptime"]), str(c["restarts"]), str(c["records_in"]),
-                      str(c["records_out"]), levels or "-", str(c["dropped"]))
-    return table
+                      _duration(c["uptime"]), str(c["restarts"]), _count(c["records_in"]),
+                      _count(c["records_out"]), _count(alerts) if alerts else "-",
+                      _count(c["dropped"]))
+    errors = [Text.assemble((f"{c['name']}: ", "bold"), c["last_error"], overflow="fold")
+              for c in components if c.get("last_error")]
+    if errors:
+        errors.insert(0, Text("last errors:"))
+    return Group(table, *errors)
+
+
+def _count(n: int) -> str:
+    """At most five characters: 999, 12.3k, 4.56M."""
+    if n < 1000:
+        return str(n)
+    for unit, size in (("k", 1e3), ("M", 1e6), ("G", 1e9)):
+        if n < size * 1000:
+            value = n / size
+            return f"{value:.3g}{unit}" if value < 100 else f"{value:.0f}{unit}"
+    return f"{n / 1e12:.0f}T"
 
 
 def _duration(seconds: float) -> str:

@@ -21,8 +21,13 @@ from typing import Any, Callable
 from hidsctl import config as config_module
 from hidsctl.errors import ConfigError, SourceLocation, StateError
 from hidsctl.queue import DurableQueue
-from hidsctl.supervise import control, topology
-from hidsctl.supervise.component import Component, ComponentSpec, ensure_owned
+from hidsctl.state import ExclusiveLock
+from hidsctl.supervise import control, dirs, topology
+from hidsctl.supervise.component import Component, ComponentSpec
+
+# A component that cannot run stops the whole role when the role is pointless without it;
+# any other component that fails is reported and the rest keeps running.
+ESSENTIAL = {"local": {"analyze"}, "server": {"receive", "analyze"}, "agent": {"send"}}
 
 
 class Supervisor:
@@ -42,6 +47,9 @@ class Supervisor:
         self.fifo_threads: list[threading.Thread] = []
         self.user = _unprivileged_user(settings.user)
         self.fixed_topology = fixed_topology  # tests wire their own components
+        self.lock: ExclusiveLock | None = None
+        self.exit_reason = ""  # why the supervisor stopped on its own, for status
+        self.reported: set[str] = set()  # failed components already reported
 
     # --- setup ------------------------------------------------------------------------
 
@@ -52,27 +60,40 @@ class Supervisor:
         return topology.build(self.settings, config, self.config_path, self.state)
 
     def setup(self) -> None:
-        self.state.mkdir(parents=True, exist_ok=True, mode=0o750)
+        try:
+            self._setup()
+        except OSError as exc:  # a directory, FIFO or socket that cannot be made
+            where = f" {exc.filename}" if exc.filename else ""
+            raise StateError(f"cannot prepare{where}: {exc.strerror or exc}") from None
+
+    def _setup(self) -> None:
         self.topology = self._load_topology()
+        user = self.user if any(not s.privileged for s in self.topology.components) else None
+        dirs.prepare_state(self.state, user, self.log)
+        self.lock = ExclusiveLock(self.state / "supervise.lock",
+                                  f"the state directory {self.state}").acquire()
+        _clear_exit_reason(self.state)
         queues_dir = self.state / "queues"
-        queues_dir.mkdir(exist_ok=True, mode=0o750)
+        dirs.make_dirs(queues_dir, 0o750)
         for name in self.topology.queues:
             self.queues[name] = DurableQueue(queues_dir / name, writer=True,
                                              max_bytes=self.settings.queue_max_bytes)
         for fifo, queue in self.topology.fifos.items():
             self._open_fifo(queues_dir / fifo, self.queues[queue])
-        if self.user is not None and any(not s.privileged for s in self.topology.components):
+        for spec in self.topology.components:
+            self._prepare(spec)
+        if user is not None:
             try:
-                _check_user_can_run(self.user)
+                _check_user_can_run(user, self._needs(user))
             except StateError as exc:
                 if self.settings.user:  # asked for by name: a broken setup, say so
                     raise
                 # The default user cannot run this interpreter (one installed under a
-                # private home, say): keep running, without privilege separation.
+                # private home, say) or reach its directories: keep running, without
+                # privilege separation.
                 self.log(f"supervise: warning: {exc.message}; running every component as root")
                 self.user = None
         for spec in self.topology.components:
-            self._prepare(spec)
             self.components[spec.name] = Component(spec, self.queues, self.log,
                                                    None if spec.privileged else self.user)
         self.control = control.ControlServer(self.state / "supervise.sock", self.status)
@@ -81,13 +102,23 @@ class Supervisor:
     def _prepare(self, spec: ComponentSpec) -> None:
         """Create and hand over what an unprivileged component writes, before it starts."""
         user = None if spec.privileged else self.user
-        for path in _state_dirs(spec.argv):
-            ensure_owned(path, user)
-        for path in _output_dirs(spec.argv):
-            ensure_owned(path, user)
+        for path in _state_dirs(spec.argv) + _output_dirs(spec.argv):
+            if path != self.state:  # the state directory itself stays the supervisor's
+                dirs.ensure_owned(path, user, self.log, spec.name)
         for path in (spec.alerts_json, spec.alerts_log):
             if path is not None:  # written by the supervisor itself, as root
-                path.parent.mkdir(parents=True, exist_ok=True)
+                dirs.make_dirs(path.parent, 0o750)
+
+    def _needs(self, user: dirs.User) -> list[tuple[str, str, str]]:
+        """What each unprivileged component must reach: (component, path, r or w)."""
+        needs = []
+        if self.config_path is not None:
+            needs.append(("config", os.path.abspath(self.config_path), "r"))
+        for spec in self.topology.components:
+            if not spec.privileged:
+                needs += [(spec.name, os.path.abspath(path), "w")
+                          for path in _state_dirs(spec.argv) + _output_dirs(spec.argv)]
+        return needs
 
     def _open_fifo(self, path: Path, queue: DurableQueue) -> None:
         """A FIFO whose lines become queue records (respond routes commands to agents here)."""
@@ -123,9 +154,18 @@ class Supervisor:
         self.log(f"supervise: role {self.settings.role} running "
                  f"{', '.join(self.components)}")
         last_prune = time.monotonic()
+        code = 0
         while not self.stop_requested.is_set():
             for component in self.components.values():
                 component.poll()
+            failed = self._failed_essential()
+            if failed is not None:
+                self.exit_reason = (f"{failed.spec.name} cannot run: {failed.last_error}; "
+                                    f"the {self.topology.role} role needs it, so supervise "
+                                    f"stops")
+                self.log(f"supervise: {self.exit_reason}")
+                code = 2
+                break
             if self.reload_requested.is_set():
                 self.reload_requested.clear()
                 self.reload()
@@ -136,7 +176,22 @@ class Supervisor:
                 on_tick(self)
             self.stop_requested.wait(0.2)
         self.shutdown()
-        return 0
+        return code
+
+    def _failed_essential(self) -> Component | None:
+        """An essential component that failed, if any; the others are reported once."""
+        essential = ESSENTIAL.get(self.topology.role, set())
+        for component in self.components.values():
+            if component.state != "failed":
+                self.reported.discard(component.spec.name)
+                continue
+            if component.spec.name in essential:
+                return component
+            if component.spec.name not in self.reported:
+                self.reported.add(component.spec.name)
+                self.log(f"supervise: {component.spec.name} stays down, the rest runs on; "
+                         f"fix it and send SIGHUP to start it again")
+        return None
 
     def _prune(self) -> None:
         for queue in self.queues.values():
@@ -155,7 +210,8 @@ class Supervisor:
             component = self.components.get(spec.name)
             if component is None:
                 continue  # adding or removing components needs a restart of supervise
-            if spec.reloads_on_sighup and spec.argv == component.spec.argv:
+            if spec.reloads_on_sighup and spec.argv == component.spec.argv and \
+                    component.state != "failed":  # a failed one starts again instead
                 component.signal(signal.SIGHUP)
                 continue
             component.stop()
@@ -183,6 +239,10 @@ class Supervisor:
             self.control.stop()
         for queue in self.queues.values():
             queue.close()
+        if self.exit_reason:
+            _write_exit_reason(self.state, self.exit_reason)
+        if self.lock is not None:
+            self.lock.release()
         self.log("supervise: stopped")
 
     def status(self) -> dict[str, Any]:
@@ -195,6 +255,32 @@ class Supervisor:
             "queues": {name: {"end": q.end_offset(), "dropped": q.dropped}
                        for name, q in self.queues.items()},
         }
+
+
+EXIT_REASON = "supervise.exit"
+
+
+def _write_exit_reason(state: Path, reason: str) -> None:
+    """Why the supervisor stopped on its own, for `hidsctl status` once it is gone."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    try:
+        (state / EXIT_REASON).write_text(f"{stamp} {reason}\n")
+    except OSError:
+        pass
+
+
+def _clear_exit_reason(state: Path) -> None:
+    try:
+        (state / EXIT_REASON).unlink()
+    except FileNotFoundError:
+        pass
+
+
+def last_exit_reason(state: Path) -> str:
+    try:
+        return (state / EXIT_REASON).read_text().strip()
+    except OSError:
+        return ""
 
 
 def _stderr_log(message: str) -> None:
@@ -225,22 +311,44 @@ def _unprivileged_user(name: str | None) -> tuple[int, int, str] | None:
                      "`hidsctl supervise --install-users` or set [supervise] user")
 
 
-def _check_user_can_run(user: tuple[int, int, str]) -> None:
-    """Fail at start, clearly, when the unprivileged user cannot run this hidsctl at all."""
+# Run as the service user: import hidsctl, then name every path it cannot reach. The
+# kernel's own access check, so ACLs and mount options count too.
+_PROBE = """
+import json, os, sys
+import hidsctl.cli
+modes = {"r": os.R_OK, "w": os.W_OK | os.X_OK}
+for what, path, mode in json.loads(sys.argv[1]):
+    if not os.access(path, modes[mode]):
+        print(json.dumps([what, path, mode]))
+"""
+
+
+def _check_user_can_run(user: dirs.User, needs: list[tuple[str, str, str]] = ()) -> None:
+    """Fail at start, clearly, when the unprivileged user cannot run this hidsctl at all or
+    cannot reach what its components read and write."""
+    import json
     import subprocess
 
     try:
-        result = subprocess.run([sys.executable, "-c", "import hidsctl.cli"], user=user[0],
-                                group=user[1], extra_groups=[], cwd="/", capture_output=True,
-                                timeout=60)
+        result = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(list(needs))],
+                                user=user[0], group=user[1], extra_groups=[], cwd="/",
+                                capture_output=True, timeout=60)
         ok, why = result.returncode == 0, result.stderr.decode(errors="replace").strip()[-300:]
     except PermissionError as exc:
-        ok, why = False, str(exc)
+        ok, why, result = False, str(exc), None
     if not ok:
         raise StateError(f"user {user[2]!r} cannot run {sys.executable} with hidsctl ({why}); "
                          f"install hidsctl where that user can read it (a system Python or a "
                          f"virtualenv under /opt), or set [supervise] user = \"root\" to run "
                          f"without privilege separation")
+    for line in result.stdout.decode(errors="replace").splitlines():
+        what, path, mode = json.loads(line)
+        parent = dirs.unreachable_parent(Path(path), user)
+        why = f"{parent} is not searchable by it" if parent else \
+            ("not readable" if mode == "r" else "not writable")
+        raise StateError(f"user {user[2]!r} cannot reach {path} ({what}): {why}; make it "
+                         f"reachable (chmod o+x on the directory, say), move the state "
+                         f"directory, or set [supervise] user = \"root\"")
 
 
 def _state_dirs(argv: list[str]) -> list[Path]:

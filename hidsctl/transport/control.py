@@ -12,6 +12,7 @@ from typing import Any, Callable
 import orjson
 
 from hidsctl import records
+from hidsctl.errors import ConfigError, StateError
 from hidsctl.transport.output import BoundedLog
 
 Route = Callable[[dict[str, Any]], None]
@@ -26,15 +27,21 @@ async def start_control(path: str, route: Route, log: BoundedLog) -> None:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         mode = 0
+    except OSError as exc:  # a parent that is a file, or not searchable
+        raise StateError(f"--control {path}: {exc.strerror or exc}") from None
     if stat.S_ISFIFO(mode):
         # Opened read-write, so the FIFO never reports end of input between writers.
         _reader_thread(loop, route, lambda: open(os.open(path, os.O_RDWR), "rb"), path, True)
         return
     if mode and not stat.S_ISSOCK(mode):
-        from hidsctl.errors import ConfigError
         raise ConfigError(f"--control {path}: not a FIFO or a Unix socket")
-    if mode:
-        os.unlink(path)  # a socket left by an earlier run
+    try:
+        if mode:
+            os.unlink(path)  # a socket left by an earlier run
+        _make_parents(path)
+    except OSError as exc:
+        raise StateError(f"--control {path}: {exc.strerror or exc}"
+                         f"{f' ({exc.filename})' if exc.filename else ''}") from None
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         number = 0
@@ -45,8 +52,24 @@ async def start_control(path: str, route: Route, log: BoundedLog) -> None:
         finally:
             writer.close()
 
-    await asyncio.start_unix_server(client, path, limit=records.MAX_LINE)
+    try:
+        await asyncio.start_unix_server(client, path, limit=records.MAX_LINE)
+    except OSError as exc:  # no permission, or a path longer than a socket address holds
+        raise StateError(f"--control {path}: cannot listen: {exc.strerror or exc}") from None
     os.chmod(path, 0o600)
+
+
+def _make_parents(path: str) -> None:
+    """Create the socket's missing directories (/run/hidsctl, say): searchable by all, as
+    the socket's own mode (0600) is what keeps others out."""
+    missing = []
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    for directory in reversed(missing):
+        os.mkdir(directory)
+        os.chmod(directory, 0o755)
 
 
 def _route_line(line: bytes, number: int, where: str, route: Route, log: BoundedLog) -> None:
