@@ -39,7 +39,7 @@ def test_good_records_pass_and_bad_lines_are_reported_by_number():
         "line 4: missing 'type'",
         "line 5: not valid UTF-8 (byte 0)",
         "line 7: log record without 'log'",
-        "line 8: syscheck record: unknown event 'renamed'",
+        "line 8: field event: invalid enum value 'renamed'",
     ]
 
 
