@@ -28,9 +28,10 @@ NOT_THE_RECORDS_FAULT = (OSError, MemoryError)
 
 
 class DeadLetters:
-    def __init__(self, directory: str | os.PathLike, component: str, *,
+    def __init__(self, directory: str | os.PathLike | None, component: str, *,
                  max_bytes: int = MAX_BYTES):
-        self.path = Path(directory) / f"{component}.jsonl"
+        """``directory`` None: no file, the record is only reported (in-process callers)."""
+        self.path = Path(directory) / f"{component}.jsonl" if directory is not None else None
         self.component = component
         self.max_bytes = max_bytes
         self.count = 0
@@ -41,18 +42,23 @@ class DeadLetters:
             problem = f"{type(problem).__name__}: {problem}"
         problem = printable(problem)
         self.count += 1
-        kept = self._append(_line(self.component, problem, record))
-        where = f"kept in {self.path}" if kept else f"could not be kept in {self.path}"
+        if self.path is None:
+            where = "skipped"
+        elif self._append(_line(self.component, problem, record)):
+            where = f"kept in {self.path}"
+        else:
+            where = f"could not be kept in {self.path}"
         message = f"record could not be handled ({problem}); {where}"
         try:
             print(f"hidsctl: {self.component}: {message}", file=sys.stderr, flush=True)
         except (BrokenPipeError, ValueError):
             pass
         return make("notice", component=self.component, code="dead_letter", count=1,
-                    message=message, location=str(self.path))
+                    message=message, location=str(self.path or ""))
 
     def _append(self, line: bytes) -> bool:
         """One write with O_APPEND, then fsync: durable before the caller moves past it."""
+        assert self.path is not None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             try:
