@@ -37,14 +37,14 @@ def format_alert(alert: dict[str, Any]) -> str:
     lines = [
         _header_line(alert, rule),
         f"{_date(alert)} {origin(alert)}",
-        f"Rule: {rule.get('id', '')} (level {rule.get('level', 0)}) -> "
-        f"'{rule.get('description', '')}'",
+        f"Rule: {one_line(rule.get('id', ''))} (level {rule.get('level', 0)}) -> "
+        f"'{one_line(rule.get('description') or '')}'",
     ]
     data = alert.get("data") or {}
     for key, label in DECODED_LINES:
         value = data.get(key)
         if value not in (None, ""):
-            lines.append(f"{label}: {value}")
+            lines.append(f"{label}: {one_line(value)}")
     lines.append(alert_log_text(alert))
     previous = alert.get("previous_output")
     if previous:
@@ -63,11 +63,17 @@ def alert_log_text(alert: dict[str, Any]) -> str:
     return ""
 
 
+def one_line(value: Any) -> str:
+    """A field's text for a line of its own: a CR or LF in it (from a log line or an agent)
+    is shown escaped, so it cannot start a forged line."""
+    return str(value).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _header_line(alert: dict[str, Any], rule: dict[str, Any]) -> str:
     alert_id = alert.get("id") or f"{int(record_time(alert))}.0"
     mail = " mail " if rule.get("mail") else ""
     groups = "".join(f"{g}," for g in rule.get("groups") or ())
-    return f"** Alert {alert_id}:{mail} - {groups}"
+    return one_line(f"** Alert {alert_id}:{mail} - {groups}")
 
 
 def _date(alert: dict[str, Any]) -> str:
@@ -81,14 +87,14 @@ def _date_of_second(second: int) -> str:
 
 def origin(alert: dict[str, Any]) -> str:
     """``host->location`` for the local host, ``(name) ip->location`` for an agent."""
-    location = str(alert.get("location") or "")
+    location = one_line(alert.get("location") or "")
     if location.startswith("(") and "->" in location:
         return location  # already an OSSEC origin, as agentless locations are
     agent = alert.get("agent") or {}
-    name = agent.get("name") or ""
-    if agent.get("id", "000") == "000":
+    name = one_line(agent.get("name") or "")
+    if agent.get("id", "000") in ("000", None):
         return f"{name}->{location}"
-    return f"({name}) {agent.get('ip') or 'any'}->{location}"
+    return f"({name}) {one_line(agent.get('ip') or 'any')}->{location}"
 
 
 # --- integrity alerts ---------------------------------------------------------------------
@@ -98,7 +104,7 @@ _HASHES = (("md5", "md5sum"), ("sha1", "sha1sum"), ("sha256", "sha256sum"))
 
 def syscheck_text(syscheck: dict[str, Any]) -> str:
     """OSSEC's text for a file integrity event, from an alert's ``syscheck`` object."""
-    path = syscheck.get("path", "")
+    path = one_line(syscheck.get("path") or "")
     event = syscheck.get("event", "modified")
     if event == "added":
         return f"New file '{path}' added to the file system."
@@ -116,7 +122,7 @@ def syscheck_text(syscheck: dict[str, Any]) -> str:
     for key, text in pairs:
         before, after = syscheck.get(f"{key}_before"), syscheck.get(f"{key}_after")
         if before is not None and after is not None and before != after:
-            lines.append(text.format(before, after))
+            lines.append(text.format(one_line(before), one_line(after)))
     diff = syscheck.get("diff")
     if diff:
         lines.append("What changed:")
@@ -124,6 +130,6 @@ def syscheck_text(syscheck: dict[str, Any]) -> str:
     for key, name in _HASHES:
         before, after = syscheck.get(f"{key}_before"), syscheck.get(f"{key}_after")
         if before and after and before != after:
-            lines.append(f"Old {name} was: '{before}'")
-            lines.append(f"New {name} is : '{after}'")
+            lines.append(f"Old {name} was: '{one_line(before)}'")
+            lines.append(f"New {name} is : '{one_line(after)}'")
     return "\n".join(lines)

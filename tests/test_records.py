@@ -39,7 +39,7 @@ def test_good_records_pass_and_bad_lines_are_reported_by_number():
         "line 4: missing 'type'",
         "line 5: not valid UTF-8 (byte 0)",
         "line 7: log record without 'log'",
-        "line 8: syscheck record: unknown event 'renamed'",
+        "line 8: field event: invalid enum value 'renamed'",
     ]
 
 
@@ -109,3 +109,92 @@ def test_agent_ids_are_zero_padded():
     assert records.agent_id("042") == "042"
     with pytest.raises(ValueError):
         records.agent_id("x1")
+
+
+# --- the schemas ------------------------------------------------------------------------------
+
+AGENT = {"id": "001", "name": "web1", "ip": "10.0.0.1"}
+GOOD_RECORDS = {
+    "log": {"location": "/var/log/auth.log", "log": "x", "data": {"k": {"nested": [1]}},
+            "truncated": False, "format": "json"},
+    "syscheck": {"path": "/etc/passwd", "event": "modified", "changed": ["size", "uid"],
+                 "old": {"size": 1, "mode": "100644", "uid": 0, "uname": "root", "mtime": 1},
+                 "new": {"size": 2, "mode": "100644", "uid": "0", "mtime": 1.5}, "diff": "d",
+                 "location": "syscheck"},
+    "rootcheck": {"title": "t", "detail": "d", "file": "/f", "policy": "p", "check": "c"},
+    "alert": {"id": "1.2", "rule": {"id": "5716", "level": 5, "groups": ["a"], "description": "d",
+                                    "firedtimes": 1, "mail": False, "pci_dss": ["10.2.4"]},
+              "manager": {"name": "m"}, "decoder": {"name": "sshd", "parent": "sshd"},
+              "data": {"srcip": "1.2.3.4", "srcport": 22, "win": {"system": {"x": 1}}},
+              "full_log": "l", "location": "loc", "predecoder": {"hostname": "h"},
+              "previous_output": "p", "syscheck": {"path": "/x", "size_before": "1",
+                                                   "changed_attributes": ["size"]}},
+    "ar": {"command": "firewall-drop", "action": "add", "srcip": "1.2.3.4", "timeout": 60,
+           "alert": {"anything": [1]}},
+    "ar_result": {"status": "ran", "exit_code": 0, "offences": 1, "output": "o"},
+    "agent_status": {"status": "connected", "version": None, "last_keepalive": "t"},
+    "notice": {"component": "collect", "message": "m", "code": "dropped", "count": 3},
+}
+
+
+@pytest.mark.parametrize("rtype", sorted(GOOD_RECORDS))
+def test_each_type_passes_its_schema_with_unknown_fields_kept(rtype):
+    record = {"type": rtype, "timestamp": "2026-11-25T13:50:47.123Z", "agent": AGENT,
+              "origin": {"by": "receive"}, **GOOD_RECORDS[rtype]}
+    out, reader, err = read_all(orjson.dumps(record))
+    assert out == [record] and err == ""  # the record as parsed, unknown fields and all
+    assert records.SCHEMAS[rtype].__struct_config__.tag == rtype
+
+
+@pytest.mark.parametrize("record, problem", [
+    ({"type": "alert", "rule": {"id": "1", "level": 3}, "data": ["x"]},
+     "field data: expected object, got array"),
+    ({"type": "alert", "rule": {"id": 1, "level": 3}}, "field rule.id: expected str, got int"),
+    ({"type": "alert", "rule": {"id": "1", "level": "3"}}, "field rule.level: expected int, got str"),
+    ({"type": "alert", "rule": {"id": "1", "level": 3.0}}, "field rule.level: expected int, got float"),
+    ({"type": "alert", "rule": {"id": "1", "level": 3, "groups": ["a", None]}},
+     "field rule.groups[1]: expected str, got null"),
+    ({"type": "alert", "rule": {"level": 3}}, "alert record without 'rule.id'"),
+    ({"type": "alert"}, "alert record without 'rule'"),
+    ({"type": "alert", "rule": {"id": "1", "level": 3}, "manager": "m"},
+     "field manager: expected object, got str"),
+    ({"type": "alert", "rule": {"id": "1", "level": 3}, "data": {"srcip": ["1.2.3.4"]}},
+     "field data.srcip: expected int | float | str, got array"),
+    ({"type": "alert", "rule": {"id": "1", "level": 3}, "agent": {"id": 1}},
+     "field agent.id: expected str, got int"),
+    ({"type": "syscheck", "path": "/x", "event": "modified", "changed": "size"},
+     "field changed: expected array, got str"),
+    ({"type": "syscheck", "path": "/x", "event": "modified", "new": {"size": "1"}},
+     "field new.size: expected int, got str"),
+    ({"type": "syscheck", "path": "/x", "event": "renamed"},
+     "field event: invalid enum value 'renamed'"),
+    ({"type": "log", "location": "x", "log": "y", "data": []}, "field data: expected object, got array"),
+    ({"type": "ar", "command": "c", "action": "add", "timeout": "9"},
+     "field timeout: expected int, got str"),
+    ({"type": "notice", "component": "c", "message": 1}, "field message: expected str, got int"),
+    ({"type": "custom", "agent": []}, "field agent: expected object, got array"),
+    ({"type": "custom", "timestamp": 5}, "field timestamp: expected str, got int"),
+    ({"type": ""}, "missing 'type'"),
+    ({"type": 5}, "missing 'type'"),
+])
+def test_wrong_types_are_reported_by_path(record, problem):
+    assert records.validate(record) == problem
+    out, reader, err = read_all(b'{"type":"ok"}\n' + orjson.dumps(record) + b'\n{"type":"ok"}')
+    assert len(out) == 2 and reader.stats.bad == 1
+    assert err == f"line 2: {problem}\n"
+
+
+def test_a_hostile_value_in_a_report_stays_one_short_line():
+    record = {"type": "syscheck", "path": "/x", "event": "\n\x1b[31mforged line " + "x" * 5000}
+    problem = records.validate(record)
+    assert problem.startswith("field event: invalid enum value '\\n\\x1b[31mforged line")
+    assert problem.isprintable() and len(problem) <= records.MAX_PROBLEM + 3
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+01:00",
+                                   "1969-12-31T23:59:59Z", "not a time"])
+def test_timestamps_out_of_range_fall_back_to_the_wall_clock(stamp):
+    import time
+
+    before = time.time()
+    assert before <= records.record_time({"timestamp": stamp}) <= time.time()

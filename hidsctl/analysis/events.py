@@ -181,7 +181,7 @@ def ar_result_text(record: Record, when: float) -> str:
 def _perm(mode: Any) -> str:
     try:
         return stat.filemode(int(str(mode), 8))[1:]
-    except ValueError:
+    except (ValueError, OverflowError):  # not octal, or past what a mode can hold
         return str(mode)
 
 

@@ -59,7 +59,7 @@ class Worker:
 
 
 def analyze_parallel(settings: AnalyzeSettings, workers: int, stdin: BinaryIO | None = None,
-                     stdout: BinaryIO | None = None) -> int:
+                     stdout: BinaryIO | None = None, dead_letters=None) -> int:
     if not 1 <= workers <= MAX_WORKERS:
         raise UsageError(f"--workers must be 1..{MAX_WORKERS}")
     engine = new_engine(settings)
@@ -68,7 +68,7 @@ def analyze_parallel(settings: AnalyzeSettings, workers: int, stdin: BinaryIO | 
     out.flush()
     procs: list[Worker] = []
     for number in range(workers):
-        procs.append(_fork_worker(number, engine, settings, procs))
+        procs.append(_fork_worker(number, engine, settings, procs, dead_letters))
     del engine
     files = AlertFiles(settings.alerts_json, settings.alerts_log)
     merger = Merger(out, files, len(procs))
@@ -217,7 +217,7 @@ class Merger:
 # --- the worker processes ---------------------------------------------------------------------
 
 def _fork_worker(number: int, engine, settings: AnalyzeSettings,
-                 earlier: list[Worker]) -> Worker:
+                 earlier: list[Worker], dead_letters=None) -> Worker:
     in_read, in_write = os.pipe()
     out_read, out_write = os.pipe()
     pid = os.fork()
@@ -229,7 +229,7 @@ def _fork_worker(number: int, engine, settings: AnalyzeSettings,
             for other in earlier:  # their pipes must see EOF when the parent closes them
                 os.close(other.stdin.fileno())
                 os.close(other.stdout.fileno())
-            code = _worker_main(number, engine, settings, in_read, out_write)
+            code = _worker_main(number, engine, settings, in_read, out_write, dead_letters)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
         except BaseException:  # noqa: BLE001 - reported, then the worker ends
@@ -242,7 +242,7 @@ def _fork_worker(number: int, engine, settings: AnalyzeSettings,
 
 
 def _worker_main(number: int, engine, settings: AnalyzeSettings, in_fd: int,
-                 out_fd: int) -> int:
+                 out_fd: int, dead_letters=None) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until run_engine takes it over
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -253,7 +253,7 @@ def _worker_main(number: int, engine, settings: AnalyzeSettings, in_fd: int,
     # Lines come checked by the parent: only the record type needs looking at again.
     reader = RecordReader(os.fdopen(in_fd, "rb", buffering=0), name=f"worker {number}",
                           before_block=writer.flush, strict_types=False)
-    run_engine(engine, settings, reader, writer, None)
+    run_engine(engine, settings, reader, writer, None, dead_letters)
     writer.flush()
     return 0
 

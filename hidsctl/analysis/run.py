@@ -119,7 +119,7 @@ def input_reader(stdin: BinaryIO | None, before_block):
 
 
 def analyze(settings: AnalyzeSettings, stdin: BinaryIO | None = None,
-            stdout: BinaryIO | None = None) -> int:
+            stdout: BinaryIO | None = None, dead_letters=None) -> int:
     from hidsctl.records import RecordWriter
 
     engine = new_engine(settings)
@@ -131,7 +131,7 @@ def analyze(settings: AnalyzeSettings, stdin: BinaryIO | None = None,
         files.flush()
 
     try:
-        run_engine(engine, settings, input_reader(stdin, flush), writer, files)
+        run_engine(engine, settings, input_reader(stdin, flush), writer, files, dead_letters)
         flush()
     finally:
         files.close()
@@ -162,11 +162,17 @@ def new_engine(settings: AnalyzeSettings):
                   manager=settings.manager)
 
 
-def run_engine(engine, settings: AnalyzeSettings, reader, writer, files: AlertFiles | None):
+def run_engine(engine, settings: AnalyzeSettings, reader, writer, files: AlertFiles | None,
+               dead_letters=None):
     """The analysis loop: every record of ``reader`` analysed or passed through to
     ``writer``; alerts at or above the minimum level also go to ``files``. SIGHUP reloads
-    the ruleset between records."""
+    the ruleset between records. A record analysis fails on goes to ``dead_letters`` and
+    its notice to ``writer``."""
+    from hidsctl.deadletter import NOT_THE_RECORDS_FAULT, DeadLetters
     from hidsctl.records import dumps
+
+    if dead_letters is None:
+        dead_letters = DeadLetters(None, "analyze")
 
     min_level = max(settings.min_level, 1)
     process = engine.process_record
@@ -189,15 +195,18 @@ def run_engine(engine, settings: AnalyzeSettings, reader, writer, files: AlertFi
             continue
         try:
             outcome = process(record)
+            alert = outcome.alert if outcome is not None else None
+            if alert is not None and alert["rule"]["level"] >= min_level:
+                line = dumps(alert)
+                write_raw(line[:-1])
+                if write_files is not None:
+                    write_files(alert, line)
         except RecursionError:
             _report(reader, "analysis gave up on a pathological pattern; record skipped")
-            continue
-        alert = outcome.alert if outcome is not None else None
-        if alert is not None and alert["rule"]["level"] >= min_level:
-            line = dumps(alert)
-            write_raw(line[:-1])
-            if write_files is not None:
-                write_files(alert, line)
+        except NOT_THE_RECORDS_FAULT:
+            raise
+        except Exception as exc:  # a case analysis misses: set the record aside, go on
+            writer.write(dead_letters.put(record, exc))
     tally.flush(force=True)
 
 

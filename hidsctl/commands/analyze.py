@@ -55,8 +55,15 @@ def register(app: typer.Typer) -> None:
                              no_default_rules),
             min_level=min_level, alerts_json=alerts_json, alerts_log=alerts_log,
             workers=workers)
+        from hidsctl.deadletter import DeadLetters
+        from hidsctl.state import state_dir as resolve_state_dir
+
+        # Created only when a record is set aside: analyze keeps no other state.
+        dead_letters = DeadLetters(resolve_state_dir(state_dir, create=False) / "deadletter",
+                                   "analyze")
         if settings.workers != 1:
             from hidsctl.analysis.parallel import analyze_parallel
 
-            raise typer.Exit(analyze_parallel(settings, settings.workers))
-        raise typer.Exit(run(settings))
+            raise typer.Exit(analyze_parallel(settings, settings.workers,
+                                              dead_letters=dead_letters))
+        raise typer.Exit(run(settings, dead_letters=dead_letters))

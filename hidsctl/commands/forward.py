@@ -66,11 +66,14 @@ def register(app: typer.Typer) -> None:
             rule_id=rule_id, group=group, facility=facility, hostname=hostname, framing=framing,
             ca_file=ca_file, cert_file=cert_file, key_file=key_file, queue_size=queue_size,
             linger=linger)
+        from hidsctl.deadletter import for_state
+
         writer = RecordWriter(line_buffered=True)
-        forwarder = Forwarder(settings, resolve_state_dir(state_dir) / "forward", emit=writer.write)
+        state = resolve_state_dir(state_dir)
+        forwarder = Forwarder(settings, state / "forward", emit=writer.write)
         try:
             stage.run(forwarder.handle, forwarder.tick, flush=forwarder.flush, sync=forwarder.sync,
-                      writer=writer)
+                      writer=writer, dead_letters=for_state(state, "forward"))
             forwarder.finish()
         finally:
             forwarder.close()

@@ -57,16 +57,19 @@ def register(app: typer.Typer) -> None:
         Example:
             hidsctl analyze < events.json | hidsctl logs write --dir /var/log/hidsctl
         """
+        from hidsctl.deadletter import DeadLetters
         from hidsctl.outputs import stage
         from hidsctl.outputs.alertfiles import AlertFiles
 
         settings = load_settings(LogsSettings, "logs", config, dir=dir, archives=archives)
         from hidsctl.records import RecordWriter
 
-        files = AlertFiles(_logs_dir(settings, state_dir), archives=settings.archives)
+        logs_dir = _logs_dir(settings, state_dir)
+        files = AlertFiles(logs_dir, archives=settings.archives)
         try:
             stage.run(files.handle, files.tick, sync=files.sync,
-                      writer=RecordWriter(line_buffered=True))
+                      writer=RecordWriter(line_buffered=True),
+                      dead_letters=DeadLetters(logs_dir / "deadletter", "logs"))
         finally:
             files.close()
 

@@ -81,10 +81,14 @@ def register(app: typer.Typer) -> None:
             rule_id=rule_id, group=group, tls=tls, ca_file=ca_file, user=user,
             password_file=password_file, group_window=group_window, max_group=max_group,
             max_per_hour=max_per_hour, daily_report=daily_report, linger=linger)
+        from hidsctl.deadletter import for_state
+
         writer = RecordWriter(line_buffered=True)
-        mailer = Mailer(settings, resolve_state_dir(state_dir) / "mail", emit=writer.write)
+        state = resolve_state_dir(state_dir)
+        dead_letters = for_state(state, "mail")
+        mailer = Mailer(settings, state / "mail", emit=writer.write, dead_letters=dead_letters)
         try:
-            stage.run(mailer.handle, mailer.tick, writer=writer)
+            stage.run(mailer.handle, mailer.tick, writer=writer, dead_letters=dead_letters)
             mailer.finish()
         finally:
             mailer.close()

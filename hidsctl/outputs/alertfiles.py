@@ -227,14 +227,18 @@ class AlertFiles:
         self._close_before(self.wall_day)  # days a previous run left open
 
     def handle(self, record: Record) -> None:
+        # Everything is formatted before anything is written: a record that cannot be
+        # (a dead letter) leaves no half of itself in the files.
         day = utc_day(record_time(record))
+        line = dumps(record)
+        text = format_alert(record).encode("utf-8", "replace") \
+            if record.get("type") == "alert" else None
         if self.archives is not None:
             self._advance(self.archives, day)
-            self.archives.write(day, {"json": dumps(record)})
-        if record.get("type") == "alert":
+            self.archives.write(day, {"json": line})
+        if text is not None:
             self._advance(self.alerts, day)
-            self.alerts.write(day, {"log": format_alert(record).encode("utf-8", "replace"),
-                                    "json": dumps(record)})
+            self.alerts.write(day, {"log": text, "json": line})
             self.written += 1
 
     def sync(self) -> None:

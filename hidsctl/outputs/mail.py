@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional
 
 import orjson
 
+from hidsctl.deadletter import NOT_THE_RECORDS_FAULT, DeadLetters
 from hidsctl.errors import ConfigError, UsageError
 from hidsctl.outputs import mailtext
 from hidsctl.outputs.clock import Clock, system_clock, utc_day
@@ -143,9 +144,11 @@ class Mailer:
     def __init__(self, settings: MailSettings, state: str | os.PathLike, *,
                  now: Clock = system_clock, transport: Any = None,
                  emit: Callable[[Record], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep,
+                 dead_letters: DeadLetters | None = None):
         settings.check()
         self.settings = settings
+        self.dead_letters = dead_letters or DeadLetters(Path(state) / "deadletter", "mail")
         self.now = now
         self.sleep = sleep
         self.emit = emit or (lambda record: None)
@@ -226,13 +229,18 @@ class Mailer:
             if not items:
                 self.first_pending = None
                 return
-            entries = [orjson.loads(item.data) for item in items]
+            entries = [self._entry(item.data) for item in items]
+            if isinstance(entries[0], str):  # no message can carry it: never let it block
+                self._set_aside(items[0], entries[0])
+                continue
             if "report" in entries[0]:
                 report = entries[0]["report"]
-                if not self._send(report["subject"], report["body"], items[0].next_offset):
+                if not self._send(lambda: (report["subject"], report["body"]),
+                                  items[0].next_offset):
                     return
                 continue
-            count = next((i for i, e in enumerate(entries) if "alert" not in e), len(entries))
+            count = next((i for i, e in enumerate(entries)
+                          if isinstance(e, str) or "alert" not in e), len(entries))
             hour = self._hour()
             if self.cap["hour"] != hour:
                 held = self.cap["held"]
@@ -246,33 +254,75 @@ class Mailer:
                 self._set_cap(hour, self.cap["sent"], True)
                 return
             alerts = [e["alert"] for e in entries[:count]]
-            if not self._send(mailtext.subject(alerts), mailtext.body(alerts),
-                              items[count - 1].next_offset):
+            if not self._send(lambda: (mailtext.subject(alerts), mailtext.body(alerts)),
+                              items[count - 1].next_offset, alerts):
                 return
             self._set_cap(hour, self.cap["sent"] + 1, False)
+
+    def _entry(self, data: bytes) -> dict | str:
+        """A queued entry (``{"alert": ...}`` or ``{"report": ...}``), or what is wrong with
+        it: unreadable, or an alert whose notification cannot be written."""
+        try:
+            entry = orjson.loads(data)
+            if isinstance(entry, dict) and isinstance(entry.get("alert"), dict):
+                mailtext.subject([entry["alert"]])
+                mailtext.notification(entry["alert"])
+                return entry
+            report = entry.get("report") if isinstance(entry, dict) else None
+            if isinstance(report, dict) and isinstance(report.get("subject"), str) \
+                    and isinstance(report.get("body"), str):
+                return entry
+            return "not an alert or a report"
+        except NOT_THE_RECORDS_FAULT:
+            raise
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+    def _set_aside(self, item, problem: str) -> None:
+        """Dead-letter the queue's head item and commit past it."""
+        try:
+            entry = orjson.loads(item.data)
+            record = entry.get("alert", entry) if isinstance(entry, dict) else entry
+        except orjson.JSONDecodeError:
+            record = item.data.decode("utf-8", "replace")
+        self.emit(self.dead_letters.put(record, problem))
+        self.outbox.done(item.next_offset)
 
     def _send_summary(self) -> bool:
         items = self.outbox.pending(SUMMARY_MAX)
         alerts = []
         end = self.outbox.offset
         for item in items:
-            entry = orjson.loads(item.data)
-            if "alert" not in entry:
+            entry = self._entry(item.data)
+            if isinstance(entry, str) or "alert" not in entry:
                 break
             alerts.append(entry["alert"])
             end = item.next_offset
         if not alerts:
             return True
-        sent = self._send(mailtext.summary_subject(len(alerts)),
-                          mailtext.summary_body(alerts, self.settings.max_per_hour), end)
+        sent = self._send(lambda: (mailtext.summary_subject(len(alerts)),
+                                   mailtext.summary_body(alerts, self.settings.max_per_hour)),
+                          end, alerts)
         if sent:
             self._set_cap(self._hour(), 1, False)
         return sent
 
-    def _send(self, subject: str, body: str, next_offset: int) -> bool:
-        """Send one message; commit the queue up to ``next_offset`` once it is accepted."""
+    def _send(self, write: Callable[[], tuple[str, str]], next_offset: int,
+              alerts: list | None = None) -> bool:
+        """Send the message ``write`` returns (subject, body); commit the queue up to
+        ``next_offset`` once it is accepted. A message that cannot be written (a case the
+        checks missed) sends its alerts to the dead letters instead of retrying forever."""
         try:
-            self.transport.send(self._message(subject, body))
+            message = self._message(*write())
+        except NOT_THE_RECORDS_FAULT:
+            raise
+        except Exception as exc:
+            for alert in alerts or [{"message": "daily report"}]:
+                self.emit(self.dead_letters.put(alert, exc))
+            self.outbox.done(next_offset)
+            return True
+        try:
+            self.transport.send(message)
         except TemporaryFailure as exc:
             self.outbox.failed(exc)
             return False

@@ -12,6 +12,7 @@ from hidsctl.records import record_time
 
 Alert = dict[str, Any]
 SUMMARY_LISTED = 200  # alerts listed one line each in a summary; the rest are counted
+MAX_SUBJECT = 200
 
 
 def notification(alert: Alert) -> str:
@@ -40,14 +41,25 @@ def subject(alerts: list[Alert]) -> str:
     top = max(alerts, key=_level)
     rule = top.get("rule") or {}
     if len(alerts) == 1:
-        return f"[hidsctl] {_agent_name(top)} level {_level(top)}: {rule.get('description', '')}"
+        return header_text(f"[hidsctl] {_agent_name(top)} level {_level(top)}: "
+                           f"{rule.get('description') or ''}")
     agents = sorted({_agent_name(a) for a in alerts})
     shown = ", ".join(agents[:3]) + (f" and {len(agents) - 3} more" if len(agents) > 3 else "")
-    return f"[hidsctl] {len(alerts)} alerts (highest level {_level(top)}) from {shown}"
+    return header_text(f"[hidsctl] {len(alerts)} alerts (highest level {_level(top)}) from {shown}")
+
+
+def header_text(text: str) -> str:
+    """One header line from alert text: no CR/LF (no header injection), no other control
+    character, whitespace runs as one space, at most MAX_SUBJECT characters."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else " " for c in text)
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_SUBJECT else text[:MAX_SUBJECT - 3] + "..."
 
 
 def body(alerts: list[Alert]) -> str:
-    return "\n".join(notification(a) for a in alerts)
+    # A bare CR from a log line would end a line for some mail readers only: show it.
+    return "\n".join(notification(a) for a in alerts).replace("\r", "\\r")
 
 
 def summary_subject(count: int) -> str:
@@ -72,7 +84,7 @@ def summary_body(alerts: list[Alert], cap: int) -> str:
                      f"{origin(alert)}: {log[0][:300] if log else ''}")
     if len(alerts) > SUMMARY_LISTED:
         lines.append(f"... and {len(alerts) - SUMMARY_LISTED} more")
-    return "\n".join(lines) + "\n"
+    return ("\n".join(lines) + "\n").replace("\r", "\\r")
 
 
 def _level(alert: Alert) -> int:
@@ -84,4 +96,4 @@ def _level(alert: Alert) -> int:
 
 def _agent_name(alert: Alert) -> str:
     agent = alert.get("agent") or {}
-    return str(agent.get("name") or agent.get("id") or "unknown")
+    return header_text(str(agent.get("name") or agent.get("id") or "unknown"))

@@ -18,14 +18,19 @@ import sys
 import time
 from typing import BinaryIO, Callable
 
+from hidsctl.deadletter import NOT_THE_RECORDS_FAULT, DeadLetters
 from hidsctl.records import RECORD_TYPES, Record, RecordReader, RecordWriter
 
 
 def run(handle: Callable[[Record], None], tick: Callable[[], None], *,
         flush: Callable[[], None] | None = None, sync: Callable[[], None] | None = None,
         interval: float = 1.0,
-        stream: BinaryIO | None = None, writer: RecordWriter | None = None) -> RecordReader:
+        stream: BinaryIO | None = None, writer: RecordWriter | None = None,
+        dead_letters: DeadLetters | None = None) -> RecordReader:
     """Feed every record to ``handle``.
+
+    A record ``handle`` fails on goes to ``dead_letters`` and its notice to ``writer``; the
+    next record follows.
 
     ``flush`` runs whenever the input runs dry; ``tick`` at least every ``interval`` seconds
     (while records keep coming too) and once at the end of input.
@@ -58,7 +63,16 @@ def run(handle: Callable[[Record], None], tick: Callable[[], None], *,
     reader = RecordReader(stream, before_block=before_block)
     for record in reader:
         if record["type"] in RECORD_TYPES:
-            handle(record)
+            try:
+                handle(record)
+            except NOT_THE_RECORDS_FAULT:
+                raise
+            except Exception as exc:
+                if dead_letters is None:
+                    raise
+                notice = dead_letters.put(record, exc)
+                if writer is not None:
+                    writer.write(notice)
         else:
             if sync is not None:
                 sync()

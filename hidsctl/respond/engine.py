@@ -21,6 +21,7 @@ from hidsctl.respond.timers import Action, Timers, action_key
 UNDO_ATTEMPTS = 3
 UNDO_RETRY_SECONDS = 60.0
 LOCAL_TARGETS = ("", "local", "server", "000")
+MAX_TIMEOUT = 10 * 365 * 86400  # seconds; beyond, an undo time is past what dates can show
 
 Record = dict[str, Any]
 
@@ -125,7 +126,8 @@ class Responder:
                 raise Skip("unknown command")
             if action not in ("add", "delete"):
                 raise Skip("unknown action")
-            if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 0:
+            if not isinstance(timeout, int) or isinstance(timeout, bool) \
+                    or not 0 <= timeout <= MAX_TIMEOUT:
                 raise Skip("invalid timeout")
             alert = ar.get("alert") if isinstance(ar.get("alert"), dict) else {}
             subject = self.subject_of_ar(command, ar)

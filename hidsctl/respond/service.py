@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hidsctl import records, state
+from hidsctl.deadletter import NOT_THE_RECORDS_FAULT, DeadLetters, for_state
 from hidsctl.respond.allowlist import AllowList, resolve
 from hidsctl.respond.engine import Responder
 from hidsctl.respond.routing import Router
@@ -34,7 +35,8 @@ def serve(settings: RespondSettings, directory: Path, stdin: BinaryIO | None = N
             responder = Responder(settings, timers, AllowList(settings.allow + tuple(resolve(settings.servers))),
                                   router)
             writer = records.RecordWriter(stdout, line_buffered=True)
-            _loop(responder, timers, writer, _read_in_background(stdin), settings.wait)
+            _loop(responder, timers, writer, _read_in_background(stdin), settings.wait,
+                  for_state(directory, "respond"))
         finally:
             if router is not None:
                 router.close()
@@ -43,7 +45,7 @@ def serve(settings: RespondSettings, directory: Path, stdin: BinaryIO | None = N
 
 
 def _loop(responder: Responder, timers: Timers, writer: records.RecordWriter,
-          inbox: queue.Queue, wait: bool) -> None:
+          inbox: queue.Queue, wait: bool, dead_letters: DeadLetters) -> None:
     ended = False
     while True:
         for result in responder.undo_due():
@@ -58,8 +60,19 @@ def _loop(responder: Responder, timers: Timers, writer: records.RecordWriter,
             ended = True
             continue
         for record in item:
-            for result in responder.handle(record):
+            for result in _handled(responder, record, dead_letters):
                 writer.write(result)
+
+
+def _handled(responder: Responder, record: dict, dead_letters: DeadLetters) -> list[dict]:
+    """The records out for one record in; a record the responder fails on is a dead letter
+    (its notice goes out) and the next one follows."""
+    try:
+        return responder.handle(record)
+    except NOT_THE_RECORDS_FAULT:
+        raise
+    except Exception as exc:
+        return [dead_letters.put(record, exc)]
 
 
 def _seconds_to_next(timers: Timers) -> float:
