@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from hidsctl import records
-from hidsctl.scan import attributes
+from hidsctl.scan import attributes, pathtext
 from hidsctl.scan.attributes import Entry, Unreadable
 from hidsctl.scan.baseline import Baseline
 from hidsctl.scan.diffs import DiffStore
@@ -309,8 +309,7 @@ def _hash_batch(batch: list, names: tuple[str, ...], follow: bool) -> list:
     return out
 
 
-def _show(path: bytes) -> str:
-    return path.decode("utf-8", "backslashreplace")
+_show = pathtext.show
 
 
 def _warn(message: str) -> None:

@@ -14,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from hidsctl.scan import pathtext
 from hidsctl.scan.settings import DirOptions
 
 
@@ -192,8 +193,7 @@ def _file(path: bytes, st: os.stat_result, root: Root, stats: WalkStats, warn):
         stats.special += 1
 
 
-def _show(path: bytes) -> str:
-    return path.decode("utf-8", "backslashreplace")
+_show = pathtext.show
 
 
 def _warn(message: str) -> None:
