@@ -244,8 +244,8 @@ def test_a_backslash_name_and_a_non_utf8_name_never_show_alike(tmp_path, tree):
 @root_only
 def test_unreadable_files_and_directories_are_no_false_changes(tmp_path, tree):
     """Run as root without the capabilities that bypass file permissions: an unreadable
-    file is reported on stderr and keeps its entry; a directory that cannot be listed any
-    more does not turn its files into 'deleted'."""
+    file is reported on stderr and as a notice record, and keeps its entry; a directory that
+    cannot be listed any more does not turn its files into 'deleted'."""
     state = tmp_path / "state"
     closed = tree / "closed.conf"
     closed.write_text("nobody may read this\n")
@@ -256,14 +256,23 @@ def test_unreadable_files_and_directories_are_no_false_changes(tmp_path, tree):
                                sys.executable, "-m", "hidsctl", "scan", "--state-dir", str(state),
                                *map(str, args)], capture_output=True, timeout=60)
 
+    def notices(proc) -> list[tuple]:
+        out = [json.loads(line) for line in proc.stdout.splitlines()]
+        assert all(r["type"] == "notice" and r["component"] == "scan" for r in out), out
+        return [(r["code"], r["location"], r["message"]) for r in out]
+
     first = without_dac(tree)
-    assert first.returncode == 0 and first.stdout == b""
+    assert first.returncode == 0
     assert f"cannot read {closed}: permission denied" in first.stderr.decode()
+    assert notices(first) == [("unreadable", str(closed), f"cannot read {closed}: permission denied")]
     (tree / "sub").chmod(0o000)  # can no longer be listed
     again = without_dac(tree)
     (tree / "sub").chmod(0o755)
     assert again.returncode == 0, again.stderr
-    assert again.stdout == b""  # neither closed.conf nor sub/* reported
+    # neither closed.conf nor sub/* reported as changed; both named in notices
+    assert sorted(notices(again)) == [
+        ("unreadable", str(closed), f"cannot read {closed}: permission denied"),
+        ("unreadable", str(tree / "sub"), f"cannot list {tree / 'sub'}: Permission denied")]
     assert f"cannot list {tree / 'sub'}" in again.stderr.decode()
     closed.chmod(0o644)  # readable again: the hash is taken and nothing has changed but mode
     [record] = scan(state, tree)
