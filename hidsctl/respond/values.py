@@ -18,8 +18,9 @@ _SAFE_PATH = re.compile(r"/[A-Za-z0-9._/+@:,=-]{0,1023}")
 
 
 def srcip(value: object) -> str | None:
-    """The address in canonical form when ``value`` is exactly one IPv4 or IPv6 address
-    that can be acted on; None otherwise. IPv4-mapped IPv6 addresses become IPv4."""
+    """The address in canonical form when ``value`` is exactly one IPv4 or IPv6 address;
+    None otherwise. IPv4-mapped IPv6 addresses become IPv4. Whether it names a host that
+    may be acted on is ``not_a_host``'s question."""
     if not isinstance(value, str) or not 2 <= len(value) <= 45 or "%" in value:
         return None  # no IPv6 scope ids: "fe80::1%anything" parses, but is no one's address
     try:
