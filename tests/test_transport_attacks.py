@@ -183,16 +183,17 @@ def flood_hellos(port: int, agent: str, stop: threading.Event, sent: list[int],
     """Hellos as fast as one thread can open connections, from another loopback address."""
     linger = struct.pack("ii", 1, 0)  # reset on close: no TIME_WAIT to run out of ports
     while not stop.is_set() and sent[0] < 20000:
+        sock = socket.socket()
         try:
-            sock = socket.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
             sock.bind((source, 0))
             sock.connect(("127.0.0.1", port))
-            sock.sendall(protocol.frame(protocol.hello(agent, os.urandom(protocol.NONCE_LEN))))
-            sock.close()
             sent[0] += 1
+            sock.sendall(protocol.frame(protocol.hello(agent, os.urandom(protocol.NONCE_LEN))))
         except OSError:
             time.sleep(0.01)
+        finally:
+            sock.close()
 
 
 def test_hello_flood_is_limited_per_source_and_noticed(tmp_path):
@@ -222,7 +223,7 @@ def test_hello_flood_is_limited_per_source_and_noticed(tmp_path):
     assert all(n["component"] == "receive" and n["count"] > 0 for n in floods)
     assert "hellos refused over the handshake rate limit (20/s)" in floods[0]["message"]
     refused = sum(n["count"] for n in floods)
-    assert refused < sent[0]  # the bucket let some through: a limit, not a ban
+    assert refused <= sent[0] - 20  # the burst went through: a limit, not a ban
     statuses = server.of_type("agent_status")
     assert [s["status"] for s in statuses] == ["connected"], statuses
     assert "127.0.0.2: " in server.stderr() and "Traceback" not in server.stderr()
