@@ -73,9 +73,34 @@ def address(req: Request) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         fail(req.name, f"invalid srcip {req.srcip[:64]!r}", 2)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    if ip.is_unspecified or ip.is_multicast or ip.is_loopback:
-        fail(req.name, f"refusing to act on {ip}", 2)
+    if (ip.is_unspecified or ip.is_multicast or ip.is_loopback or ip.is_link_local
+            or ip.is_reserved or ip == ipaddress.IPv4Address("255.255.255.255")
+            or ip in ipaddress.ip_network("0.0.0.0/8")):
+        fail(req.name, f"refusing to act on {ip}: not a host address", 2)
     return ip
+
+
+def uid_min(root: str) -> int:
+    """The lowest uid of a person's account: HIDSCTL_UID_MIN (set by hidsctl respond), else
+    UID_MIN from the root's etc/login.defs, else 1000."""
+    given = os.environ.get("HIDSCTL_UID_MIN", "")
+    if given.isdigit():
+        return int(given)
+    found = 1000
+    try:
+        with open(os.path.join(root, "etc", "login.defs"), encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                fields = line.split()
+                if len(fields) >= 2 and fields[0] == "UID_MIN" and fields[1].isdigit():
+                    found = int(fields[1])
+    except OSError:
+        pass
+    return found
+
+
+def system_users() -> set[str]:
+    """System accounts hidsctl respond was configured to act on (HIDSCTL_SYSTEM_USERS)."""
+    return {name for name in os.environ.get("HIDSCTL_SYSTEM_USERS", "").split(",") if name}
 
 
 def user_name(req: Request) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -232,6 +233,9 @@ def test_unreadable_file_is_reported_and_the_others_keep_going(tmp_path: Path) -
     err = proc.stderr.decode()
     assert f"{secret}: cannot read: Permission denied" in err
     assert f"{missing}: no such file" in err
+    notices = [json.loads(line) for line in proc.stdout.splitlines() if b'"notice"' in line]
+    assert [(n["component"], n["code"], n["location"], n["message"]) for n in notices] == \
+        [("collect", "unreadable", str(secret), f"{secret}: cannot read: Permission denied")]
 
 
 def test_multi_line_entry_held_at_sigkill_is_written_whole_after_restart(tmp_path: Path) -> None:

@@ -78,7 +78,7 @@ def test_servers_are_allow_listed(tmp_path):
 
 HOSTILE_SRCIPS = [
     "1.2.3.4; rm -rf /", "$(id)", "`id`", "1.2.3.4\nrm -rf /", "1.2.3.4 ", " 1.2.3.4",
-    "1" * 5000, "１.２.３.４", "1.2.3.4/8", "0.0.0.0", "::", "224.0.0.1", "-1.2.3.4",
+    "1" * 5000, "１.２.３.４", "1.2.3.4/8", "-1.2.3.4",
     "::1%eth0", "fe80::1%$(id)", 1234,
 ]
 HOSTILE_USERS = ["root; rm -rf /", "$(id)", "bob\nroot", "-o", ".hidden", "a" * 33, "ａｄｍｉｎ",
@@ -119,6 +119,75 @@ def test_hostile_ar_record_values_never_reach_a_script(tmp_path):
     assert [r["reason"] for r in out] == ["invalid srcip", "invalid user", "unknown action",
                                           "unknown command", "invalid timeout"]
     assert calls(tmp_path / "bin") == []
+
+
+NOT_A_HOST = [("255.255.255.255", "broadcast"), ("224.0.0.1", "multicast"), ("0.0.0.0", "unspecified"),
+              ("::", "unspecified"), ("ff02::1", "multicast"), ("::ffff:224.0.0.1", "multicast"),
+              ("169.254.10.1", "link-local"), ("fe80::1", "link-local"), ("240.0.0.9", "reserved"),
+              ("0.1.2.3", "reserved")]
+
+
+def test_addresses_that_name_no_host_are_refused_with_the_reason(tmp_path):
+    cfg = rec_config(tmp_path)
+    ars = [{"type": "ar", "command": "rec", "action": action, "srcip": "255.255.255.255"}
+           for action in ("add", "delete")]
+    code, out, _ = respond(cfg, tmp_path / "state", *[alert(a) for a, _ in NOT_A_HOST], *ars)
+    assert code == 0
+    assert [(r["status"], r["reason"]) for r in out] == \
+        [("skipped", f"srcip is not a host address ({kind})") for _, kind in NOT_A_HOST] + \
+        [("skipped", "srcip is not a host address (broadcast)")] * 2
+    assert calls(tmp_path / "bin") == []
+
+
+def test_private_and_documentation_addresses_are_acted_on(tmp_path):
+    cfg = rec_config(tmp_path)
+    unicast = ["10.0.0.5", "192.168.1.20", "100.64.3.4", "fd00::5", "2001:db8::1", "198.51.100.7"]
+    code, out, _ = respond(cfg, tmp_path / "state", *[alert(a) for a in unicast])
+    assert code == 0
+    assert [(r["status"], r["srcip"]) for r in out] == [("ran", a) for a in unicast]
+    assert [c.split()[2] for c in calls(tmp_path / "bin")] == unicast
+
+
+def accounts_root(tmp_path: Path, uid_min: str | None = "1000") -> tuple[Path, Path]:
+    """A passwd with a system account and a person's, and a login.defs (never the host's)."""
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "passwd").write_text(
+        "root:x:0:0::/root:/bin/sh\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n"
+        "mallory:x:1500:1500::/home/m:/bin/sh\n")
+    defs = tmp_path / "login.defs"
+    defs.write_text("# UID_MIN 1\nMAIL_DIR /var/mail\n" + (f"UID_MIN\t\t {uid_min}\n" if uid_min else ""))
+    return root, defs
+
+
+@pytest.mark.parametrize("uid_min, refused", [("1000", ["daemon"]), (None, ["daemon"]),
+                                              ("2000", ["daemon", "mallory"])])
+def test_system_accounts_are_refused(tmp_path, uid_min, refused):
+    root, defs = accounts_root(tmp_path, uid_min)
+    cfg = rec_config(tmp_path, expect='["user"]', extra=f'login-defs = "{defs}"')
+    users = ["daemon", "mallory", "alice"]  # alice: no local account, left to the command
+    code, out, err = respond(cfg, tmp_path / "state", *[alert(None, dstuser=u) for u in users],
+                             env={"HIDSCTL_ACCOUNT_ROOT": str(root)})
+    assert code == 0, err
+    limit = uid_min or "1000"
+    expected = {"daemon": ("skipped", f"system account (uid 1 below UID_MIN {limit})"),
+                "mallory": ("skipped", f"system account (uid 1500 below UID_MIN {limit})")}
+    assert [(r["status"], r.get("reason")) for r in out] == \
+        [expected[u] if u in refused else ("ran", None) for u in users]
+    assert [c.split()[1] for c in calls(tmp_path / "bin")] == [u for u in users if u not in refused]
+
+
+def test_listed_system_accounts_may_be_acted_on_and_delete_is_checked_too(tmp_path):
+    root, defs = accounts_root(tmp_path)
+    cfg = rec_config(tmp_path, expect='["user"]', extra=f'login-defs = "{defs}"\nsystem-users = ["daemon"]')
+    env = {"HIDSCTL_ACCOUNT_ROOT": str(root)}
+    _, out, _ = respond(cfg, tmp_path / "state", alert(None, dstuser="daemon"), env=env)
+    assert [r["status"] for r in out] == ["ran"]
+    cfg = rec_config(tmp_path, expect='["user"]', extra=f'login-defs = "{defs}"')
+    ar = {"type": "ar", "command": "rec", "action": "delete", "user": "daemon"}
+    _, out, _ = respond(cfg, tmp_path / "state", ar, env=env)
+    assert [(r["status"], r["reason"]) for r in out] == [("skipped", "system account (uid 1 below UID_MIN 1000)")]
+    assert calls(tmp_path / "bin") == ["add daemon - 1795614647.42 5712 000 -"]
 
 
 def test_user_and_values_in_arguments(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import FIXTURES
 from hidsctl.errors import ConfigError
-from hidsctl.respond import engine, ossec, settings, values
+from hidsctl.respond import accounts, engine, ossec, settings, values
 from respond_helpers import alert, config, respond
 
 OSSEC_SERVER_CONF = Path(os.environ.get("HIDSCTL_OSSEC_FIXTURE", FIXTURES / "ossec-4.3")) / "ossec-server.conf"
@@ -140,7 +140,7 @@ def test_no_escalation_without_steps_or_timeout():
 @pytest.mark.parametrize("given, expected", [
     ("203.0.113.9", "203.0.113.9"), ("2001:DB8::1", "2001:db8::1"), ("::ffff:192.0.2.5", "192.0.2.5"),
     ("1.2.3.4; rm -rf /", None), ("$(id)", None), ("01.2.3.4", None), ("fe80::1%eth0", None),
-    ("0.0.0.0", None), ("ff02::1", None), ("x" * 100, None), (None, None), (1234, None),
+    ("0.0.0.0", "0.0.0.0"), ("ff02::1", "ff02::1"), ("x" * 100, None), (None, None), (1234, None),
 ])
 def test_srcip_validation(given, expected):
     assert values.srcip(given) == expected
@@ -153,6 +153,30 @@ def test_srcip_validation(given, expected):
 ])
 def test_user_validation(given, ok):
     assert (values.user(given) is not None) is ok
+
+
+@pytest.mark.parametrize("address, kind", [
+    ("255.255.255.255", "broadcast"), ("224.0.0.1", "multicast"), ("ff02::1", "multicast"),
+    ("0.0.0.0", "unspecified"), ("::", "unspecified"), ("0.10.0.1", "reserved"),
+    ("240.0.0.1", "reserved"), ("::5", "reserved"), ("fec0::1", "reserved"),
+    ("169.254.0.1", "link-local"), ("fe80::1", "link-local"),
+    ("10.0.0.5", None), ("172.16.0.1", None), ("192.168.0.1", None), ("100.64.0.1", None),
+    ("fd12::1", None), ("2001:db8::1", None), ("203.0.113.9", None), ("8.8.8.8", None),
+    ("127.0.0.1", None), ("::1", None),  # loopback: the allow-list's, always on it
+])
+def test_not_a_host(address, kind):
+    assert values.not_a_host(address) == kind
+
+
+def test_uid_min_from_login_defs(tmp_path):
+    defs = tmp_path / "login.defs"
+    assert accounts.uid_min(defs) == 1000  # missing file
+    defs.write_text("#UID_MIN 5\nUID_MAX 60000\n")
+    assert accounts.uid_min(defs) == 1000  # commented out
+    defs.write_text("UID_MIN  500\nSYS_UID_MIN 100\n")
+    assert accounts.uid_min(defs) == 500
+    defs.write_text("UID_MIN lots\n")
+    assert accounts.uid_min(defs) == 1000
 
 
 def test_response_matching_is_or_of_level_ids_groups():

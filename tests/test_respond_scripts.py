@@ -32,6 +32,30 @@ def test_scripts_validate_their_input_again(tmp_path, name, value):
     assert not (tmp_path / "deny").exists()
 
 
+@pytest.mark.parametrize("name", ["firewall-drop", "host-deny", "route-null"])
+@pytest.mark.parametrize("value", ["255.255.255.255", "224.0.0.1", "0.0.0.0", "::", "ff02::1",
+                                   "169.254.0.1", "fe80::1", "240.0.0.1", "127.0.0.1"])
+def test_scripts_refuse_addresses_that_name_no_host(tmp_path, name, value):
+    done = script(name, "add", "-", value, env={"HIDSCTL_HOSTS_DENY": str(tmp_path / "deny")})
+    assert done.returncode == 2, done
+    assert "not a host address" in done.stderr
+    assert not (tmp_path / "deny").exists()
+
+
+def test_disable_account_refuses_system_accounts(tmp_path):
+    root = passwd_root(tmp_path)
+    with open(root / "etc" / "passwd", "a") as handle:
+        handle.write("daemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n")
+    (root / "etc" / "login.defs").write_text("UID_MIN 2000\n")
+    cases = [("daemon", {}, 2000), ("mallory", {}, 2000), ("daemon", {"HIDSCTL_UID_MIN": "1000"}, 1000),
+             ("mallory", {"HIDSCTL_UID_MIN": "1600", "HIDSCTL_SYSTEM_USERS": "daemon,bob"}, 1600)]
+    for user, env, limit in cases:
+        done = script("disable-account", "add", user, "-", env={"HIDSCTL_ACCOUNT_ROOT": str(root), **env})
+        assert done.returncode == 1, done
+        assert f"system account (uid {1 if user == 'daemon' else 1500} below UID_MIN {limit})" in done.stderr
+    assert "mallory:$6$salt$hash:" in (root / "etc" / "shadow").read_text()
+
+
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_scripts_refuse_unknown_actions(name):
     done = script(name, "frobnicate", "bob", "192.0.2.1")

@@ -216,11 +216,36 @@ def test_odd_files_never_crash_or_go_missing(tmp_path, tree):
         server.close()
 
 
+def test_a_backslash_name_and_a_non_utf8_name_never_show_alike(tmp_path, tree):
+    state = tmp_path / "state"
+    literal = os.fsencode(tree) + b"/bad\\xff"  # backslash, x, f, f
+    raw = os.fsencode(tree) + b"/bad\xff"  # the byte 0xff
+    for path, content in ((literal, b"literal\n"), (raw, b"raw byte, longer\n")):
+        with open(path, "wb") as handle:
+            handle.write(content)
+    assert scan(state, tree) == []
+    for path in (literal, raw):
+        with open(path, "ab") as handle:
+            handle.write(b"more\n")
+    found = by_path(scan(state, tree))
+    shown_literal, shown_raw = f"{tree}/bad\\\\xff", f"{tree}/bad\\xff"
+    assert set(found) == {shown_literal, shown_raw}
+    assert found[shown_literal]["new"]["size"] == 13 and found[shown_raw]["new"]["size"] == 22
+    for shown, size in ((shown_literal, 13), (shown_raw, 22)):  # --query takes what records show
+        proc = run_hidsctl("scan", "--state-dir", str(state), "--query", shown)
+        assert proc.returncode == 0, proc.stderr
+        [entry] = [json.loads(line) for line in proc.stdout.splitlines()]
+        assert entry["path"] == shown and entry["size"] == size
+    os.unlink(raw)
+    [record] = scan(state, tree)
+    assert record["path"] == shown_raw and record["event"] == "deleted"
+
+
 @root_only
 def test_unreadable_files_and_directories_are_no_false_changes(tmp_path, tree):
     """Run as root without the capabilities that bypass file permissions: an unreadable
-    file is reported on stderr and keeps its entry; a directory that cannot be listed any
-    more does not turn its files into 'deleted'."""
+    file is reported on stderr and as a notice record, and keeps its entry; a directory that
+    cannot be listed any more does not turn its files into 'deleted'."""
     state = tmp_path / "state"
     closed = tree / "closed.conf"
     closed.write_text("nobody may read this\n")
@@ -231,14 +256,23 @@ def test_unreadable_files_and_directories_are_no_false_changes(tmp_path, tree):
                                sys.executable, "-m", "hidsctl", "scan", "--state-dir", str(state),
                                *map(str, args)], capture_output=True, timeout=60)
 
+    def notices(proc) -> list[tuple]:
+        out = [json.loads(line) for line in proc.stdout.splitlines()]
+        assert all(r["type"] == "notice" and r["component"] == "scan" for r in out), out
+        return [(r["code"], r["location"], r["message"]) for r in out]
+
     first = without_dac(tree)
-    assert first.returncode == 0 and first.stdout == b""
+    assert first.returncode == 0
     assert f"cannot read {closed}: permission denied" in first.stderr.decode()
+    assert notices(first) == [("unreadable", str(closed), f"cannot read {closed}: permission denied")]
     (tree / "sub").chmod(0o000)  # can no longer be listed
     again = without_dac(tree)
     (tree / "sub").chmod(0o755)
     assert again.returncode == 0, again.stderr
-    assert again.stdout == b""  # neither closed.conf nor sub/* reported
+    # neither closed.conf nor sub/* reported as changed; both named in notices
+    assert sorted(notices(again)) == [
+        ("unreadable", str(closed), f"cannot read {closed}: permission denied"),
+        ("unreadable", str(tree / "sub"), f"cannot list {tree / 'sub'}: Permission denied")]
     assert f"cannot list {tree / 'sub'}" in again.stderr.decode()
     closed.chmod(0o644)  # readable again: the hash is taken and nothing has changed but mode
     [record] = scan(state, tree)
@@ -371,3 +405,23 @@ def test_config_errors_name_the_key(tmp_path, tree):
     assert b"check_everything" in proc.stderr and b"directories[0]" in proc.stderr
     bad = run_hidsctl("scan", "--state-dir", str(tmp_path / "s"), "--every", "soon", str(tree))
     assert bad.returncode == 2 and b"bad interval" in bad.stderr
+
+
+def test_path_text_round_trips_and_is_unambiguous():
+    from hypothesis import given, strategies as st
+
+    from hidsctl.scan import pathtext
+
+    assert pathtext.show(b"/t/bad\\xff") == "/t/bad\\\\xff"
+    assert pathtext.show(b"/t/bad\xff") == "/t/bad\\xff"
+    assert pathtext.show("/t/café".encode()) == "/t/café"
+    assert pathtext.parse("/t/a\\b") == b"/t/a\\b"  # a lone backslash stands for itself
+    assert pathtext.show_str(os.fsdecode(b"/t/\xe9")) == "/t/\\xe9"
+
+    @given(st.binary(max_size=40), st.binary(max_size=40))
+    def round_trip(path: bytes, other: bytes) -> None:
+        assert pathtext.parse(pathtext.show(path)) == path
+        if other != path:
+            assert pathtext.show(other) != pathtext.show(path)
+
+    round_trip()

@@ -176,3 +176,91 @@ def test_bad_peers_are_rejected_while_good_agents_keep_flowing(setup):
     stderr = server.stderr()
     for code in ("bad_tag", "unknown_agent", "oversized", "slow", "bad_frame", "timeout"):
         assert code in stderr, code
+
+
+def flood_hellos(port: int, agent: str, stop: threading.Event, sent: list[int],
+                 source: str = "127.0.0.2") -> None:
+    """Hellos as fast as one thread can open connections, from another loopback address."""
+    linger = struct.pack("ii", 1, 0)  # reset on close: no TIME_WAIT to run out of ports
+    while not stop.is_set() and sent[0] < 500000:  # bounded, should stop never come
+        sock = socket.socket()
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+            sock.bind((source, 0))
+            sock.connect(("127.0.0.1", port))
+            sent[0] += 1
+            sock.sendall(protocol.frame(protocol.hello(agent, os.urandom(protocol.NONCE_LEN))))
+        except OSError:
+            time.sleep(0.01)
+        finally:
+            sock.close()
+
+
+def test_hello_flood_is_limited_per_source_and_noticed(tmp_path):
+    states = {"web1": tmp_path / "web1"}
+    ids = enroll_keys(tmp_path / "server", states)
+    config = tmp_path / "receive.toml"
+    config.write_text("[receive]\nhello-rate = 20\nhello-burst = 20\nlog-interval = 0\n")
+    server = ReceiveProcess(tmp_path, tmp_path / "server", "--config", str(config))
+    stop, sent = threading.Event(), [0]
+    flooder = threading.Thread(target=flood_hellos, args=(server.port, ids["web1"], stop, sent))
+    flooder.start()
+    agent = None
+    try:
+        wait_for(lambda: sent[0] > 500, 60, "the flood to start")
+        agent = SendProcess(tmp_path, states["web1"], server.port, name="web1")  # from 127.0.0.1
+        agent.write(log_records(0, 10))
+        wait_for(lambda: len(server.of_type("log")) == 10, 60, "the agent's records")
+        wait_for(lambda: [n for n in server.of_type("notice") if n["code"] == "hello_flood"],
+                 30, "a hello_flood notice")
+    finally:
+        stop.set()
+        flooder.join()
+        kill_quietly(agent)
+        server.stop()
+    floods = [n for n in server.of_type("notice") if n["code"] == "hello_flood"]
+    assert {n["location"] for n in floods} == {"127.0.0.2"}  # never the agent's address
+    assert all(n["component"] == "receive" and n["count"] > 0 for n in floods)
+    assert "hellos refused over the handshake rate limit (20/s)" in floods[0]["message"]
+    refused = sum(n["count"] for n in floods)
+    assert refused <= sent[0] - 20  # the burst went through: a limit, not a ban
+    statuses = server.of_type("agent_status")
+    assert [s["status"] for s in statuses] == ["connected"], statuses
+    assert "127.0.0.2: " in server.stderr() and "Traceback" not in server.stderr()
+
+
+def test_hello_limiter_buckets_per_source(monkeypatch):
+    from hidsctl.transport import links
+
+    now = [100.0]
+    monkeypatch.setattr(links.time, "monotonic", lambda: now[0])
+    limiter = links.HelloLimiter(rate=2, burst=3)
+    assert [limiter.admit("192.0.2.1") for _ in range(5)] == [True, True, True, False, False]
+    assert limiter.admit("192.0.2.2")  # another source has its own bucket
+    assert limiter.spent("192.0.2.1") and not limiter.spent("192.0.2.2")
+    now[0] += 0.5  # one hello's worth refilled
+    assert [limiter.admit("192.0.2.1") for _ in range(2)] == [True, False]
+    assert limiter.take_refused() == {"192.0.2.1": 4}
+    assert limiter.take_refused() == {}
+    assert all(links.HelloLimiter(rate=0, burst=0).admit("192.0.2.1") for _ in range(100))
+
+
+def test_hello_limiter_table_is_bounded(monkeypatch):
+    from hidsctl.transport import links
+
+    now = [0.0]
+    monkeypatch.setattr(links.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(links.HelloLimiter, "MAX_SOURCES", 100)
+    limiter = links.HelloLimiter(rate=1, burst=5)
+    for n in range(250):
+        assert limiter.admit(f"10.0.{n // 256}.{n % 256}")
+    assert len(limiter.sources) <= 100  # all busy: the table starts over
+    limiter = links.HelloLimiter(rate=1, burst=5)
+    for n in range(100):
+        limiter.admit(f"10.1.0.{n}")
+    now[0] += 9
+    for _ in range(5):
+        limiter.admit("10.1.0.0")  # spent: kept
+    now[0] += 1  # the others have refilled and are forgotten when room is needed
+    limiter.admit("192.0.2.9")
+    assert set(limiter.sources) == {"10.1.0.0", "192.0.2.9"}

@@ -243,3 +243,78 @@ def test_send_fails_over_to_the_next_server(link):
         server.stop()
     assert sorted(r["seq"] for r in logs) == list(range(100))
     assert f"127.0.0.1:{dead}" in agent.stderr()  # the first server was tried and reported
+
+
+def test_sigterm_while_sending_exits_0_without_a_traceback(link):
+    tmp, ids, states = link
+    server = ReceiveProcess(tmp, tmp / "server")
+    try:
+        for run in range(5):
+            agent = SendProcess(tmp, states["web1"], server.port, name=f"web1-{run}")
+            stop = threading.Event()
+
+            def feed() -> None:  # acknowledgements keep coming until the very end
+                n = 0
+                while not stop.is_set():
+                    try:
+                        agent.write(log_records(n, 20))
+                    except (BrokenPipeError, ValueError):
+                        return
+                    n += 20
+                    time.sleep(0.005)
+
+            before = len(server.of_type("log"))
+            feeder = threading.Thread(target=feed)
+            feeder.start()
+            try:
+                wait_for(lambda: len(server.of_type("log")) > before + 200, 30, "records flowing")
+                agent.proc.terminate()
+                code = agent.proc.wait(30)
+            finally:
+                stop.set()
+                feeder.join()
+                kill_quietly(agent)
+            stderr = agent.stderr()
+            assert code == 0, stderr
+            assert "Traceback" not in stderr and "Exception in" not in stderr, stderr
+    finally:
+        server.stop()
+
+
+def test_send_shutdown_leaves_no_commit_for_the_closed_worker(tmp_path):
+    """A commit scheduled just before the end must not reach the worker after it shut down
+    (asyncio.run still turns the loop while closing: that was a traceback on SIGTERM)."""
+    import asyncio
+
+    from hidsctl.transport import agent as agent_module
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: every connect is refused
+    port = closed.getsockname()[1]
+    settings = agent_module.SendSettings(server=[f"127.0.0.1:{port}"], drain_timeout=0.1)
+    agent = agent_module.Agent(settings, tmp_path, None, {})  # type: ignore[arg-type]
+    write_commit = agent._write_commit
+
+    def slow_commit(offset: int) -> None:  # a slow disk: the end outlasts the commit timer
+        time.sleep(agent.commit_interval + 0.1)
+        write_commit(offset)
+
+    agent._write_commit = slow_commit
+    errors: list[dict] = []
+    read_end, write_end = os.pipe()
+
+    async def main() -> int:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: errors.append(context))
+        running = asyncio.create_task(agent.run(os.fdopen(read_end, "rb")))
+        await asyncio.sleep(0.1)
+        agent.acknowledge(0, 0)  # commits at once, in the worker
+        agent.acknowledge(0, 0)  # schedules the next commit
+        os.close(write_end)  # end of input: run() ends while that commit is pending
+        return await running
+
+    try:
+        assert asyncio.run(main()) == 0
+    finally:
+        closed.close()
+        agent.queue.close()
+    assert errors == []

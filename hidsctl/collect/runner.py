@@ -313,7 +313,7 @@ class Collector:
             return False
         except OSError as exc:
             self.report(tail.path, f"cannot read: {exc.strerror}"
-                        + ("" if self.once else "; will retry"))
+                        + ("" if self.once else "; will retry"), notice="unreadable")
             return False
         if not stat.S_ISREG(st.st_mode):
             tail.close()
@@ -442,7 +442,7 @@ class Collector:
         try:
             count = tail.read(budget)
         except OSError as exc:
-            self.report(tail.path, f"read failed: {exc.strerror}")
+            self.report(tail.path, f"read failed: {exc.strerror}", notice="unreadable")
             tail.close()
             return
         if budget is not None and count >= budget:
@@ -491,11 +491,15 @@ class Collector:
             self.saved_cursor = cursors[CURSOR_NAME]
         self.last_commit = now
 
-    def report(self, path: str, problem: str) -> None:
-        """Say what is wrong with a source once, not at every poll."""
+    def report(self, path: str, problem: str, notice: str | None = None) -> None:
+        """Say what is wrong with a source once, not at every poll; with ``notice`` (its
+        code) also as a ``notice`` record, so a log nobody can read raises an alert."""
         if self.reported.get(path) != problem:
             self.reported[path] = problem
             warn(f"{path}: {problem}")
+            if notice:
+                self.writer.write(records.make("notice", component="collect", code=notice,
+                                               message=f"{path}: {problem}", location=path))
 
 
 def find_copy(tail: FileTail, offset: Offset) -> FileTail | None:

@@ -57,6 +57,11 @@ def send(
     Example:
         hidsctl collect | hidsctl send --server siem1:1514 --server siem2:1514 | hidsctl respond
     """
+    import signal
+
+    # SIGTERM while starting up is a plain stop (exit 0): nothing is queued or held yet.
+    # The agent's event loop installs its own handler once it runs.
+    signal.signal(signal.SIGTERM, _stop)
     from hidsctl.state import state_dir as resolve_state
     from hidsctl.transport import agent
     from hidsctl.transport.agent import SendSettings
@@ -72,3 +77,7 @@ def send(
         print(f"hidsctl send: enrolled as agent {key.id} ({key.name})", file=sys.stderr)
         return
     raise typer.Exit(agent.run(settings, state, config))
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(0)

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import orjson
 
 from hidsctl import origin, records
-from hidsctl.respond import runner, values
+from hidsctl.respond import accounts, runner, values
 from hidsctl.respond.allowlist import AllowList
 from hidsctl.respond.routing import Router
 from hidsctl.respond.settings import Command, RespondSettings, Response
@@ -179,6 +179,9 @@ class Responder:
             subject.srcip = values.srcip(srcip) or ""
             if not subject.srcip:
                 raise Skip("invalid srcip")
+            kind = values.not_a_host(subject.srcip)
+            if kind:
+                raise Skip(f"srcip is not a host address ({kind})")
         if "user" in command.expect:
             if user is None or user == "":
                 raise Skip("no user")
@@ -192,6 +195,8 @@ class Responder:
             return "allow-listed"
         if subject.user and subject.user in self.settings.allow_users:
             return "allow-listed user"
+        if subject.user:
+            return accounts.refused(subject.user, self.settings.uid_min, self.settings.system_users)
         return None
 
     # --- actions ------------------------------------------------------------------------
@@ -232,6 +237,10 @@ class Responder:
 
     def delete(self, command: Command, subject: Subject, alert: Record) -> Record:
         base = self.fields(command, subject, "delete")
+        why = subject.user and accounts.refused(subject.user, self.settings.uid_min,
+                                                self.settings.system_users)
+        if why:  # never unlock a system account on a command's say-so either
+            return self.result("skipped", reason=why, **base)
         key = action_key(command.name, subject.srcip, subject.user)
         action = self.timers.get(key) or Action(
             command=command.name, path=str(command.path), srcip=subject.srcip, user=subject.user,
@@ -274,7 +283,10 @@ class Responder:
         args = runner.arguments(verb, action.user, action.srcip, action.alert_id, action.rule_id,
                                 action.agent, action.filename)
         stdin = runner.message(verb, path, orjson.loads(action.alert))
-        return runner.run(path, args, stdin, self.settings.script_timeout)
+        # disable-account checks the account again with the same limits
+        env = {"HIDSCTL_UID_MIN": str(self.settings.uid_min),
+               "HIDSCTL_SYSTEM_USERS": ",".join(sorted(self.settings.system_users))}
+        return runner.run(path, args, stdin, self.settings.script_timeout, env)
 
     def route(self, command: Command, subject: Subject, alert: Record, timeout: int,
               target: str, action: str = "add") -> Record:

@@ -62,8 +62,9 @@ def command_line(path: Path) -> list[str]:
     return [str(path)]
 
 
-def run(path: Path, args: list[str], stdin: bytes, time_limit: float) -> ScriptResult:
-    env = dict(os.environ)
+def run(path: Path, args: list[str], stdin: bytes, time_limit: float,
+        extra_env: dict[str, str] | None = None) -> ScriptResult:
+    env = {**os.environ, **(extra_env or {})}
     env["PATH"] = f"{env.get('PATH', '')}:{SBIN_PATH}".lstrip(":")
     # stdin from a file: a script that never reads it cannot block us past the time limit
     with tempfile.TemporaryFile() as given, tempfile.TemporaryFile() as output:

@@ -12,6 +12,7 @@ from typing import Any
 
 from hidsctl import records, resources
 from hidsctl.errors import ConfigError, SourceLocation
+from hidsctl.respond import accounts
 
 EXPECTS = ("srcip", "user")
 LOCATIONS = ("local", "server", "defined-agent", "all")
@@ -35,6 +36,8 @@ class RespondOptions:
     response: list[dict] = field(default_factory=list)
     allow: list[str] = field(default_factory=list)
     allow_users: list[str] = field(default_factory=lambda: ["root"])
+    system_users: list[str] = field(default_factory=list)
+    login_defs: Path = accounts.DEFAULT_LOGIN_DEFS
     servers: list[str] = field(default_factory=list)
     repeated_offenders: list[int] = field(default_factory=list)
     scripts_dir: list[Path] = field(default_factory=list)
@@ -85,6 +88,8 @@ class RespondSettings:
     responses: tuple[Response, ...]
     allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     allow_users: frozenset[str]
+    system_users: frozenset[str]  # accounts below uid_min that may still be acted on
+    uid_min: int
     servers: tuple[str, ...]
     repeated_offenders: tuple[int, ...]
     script_timeout: float
@@ -130,6 +135,8 @@ def build(options: RespondOptions, source: str | os.PathLike | None = None) -> R
         responses=tuple(r for r in responses if r is not None),
         allow=tuple(_networks(allow, SourceLocation(where, detail="[respond] allow"))),
         allow_users=frozenset(options.allow_users),
+        system_users=frozenset(options.system_users),
+        uid_min=accounts.uid_min(Path(options.login_defs)),
         servers=tuple(options.servers),
         repeated_offenders=_offenders(offenders,
                                       SourceLocation(where, detail="[respond] repeated-offenders")),

@@ -18,8 +18,9 @@ _SAFE_PATH = re.compile(r"/[A-Za-z0-9._/+@:,=-]{0,1023}")
 
 
 def srcip(value: object) -> str | None:
-    """The address in canonical form when ``value`` is exactly one IPv4 or IPv6 address
-    that can be acted on; None otherwise. IPv4-mapped IPv6 addresses become IPv4."""
+    """The address in canonical form when ``value`` is exactly one IPv4 or IPv6 address;
+    None otherwise. IPv4-mapped IPv6 addresses become IPv4. Whether it names a host that
+    may be acted on is ``not_a_host``'s question."""
     if not isinstance(value, str) or not 2 <= len(value) <= 45 or "%" in value:
         return None  # no IPv6 scope ids: "fe80::1%anything" parses, but is no one's address
     try:
@@ -28,9 +29,35 @@ def srcip(value: object) -> str | None:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    if address.is_unspecified or address.is_multicast:
-        return None
     return str(address)
+
+
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")  # RFC 1122: never a source or destination
+
+
+def not_a_host(address: str) -> str | None:
+    """Why a checked ``srcip`` names no single host that a block could mean, or None.
+
+    Refused: broadcast, multicast, unspecified, reserved (240/4, 0/8, IPv6's unassigned
+    ranges) and link-local (without a scope id it is no particular host, and blocking
+    fe80::1 can cut this host off its router). Accepted: every other unicast address,
+    RFC 1918 / ULA / CGNAT ones included (attackers on a LAN are real) and the
+    documentation ranges (unicast, used in labs; blocking one costs nothing). Loopback is
+    left to the allow-list, which always holds it."""
+    ip = ipaddress.ip_address(address)
+    if ip.is_loopback:
+        return None
+    if ip == ipaddress.IPv4Address("255.255.255.255"):
+        return "broadcast"
+    if ip.is_unspecified:
+        return "unspecified"
+    if ip.is_multicast:
+        return "multicast"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_reserved or ip in _THIS_NETWORK or (ip.version == 6 and ip.is_site_local):
+        return "reserved"
+    return None
 
 
 def user(value: object) -> str | None:

@@ -13,6 +13,8 @@ import gzip
 import os
 from pathlib import Path
 
+from hidsctl.scan import pathtext
+
 MAX_DIFF = 64 * 1024  # characters of diff kept in a record
 BINARY_PROBE = 8192
 
@@ -82,7 +84,7 @@ class DiffStore:
         old = self.previous(path)
         if old is None:
             return None
-        return unified_diff(old, new, path.decode("utf-8", "backslashreplace"))
+        return unified_diff(old, new, pathtext.show(path))
 
 
 def looks_binary(data: bytes) -> bool:

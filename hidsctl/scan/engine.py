@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from hidsctl import records
-from hidsctl.scan import attributes
+from hidsctl.scan import attributes, pathtext
 from hidsctl.scan.attributes import Entry, Unreadable
 from hidsctl.scan.baseline import Baseline
 from hidsctl.scan.diffs import DiffStore
@@ -92,6 +92,18 @@ class Scanner:
         self.emit = emit
         self.warn = warn or _warn
         self.show_progress = progress
+        self.run_records: list[dict] = []  # the current scan's result, without ``emit``
+
+    def unreadable(self, message: str, path: bytes) -> None:
+        """A file or directory that could not be read: on stderr, and as a ``notice``
+        record, since a file an intruder made unreadable is no longer watched."""
+        self.warn(message)
+        record = records.make("notice", component="scan", code="unreadable", message=message,
+                              location=_show(path))
+        if self.emit is not None:
+            self.emit(record)
+        else:
+            self.run_records.append(record)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -108,6 +120,7 @@ class Scanner:
         paths) does not record the roots as scanned directories.
         """
         run = _Run(self, fast=fast, report=report and not init)
+        self.run_records = run.result.records
         # A root scanned for the first time is recorded silently: that is its baseline.
         run.silent = {r.path for r in roots if not self.baseline.known(r.path)}
         started = time.monotonic()
@@ -121,7 +134,7 @@ class Scanner:
         try:
             for root in roots:
                 skip = self.skip | (prune - {root.path})
-                run.walk_root(root, walk(root, skip, stats, self.warn))
+                run.walk_root(root, walk(root, skip, stats, self.unreadable))
             run.drain(0)
         finally:
             progress.stop()
@@ -206,7 +219,7 @@ class _Run:
                 self.scanner.warn(f"{_show(path)}: {problem}")
             return
         if problem:  # unreadable: the stat attributes stand, the hashes are kept as they were
-            self.scanner.warn(f"cannot read {_show(path)}: {problem}")
+            self.scanner.unreadable(f"cannot read {_show(path)}: {problem}", path)
             self.result.errors += 1
             if previous is not None:
                 for name, index in attributes.HASH_INDEX.items():
@@ -309,8 +322,7 @@ def _hash_batch(batch: list, names: tuple[str, ...], follow: bool) -> list:
     return out
 
 
-def _show(path: bytes) -> str:
-    return path.decode("utf-8", "backslashreplace")
+_show = pathtext.show
 
 
 def _warn(message: str) -> None:

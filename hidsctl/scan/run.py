@@ -14,7 +14,7 @@ from typing import Any
 
 from hidsctl import records, state
 from hidsctl.errors import HidsError, UsageError
-from hidsctl.scan import baseline as baseline_mod
+from hidsctl.scan import baseline as baseline_mod, pathtext
 from hidsctl.scan.engine import ScanResult, Scanner
 from hidsctl.scan.settings import (DirOptions, RootcheckSettings, ScanSettings, build_directories,
                                    build_rootcheck, normalise, parse_interval)
@@ -199,10 +199,10 @@ def query(state_dir: Path, path: str) -> list[dict[str, Any]]:
         raise HidsError(f"no integrity baseline in {state_dir}; run 'hidsctl scan' first")
     base = baseline_mod.Baseline(state_dir)
     try:
-        raw = os.fsencode(normalise(path))
+        raw = os.fsencode(normalise(os.fsdecode(pathtext.parse(path))))  # as records show it
         found = []
         for file, row in base.under(raw):
-            shown = {"path": file.decode("utf-8", "backslashreplace")}
+            shown = {"path": pathtext.show(file)}
             shown.update(attributes.public(attributes.entry_of(row)))
             found.append(shown)
     finally:

@@ -14,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from hidsctl.scan import pathtext
 from hidsctl.scan.settings import DirOptions
 
 
@@ -84,7 +85,7 @@ def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
     except FileNotFoundError:
         return
     except OSError as exc:
-        warn(f"cannot read {_show(root.path)}: {exc.strerror}")
+        warn(f"cannot read {_show(root.path)}: {exc.strerror}", root.path)
         stats.errors += 1
         stats.unscanned.append(root.path)
         return
@@ -112,7 +113,7 @@ def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
         except FileNotFoundError:
             continue  # vanished while we walked; its files were never listed
         except OSError as exc:
-            warn(f"cannot list {_show(directory)}: {exc.strerror}")
+            warn(f"cannot list {_show(directory)}: {exc.strerror}", directory)
             stats.errors += 1
             stats.unscanned.append(directory)
             continue
@@ -125,7 +126,7 @@ def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
                 continue
             if isinstance(st, OSError):
                 if not isinstance(st, FileNotFoundError):
-                    warn(f"cannot stat {_show(path)}: {st.strerror}")
+                    warn(f"cannot stat {_show(path)}: {st.strerror}", path)
                     stats.errors += 1
                     stats.unscanned.append(path)
                 continue
@@ -192,9 +193,8 @@ def _file(path: bytes, st: os.stat_result, root: Root, stats: WalkStats, warn):
         stats.special += 1
 
 
-def _show(path: bytes) -> str:
-    return path.decode("utf-8", "backslashreplace")
+_show = pathtext.show
 
 
-def _warn(message: str) -> None:
+def _warn(message: str, path: bytes | None = None) -> None:
     print(f"hidsctl scan: {message}", file=sys.stderr, flush=True)

@@ -116,6 +116,7 @@ class Agent:
         self.commit_interval = 0.25
         self._committed_at = 0.0
         self._commit_pending = False
+        self._commit_timer: asyncio.TimerHandle | None = None
         self.committer = concurrent.futures.ThreadPoolExecutor(1, "send commit")
         self.commit_lock = threading.Lock()
         self.committed = self.queue.committed(CONSUMER) or 0
@@ -179,8 +180,12 @@ class Agent:
         self._notify(self._wake)
 
     def _notify(self, callback) -> None:
-        if self.loop is not None:
-            self.loop.call_soon_threadsafe(callback)
+        loop = self.loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(callback)
+            except RuntimeError:
+                pass  # the loop closed under the reader: what it read is queued already
 
     def _wake(self) -> None:
         assert self.new_data is not None
@@ -235,13 +240,14 @@ class Agent:
             self.commit()
         elif not self._commit_pending and self.loop is not None:
             self._commit_pending = True
-            self.loop.call_later(self.commit_interval, self.commit)
+            self._commit_timer = self.loop.call_later(self.commit_interval, self.commit)
         self._check_drained()
 
     def commit(self) -> None:
         """Write the committed offset; from the loop, in a worker thread, because the
         fsyncs would otherwise hold up the link."""
         self._commit_pending = False
+        self._commit_timer = None
         self._committed_at = time.monotonic()
         offset = self.committed
         if self.loop is not None and self.loop.is_running():
@@ -274,6 +280,13 @@ class Agent:
         for task in (connector, drained, stopped):
             task.cancel()
         await asyncio.gather(connector, drained, stopped, return_exceptions=True)
+        # Nothing may hand the committer work once it is shut down: cancel the pending
+        # commit, and detach from the loop (asyncio.run still turns it while closing) so a
+        # late commit or notification is done in place or dropped, never scheduled.
+        if self._commit_timer is not None:
+            self._commit_timer.cancel()
+            self._commit_timer = None
+        self.loop = None
         self.committer.shutdown(wait=True)
         self._write_commit(self.committed)
         left = self.queue._end - max(self.committed, self.queue.start_offset())

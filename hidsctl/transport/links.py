@@ -36,6 +36,59 @@ class TokenBucket:
         return self.rate > 0 and self.take(0) > 0
 
 
+class HelloLimiter:
+    """Hellos per source address: at most ``rate`` a second, in bursts of up to ``burst``
+    (agents behind one NAT reconnect together after a server restart). Asked before any
+    parsing or crypto, so a flood costs a dict lookup per hello; what it refused is counted
+    per source for one aggregated notice per interval."""
+
+    MAX_SOURCES = 65536  # spoofed UDP sources cannot grow the table past this
+
+    def __init__(self, rate: float, burst: float):
+        self.rate = rate
+        self.burst = max(burst, 1.0)
+        self.sources: dict[str, tuple[float, float]] = {}  # peer -> (tokens, when)
+        self.refused: dict[str, int] = {}
+
+    def admit(self, peer: str) -> bool:
+        if self.rate <= 0:
+            return True
+        now = time.monotonic()
+        tokens, then = self.sources.get(peer, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) * self.rate)
+        if tokens < 1.0:
+            self.refused[peer] = self.refused.get(peer, 0) + 1
+            self.sources[peer] = (tokens, now)
+            return False
+        if peer not in self.sources and len(self.sources) >= self.MAX_SOURCES:
+            self.forget_idle(now)
+        self.sources[peer] = (tokens - 1.0, now)
+        return True
+
+    def spent(self, peer: str) -> bool:
+        """Whether ``peer`` has no hello left right now (nothing is spent asking); counted
+        as a refused hello, since a connection is only ever opened to send one."""
+        entry = self.sources.get(peer)
+        if entry is None or self.rate <= 0:
+            return False
+        if entry[0] + (time.monotonic() - entry[1]) * self.rate >= 1.0:
+            return False
+        self.refused[peer] = self.refused.get(peer, 0) + 1
+        return True
+
+    def forget_idle(self, now: float) -> None:
+        """Drop sources whose bucket has refilled: they are as good as new."""
+        self.sources = {peer: (tokens, then) for peer, (tokens, then) in self.sources.items()
+                        if tokens + (now - then) * self.rate < self.burst}
+        if len(self.sources) >= self.MAX_SOURCES:
+            self.sources.clear()  # all busy: start over rather than grow without bound
+
+    def take_refused(self) -> dict[str, int]:
+        """Hellos refused per source since the last call."""
+        refused, self.refused = self.refused, {}
+        return refused
+
+
 class Link:
     """One authenticated (or authenticating) peer: a TCP connection or a UDP session."""
 
@@ -86,6 +139,9 @@ class Link:
     def hello(self, body: bytes) -> None:
         if self.session is not None:
             raise Rejected("bad_handshake", "second hello on one connection")
+        if not self.receiver.hellos.admit(self.peer):
+            self.close()  # over the handshake rate: no answer, no crypto, counted
+            return
         self.session, self.key = self.handshake(body)
 
     def open(self, body: bytes) -> tuple[int, bytes]:
@@ -122,6 +178,10 @@ class TcpLink(Link, asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.peer = _ip(peer[0]) if peer else "?"
+        if self.receiver.hellos.spent(self.peer):
+            self.closed = True  # a flooding source: reset before reading a byte
+            transport.abort()  # type: ignore[attr-defined]
+            return
         self.receiver.links.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -176,6 +236,9 @@ class UdpLink(Link):
         self.slot: tuple[Any, str] | None = None  # its key in the endpoint's table
 
     def hello(self, body: bytes) -> None:
+        if self.session is not None or self.pending is not None:
+            if not self.receiver.hellos.admit(self.peer):
+                return  # a known peer's hellos count too (a new link was counted on creation)
         self.pending = self.handshake(body)
 
     def open(self, body: bytes) -> tuple[int, bytes]:
@@ -229,6 +292,8 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             if link is None:
                 if head.kind != protocol.HELLO:
                     raise Rejected("no_session", "datagram outside any session")
+                if not self.receiver.hellos.admit(_ip(addr[0])):
+                    return  # over the handshake rate: dropped before a session exists
                 if len(self.links) >= self.MAX_LINKS:
                     self._evict()
                 link = self.links[key] = UdpLink(self.receiver, self, addr)

@@ -23,7 +23,7 @@ from hidsctl.errors import ConfigError, ProtocolError
 from hidsctl.transport import protocol
 from hidsctl.transport.addresses import DEFAULT_PORT, parse_address
 from hidsctl.transport.keys import KeyFile, keys_path
-from hidsctl.transport.links import Link, TcpLink, UdpEndpoint
+from hidsctl.transport.links import HelloLimiter, Link, TcpLink, UdpEndpoint
 from hidsctl.transport.output import BoundedLog, Output
 from hidsctl.transport.protocol import Rejected
 from hidsctl.transport.status import KEEPALIVE_FIELDS, StatusStore
@@ -45,6 +45,8 @@ class ReceiveSettings:
     ar_queue_time: float = 300.0
     log_interval: float = 60.0
     max_frame: int = protocol.MAX_FRAME
+    hello_rate: float = 50.0  # handshakes per second from one source address; 0: no limit
+    hello_burst: int = 500
 
 
 def stamp(lines: list[bytes], identity: dict[str, str]
@@ -108,6 +110,8 @@ class Receiver:
         self.records_in = 0
         self.servers: list[asyncio.AbstractServer] = []
         self.stopping: asyncio.Event | None = None
+        self.hellos = HelloLimiter(settings.hello_rate, settings.hello_burst)
+        self._hellos_reported = time.monotonic()
 
     # --- keys -------------------------------------------------------------------------
 
@@ -279,7 +283,28 @@ class Receiver:
                     last_keepalive=records.format_timestamp(agent.last_keepalive)
                     if agent.last_keepalive else None))
         self.refusals.flush()
+        self.report_hello_floods()
         self.store.flush()
+
+    MAX_HELLO_NOTICES = 20  # sources named per interval; the rest are summed up
+
+    def report_hello_floods(self) -> None:
+        """One notice per source whose hellos were refused over the rate, per interval."""
+        now = time.monotonic()
+        if now - self._hellos_reported < self.settings.log_interval:
+            return
+        seconds = now - self._hellos_reported
+        self._hellos_reported = now
+        refused = sorted(self.hellos.take_refused().items(), key=lambda item: -item[1])
+        named, rest = refused[:self.MAX_HELLO_NOTICES], refused[self.MAX_HELLO_NOTICES:]
+        if rest:
+            named.append((f"{len(rest)} other addresses", sum(count for _, count in rest)))
+        for source, count in named:
+            message = (f"{count} hellos refused over the handshake rate limit "
+                       f"({self.settings.hello_rate:g}/s) in {seconds:.0f}s")
+            print(f"hidsctl receive: {source}: {message}", file=self.stderr, flush=True)
+            self.output.record(records.make("notice", component="receive", code="hello_flood",
+                                            message=message, count=count, location=source))
 
     async def _sweeper(self) -> None:
         while True:

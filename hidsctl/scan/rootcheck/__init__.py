@@ -14,6 +14,7 @@ from typing import Iterator
 
 from hidsctl import records
 from hidsctl.resources import rules_dir
+from hidsctl.scan import pathtext
 from hidsctl.scan.attributes import user_name
 from hidsctl.scan.rootcheck import policy, signatures, system
 from hidsctl.scan.settings import RootcheckSettings
@@ -45,14 +46,17 @@ def run_checks(settings: RootcheckSettings) -> Iterator[dict]:
     checks = set(settings.checks)
     if "files" in checks:
         for signature, path in signatures.find_rootkit_files(files, settings.root):
+            path = _shown(path)
             yield _record(f"Rootkit '{signature.name}' detected by the presence of file '{path}'.",
                           file=path, detail=signature.reference or None)
     if "trojans" in checks:
         for signature, path in signatures.find_trojans(trojans, settings.root):
+            path = _shown(path)
             yield _record(f"Trojaned version of file '{path}' detected. Signature used: "
                           f"'{signature.pattern}' (Generic).", file=path)
     if "dev" in checks:
         for kind, path in system.files_in_dev(settings.dev):
+            path = _shown(path)
             if kind == "file":
                 title = f"File '{path}' present on /dev. Possible hidden file."
             else:
@@ -81,6 +85,7 @@ def run_checks(settings: RootcheckSettings) -> Iterator[dict]:
     if "suid" in checks:
         allow = set(settings.suid_allow)
         for problem, path, st in system.risky_modes(settings.system_dirs, allow):
+            path = _shown(path)
             owner = user_name(st.st_uid) or str(st.st_uid)
             mode = stat.filemode(st.st_mode)
             if problem == "world-writable":
@@ -95,10 +100,15 @@ def run_checks(settings: RootcheckSettings) -> Iterator[dict]:
             for finding in policy.evaluate(loaded, context):
                 fields = {"policy": loaded.name, "check": finding.check.title}
                 if finding.file:
-                    fields["file"] = finding.file
+                    fields["file"] = _shown(finding.file)
                 if finding.evidence:
                     fields["detail"] = finding.evidence[:1024]
                 yield records.make("rootcheck", title=finding.title(), **fields)
+
+
+def _shown(path: str | bytes) -> str:
+    """A path as scan's records show every path (hidsctl.scan.pathtext)."""
+    return pathtext.show(path if isinstance(path, bytes) else os.fsencode(path))
 
 
 def _warn(message: str) -> None:
