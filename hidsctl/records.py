@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, BinaryIO, Callable, Iterator, Literal, Optional, Union
+from typing import Annotated, Any, BinaryIO, Callable, Iterator, Literal, Optional, Union
 
 import msgspec
 import orjson
@@ -40,8 +40,13 @@ SYSCHECK_ATTRIBUTES = (
 Scalar = Union[str, int, float]  # a decoded field's value, printed as text by the outputs
 
 
+# Agent ids are digits ('000' the host itself): never a path or a name, wherever one is used.
+AgentId = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,16}$")]
+Level = Annotated[int, msgspec.Meta(ge=0, le=16)]  # OSSEC's rule levels
+
+
 class Agent(msgspec.Struct, gc=False):
-    id: Optional[str] = None
+    id: Optional[AgentId] = None
     name: Optional[str] = None
     ip: Optional[str] = None
 
@@ -95,7 +100,7 @@ class RootcheckRecord(Common, tag="rootcheck", gc=False):
 
 class Rule(msgspec.Struct, gc=False):
     id: str
-    level: int
+    level: Level
     description: Optional[str] = None
     groups: Optional[list[str]] = None
     firedtimes: Optional[int] = None

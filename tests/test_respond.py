@@ -206,10 +206,12 @@ def test_user_and_values_in_arguments(tmp_path):
     assert calls(tmp_path / "bin")[1] == "add bob - 1795614647.42 5712 000 /etc/passwd"
 
 
-def test_alert_with_an_invalid_agent_id_is_skipped(tmp_path):
+def test_alert_with_an_invalid_agent_id_is_refused_by_the_reader(tmp_path):
     cfg = rec_config(tmp_path)
-    _, out, _ = respond(cfg, tmp_path / "state", alert(agent="0;1"))
-    assert [(r["status"], r["reason"]) for r in out] == [("skipped", "invalid agent id")]
+    code, out, err = respond(cfg, tmp_path / "state", alert(agent="0;1"))
+    assert code == 0 and out == []
+    assert "field agent.id: expected str matching regex" in err
+    assert calls(tmp_path / "bin") == []
 
 
 def test_an_odd_user_name_does_not_stop_an_address_block(tmp_path):
