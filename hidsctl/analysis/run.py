@@ -33,6 +33,7 @@ class AnalyzeSettings(RulesetSettings):
     alerts_log: Path | None = None
     manager: str | None = None
     workers: int = 1
+    event_budget: float = 50.0  # milliseconds of CPU time to decode and match one event
 
 
 def load_ruleset(settings: RulesetSettings):
@@ -106,6 +107,8 @@ def new_engine(settings: AnalyzeSettings):
 
     if settings.min_level < 0 or settings.min_level > 16:
         raise UsageError("--min-level must be 0..16")
+    if not settings.event_budget > 0:
+        raise UsageError("--event-budget must be a positive number of milliseconds")
     return Engine(load_ruleset(settings), crawler_dns=settings.crawler_dns,
                   manager=settings.manager)
 
@@ -113,7 +116,15 @@ def new_engine(settings: AnalyzeSettings):
 def run_engine(engine, settings: AnalyzeSettings, reader, writer, files: AlertFiles | None):
     """The analysis loop: every record of ``reader`` analysed or passed through to
     ``writer``; alerts at or above the minimum level also go to ``files``. SIGHUP reloads
-    the ruleset between records."""
+    the ruleset between records. An event past its budget becomes a ``notice``."""
+    from hidsctl.analysis.budget import Guard
+
+    with Guard(settings.event_budget) as guard:
+        _loop(engine, settings, reader, writer, files, guard)
+
+
+def _loop(engine, settings: AnalyzeSettings, reader, writer, files, guard) -> None:
+    from hidsctl.analysis.budget import OverBudget, culprit, notice
     from hidsctl.records import dumps
 
     min_level = max(settings.min_level, 1)
@@ -122,6 +133,7 @@ def run_engine(engine, settings: AnalyzeSettings, reader, writer, files: AlertFi
     wants_files = files is not None and (files.json is not None or files.log is not None)
     write_files = files.write if wants_files else None
     reload_requested = _on_sighup()
+    number = 0
     for record in reader:
         if reload_requested:
             reload_requested.clear()
@@ -130,9 +142,19 @@ def run_engine(engine, settings: AnalyzeSettings, reader, writer, files: AlertFi
         if record["type"] not in HANDLED:
             writer.write(record)
             continue
+        number += 1
+        guard.event = number
         try:
             outcome = process(record)
+            guard.event = 0
+        except OverBudget as over:
+            guard.event = 0
+            report = notice(record, culprit(over, engine), settings.event_budget)
+            _report(reader, report["message"])
+            writer.write(report)
+            continue
         except RecursionError:
+            guard.event = 0
             _report(reader, "analysis gave up on a pathological pattern; record skipped")
             continue
         alert = outcome.alert if outcome is not None else None

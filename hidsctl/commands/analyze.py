@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from hidsctl.commands._ruleset_options import (CrawlerDnsOption, DecodersOption,
-                                               OssecConfOption, RulesOption, ruleset_values)
+                                               EventBudgetOption, OssecConfOption, RulesOption,
+                                               ruleset_values)
 from hidsctl.options import ConfigOption, StateDirOption, handle_errors, load_settings
 
 
@@ -32,6 +33,7 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[Optional[int], typer.Option(
             "--workers", help="Analyse in this many processes, the records partitioned by "
             "agent id [default: 1].", show_default=False)] = None,
+        event_budget: EventBudgetOption = None,
         state_dir: StateDirOption = None,
         config: ConfigOption = None,
     ) -> None:
@@ -51,7 +53,7 @@ def register(app: typer.Typer) -> None:
             AnalyzeSettings, "analyze", config,
             **ruleset_values(ossec_conf, rules, decoders, crawler_dns),
             min_level=min_level, alerts_json=alerts_json, alerts_log=alerts_log,
-            workers=workers)
+            workers=workers, event_budget=event_budget)
         if settings.workers != 1:
             from hidsctl.analysis.parallel import analyze_parallel
 
