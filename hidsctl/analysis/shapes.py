@@ -102,9 +102,9 @@ def _nested(body: list, ic: bool, found: list[Shape]) -> None:
                                "separates from the next iteration (like (a+)+)"))
             return
     for branch in _top_branches(body):
-        firsts = [_first(list(alt), ic) for alt in branch[1][1]]
-        for i, a in enumerate(firsts):
-            if any(a & b for b in firsts[i + 1:]):
+        starts = [_prefix(list(alt), ic) for alt in branch[1][1]]
+        for i, a in enumerate(starts):
+            if any(_overlap(a, b) for b in starts[i + 1:]):
                 found.append(Shape("alternation", "a repeated alternation whose "
                                    "alternatives can start alike (like (a|aa)+)"))
                 return
@@ -185,6 +185,10 @@ def _mandatory(seq: list, ic: bool, skip: Any) -> list[Chars]:
             if av[0] >= 1:
                 out += _mandatory(list(av[2]), ic, skip)
         elif op is C.BRANCH:
+            holding = [alt for alt in av[1] if _holds(list(alt), skip)]
+            if holding:  # only the alternative that holds the repeat goes with it
+                out += _mandatory(list(holding[0]), ic, skip)
+                continue
             firsts = [_first(list(alt), ic) for alt in av[1]]
             if all(f is not None for f in firsts):
                 union = NONE
@@ -192,6 +196,45 @@ def _mandatory(seq: list, ic: bool, skip: Any) -> list[Chars]:
                     union = union | f
                 out.append(union)
     return out
+
+
+def _prefix(seq: list, ic: bool) -> list[Chars] | None:
+    """The character sets of the single characters an alternative starts with, in order
+    (at least the set of its first character); None when it can match nothing at all."""
+    out: list[Chars] = []
+    for op, av in _flatten(seq):
+        if op in (C.LITERAL, C.NOT_LITERAL, C.ANY, C.IN):
+            out.append(_atom(op, av, ic))
+            continue
+        if op in _ZERO_WIDTH and out:
+            continue
+        break
+    if out:
+        return out
+    first = _first(seq, ic)
+    return None if first is None else [first]
+
+
+def _overlap(a: list[Chars] | None, b: list[Chars] | None) -> bool:
+    """Whether two alternatives can start with the same characters (an alternative that can
+    be empty overlaps any other)."""
+    if a is None or b is None:
+        return True
+    return all(x & y for x, y in zip(a, b))
+
+
+def _holds(seq: list, target: Any) -> bool:
+    for item in seq:
+        if item is target:
+            return True
+        op, av = item
+        if op in _REPEATS and _holds(list(av[2]), target):
+            return True
+        if op is C.SUBPATTERN and _holds(list(av[-1]), target):
+            return True
+        if op is C.BRANCH and any(_holds(list(alt), target) for alt in av[1]):
+            return True
+    return False
 
 
 def _first(seq: list, ic: bool) -> Chars | None:
