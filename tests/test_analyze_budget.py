@@ -320,3 +320,23 @@ def test_rules_check_warns_of_slow_shapes(lookahead_ruleset):
     assert "decoders.xml:2: decoder 'evil-decoder' <prematch>" in text
     as_json = json.loads(run_hidsctl("rules", "check", "--json", *lookahead_ruleset).stdout)
     assert len(as_json["warnings"]) == 4
+
+
+@pytest.mark.parametrize("source", [
+    r"(?i)x[^a]+y", r"\W+(\w+)", r"[\W\d]+z", r"\bfoo\b", r"(a+)+$", r"(?i)(?-i:A)b+",
+    r"(\s+)(\S+)", r"[^\s\[]+\[([^\]]+)\]", r"(?s)a.+b", r"a.+b", r"(\d+)\D+(\d+)$",
+    r"(?i)caf\u00e9+", r"([a-z\u00e0-\u00ff]+)+!",
+])
+def test_re2_reads_tricky_patterns_as_re_does(source):
+    texts = ["xAby", "xaby", "!! word", "3a!z", "a foo b", "foobar", "aaaa", "aaaa\n", "Abbb",
+             "ab", "  spaced  \u2003out", "a\nb", "12 - 34", "12 - 34\n", "CAF\u00c9\u00c9",
+             "\u00e9\u00e8!", "x\u0663 y", "caf\u00e9 [x] y[1.2]"]
+    for flags in (0, re.IGNORECASE):
+        rx = re.compile(source, flags)
+        fast = linear.searcher(re._parser.parse(source, rx.flags), rx.flags, fallback=rx.search)
+        assert fast is not None
+        for text in texts:
+            want, got = rx.search(text), fast(text)
+            assert (want is None) == (got is None), (source, flags, text)
+            if want is not None:
+                assert (want.end(), want.groups()) == (got.end(), tuple(got.groups()))
