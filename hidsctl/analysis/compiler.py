@@ -197,7 +197,7 @@ class RuleCompiler:
         return out
 
     def _search(self, pat: Pattern) -> str:
-        name = self._bind(pat.search, "S")
+        name = self._bind(pat.exists, "S")
         self.patterns[name] = pat
         return name
 
@@ -268,7 +268,7 @@ class RuleCompiler:
 
 
 def _memoised(pat: Pattern) -> Callable[[str], bool]:
-    search = pat.search
+    search = pat.exists
 
     @functools.lru_cache(maxsize=4096)
     def found(value: str) -> bool:

@@ -19,11 +19,19 @@ from typing import Any, Callable
 import re2
 
 _MAXREPEAT = C.MAXREPEAT
-_UNICODE = re2.Options()
-_UNICODE.log_errors = False  # a pattern RE2 refuses stays on re; nothing to print
-_ASCII = re2.Options()
-_ASCII.log_errors = False
-_ASCII.encoding = re2.Options.Encoding.LATIN1  # one byte a character: smaller automata
+
+
+def _options(ascii_text: bool, capture: bool) -> Any:
+    options = re2.Options()
+    options.log_errors = False  # a pattern RE2 refuses stays on re; nothing to print
+    if ascii_text:
+        options.encoding = re2.Options.Encoding.LATIN1  # a byte a character: smaller automata
+    # Without captures RE2 answers from its DFA alone; a rule only asks whether it matched.
+    options.never_capture = not capture
+    return options
+
+
+_OPTIONS = {(a, c): _options(a, c) for a in (False, True) for c in (False, True)}
 
 # Python's Unicode classes, written out for RE2 (whose own are ASCII-only)...
 _SPACES = "".join(f"\\x{{{c:x}}}" for c in range(0x3001) if chr(c).isspace())
@@ -237,7 +245,7 @@ class Match:
 
     def groups(self) -> tuple:
         text = self._text
-        return tuple(None if s < 0 else text[s:e] for s, e in self._spans[1:])
+        return tuple([None if s < 0 else text[s:e] for s, e in self._spans[1:]])
 
 
 def _binding_match(rx: Any):
@@ -251,26 +259,27 @@ def _binding_match(rx: Any):
     return None if match is None or anchor is None else (match, anchor)
 
 
-def _compile(items: Any, flags: int, *, ascii_text: bool):
+def _compile(items: Any, flags: int, *, ascii_text: bool, capture: bool):
     """(compiled program, Translation) or (None, None) when RE2 cannot run it."""
     try:
         source, info = translate(items, flags, ascii_text=ascii_text)
-        if ascii_text:
-            return re2.compile(source.encode("ascii"), _ASCII), info
-        return re2.compile(source, _UNICODE), info
+        options = _OPTIONS[ascii_text, capture]
+        return re2.compile(source.encode("ascii") if ascii_text else source, options), info
     except (Unsupported, re2.error, UnicodeEncodeError):
         return None, None
 
 
-def searcher(items: Any, flags: int, fallback: Callable) -> Callable | None:
+def searcher(items: Any, flags: int, fallback: Callable, *,
+             capture: bool = True) -> Callable | None:
     """``search(text)`` on RE2 for a parsed pattern, texts RE2 cannot take handed to
     ``fallback``; None when RE2 cannot run the pattern.
 
     Two programs: one in Latin-1 mode with classes cut to ASCII, for ASCII texts (most log
     lines; its automata are a fraction of the Unicode one's), and one with Python's
-    Unicode classes for the others."""
-    ascii_rx, ascii_info = _compile(items, flags, ascii_text=True)
-    unicode_rx, unicode_info = _compile(items, flags, ascii_text=False)
+    Unicode classes for the others. Without ``capture``, a match has no groups (and costs
+    less)."""
+    ascii_rx, ascii_info = _compile(items, flags, ascii_text=True, capture=capture)
+    unicode_rx, unicode_info = _compile(items, flags, ascii_text=False, capture=capture)
     if ascii_rx is None and unicode_rx is None:
         return None
     binding = _binding_match(ascii_rx if ascii_rx is not None else unicode_rx)

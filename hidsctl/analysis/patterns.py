@@ -24,8 +24,8 @@ class PatternError(ValueError):
 
 
 class Pattern:
-    __slots__ = ("source", "kind", "rx", "search", "negate", "literals", "exact", "anchored",
-                 "first", "shapes", "engine")
+    __slots__ = ("source", "kind", "rx", "search", "exists", "negate", "literals", "exact",
+                 "anchored", "first", "shapes", "engine")
 
     def __init__(self, source: str, kind: str, rx: Any, negate: bool = False):
         self.source = source
@@ -37,10 +37,9 @@ class Pattern:
         parsed = _parse(rx)
         self.shapes = find_shapes(parsed, bool(rx.flags & re.IGNORECASE)) \
             if parsed is not None else []
+        self.exists = self.search  # for conditions that only ask whether it matched
         if self.shapes:
-            linear = searcher(parsed, rx.flags, rx.search)
-            if linear is not None:
-                self.search, self.engine = linear, "re2"
+            self._to_re2(parsed)
         # Lowercase strings one of which any match must contain (None: no such set), whether
         # they must start the text (``anchored``) rather than occur anywhere in it, and
         # whether containing one is already a match (``exact``). A substring or prefix test
@@ -52,6 +51,24 @@ class Pattern:
         # anchored at the start (None: unknown, or not anchored). A text that starts with
         # another ASCII character cannot match; the decoders use it to skip candidates.
         self.first = first_characters(alternatives, ops)
+
+    def _to_re2(self, parsed: Any) -> None:
+        """Search with RE2. An exponential shape blows up on a short text already; a
+        quadratic one only on a long one, so texts up to SHORT_TEXT characters stay on the
+        faster re (worst case a few milliseconds), the rest go to RE2."""
+        rx = self.rx
+        linear = searcher(parsed, rx.flags, rx.search)
+        if linear is None:
+            return
+        # RE2 skips finding the groups of a match when only its existence matters (rules).
+        exists = searcher(parsed, rx.flags, rx.search, capture=False) if rx.groups else linear
+        exists = exists or linear
+        self.engine = "re2"
+        if any(shape.exponential for shape in self.shapes):
+            self.search, self.exists = linear, exists
+        else:
+            self.search, self.exists = _by_length(rx.search, linear), _by_length(rx.search,
+                                                                               exists)
 
     def test(self, text: str) -> bool:
         """Whether the pattern (with its negation) accepts ``text``."""
@@ -74,6 +91,13 @@ class Pattern:
 
 
 _RUN_MIN = 3
+SHORT_TEXT = 256
+
+
+def _by_length(short: Any, long: Any) -> Any:
+    def search(text: str):
+        return short(text) if len(text) <= SHORT_TEXT else long(text)
+    return search
 
 
 def required_literals(alternatives: list | None,
