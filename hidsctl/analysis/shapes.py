@@ -136,6 +136,22 @@ def _adjacent(flat: list, ic: bool, found: list[Shape]) -> None:
                 break
 
 
+def unbounded_repeats(items: Any) -> int:
+    """How many unbounded repeats a parsed pattern has: with the search's own start, a bound
+    on the degree of the polynomial a quadratic shape's cost grows with."""
+    count = 0
+    for op, av in items:
+        if op in _REPEATS:
+            count += (av[1] == _MAXREPEAT) + unbounded_repeats(av[2])
+        elif op is C.SUBPATTERN:
+            count += unbounded_repeats(av[-1])
+        elif op is C.BRANCH:
+            count += sum(unbounded_repeats(alt) for alt in av[1])
+        elif op in (C.ASSERT, C.ASSERT_NOT):
+            count += unbounded_repeats(av[1])
+    return count
+
+
 # --- the parts of a parse tree ---------------------------------------------------------------
 
 def _flatten(seq: list) -> list:
