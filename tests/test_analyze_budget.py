@@ -99,6 +99,16 @@ def test_nested_repeats_run_on_re2_and_finish():
         assert pattern.search(EVIL[:-1]) is not None
 
 
+def test_quadratic_shapes_keep_short_texts_on_re_and_long_ones_on_re2():
+    pattern = compile_pattern("pcre2", r"\S+\[([^\]]+)\]")
+    assert pattern.engine == "re2" and [s.kind for s in pattern.shapes] == ["adjacent"]
+    assert pattern.captures("x[1.2.3.4]") == (10, ["1.2.3.4"])
+    assert pattern.search("[" * 20000) is None  # cubic on re: days
+    assert pattern.captures("y" * 300 + "[1.2.3.4]") == (309, ["1.2.3.4"])
+    three = compile_pattern("pcre2", r".*a.*b.*c.*d")
+    assert three.search("abc" * 42) is None  # quartic on re even at this length
+
+
 def test_the_guard_interrupts_re():
     slow = re.compile(r"(a+)+$")
     with Guard(20) as guard:
