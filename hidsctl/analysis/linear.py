@@ -276,32 +276,49 @@ def searcher(items: Any, flags: int, fallback: Callable, *,
 
     Two programs: one in Latin-1 mode with classes cut to ASCII, for ASCII texts (most log
     lines; its automata are a fraction of the Unicode one's), and one with Python's
-    Unicode classes for the others. Without ``capture``, a match has no groups (and costs
-    less)."""
-    ascii_rx, ascii_info = _compile(items, flags, ascii_text=True, capture=capture)
-    unicode_rx, unicode_info = _compile(items, flags, ascii_text=False, capture=capture)
-    if ascii_rx is None and unicode_rx is None:
-        return None
-    binding = _binding_match(ascii_rx if ascii_rx is not None else unicode_rx)
-    wrapper = (ascii_rx if ascii_rx is not None else unicode_rx).search
-    unicode_search = unicode_rx.search if unicode_rx is not None else None
-    dollar = (ascii_info or unicode_info).dollar
+    Unicode classes for the others, compiled when the first such text comes. Without
+    ``capture``, a match has no groups (and costs less)."""
+    options = _OPTIONS[False, capture]
+    ascii_rx, info = _compile(items, flags, ascii_text=True, capture=capture)
+    try:
+        unicode_source, unicode_info = translate(items, flags, ascii_text=False)
+    except Unsupported:
+        unicode_source, unicode_info = None, None
+    if ascii_rx is None:
+        if unicode_source is None:
+            return None
+        try:  # the only program: compiled now, so a pattern RE2 refuses stays on re
+            unicode_rx = re2.compile(unicode_source, options)
+        except re2.error:
+            return None
+        unicode_programs = [unicode_rx.search]
+    else:
+        unicode_programs = []
+    binding = _binding_match(ascii_rx) if ascii_rx is not None else None
+    dollar = (info or unicode_info).dollar
+
+    def unicode_search(text: str):
+        if not unicode_programs:
+            try:
+                unicode_programs.append(re2.compile(unicode_source, options).search)
+            except re2.error:
+                unicode_programs.append(fallback)
+        try:
+            return unicode_programs[0](text)  # the wrapper converts a non-ASCII text's offsets
+        except UnicodeEncodeError:  # a lone surrogate: not UTF-8
+            return fallback(text)
 
     def search(text: str):
         if dollar and text[-1:] == "\n":
             return fallback(text)
-        if text.isascii():
-            if binding is None:  # a wrapper without the binding's names
-                return wrapper(text.encode("ascii") if ascii_rx is not None else text)
+        if binding is not None and text.isascii():
             data = text.encode("ascii")
             spans = binding[0](binding[1], data, 0, len(data))
             return None if spans[0][0] < 0 else Match(text, spans)
-        if unicode_search is None:
+        if unicode_source is None:
             return fallback(text)
-        try:
-            return unicode_search(text)  # converts the offsets of a non-ASCII text
-        except UnicodeEncodeError:  # a lone surrogate: not UTF-8
-            return fallback(text)
+        return unicode_search(text)
 
-    search.re2_source = (ascii_rx or unicode_rx).pattern  # type: ignore[attr-defined]
+    search.re2_source = ascii_rx.pattern if ascii_rx is not None else \
+        unicode_source  # type: ignore[attr-defined]
     return search
