@@ -211,7 +211,8 @@ def test_re2_reads_every_ruleset_pattern_as_re_does():
 # --- through the real commands ------------------------------------------------------------------
 
 def test_analyze_evil_lines_on_re2_finish_and_good_lines_alert(evil_ruleset):
-    text = "\n".join([log(EVIL), log("GOOD LINE one!"), log(EVIL + "\u00e9!"), log("GOOD LINE two!")])
+    text = "\n".join([log(EVIL), log("GOOD LINE one!"), log(EVIL + "\u00e9!"),
+                      log("GOOD LINE two!")])
     result = run_hidsctl("analyze", *evil_ruleset, input=text + "\n", timeout=120)
     assert result.returncode == 0, result.stderr
     out = records(result.stdout)
