@@ -15,6 +15,9 @@ decoder name holds the children that can match it (those without ``decoded_as``
 included, in order), and a dictionary picks it, so an event never tests a child meant for
 another decoder.
 
+Each rule's test line and function ends with a comment naming the bound rule (``# R12``),
+so a traceback's line in the generated code says which rule was running (budget.py).
+
 Semantics are _descend's: a node whose conditions pass runs its correlation search (when
 it correlates), then its children in order (the first that yields a rule wins), then
 itself, unless it is ``noalert``; the winner's ``firedtimes`` counts up.
@@ -45,6 +48,7 @@ class RuleCompiler:
         self._tables: list[str] = []  # decoder name -> children function, defined last
         self._node_functions: dict[int, str] = {}
         self._count = 0
+        self.patterns: dict[str, Pattern] = {}  # bound search name -> its pattern
 
     # --- public ------------------------------------------------------------------------------
 
@@ -62,7 +66,8 @@ class RuleCompiler:
             body.append("return None")
             self._function(name, body)
             entries[category] = name
-        code = compile("\n".join(self._source + self._tables), "<hidsctl rules>", "exec")
+        self.lines = self._source + self._tables
+        code = compile("\n".join(self.lines), "<hidsctl rules>", "exec")
         exec(code, self.ns)  # noqa: S102 - source generated above from parsed rules only
         return {category: self.ns[name] for category, name in entries.items()}
 
@@ -86,7 +91,7 @@ class RuleCompiler:
             body.append("return None")
         else:
             body += [f"{r}.firedtimes += 1", f"return {r}"]
-        self._function(name, body)
+        self._function(name, body, rule=r)
         return name
 
     def _children(self, node: RuleNode) -> list[str]:
@@ -123,12 +128,12 @@ class RuleCompiler:
         rule = node.rule
         conditions = self.conditions(rule, skip_decoded_as=skip_decoded_as)
         test = " and ".join(conditions) if conditions else "True"
+        r = self._bind(rule, "R")
         if node.children:
             call = self._node_function(node)
-            return [f"if {test}:", f"    r = {call}({ARGS})", "    if r is not None:",
+            return [f"if {test}:  # {r}", f"    r = {call}({ARGS})", "    if r is not None:",
                     "        return r"]
-        r = self._bind(rule, "R")
-        lines = [f"if {test}:"]
+        lines = [f"if {test}:  # {r}"]
         if rule.search_kind is not None:
             lines += [f"    p = E.correlation.search({r}, ev)", "    if p is not None:",
                       "        ev.previous = p or None"]
@@ -191,8 +196,13 @@ class RuleCompiler:
             out.append(f"ev.weekday() in {self._bind(rule.week_day, 'WD')}")
         return out
 
+    def _search(self, pat: Pattern) -> str:
+        name = self._bind(pat.exists, "S")
+        self.patterns[name] = pat
+        return name
+
     def _log_test(self, pat: Pattern) -> str:
-        search = self._bind(pat.search, "S")
+        search = self._search(pat)
         lits = pat.literals
         if lits is None:
             test = f"{search}(log) is not None"
@@ -210,8 +220,9 @@ class RuleCompiler:
         value's outcome is remembered instead of searched again."""
         if memo:
             test = self._bind(_memoised(pat), "M")
+            self.patterns[test] = pat
             return f"((v := {value}) is not None and {'not ' if pat.negate else ''}{test}(v))"
-        search = self._bind(pat.search, "S")
+        search = self._search(pat)
         lits = pat.literals
         if lits is None:
             found = "is None" if pat.negate else "is not None"
@@ -250,14 +261,14 @@ class RuleCompiler:
         self._count += 1
         return f"{prefix}{self._count}"
 
-    def _function(self, name: str, body: list[str]) -> None:
-        self._source.append(f"def {name}({ARGS}):")
+    def _function(self, name: str, body: list[str], rule: str | None = None) -> None:
+        self._source.append(f"def {name}({ARGS}):" + (f"  # {rule}" if rule else ""))
         self._source += [f"    {line}" for line in body]
         self._source.append("")
 
 
 def _memoised(pat: Pattern) -> Callable[[str], bool]:
-    search = pat.search
+    search = pat.exists
 
     @functools.lru_cache(maxsize=4096)
     def found(value: str) -> bool:

@@ -45,7 +45,9 @@ class Engine:
         for rule in ruleset.tree.rules():
             finish_rule(rule)
             self.correlation.register(rule)
-        self._entries = RuleCompiler(self).compile(self.top)
+        compiler = RuleCompiler(self)
+        self._entries = compiler.compile(self.top)
+        self._lines, self._names, self._patterns = compiler.lines, compiler.ns, compiler.patterns
 
     def reset(self) -> None:
         """Forget all state between events, as a fresh ossec-logtest process would."""
@@ -88,6 +90,22 @@ class Engine:
                 value = ev.field(name)
             return value is not None and cdb.lookup(table, kind, value, check)
         return check_list
+
+    # --- what the generated code was doing (budget.py) ---------------------------------------
+
+    def rule_at_line(self, lineno: int) -> Rule | None:
+        """The rule whose test or function holds line ``lineno`` of the generated code."""
+        for line in reversed(self._lines[:lineno]):
+            name = line.rpartition("  # ")[2] if "  # R" in line else None
+            if name:
+                rule = self._names.get(name)
+                return rule if isinstance(rule, Rule) else None
+            if line.startswith("def "):
+                return None
+        return None
+
+    def pattern_named(self, name: str):
+        return self._patterns.get(name)
 
     # --- evaluation --------------------------------------------------------------------------
 

@@ -187,7 +187,9 @@ class Merger:
             self.out.flush()
             if self.files.json is not None or self.files.log is not None:
                 for line in lines.splitlines():
-                    self.files.write(orjson.loads(line), line + b"\n")
+                    record = orjson.loads(line)
+                    if record.get("type") == "alert":  # not a worker's notice
+                        self.files.write(record, line + b"\n")
 
     def _emit_with_checkpoints(self, lines: bytes) -> None:
         start = 0

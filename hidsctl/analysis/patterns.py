@@ -4,11 +4,19 @@ Every pattern (``os_match``, ``os_regex`` or PCRE2) compiles once, at load, into
 :class:`Pattern`: a Python regular expression plus OSSEC's negation. Matching returns the
 end of the match (OSSEC continues decoding after it) and the captured groups that were set,
 in order, which is what OSSEC hands to a decoder's ``order``.
+
+A pattern with a shape that backtracks slowly (:mod:`shapes`) searches with RE2
+(:mod:`linear`) where RE2 can run it; every other pattern searches with the engine it was
+compiled with, which is faster on log lines, and the per-event budget bounds it.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from hidsctl.analysis.linear import searcher
+from hidsctl.analysis.shapes import find_shapes, unbounded_repeats
 
 
 class PatternError(ValueError):
@@ -16,26 +24,52 @@ class PatternError(ValueError):
 
 
 class Pattern:
-    __slots__ = ("source", "kind", "rx", "search", "negate", "literals", "exact", "anchored",
-                 "first")
+    __slots__ = ("source", "kind", "rx", "search", "exists", "negate", "literals", "exact",
+                 "anchored", "first", "shapes", "engine")
 
     def __init__(self, source: str, kind: str, rx: Any, negate: bool = False):
         self.source = source
         self.kind = kind
         self.rx = rx
         self.search = rx.search  # bound once: the hot path calls it directly
+        self.engine = "re" if isinstance(rx, re.Pattern) else "regex"
         self.negate = negate
+        parsed = _parse(rx)
+        self.shapes = find_shapes(parsed, bool(rx.flags & re.IGNORECASE)) \
+            if parsed is not None else []
+        self.exists = self.search  # for conditions that only ask whether it matched
+        if self.shapes:
+            self._to_re2(parsed)
         # Lowercase strings one of which any match must contain (None: no such set), whether
         # they must start the text (``anchored``) rather than occur anywhere in it, and
         # whether containing one is already a match (``exact``). A substring or prefix test
         # on the lowercased text is far cheaper than a case-insensitive regex search, so
         # the rule compiler puts it first.
-        alternatives, ops = _parsed_alternatives(rx)
+        alternatives, ops = _parsed_alternatives(rx, parsed)
         self.literals, self.exact, self.anchored = required_literals(alternatives, ops)
         # The ASCII characters a match can start the text with, when every match is
         # anchored at the start (None: unknown, or not anchored). A text that starts with
         # another ASCII character cannot match; the decoders use it to skip candidates.
         self.first = first_characters(alternatives, ops)
+
+    def _to_re2(self, parsed: Any) -> None:
+        """Search with RE2. An exponential shape blows up on a short text already; a
+        quadratic one with two unbounded repeats (cubic, with the search's start) only on a
+        long one, so texts up to SHORT_TEXT characters stay on the faster re (at worst
+        1.5 ms: ``\\S+\\[[^]]+\\]`` on 128 ``[``), the rest go to RE2."""
+        rx = self.rx
+        linear = searcher(parsed, rx.flags, rx.search)
+        if linear is None:
+            return
+        # RE2 skips finding the groups of a match when only its existence matters (rules).
+        exists = searcher(parsed, rx.flags, rx.search, capture=False) if rx.groups else linear
+        exists = exists or linear
+        self.engine = "re2"
+        if any(shape.exponential for shape in self.shapes) or unbounded_repeats(parsed) > 2:
+            self.search, self.exists = linear, exists
+        else:
+            self.search, self.exists = _by_length(rx.search, linear), _by_length(rx.search,
+                                                                               exists)
 
     def test(self, text: str) -> bool:
         """Whether the pattern (with its negation) accepts ``text``."""
@@ -58,6 +92,13 @@ class Pattern:
 
 
 _RUN_MIN = 3
+SHORT_TEXT = 128
+
+
+def _by_length(short: Any, long: Any) -> Any:
+    def search(text: str):
+        return short(text) if len(text) <= SHORT_TEXT else long(text)
+    return search
 
 
 def required_literals(alternatives: list | None,
@@ -121,20 +162,24 @@ def _runs(alternatives: list, C: Any):
     return tuple(literals), exact, False
 
 
-def _parsed_alternatives(rx: Any):
+def _parse(rx: Any):
+    """The parse tree of a stdlib pattern; None for other engines' patterns."""
+    if not isinstance(rx, re.Pattern):
+        return None
+    try:
+        from re import _parser as P  # type: ignore[attr-defined]
+        return P.parse(rx.pattern, rx.flags)
+    except Exception:  # noqa: BLE001 - analysis only; the pattern compiled already
+        return None
+
+
+def _parsed_alternatives(rx: Any, parsed: Any):
     """The top-level alternatives of a case-insensitive stdlib pattern's parse tree, and
     the parser's opcodes; (None, None) for other patterns."""
-    import re
-    try:
-        from re import _constants as C, _parser as P  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover
+    from re import _constants as C  # type: ignore[attr-defined]
+    if parsed is None or not (rx.flags & re.IGNORECASE):
         return None, None
-    if not isinstance(rx, re.Pattern) or not (rx.flags & re.IGNORECASE):
-        return None, None
-    try:
-        items = list(P.parse(rx.pattern, rx.flags))
-    except Exception:  # noqa: BLE001 - analysis is an optimisation only
-        return None, None
+    items = list(parsed)
     if items and items[-1][0] is C.BRANCH:
         # The parser moves what all alternatives begin with (``^`` of ``^a|^b``) in front
         # of the branch; put it back into each.
@@ -187,7 +232,6 @@ def _first_of(items: list, C: Any) -> set[str] | None:
 
 
 def _class_members(items: list, C: Any) -> set[str] | None:
-    import re
     categories = {C.CATEGORY_DIGIT: r"\d", C.CATEGORY_NOT_DIGIT: r"\D",
                   C.CATEGORY_SPACE: r"\s", C.CATEGORY_NOT_SPACE: r"\S",
                   C.CATEGORY_WORD: r"\w", C.CATEGORY_NOT_WORD: r"\W"}

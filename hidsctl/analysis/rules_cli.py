@@ -80,6 +80,7 @@ def run_check(settings: RulesSettings, *, as_json: bool = False) -> int:
     sources = ruleset_sources(settings)
     errors: list[HidsError] = []
     loaded = ruleset.load(sources, errors=errors)
+    loaded.warnings.extend(slow_pattern_warnings(loaded))
     if as_json:
         doc = {"decoders": loaded.decoders.count, "rules": len(loaded.tree.by_id),
                "errors": [str(e) for e in errors], "warnings": loaded.warnings}
@@ -93,6 +94,41 @@ def run_check(settings: RulesSettings, *, as_json: bool = False) -> int:
         print(f"{len(sources.decoder_files)} decoder files ({loaded.decoders.count} decoders), "
               f"{len(sources.rule_files)} rule files ({len(loaded.tree.by_id)} rules): {status}")
     return 1 if errors else 0
+
+
+def slow_pattern_warnings(loaded) -> list[str]:
+    """One line per pattern with a shape that backtracks slowly (shapes.py): every
+    exponential one, and a quadratic one where RE2 cannot take it (analysis then runs it on
+    a backtracking engine, bounded only by the event budget)."""
+    from hidsctl.analysis.budget import describe
+
+    found = []
+    for where, owner, tag, pattern in _patterns(loaded):
+        for shape in pattern.shapes:
+            if not shape.exponential and pattern.engine == "re2":
+                continue
+            engine = "analysis runs it on RE2" if pattern.engine == "re2" else \
+                "RE2 cannot run it, so only the event budget bounds it"
+            found.append(f"{where.path}:{where.line}: {owner} <{tag}> {describe(pattern)}: "
+                         f"{shape.detail}; {engine}")
+    return found
+
+
+def _patterns(loaded):
+    """(where, "rule N" or "decoder 'x'", tag, pattern) for every pattern of the ruleset."""
+    seen: set[int] = set()
+    for node in loaded.decoders.with_program + loaded.decoders.without_program:
+        for dec in [node.decoder, *node.children]:
+            if id(dec) in seen:
+                continue
+            seen.add(id(dec))
+            for tag in ("program_name", "prematch", "regex"):
+                pattern = getattr(dec, tag)
+                if pattern is not None:
+                    yield dec.where, f"decoder {dec.name!r}", tag, pattern
+    for rule in sorted(loaded.tree.rules(), key=lambda r: (r.where.path, r.where.line or 0)):
+        for key, pattern in rule.patterns.items():
+            yield rule.where, f"rule {rule.id}", key, pattern
 
 
 def run_list(settings: RulesSettings, *, group: str | None = None, min_level: int = 0,

@@ -39,6 +39,7 @@ class AnalyzeSettings(RulesetSettings):
     alerts_log: Path | None = None
     manager: str | None = None
     workers: int = 1
+    event_budget: float = 50.0  # milliseconds of CPU time to decode and match one event
 
 
 def ruleset_sources(settings: RulesetSettings):
@@ -158,6 +159,8 @@ def new_engine(settings: AnalyzeSettings):
 
     if settings.min_level < 0 or settings.min_level > 16:
         raise UsageError("--min-level must be 0..16")
+    if not settings.event_budget > 0:
+        raise UsageError("--event-budget must be a positive number of milliseconds")
     return Engine(load_ruleset(settings), crawler_dns=settings.crawler_dns,
                   manager=settings.manager)
 
@@ -167,7 +170,16 @@ def run_engine(engine, settings: AnalyzeSettings, reader, writer, files: AlertFi
     """The analysis loop: every record of ``reader`` analysed or passed through to
     ``writer``; alerts at or above the minimum level also go to ``files``. SIGHUP reloads
     the ruleset between records. A record analysis fails on goes to ``dead_letters`` and
-    its notice to ``writer``."""
+    its notice to ``writer``; an event past its budget becomes a ``notice``."""
+    from hidsctl.analysis.budget import Guard
+
+    with Guard(settings.event_budget) as guard:
+        _loop(engine, settings, reader, writer, files, guard, dead_letters)
+
+
+def _loop(engine, settings: AnalyzeSettings, reader, writer, files, guard,
+          dead_letters) -> None:
+    from hidsctl.analysis.budget import OverBudget, culprit, notice
     from hidsctl.deadletter import NOT_THE_RECORDS_FAULT, DeadLetters
     from hidsctl.records import dumps
 
@@ -181,6 +193,7 @@ def run_engine(engine, settings: AnalyzeSettings, reader, writer, files: AlertFi
     write_files = files.write if wants_files else None
     reload_requested = _on_sighup()
     tally = refusals(writer.write)
+    number = 0
     for record in reader:
         if reload_requested:
             reload_requested.clear()
@@ -193,19 +206,30 @@ def run_engine(engine, settings: AnalyzeSettings, reader, writer, files: AlertFi
                 tally.flush()
             writer.write(record)
             continue
+        number += 1
+        guard.event = number
         try:
             outcome = process(record)
+            guard.event = 0
             alert = outcome.alert if outcome is not None else None
             if alert is not None and alert["rule"]["level"] >= min_level:
                 line = dumps(alert)
                 write_raw(line[:-1])
                 if write_files is not None:
                     write_files(alert, line)
+        except OverBudget as over:
+            guard.event = 0
+            report = notice(record, culprit(over, engine), settings.event_budget)
+            _report(reader, report["message"])
+            writer.write(report)
+            continue
         except RecursionError:
+            guard.event = 0
             _report(reader, "analysis gave up on a pathological pattern; record skipped")
         except NOT_THE_RECORDS_FAULT:
             raise
         except Exception as exc:  # a case analysis misses: set the record aside, go on
+            guard.event = 0
             writer.write(dead_letters.put(record, exc))
     tally.flush(force=True)
 

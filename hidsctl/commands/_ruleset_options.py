@@ -37,6 +37,13 @@ CrawlerDnsOption = Annotated[
                  "time-limited). Off: address blocks only."),
 ]
 
+EventBudgetOption = Annotated[
+    Optional[float],
+    typer.Option("--event-budget", metavar="MS", help="CPU milliseconds one event may take in "
+                 "decoding and rule matching; past them it is reported in a notice and "
+                 "skipped [default: 50].", show_default=False),
+]
+
 
 def ruleset_values(ossec_conf, rules, decoders, crawler_dns, no_default_rules=False) -> dict:
     """Command-line values as config.build expects them (None = not given)."""

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from hidsctl.commands._ruleset_options import (CrawlerDnsOption, DecodersOption,
-                                               NoDefaultRulesOption, OssecConfOption,
-                                               RulesOption, ruleset_values)
+                                               EventBudgetOption, NoDefaultRulesOption,
+                                               OssecConfOption, RulesOption, ruleset_values)
 from hidsctl.options import ConfigOption, StateDirOption, handle_errors, load_settings
 
 
@@ -34,6 +34,7 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[Optional[int], typer.Option(
             "--workers", help="Analyse in this many processes, the records partitioned by "
             "agent id [default: 1].", show_default=False)] = None,
+        event_budget: EventBudgetOption = None,
         state_dir: StateDirOption = None,
         config: ConfigOption = None,
     ) -> None:
@@ -54,7 +55,7 @@ def register(app: typer.Typer) -> None:
             **ruleset_values(ossec_conf, rules, decoders, crawler_dns,
                              no_default_rules),
             min_level=min_level, alerts_json=alerts_json, alerts_log=alerts_log,
-            workers=workers)
+            workers=workers, event_budget=event_budget)
         from hidsctl.deadletter import DeadLetters
         from hidsctl.state import state_dir as resolve_state_dir
 

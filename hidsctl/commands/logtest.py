@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from hidsctl.commands._ruleset_options import (CrawlerDnsOption, DecodersOption,
-                                               NoDefaultRulesOption, OssecConfOption,
-                                               RulesOption, ruleset_values)
+                                               EventBudgetOption, NoDefaultRulesOption,
+                                               OssecConfOption, RulesOption, ruleset_values)
 from hidsctl.options import (ConfigOption, JsonOption, StateDirOption, handle_errors,
                              load_settings)
 
@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
             "--quiet", "-q", help="Print nothing; with -U, only the exit code tells.")] = False,
         json: JsonOption = False,
         crawler_dns: CrawlerDnsOption = False,
+        event_budget: EventBudgetOption = None,
         state_dir: StateDirOption = None,
         config: ConfigOption = None,
     ) -> None:
@@ -48,6 +49,7 @@ def register(app: typer.Typer) -> None:
 
         settings = load_settings(LogtestSettings, "logtest", config,
                                  **ruleset_values(ossec_conf, rules, decoders, crawler_dns,
-                                                  no_default_rules))
+                                                  no_default_rules),
+                                 event_budget=event_budget)
         raise typer.Exit(run(settings, expect=expect, as_json=json, quiet=quiet,
                              location=location))
