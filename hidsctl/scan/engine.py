@@ -7,6 +7,7 @@ os.read release the GIL, so hashing runs on every core).
 
 from __future__ import annotations
 
+import gc
 import os
 import stat
 import sys
@@ -111,16 +112,21 @@ class Scanner:
         # A root scanned for the first time is recorded silently: that is its baseline.
         run.silent = {r.path for r in roots if not self.baseline.known(r.path)}
         started = time.monotonic()
-        old: dict[bytes, tuple] = {}
-        if not init:
-            for root in roots:
-                # --fast holds stamps (what a stat can confirm), whole rows only on demand.
-                old.update(self.baseline.stamps(root.path) if fast
-                           else self.baseline.under(root.path))
-        run.old = old
         stats = WalkStats()
         progress = run.progress = Progress(self.show_progress and progress)
+        # --fast builds a tuple per file and a stat per file, none in a cycle: the cyclic
+        # collector would only walk them again and again (a tenth of its time).
+        paused = fast and gc.isenabled()
+        if paused:
+            gc.disable()
         try:
+            old: dict[bytes, tuple] = {}
+            if not init:
+                for root in roots:
+                    # --fast holds stamps (what a stat can confirm), whole rows on demand.
+                    old.update(self.baseline.stamps(root.path) if fast
+                               else self.baseline.under(root.path))
+            run.old = old
             for root in roots:
                 skip = self.skip | (prune - {root.path})
                 files = walk(root, skip, stats, self.warn, prefetch=not fast)
@@ -131,6 +137,8 @@ class Scanner:
             run.drain(0)
         finally:
             progress.stop()
+            if paused:
+                gc.enable()
         # Configured roots nested in these but not scanned now keep their entries.
         elsewhere = [p for p in prune - {r.path for r in roots}
                      if any(p.startswith(r.path.rstrip(b"/") + b"/") for r in roots)]

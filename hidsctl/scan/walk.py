@@ -104,6 +104,7 @@ def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
         return
     seen = {(top.st_dev, top.st_ino)}
     restrict = root.restrict
+    ignored = root.ignored if root.ignore_literal or root.ignore_regex else None
     # Directories are listed (readdir + lstat of each entry) ahead of time on a few threads,
     # so the kernel's work overlaps the comparisons done here; the order stays depth-first.
     pool = _lister() if prefetch else _Inline()
@@ -124,7 +125,7 @@ def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
         prefix = directory if directory.endswith(b"/") else directory + b"/"
         for name, st in entries:
             path = prefix + name
-            if root.ignored(path):
+            if ignored is not None and ignored(path):
                 stats.ignored += 1
                 continue
             if isinstance(st, OSError):
@@ -171,15 +172,26 @@ def _lister() -> ThreadPoolExecutor:
 
 
 class _Inline:
-    """A stand-in for the lister pool that lists when asked, on the calling thread."""
+    """A stand-in for the lister pool that lists when asked, on the calling thread (its
+    listings stand in for futures: a real Future costs a lock per directory)."""
 
-    def submit(self, fn, *args) -> Future:
-        future: Future = Future()
+    def submit(self, fn, *args) -> "_Listed":
         try:
-            future.set_result(fn(*args))
+            return _Listed(fn(*args), None)
         except OSError as exc:
-            future.set_exception(exc)
-        return future
+            return _Listed(None, exc)
+
+
+class _Listed:
+    __slots__ = ("value", "error")
+
+    def __init__(self, value, error: OSError | None):
+        self.value, self.error = value, error
+
+    def result(self):
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
 def _list(directory: bytes) -> list[tuple[bytes, os.stat_result | OSError]]:
