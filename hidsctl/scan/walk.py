@@ -104,7 +104,7 @@ def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
         return
     seen = {(top.st_dev, top.st_ino)}
     restrict = root.restrict
-    ignored = root.ignored if root.ignore_literal or root.ignore_regex else None
+    ignore_literal, ignore_regex = root.ignore_literal, root.ignore_regex  # root.ignored, inline
     # Directories are listed (readdir + lstat of each entry) ahead of time on a few threads,
     # so the kernel's work overlaps the comparisons done here; the order stays depth-first.
     pool = _lister() if prefetch else _Inline()
@@ -125,7 +125,7 @@ def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
         prefix = directory if directory.endswith(b"/") else directory + b"/"
         for name, st in entries:
             path = prefix + name
-            if ignored is not None and ignored(path):
+            if path in ignore_literal or (ignore_regex is not None and ignore_regex.search(path)):
                 stats.ignored += 1
                 continue
             if isinstance(st, OSError):
