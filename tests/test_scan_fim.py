@@ -348,7 +348,8 @@ def test_fast_rescan_reports_every_kind_of_change(tmp_path, tree):
     found = by_path(scan(state, "--fast", "--verbose", tree))
     assert "(3 hashed" in scan.last.stderr.decode()  # b.conf, new.conf; c.conf (ctime)
     assert {p: r["event"] for p, r in found.items()} == {
-        str(tree / "sub" / "b.conf"): "modified", str(tree / "sub" / "deeper" / "c.conf"): "modified",
+        str(tree / "sub" / "b.conf"): "modified",
+        str(tree / "sub" / "deeper" / "c.conf"): "modified",
         str(tree / "gone.conf"): "deleted", str(tree / "new.conf"): "added",
         str(tree / "link"): "modified"}
     assert found[str(tree / "sub" / "b.conf")]["changed"][:1] == ["size"]
