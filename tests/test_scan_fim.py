@@ -370,6 +370,25 @@ directories = [{{ path = "{tree}", check_md5sum = true }}]
     assert "(0 hashed" in scan.last.stderr.decode()
 
 
+def test_fast_rescan_keeps_what_it_cannot_list(tmp_path, tree):
+    """--fast lists directories on its own thread: one it cannot list (root without the
+    capabilities that bypass permissions) still turns none of its files into 'deleted'."""
+    state = tmp_path / "state"
+    scan(state, tree)
+    (tree / "sub").chmod(0o000)
+    try:
+        again = subprocess.run(["setpriv", "--bounding-set", "-dac_override,-dac_read_search",
+                                sys.executable, "-m", "hidsctl", "scan", "--fast",
+                                "--state-dir", str(state), str(tree)],
+                               capture_output=True, timeout=60)
+    finally:
+        (tree / "sub").chmod(0o755)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == b""
+    assert f"cannot list {tree / 'sub'}" in again.stderr.decode()
+    assert scan(state, "--fast", tree) == []
+
+
 def test_init_and_query(tmp_path, tree):
     state = tmp_path / "state"
     scan(state, tree)
