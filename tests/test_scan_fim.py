@@ -365,6 +365,64 @@ def test_fast_rescan_hashes_only_what_moved(tmp_path, tree):
     assert "(0 hashed" in scan.last.stderr.decode()
 
 
+def test_fast_rescan_reports_every_kind_of_change(tmp_path, tree):
+    """--fast compares stamps only, but what moved is reported as a full scan reports it."""
+    state = tmp_path / "state"
+    (tree / "link").symlink_to("a.conf")
+    (tree / "gone.conf").write_text("going\n")
+    scan(state, tree)
+    assert scan(state, "--fast", "--verbose", tree) == []
+    assert "(0 hashed" in scan.last.stderr.decode()  # an unchanged symlink is not looked at
+    (tree / "sub" / "b.conf").write_text("bravo, longer\n")
+    (tree / "sub" / "deeper" / "c.conf").chmod(0o600)
+    (tree / "gone.conf").unlink()
+    (tree / "new.conf").write_text("new\n")
+    (tree / "link").unlink()
+    (tree / "link").symlink_to("sub/b.conf")
+    found = by_path(scan(state, "--fast", "--verbose", tree))
+    assert "(3 hashed" in scan.last.stderr.decode()  # b.conf, new.conf; c.conf (ctime)
+    assert {p: r["event"] for p, r in found.items()} == {
+        str(tree / "sub" / "b.conf"): "modified",
+        str(tree / "sub" / "deeper" / "c.conf"): "modified",
+        str(tree / "gone.conf"): "deleted", str(tree / "new.conf"): "added",
+        str(tree / "link"): "modified"}
+    assert found[str(tree / "sub" / "b.conf")]["changed"][:1] == ["size"]
+    assert "sha256" in found[str(tree / "sub" / "b.conf")]["changed"]
+    assert found[str(tree / "sub" / "deeper" / "c.conf")]["changed"] == ["mode"]
+    assert found[str(tree / "gone.conf")]["old"]["sha256"] == \
+        hashlib.sha256(b"going\n").hexdigest()
+    assert found[str(tree / "link")]["new"]["target"] == "sub/b.conf"
+    assert scan(state, "--fast", tree) == [] and scan(state, tree) == []
+    # A hash the baseline does not hold yet is taken, though nothing moved.
+    cfg = config_file(tmp_path, f"""
+[scan]
+directories = [{{ path = "{tree}", check_md5sum = true }}]
+""")
+    scan(state, "--fast", "--verbose", "--config", cfg)
+    assert "(4 hashed" in scan.last.stderr.decode()
+    assert scan(state, "--fast", "--verbose", "--config", cfg) == []
+    assert "(0 hashed" in scan.last.stderr.decode()
+
+
+def test_fast_rescan_keeps_what_it_cannot_list(tmp_path, tree):
+    """--fast lists directories on its own thread: one it cannot list (root without the
+    capabilities that bypass permissions) still turns none of its files into 'deleted'."""
+    state = tmp_path / "state"
+    scan(state, tree)
+    (tree / "sub").chmod(0o000)
+    try:
+        again = subprocess.run(["setpriv", "--bounding-set", "-dac_override,-dac_read_search",
+                                sys.executable, "-m", "hidsctl", "scan", "--fast",
+                                "--state-dir", str(state), str(tree)],
+                               capture_output=True, timeout=60)
+    finally:
+        (tree / "sub").chmod(0o755)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == b""
+    assert f"cannot list {tree / 'sub'}" in again.stderr.decode()
+    assert scan(state, "--fast", tree) == []
+
+
 def test_init_and_query(tmp_path, tree):
     state = tmp_path / "state"
     scan(state, tree)

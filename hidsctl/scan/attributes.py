@@ -65,6 +65,13 @@ I_SIZE, I_MODE, I_UID, I_GID = _I["size"], _I["mode"], _I["uid"], _I["gid"]
 I_MTIME, I_CTIME, I_INODE, I_DEV = _I["mtime_ns"], _I["ctime_ns"], _I["inode"], _I["dev"]
 I_TARGET = _I["target"]
 HASH_INDEX = {name: _I[name] for name in HASH_NAMES}
+# A baseline stamp (Baseline.stamps): path, size, mtime_ns, ctime_ns, inode, dev, target,
+# and one bit per hash held (HASH_BIT).
+HASH_BIT = {"sha256": 1, "sha1": 2, "md5": 4}
+
+
+def hash_bits(names) -> int:
+    return sum(HASH_BIT[name] for name in names)
 
 
 def entry_of(row: Row) -> Entry:

@@ -7,6 +7,7 @@ os.read release the GIL, so hashing runs on every core).
 
 from __future__ import annotations
 
+import gc
 import os
 import stat
 import sys
@@ -124,20 +125,33 @@ class Scanner:
         # A root scanned for the first time is recorded silently: that is its baseline.
         run.silent = {r.path for r in roots if not self.baseline.known(r.path)}
         started = time.monotonic()
-        old: dict[bytes, tuple] = {}
-        if not init:
-            for root in roots:
-                old.update(self.baseline.under(root.path))
-        run.old = old
         stats = WalkStats()
         progress = run.progress = Progress(self.show_progress and progress)
+        # --fast builds a tuple per file and a stat per file, none in a cycle: the cyclic
+        # collector would only walk them again and again (a tenth of its time).
+        paused = fast and gc.isenabled()
+        if paused:
+            gc.disable()
         try:
+            old: dict[bytes, tuple] = {}
+            if not init:
+                for root in roots:
+                    # --fast holds stamps (what a stat can confirm), whole rows on demand.
+                    old.update(self.baseline.stamps(root.path) if fast
+                               else self.baseline.under(root.path))
+            run.old = old
             for root in roots:
                 skip = self.skip | (prune - {root.path})
-                run.walk_root(root, walk(root, skip, stats, self.unreadable))
+                files = walk(root, skip, stats, self.unreadable, prefetch=not fast)
+                if fast:
+                    run.walk_fast(root, files)
+                else:
+                    run.walk_root(root, files)
             run.drain(0)
         finally:
             progress.stop()
+            if paused:
+                gc.enable()
         # Configured roots nested in these but not scanned now keep their entries.
         elsewhere = [p for p in prune - {r.path for r in roots}
                      if any(p.startswith(r.path.rstrip(b"/") + b"/") for r in roots)]
@@ -171,13 +185,15 @@ class _Run:
 
     # --- walking and hashing ---------------------------------------------------------
 
-    def walk_root(self, root: Root, files) -> None:
+    def walk_root(self, root: Root, files, rows: dict[bytes, tuple] | None = None) -> None:
+        """Hash and compare ``files``; their baseline rows are in ``old`` (or ``rows``)."""
         options = root.options
         names = options.hashes()
         hash_index = [attributes.HASH_INDEX[name] for name in names]
         follow = options.follow_symlinks
         batch: list = []
-        old, seen, fast, progress = self.old, self.seen, self.fast, self.progress
+        old, seen, progress = self.old if rows is None else rows, self.seen, self.progress
+        fast = self.fast and rows is None
         unmoved = attributes.unmoved
         for path, st, target in files:
             seen.add(path)
@@ -195,6 +211,32 @@ class _Run:
                     batch = []
         if batch:
             self.submit(batch, root, names, follow)
+
+    def walk_fast(self, root: Root, files) -> None:
+        """``--fast``: a file whose stamp (size, mtime, ctime, inode, device, link target)
+        is unchanged and whose wanted hashes are held (a symlink has none) is done with
+        its stat. Its stamp
+        leaves ``old``, so what remains there at the end was not seen: deleted. The files
+        that moved stream on to walk_root with their whole rows, read one by one."""
+        want = attributes.hash_bits(root.options.hashes())
+        pop, row = self.old.pop, self.scanner.baseline.row
+        advance = self.progress.advance if self.progress.bar is not None else None
+        rows: dict[bytes, tuple] = {}
+
+        def moved():
+            for path, st, target in files:
+                s = pop(path, None)
+                if s is not None and s[2] == st.st_mtime_ns and s[3] == st.st_ctime_ns \
+                        and s[1] == st.st_size and s[4] == st.st_ino and s[5] == st.st_dev \
+                        and s[6] == target and (s[7] & want == want or target is not None):
+                    if advance is not None:
+                        advance(st.st_size)
+                    continue
+                if s is not None:
+                    rows[path] = row(path)
+                yield path, st, target
+
+        self.walk_root(root, moved(), rows)
 
     def submit(self, batch: list, root: Root, names: tuple[str, ...], follow: bool) -> None:
         self.drain(self.limit)
@@ -280,6 +322,8 @@ class _Run:
             gone.append(path)
             self.scanner.diffs.forget(path)
             if self.report:
+                if self.fast:  # a stamp: the record shows the whole row
+                    row = self.scanner.baseline.row(path)
                 self.result.deleted += 1
                 self.write(path, "deleted", [], attributes.entry_of(row), None)
         return gone

@@ -72,11 +72,14 @@ class WalkStats:
 
 
 def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
-         warn=None) -> Iterator[tuple[bytes, os.stat_result, str | None]]:
+         warn=None, prefetch: bool = True) -> Iterator[tuple[bytes, os.stat_result, str | None]]:
     """Yield (path, lstat, symlink target or None) for every file under ``root``.
 
     Regular files and symlinks are yielded; sockets, FIFOs and devices are counted and
     skipped. ``skip`` (/proc, /sys, …) is pruned wherever the walk meets it.
+    ``prefetch=False`` lists each directory on this thread: when the caller does little per
+    file (``--fast``), the lister threads' contention for the GIL costs more than their
+    overlap gains on a warm cache.
     """
     warn = warn or _warn
     options = root.options
@@ -101,9 +104,11 @@ def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
         yield from _file(root.path, top, root, stats, warn)
         return
     seen = {(top.st_dev, top.st_ino)}
+    restrict = root.restrict
+    ignore_literal, ignore_regex = root.ignore_literal, root.ignore_regex  # root.ignored, inline
     # Directories are listed (readdir + lstat of each entry) ahead of time on a few threads,
     # so the kernel's work overlaps the comparisons done here; the order stays depth-first.
-    pool = _lister()
+    pool = _lister() if prefetch else _Inline()
     stack: list[tuple[bytes, int, Future]] = [
         (root.path, root.depth_offset, pool.submit(_list, root.path))]
     while stack:
@@ -121,7 +126,7 @@ def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
         prefix = directory if directory.endswith(b"/") else directory + b"/"
         for name, st in entries:
             path = prefix + name
-            if root.ignored(path):
+            if path in ignore_literal or (ignore_regex is not None and ignore_regex.search(path)):
                 stats.ignored += 1
                 continue
             if isinstance(st, OSError):
@@ -148,7 +153,11 @@ def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
                 seen.add(key)
                 subdirs.append((path, depth + 1, pool.submit(_list, path)))
                 continue
-            yield from _file(path, st, root, stats, warn)
+            if restrict is None and stat.S_ISREG(mode):
+                stats.files += 1  # the common case, without a generator per file
+                yield path, st, None
+            else:
+                yield from _file(path, st, root, stats, warn)
         stack.extend(reversed(subdirs))
 
 
@@ -161,6 +170,29 @@ def _lister() -> ThreadPoolExecutor:
     if _pool is None:
         _pool = ThreadPoolExecutor(_LISTERS, thread_name_prefix="list")
     return _pool
+
+
+class _Inline:
+    """A stand-in for the lister pool that lists when asked, on the calling thread (its
+    listings stand in for futures: a real Future costs a lock per directory)."""
+
+    def submit(self, fn, *args) -> "_Listed":
+        try:
+            return _Listed(fn(*args), None)
+        except OSError as exc:
+            return _Listed(None, exc)
+
+
+class _Listed:
+    __slots__ = ("value", "error")
+
+    def __init__(self, value, error: OSError | None):
+        self.value, self.error = value, error
+
+    def result(self):
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
 def _list(directory: bytes) -> list[tuple[bytes, os.stat_result | OSError]]:

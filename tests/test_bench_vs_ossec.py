@@ -1,0 +1,76 @@
+"""bench/vs-ossec's own helpers: the corpus, OSSEC's queue framing, its state file, the
+memory sampling. (The benchmark itself builds and runs OSSEC; it is run by hand.)"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import subprocess
+import sys
+import time
+
+import orjson
+
+from conftest import ROOT
+from ossec_fixture import OSSEC, needs_ossec
+
+
+def load(name: str):
+    loader = importlib.machinery.SourceFileLoader(name.replace("-", "_"),
+                                                  str(ROOT / "bench" / name))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[loader.name] = module  # dataclasses look their module up there
+    loader.exec_module(module)
+    return module
+
+
+@needs_ossec
+def test_corpus_is_one_agent_and_frames_as_logcollector_does(tmp_path):
+    bench = load("vs-ossec")
+    corpus = tmp_path / "corpus.jsonl"
+    bench.load_bench_analyze().build(corpus, 300, OSSEC, agents=1)
+    records = [orjson.loads(line) for line in corpus.read_bytes().splitlines()]
+    assert len(records) == 300
+    assert {r["agent"]["id"] for r in records} == {"000"}
+    lines = bench.raw_lines(corpus)
+    assert lines == [r["log"] for r in records]
+    assert all("\n" not in line for line in lines)
+    assert bench.frame("Dec  1 sshd[1]: x") == b"1:/var/log/messages:Dec  1 sshd[1]: x"
+
+
+def test_state_file_counters_are_read(tmp_path):
+    bench = load("vs-ossec")
+    run = tmp_path / "var" / "run"
+    run.mkdir(parents=True)
+    assert bench.read_state(tmp_path) == {}
+    (run / "ossec-analysisd.state").write_text(
+        "# State file\n\nevents_received='12'\nevents_processed='11'\n"
+        "events_dropped='0'\nraw_input_queue_usage='0.25'\n")
+    state = bench.read_state(tmp_path)
+    assert state["events_received"] == 12 and state["events_processed"] == 11
+    assert state["events_dropped"] == 0
+
+
+def test_memory_of_a_forked_tree_is_sampled():
+    bench = load("vs-ossec")
+    # A parent that forks a child holding 20 MB, both alive until stdin closes.
+    code = ("import os, sys\n"
+            "if os.fork() == 0:\n    b = bytearray(20 << 20); sys.stdin.read(); os._exit(0)\n"
+            "sys.stdin.read(); os.wait()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
+    try:
+        memory = bench.Memory()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            memory.sample(proc.pid)
+            if len(memory.hwm) == 2 and max(memory.hwm.values()) > 20 * 1024:
+                break
+            time.sleep(0.01)
+        child = max(memory.hwm, key=memory.hwm.get)
+        assert child != proc.pid and memory.hwm[child] > 20 * 1024
+        assert memory.pss[child] > 0
+        assert "workers" in memory.describe(proc.pid)
+        assert memory.total_mb() > 20
+    finally:
+        proc.communicate(b"")
