@@ -69,14 +69,14 @@ LOOKAHEAD_RULE = r"""
 def evil_ruleset(tmp_path):
     (tmp_path / "decoders.xml").write_text(DECODERS)
     (tmp_path / "rules.xml").write_text(RULES)
-    return ["--decoders", str(tmp_path / "decoders.xml"), "--rules", str(tmp_path / "rules.xml")]
+    return ["--no-default-rules", "--decoders", str(tmp_path / "decoders.xml"), "--rules", str(tmp_path / "rules.xml")]
 
 
 @pytest.fixture
 def lookahead_ruleset(tmp_path):
     (tmp_path / "decoders.xml").write_text(DECODERS)
     (tmp_path / "rules.xml").write_text(RULES.replace("</group>", LOOKAHEAD_RULE))
-    return ["--decoders", str(tmp_path / "decoders.xml"), "--rules", str(tmp_path / "rules.xml")]
+    return ["--no-default-rules", "--decoders", str(tmp_path / "decoders.xml"), "--rules", str(tmp_path / "rules.xml")]
 
 
 def log(line, agent="007"):
