@@ -268,10 +268,35 @@ class Traffic:
         prog, msg, pid = self.rnd.choice(choices)
         yield "/var/log/syslog", host, self.syslog(when, host, prog, msg, pid=pid)
 
+    def database(self, when: float):
+        tm = time.gmtime(when)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", tm) + f".{int((when % 1) * 1000):03d} UTC"
+        pid = self.rnd.randrange(2000, 60000)
+        app = self.rnd.choice(["192.0.2.40", "192.0.2.41"])
+        r = self.rnd.random()
+        if r < 0.6:
+            for msg in (f"[unknown]@[unknown] LOG:  connection received: host={app} port={self.rnd.randrange(30000, 60000)}",
+                        "app@app LOG:  connection authorized: user=app database=app application_name=puma",
+                        f"app@app LOG:  disconnection: session time: 0:00:0{self.rnd.randrange(1, 9)}.{self.rnd.randrange(100, 999)} user=app database=app host={app} port=51234"):
+                yield "/var/log/postgresql/postgresql-16-main.log", "db1", f"{stamp} [{pid}] {msg}"
+        elif r < 0.8:
+            msg = self.rnd.choice([f"app@app LOG:  duration: {self.rnd.randrange(500, 3000)}.118 ms  statement: SELECT * FROM orders WHERE customer_id = {self.rnd.randrange(99999)}",
+                                   'app@app ERROR:  duplicate key value violates unique constraint "users_email_key"',
+                                   "LOG:  automatic vacuum of table \"app.public.sessions\": index scans: 1",
+                                   "LOG:  checkpoint starting: time"])
+            yield "/var/log/postgresql/postgresql-16-main.log", "db1", f"{stamp} [{pid}] {msg}"
+        else:
+            mstamp = time.strftime("%Y-%m-%dT%H:%M:%S", tm) + f".{int((when % 1) * 1e6):06d}Z"
+            msg = self.rnd.choice([f"[Note] [MY-010914] [Server] Aborted connection {pid} to db: 'wiki' user: 'wiki' host: '192.0.2.42' (Got timeout reading communication packets).",
+                                   "[Warning] [MY-010055] [Server] IP address '192.0.2.43' could not be resolved: Name or service not known",
+                                   "[Warning] [MY-010068] [Server] CA certificate ca.pem is self signed."])
+            yield "/var/log/mysql/error.log", "db1", f"{mstamp} {self.rnd.randrange(1, 900)} {msg}"
+
     def sources(self) -> list[tuple[float, Callable]]:
         return [(40, self.web), (4, self.apache), (3, self.ssh_login), (3, self.sudo), (8, self.cron),
                 (6, self.systemd), (7, self.postfix), (5, self.imap), (8, self.dns), (8, self.squid),
-                (3, self.audit), (0.5, self.router), (1, self.ftp), (4, self.misc)]
+                (3, self.audit), (0.5, self.router), (1, self.ftp), (4, self.misc),
+                (3, self.database)]
 
     def records(self, count: int) -> Iterator[dict]:
         weights, makers = zip(*self.sources())
