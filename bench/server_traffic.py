@@ -292,11 +292,28 @@ class Traffic:
                                    "[Warning] [MY-010068] [Server] CA certificate ca.pem is self signed."])
             yield "/var/log/mysql/error.log", "db1", f"{mstamp} {self.rnd.randrange(1, 900)} {msg}"
 
+    def exim(self, when: float):
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(when))
+        mid = f"1t{self.rnd.randrange(10**4):04d}Xy-000{self.rnd.randrange(10**3):03d}Abc-1x"
+        peer, ip = self.rnd.choice([("mail.example.net", "198.51.100.25"), ("mail-ed1-f41.google.com", "209.85.208.41")])
+        box = self.rnd.choice(MAILBOXES)
+        lines = [f"SMTP connection from [{ip}]:{self.rnd.randrange(30000, 60000)} (TCP/IP connection count = 1)",
+                 f"{mid} <= news@example.net H={peer} [{ip}] P=esmtps X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no S={self.rnd.randrange(2000, 90000)} id={self.rnd.randrange(10**9)}@{peer}",
+                 f"{mid} => {box} <{box}@example.org> R=local_user T=mail_spool", f"{mid} Completed"]
+        if self.rnd.random() < 0.2:
+            lines = [f"{mid} <= {box}@example.org H=(laptop) [{self.rnd.choice(self.clients[:200])}]:{self.rnd.randrange(30000, 60000)} P=esmtpsa X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no A=dovecot_plain:{box} S=1821 id=x@laptop",
+                     f"{mid} => partner@example.com R=dnslookup T=remote_smtp H=mx.example.com [203.0.113.80] X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=yes C=\"250 2.0.0 OK\"", f"{mid} Completed"]
+        elif self.rnd.random() < 0.1:
+            lines = [f"H=mail.example.net [198.51.100.25]:41234 F=<news@example.net> temporarily rejected RCPT <{box}@example.org>: greylisted",
+                     f"SMTP connection from mail.example.net [198.51.100.25]:41234 lost D=0.3s"]
+        for msg in lines:
+            yield "/var/log/exim4/mainlog", "mx2", f"{stamp} {msg}"
+
     def sources(self) -> list[tuple[float, Callable]]:
         return [(40, self.web), (4, self.apache), (3, self.ssh_login), (3, self.sudo), (8, self.cron),
                 (6, self.systemd), (7, self.postfix), (5, self.imap), (8, self.dns), (8, self.squid),
                 (3, self.audit), (0.5, self.router), (1, self.ftp), (4, self.misc),
-                (3, self.database)]
+                (3, self.database), (3, self.exim)]
 
     def records(self, count: int) -> Iterator[dict]:
         weights, makers = zip(*self.sources())
