@@ -309,11 +309,36 @@ class Traffic:
         for msg in lines:
             yield "/var/log/exim4/mainlog", "mx2", f"{stamp} {msg}"
 
+    def vpn(self, when: float):
+        user = self.rnd.choice(MAILBOXES[:6])
+        ip = self.rnd.choice(self.clients[:300])
+        port = self.rnd.randrange(30000, 60000)
+        r = self.rnd.random()
+        if r < 0.4:
+            msgs = [("ovpn-server", f"{ip}:{port} TLS: Initial packet from [AF_INET]{ip}:{port}, sid=1a2b3c4d 5e6f7a8b"),
+                    ("ovpn-server", f"{ip}:{port} VERIFY OK: depth=0, CN={user}"),
+                    ("ovpn-server", f"{ip}:{port} [{user}] Peer Connection Initiated with [AF_INET]{ip}:{port}"),
+                    ("ovpn-server", f"{user}/{ip}:{port} MULTI_sva: pool returned IPv4=10.8.0.{self.rnd.randrange(2, 250)}, IPv6=(Not enabled)"),
+                    ("ovpn-server", f"{user}/{ip}:{port} SIGUSR1[soft,ping-restart] received, client-instance restarting")]
+        elif r < 0.6:
+            msgs = [("kernel", f"wireguard: wg0: Receiving handshake initiation from peer {self.rnd.randrange(1, 9)} ({ip}:{port})"),
+                    ("kernel", f"wireguard: wg0: Keypair {self.rnd.randrange(1, 999)} created for peer {self.rnd.randrange(1, 9)}")]
+        elif r < 0.9:
+            msgs = [("charon", f"09[NET] received packet: from {ip}[4500] to 192.0.2.1[4500] (464 bytes)"),
+                    ("charon", f"09[IKE] {ip} is initiating an IKE_SA"),
+                    ("charon", f"10[IKE] <rw|{self.rnd.randrange(1, 99)}> IKE_SA rw[3] established between 192.0.2.1[vpn.example.org]...{ip}[{user}@example.org]"),
+                    ("charon", "10[IKE] <rw|3> CHILD_SA rw{2} established with SPIs c1a2b3c4_i c5d6e7f8_o and TS 0.0.0.0/0 === 10.10.0.2/32")]
+        else:
+            msgs = [("ovpn-server", f"TLS Error: cannot locate HMAC in incoming packet from [AF_INET]{self.rnd.choice(self.clients)}:{port}")]
+        for prog, msg in msgs:
+            yield "/var/log/syslog", "vpn1", self.syslog(when, "vpn1", prog, msg, pid=prog != "kernel")
+
     def sources(self) -> list[tuple[float, Callable]]:
         return [(40, self.web), (4, self.apache), (3, self.ssh_login), (3, self.sudo), (8, self.cron),
                 (6, self.systemd), (7, self.postfix), (5, self.imap), (8, self.dns), (8, self.squid),
                 (3, self.audit), (0.5, self.router), (1, self.ftp), (4, self.misc),
-                (3, self.database), (3, self.exim)]
+                (3, self.database), (3, self.exim),
+                (2, self.vpn)]
 
     def records(self, count: int) -> Iterator[dict]:
         weights, makers = zip(*self.sources())
