@@ -333,12 +333,29 @@ class Traffic:
         for prog, msg in msgs:
             yield "/var/log/syslog", "vpn1", self.syslog(when, "vpn1", prog, msg, pid=prog != "kernel")
 
+    def haproxy(self, when: float):
+        ip = self.rnd.choice(self.clients)
+        port = self.rnd.randrange(30000, 60000)
+        stamp = time.strftime("%d/", time.gmtime(when)) + MONTHS[time.gmtime(when).tm_mon - 1] + \
+            time.strftime("/%Y:%H:%M:%S", time.gmtime(when)) + f".{int((when % 1) * 1000):03d}"
+        r = self.rnd.random()
+        if r < 0.85:
+            path = self.rnd.choice(PAGES + ASSETS)
+            status = self.rnd.choice([200] * 10 + [304, 301])
+            msg = (f'{ip}:{port} [{stamp}] fe_https~ be_app/web{self.rnd.randrange(1, 3)} 0/0/1/{self.rnd.randrange(1, 90)}/{self.rnd.randrange(90, 200)} '
+                   f'{status} {self.rnd.randrange(200, 90000)} - - ---- 12/12/0/0/0 0/0 "GET {path} HTTP/1.1"')
+        elif r < 0.97:
+            msg = f"{ip}:{port} [{stamp}] fe_https/1: SSL handshake failure"
+        else:
+            msg = f"192.0.2.50:{port} [{stamp}] fe_ssh be_ssh/ssh1 1/0/{self.rnd.randrange(100, 90000)} {self.rnd.randrange(200, 9000)} -- 1/1/0/0/0 0/0"
+        yield "/var/log/haproxy.log", "lb1", self.syslog(when, "lb1", "haproxy", msg)
+
     def sources(self) -> list[tuple[float, Callable]]:
         return [(40, self.web), (4, self.apache), (3, self.ssh_login), (3, self.sudo), (8, self.cron),
                 (6, self.systemd), (7, self.postfix), (5, self.imap), (8, self.dns), (8, self.squid),
                 (3, self.audit), (0.5, self.router), (1, self.ftp), (4, self.misc),
                 (3, self.database), (3, self.exim),
-                (2, self.vpn)]
+                (2, self.vpn), (6, self.haproxy)]
 
     def records(self, count: int) -> Iterator[dict]:
         weights, makers = zip(*self.sources())
