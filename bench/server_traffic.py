@@ -350,12 +350,26 @@ class Traffic:
             msg = f"192.0.2.50:{port} [{stamp}] fe_ssh be_ssh/ssh1 1/0/{self.rnd.randrange(100, 90000)} {self.rnd.randrange(200, 9000)} -- 1/1/0/0/0 0/0"
         yield "/var/log/haproxy.log", "lb1", self.syslog(when, "lb1", "haproxy", msg)
 
+    def samba(self, when: float):
+        user = self.rnd.choice(MAILBOXES[:6])
+        ip = f"192.0.2.{self.rnd.randrange(70, 90)}"
+        stamp = time.strftime("%a, %d %b %Y %H:%M:%S", time.gmtime(when)) + ".118237 UTC"
+        hdr = time.strftime("[%Y/%m/%d %H:%M:%S", time.gmtime(when)) + ".118237,  1] ../../source3/auth/auth_log.c:760(log_authentication_event_human_readable)"
+        msgs = [("smbd", hdr),
+                ("smbd", f"  Auth: [SMB2,(null)] user [EXAMPLE]\\[{user}] at [{stamp}] with [NTLMv2] status [NT_STATUS_OK] workstation [PC{self.rnd.randrange(1, 40)}] remote host [ipv4:{ip}:{self.rnd.randrange(30000, 60000)}] mapped to [EXAMPLE]\\[{user}]. local host [ipv4:192.0.2.30:445]"),
+                ("smbd", f"  Successful AuthZ: [SMB2,NTLMSSP] user [EXAMPLE]\\[{user}] [S-1-5-21-1-2-3-1104] at [{stamp}] with [(null)] remote host [ipv4:{ip}:51234] local host [ipv4:192.0.2.30:445]")]
+        for op in self.rnd.sample(["openat|ok|r|/srv/share/report.docx", "openat|ok|w|/srv/share/notes.txt", "unlinkat|ok|/srv/share/~$report.docx",
+                                   "renameat|ok|/srv/share/notes.txt~|/srv/share/notes.txt", "mkdirat|ok|/srv/share/2026-11"], 2):
+            msgs.append(("smbd_audit", f"{user}|{ip}|pc1|share|{op}"))
+        for prog, msg in msgs:
+            yield "/var/log/syslog", "fs1", self.syslog(when, "fs1", prog, msg)
+
     def sources(self) -> list[tuple[float, Callable]]:
         return [(40, self.web), (4, self.apache), (3, self.ssh_login), (3, self.sudo), (8, self.cron),
                 (6, self.systemd), (7, self.postfix), (5, self.imap), (8, self.dns), (8, self.squid),
                 (3, self.audit), (0.5, self.router), (1, self.ftp), (4, self.misc),
                 (3, self.database), (3, self.exim),
-                (2, self.vpn), (6, self.haproxy)]
+                (2, self.vpn), (6, self.haproxy), (2, self.samba)]
 
     def records(self, count: int) -> Iterator[dict]:
         weights, makers = zip(*self.sources())
