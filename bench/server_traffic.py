@@ -364,12 +364,45 @@ class Traffic:
         for prog, msg in msgs:
             yield "/var/log/syslog", "fs1", self.syslog(when, "fs1", prog, msg)
 
+    def containers(self, when: float):
+        sec, nano = int(when), int(when * 1e9)
+        if self.rnd.random() < 0.5:
+            name = self.rnd.choice(["web", "worker", "redis"])
+            action = self.rnd.choice(["exec_create: /bin/sh -c curl -f http://localhost/ || exit 1", "exec_start: /bin/sh -c curl -f http://localhost/ || exit 1",
+                                      "exec_die", "health_status: healthy", "start", "die", "create", "destroy", "pull"])
+            attrs = {"image": "registry.example.org/app:2026.11.3", "name": name}
+            if action == "die":
+                attrs["exitCode"] = "0"
+            actor = json.dumps({"ID": "4f2a81c0a00b1c2d3e4f5a6b7c8d9e0f", "Attributes": dict(sorted(attrs.items()))}, separators=(",", ":"))
+            yield "/var/log/docker-events.json", "k8s1", f'{{"Type":"container","Action":"{action}","Actor":{actor},"scope":"local","time":{sec},"timeNano":{nano}}}'
+            return
+        user, verb, uri, ip = self.rnd.choice([
+            ("system:kube-controller-manager", "list", "/api/v1/secrets?limit=500&resourceVersion=0", "192.0.2.5"),
+            ("system:node:k8s1", "get", "/api/v1/namespaces/default/pods/web-1", "192.0.2.5"),
+            ("system:serviceaccount:kube-system:coredns", "watch", "/api/v1/services?allowWatchBookmarks=true&watch=true", "10.244.0.3"),
+            ("system:anonymous", "get", "/readyz", "192.0.2.1"), ("system:anonymous", "get", "/livez", "192.0.2.1"),
+            ("alice@example.org", "get", "/api/v1/namespaces/default/pods/web-1/log?container=web", "192.0.2.60"),
+            ("alice@example.org", "patch", "/apis/apps/v1/namespaces/default/deployments/web", "192.0.2.60")])
+        parts = uri.split("?")[0].strip("/").split("/")
+        res = parts[-1] if len(parts) % 2 == 1 else parts[-2]
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + f".{int((when % 1) * 1e6):06d}Z"
+        for stage in (["RequestReceived"] if self.rnd.random() < 0.3 else []) + ["ResponseComplete"]:
+            ev = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": f"1f2e3d4c-5b6a-4789-8abc-{self.rnd.randrange(16**12):012x}",
+                  "stage": stage, "requestURI": uri, "verb": verb, "user": {"username": user, "groups": ["system:authenticated"]},
+                  "sourceIPs": [ip], "userAgent": "kubectl/v1.31.2", "objectRef": {"resource": res, "namespace": "default", "apiVersion": "v1"}}
+            if stage == "ResponseComplete":
+                ev["responseStatus"] = {"metadata": {}, "code": 200}
+            ev.update({"requestReceivedTimestamp": stamp, "stageTimestamp": stamp,
+                       "annotations": {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""}})
+            yield "/var/log/kubernetes/audit.log", "k8s1", json.dumps(ev, separators=(",", ":"))
+
     def sources(self) -> list[tuple[float, Callable]]:
         return [(40, self.web), (4, self.apache), (3, self.ssh_login), (3, self.sudo), (8, self.cron),
                 (6, self.systemd), (7, self.postfix), (5, self.imap), (8, self.dns), (8, self.squid),
                 (3, self.audit), (0.5, self.router), (1, self.ftp), (4, self.misc),
                 (3, self.database), (3, self.exim),
-                (2, self.vpn), (6, self.haproxy), (2, self.samba)]
+                (2, self.vpn), (6, self.haproxy), (2, self.samba),
+                (4, self.containers)]
 
     def records(self, count: int) -> Iterator[dict]:
         weights, makers = zip(*self.sources())
