@@ -396,13 +396,48 @@ class Traffic:
                        "annotations": {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""}})
             yield "/var/log/kubernetes/audit.log", "k8s1", json.dumps(ev, separators=(",", ":"))
 
+    def infra(self, when: float):
+        """Resolvers, DHCP, antivirus, firewalld and a WAF in front of the web server."""
+        r = self.rnd.random()
+        name = self.rnd.choice(["www.example.org", "mail.example.org", "api.github.com", "deb.debian.org", "pool.ntp.org", "www.wikipedia.org"])
+        ip = self.rnd.choice(["192.0.2.20", "192.0.2.21", "192.0.2.30", "192.0.2.31"])
+        if r < 0.35:
+            yield "/var/log/syslog", "ns2", self.syslog(when, "ns2", "unbound", f"[812:0] info: {ip} {name}. {self.rnd.choice(['A', 'AAAA', 'MX', 'HTTPS'])} IN")
+        elif r < 0.6:
+            mac = f"52:54:00:{self.rnd.randrange(256):02x}:{self.rnd.randrange(256):02x}:{self.rnd.randrange(256):02x}"
+            for prog, msg in (("dnsmasq", f"query[A] {name} from 192.168.1.{self.rnd.randrange(20, 200)}"), ("dnsmasq", f"forwarded {name} to 192.0.2.53"),
+                              ("dnsmasq", f"reply {name} is 198.51.100.{self.rnd.randrange(1, 250)}"),
+                              ("dnsmasq-dhcp", f"DHCPREQUEST(eth1) 192.168.1.{self.rnd.randrange(20, 200)} {mac}"),
+                              ("dnsmasq-dhcp", f"DHCPACK(eth1) 192.168.1.{self.rnd.randrange(20, 200)} {mac} laptop-{self.rnd.randrange(99)}")):
+                yield "/var/log/syslog", "gw1", self.syslog(when, "gw1", prog, msg)
+        elif r < 0.75:
+            msgs = self.rnd.choice([[("clamd", "SelfCheck: Database status OK.")],
+                                    [("freshclam", f"ClamAV update process started at {time.strftime('%a %b %d %H:%M:%S %Y', time.gmtime(when))}"),
+                                     ("freshclam", "daily.cld database is up-to-date (version: 27471, sigs: 2070000, f-level: 90, builder: raynman)"),
+                                     ("freshclam", "main.cvd database is up-to-date (version: 62, sigs: 6647427, f-level: 90, builder: sigmgr)")],
+                                    [("clamd", "SelfCheck: Database modification detected. Forcing reload."), ("clamd", "Reading databases from /var/lib/clamav"),
+                                     ("clamd", "Database correctly reloaded (8712345 signatures)")],
+                                    [("clamd", f"/srv/upload/report-{self.rnd.randrange(999)}.pdf: OK")]])
+            for prog, msg in msgs:
+                yield "/var/log/syslog", "mx1", self.syslog(when, "mx1", prog, msg)
+        elif r < 0.8:
+            yield "/var/log/firewalld", "web1", self.syslog(when, "web1", "firewalld", self.rnd.choice(["WARNING: ALREADY_ENABLED: 'http' already in 'public'", "INFO: Reloading firewall rules"]))
+        else:
+            client = self.rnd.choice(self.clients)
+            msgs = "[]" if self.rnd.random() < 0.9 else ('[{"message":"Host header is a numeric IP address","details":{"match":"Matched \\"Operator `Rx\' with parameter","ruleId":"920350",'
+                                                          '"file":"/usr/share/modsecurity-crs/rules/REQUEST-920-PROTOCOL-ENFORCEMENT.conf","lineNumber":"733","data":"192.0.2.10","severity":"4","ver":"OWASP_CRS/4.8.0","tags":["attack-protocol"]}}]')
+            yield "/var/log/modsec_audit.log", "web1", ('{"transaction":{"client_ip":"%s","time_stamp":"%s","server_id":"0b1c2d3e","client_port":%d,"host_ip":"192.0.2.10","host_port":443,"unique_id":"%d",'
+                                                       '"request":{"method":"GET","http_version":1.1,"uri":"%s","headers":{"Host":"www.example.com"}},"response":{"http_code":200,"headers":{}},'
+                                                       '"producer":{"modsecurity":"ModSecurity v3.0.12 (Linux)","connector":"ModSecurity-nginx v1.0.3","secrules_engine":"Enabled","components":["OWASP_CRS/4.8.0"]},"messages":%s}}'
+                                                       % (client, time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(when)), self.rnd.randrange(30000, 60000), self.rnd.randrange(10**12), self.rnd.choice(PAGES), msgs))
+
     def sources(self) -> list[tuple[float, Callable]]:
         return [(40, self.web), (4, self.apache), (3, self.ssh_login), (3, self.sudo), (8, self.cron),
                 (6, self.systemd), (7, self.postfix), (5, self.imap), (8, self.dns), (8, self.squid),
                 (3, self.audit), (0.5, self.router), (1, self.ftp), (4, self.misc),
                 (3, self.database), (3, self.exim),
                 (2, self.vpn), (6, self.haproxy), (2, self.samba),
-                (4, self.containers)]
+                (4, self.containers), (6, self.infra)]
 
     def records(self, count: int) -> Iterator[dict]:
         weights, makers = zip(*self.sources())
