@@ -431,13 +431,30 @@ class Traffic:
                                                        '"producer":{"modsecurity":"ModSecurity v3.0.12 (Linux)","connector":"ModSecurity-nginx v1.0.3","secrules_engine":"Enabled","components":["OWASP_CRS/4.8.0"]},"messages":%s}}'
                                                        % (client, time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(when)), self.rnd.randrange(30000, 60000), self.rnd.randrange(10**12), self.rnd.choice(PAGES), msgs))
 
+    def daemons(self, when: float):
+        """Squid's cache.log and PHP-FPM's master log on an ordinary day."""
+        if self.rnd.random() < 0.5:
+            stamp = time.strftime("%Y/%m/%d %H:%M:%S", time.gmtime(when))
+            msg = self.rnd.choice(["ERROR: negotiating TLS on FD 41: error:0A000086:SSL routines::certificate verify failed (1/-1/0)",
+                                   f"WARNING: DNS lookup for 'host{self.rnd.randrange(99)}.invalid' failed!", "Logfile: opening log daemon:/var/log/squid/access.log",
+                                   "storeDirWriteCleanLogs: Starting...", "helperOpenServers: Starting 1/20 'ssl_crtd' processes"])
+            yield "/var/log/squid/cache.log", "proxy1", f"{stamp} kid1| {msg}"
+        else:
+            stamp = time.strftime("[%d-", time.gmtime(when)) + MONTHS[time.gmtime(when).tm_mon - 1] + time.strftime("-%Y %H:%M:%S]", time.gmtime(when))
+            msg = self.rnd.choice([f"NOTICE: [pool www] child {self.rnd.randrange(2000, 9000)} started",
+                                   f"NOTICE: [pool www] child {self.rnd.randrange(2000, 9000)} exited with code 0 after {self.rnd.randrange(100, 9000)}.5 seconds from start",
+                                   "WARNING: [pool www] seems busy (you may need to increase pm.start_servers, or pm.min/max_spare_servers), spawning 8 children, there are 0 idle, and 9 total children",
+                                   f"WARNING: [pool www] child {self.rnd.randrange(2000, 9000)}, script '/var/www/html/report.php' (request: \"GET /report.php\") executing too slow (5.{self.rnd.randrange(100, 999)} sec), logging",
+                                   f"WARNING: [pool www] child {self.rnd.randrange(2000, 9000)} said into stderr: \"NOTICE: PHP message: PHP Deprecated:  strftime() is deprecated in /var/www/html/lib/date.php on line 12\""])
+            yield "/var/log/php8.2-fpm.log", "web1", f"{stamp} {msg}"
+
     def sources(self) -> list[tuple[float, Callable]]:
         return [(40, self.web), (4, self.apache), (3, self.ssh_login), (3, self.sudo), (8, self.cron),
                 (6, self.systemd), (7, self.postfix), (5, self.imap), (8, self.dns), (8, self.squid),
                 (3, self.audit), (0.5, self.router), (1, self.ftp), (4, self.misc),
                 (3, self.database), (3, self.exim),
                 (2, self.vpn), (6, self.haproxy), (2, self.samba),
-                (4, self.containers), (6, self.infra)]
+                (4, self.containers), (6, self.infra), (3, self.daemons)]
 
     def records(self, count: int) -> Iterator[dict]:
         weights, makers = zip(*self.sources())
