@@ -448,13 +448,43 @@ class Traffic:
                                    f"WARNING: [pool www] child {self.rnd.randrange(2000, 9000)} said into stderr: \"NOTICE: PHP message: PHP Deprecated:  strftime() is deprecated in /var/www/html/lib/date.php on line 12\""])
             yield "/var/log/php8.2-fpm.log", "web1", f"{stamp} {msg}"
 
+    def devices(self, when: float):
+        """Junos, RouterOS, FortiGate and pfSense on an ordinary day (allowed traffic, admin logins)."""
+        tm = time.gmtime(when)
+        stamp = f"{MONTHS[tm.tm_mon - 1]} {tm.tm_mday:2d} {time.strftime('%H:%M:%S', tm)}"
+        lan = f"192.168.1.{self.rnd.randrange(20, 200)}"
+        port = self.rnd.randrange(30000, 60000)
+        r = self.rnd.random()
+        if r < 0.3:
+            msg = self.rnd.choice([f"RT_FLOW: RT_FLOW_SESSION_CREATE: session created {lan}/{port}->198.51.100.7/443 0x0 junos-https {lan}/{port}->198.51.100.7/443 0x0 N/A N/A N/A N/A 6 allow-out trust untrust 12345 N/A(N/A) ge-0/0/1.0 UNKNOWN UNKNOWN UNKNOWN",
+                                   f"RT_FLOW: RT_FLOW_SESSION_CLOSE: session closed TCP FIN: {lan}/{port}->198.51.100.7/443 0x0 junos-https",
+                                   "mgd[812]: UI_LOGIN_EVENT: User 'netops' login, class 'j-super-user' [812], ssh-connection '192.0.2.50 51234 192.0.2.1 22', client-mode 'cli'",
+                                   "mgd[812]: UI_CMDLINE_READ_LINE: User 'netops', command 'show route summary '"])
+            yield "192.0.2.3", "srx1", f"{stamp} srx1 {msg}"
+        elif r < 0.5:
+            msg = self.rnd.choice([f"dhcp,info dhcp1 assigned {lan} for 52:54:00:12:34:56 laptop", "system,info,account user netops logged in from 192.0.2.50 via winbox",
+                                   "system,info,account user netops logged out from 192.0.2.50 via winbox", "interface,info ether2 link up (speed 1G, full duplex)"])
+            yield "192.0.2.2", "192.0.2.2", f"{stamp} 192.0.2.2 {msg}"
+        elif r < 0.8:
+            fg = (f'date={time.strftime("%Y-%m-%d", tm)} time={time.strftime("%H:%M:%S", tm)} devname="FGT60F" devid="FGT60FTK22090001" eventtime={int(when * 1e9)} tz="+0000" ')
+            msg = self.rnd.choice([f'logid="0000000013" type="traffic" subtype="forward" level="notice" vd="root" srcip={lan} srcport={port} srcintf="internal" dstip=198.51.100.7 dstport=443 dstintf="wan1" proto=6 action="close" policyid=1 service="HTTPS"',
+                                   f'logid="0316013057" type="utm" subtype="webfilter" eventtype="ftgd_allow" level="notice" vd="root" srcip={lan} dstip=198.51.100.7 action="passthrough" cat=52 catdesc="Information Technology"',
+                                   'logid="0100032001" type="event" subtype="system" level="information" vd="root" logdesc="Admin login successful" user="netops" ui="https(192.0.2.50)" srcip=192.0.2.50 action="login" status="success"'])
+            yield "192.0.2.4", "fw1", f"{stamp} fw1 {fg}{msg}"
+        else:
+            if self.rnd.random() < 0.8:
+                msg = f"filterlog[812]: 9,,,1000000201,igb1,match,pass,in,4,0x0,,64,{self.rnd.randrange(65535)},0,DF,6,tcp,60,{lan},192.0.2.10,{port},443,0,S,123,,64240,,mss"
+            else:
+                msg = f"filterlog[812]: 5,,,1000000103,igb0,match,block,in,4,0x0,,64,{self.rnd.randrange(65535)},0,DF,6,tcp,60,{self.rnd.choice(self.clients)},192.0.2.10,{port},23,0,S,123,,64240,,mss"
+            yield "192.0.2.5", "pf1", f"{stamp} pf1 {msg}"
+
     def sources(self) -> list[tuple[float, Callable]]:
         return [(40, self.web), (4, self.apache), (3, self.ssh_login), (3, self.sudo), (8, self.cron),
                 (6, self.systemd), (7, self.postfix), (5, self.imap), (8, self.dns), (8, self.squid),
                 (3, self.audit), (0.5, self.router), (1, self.ftp), (4, self.misc),
                 (3, self.database), (3, self.exim),
                 (2, self.vpn), (6, self.haproxy), (2, self.samba),
-                (4, self.containers), (6, self.infra), (3, self.daemons)]
+                (4, self.containers), (6, self.infra), (3, self.daemons), (4, self.devices)]
 
     def records(self, count: int) -> Iterator[dict]:
         weights, makers = zip(*self.sources())
