@@ -5,8 +5,10 @@ The lines follow the formats of Debian 12/13, Ubuntu 24.04 and RHEL 9 (rsyslog w
 traditional and RFC 3339 timestamps, OpenSSH 9, sudo 1.9, Postfix 3, Dovecot 2.3, nginx and
 Apache combined logs, BIND 9.18, Squid, Cisco IOS) and cover a working day of a small site:
 web and proxy traffic, mail, DNS, SSH logins by admins (with the odd mistyped password),
-sudo, cron, systemd timers, auditd, a router. No attacks: every alert of level 7 or more
-raised on this traffic is a false positive.
+sudo, cron, systemd timers, auditd, a router; PostgreSQL and MySQL, Exim, OpenVPN, WireGuard
+and strongSwan, HAProxy, Samba, Docker events and Kubernetes audit, Unbound, dnsmasq, ClamAV,
+firewalld, ModSecurity, Squid's cache.log, PHP-FPM, Junos, RouterOS, FortiGate and pfSense. No
+attacks: every alert of level 7 or more raised on this traffic is a false positive.
 
     python bench/server_traffic.py -n 100000 --seed 1 > traffic.jsonl
 """
