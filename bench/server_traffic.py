@@ -5,8 +5,10 @@ The lines follow the formats of Debian 12/13, Ubuntu 24.04 and RHEL 9 (rsyslog w
 traditional and RFC 3339 timestamps, OpenSSH 9, sudo 1.9, Postfix 3, Dovecot 2.3, nginx and
 Apache combined logs, BIND 9.18, Squid, Cisco IOS) and cover a working day of a small site:
 web and proxy traffic, mail, DNS, SSH logins by admins (with the odd mistyped password),
-sudo, cron, systemd timers, auditd, a router. No attacks: every alert of level 7 or more
-raised on this traffic is a false positive.
+sudo, cron, systemd timers, auditd, a router; PostgreSQL and MySQL, Exim, OpenVPN, WireGuard
+and strongSwan, HAProxy, Samba, Docker events and Kubernetes audit, Unbound, dnsmasq, ClamAV,
+firewalld, ModSecurity, Squid's cache.log, PHP-FPM, Junos, RouterOS, FortiGate and pfSense. No
+attacks: every alert of level 7 or more raised on this traffic is a false positive.
 
     python bench/server_traffic.py -n 100000 --seed 1 > traffic.jsonl
 """
@@ -268,10 +270,223 @@ class Traffic:
         prog, msg, pid = self.rnd.choice(choices)
         yield "/var/log/syslog", host, self.syslog(when, host, prog, msg, pid=pid)
 
+    def database(self, when: float):
+        tm = time.gmtime(when)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", tm) + f".{int((when % 1) * 1000):03d} UTC"
+        pid = self.rnd.randrange(2000, 60000)
+        app = self.rnd.choice(["192.0.2.40", "192.0.2.41"])
+        r = self.rnd.random()
+        if r < 0.6:
+            for msg in (f"[unknown]@[unknown] LOG:  connection received: host={app} port={self.rnd.randrange(30000, 60000)}",
+                        "app@app LOG:  connection authorized: user=app database=app application_name=puma",
+                        f"app@app LOG:  disconnection: session time: 0:00:0{self.rnd.randrange(1, 9)}.{self.rnd.randrange(100, 999)} user=app database=app host={app} port=51234"):
+                yield "/var/log/postgresql/postgresql-16-main.log", "db1", f"{stamp} [{pid}] {msg}"
+        elif r < 0.8:
+            msg = self.rnd.choice([f"app@app LOG:  duration: {self.rnd.randrange(500, 3000)}.118 ms  statement: SELECT * FROM orders WHERE customer_id = {self.rnd.randrange(99999)}",
+                                   'app@app ERROR:  duplicate key value violates unique constraint "users_email_key"',
+                                   "LOG:  automatic vacuum of table \"app.public.sessions\": index scans: 1",
+                                   "LOG:  checkpoint starting: time"])
+            yield "/var/log/postgresql/postgresql-16-main.log", "db1", f"{stamp} [{pid}] {msg}"
+        else:
+            mstamp = time.strftime("%Y-%m-%dT%H:%M:%S", tm) + f".{int((when % 1) * 1e6):06d}Z"
+            msg = self.rnd.choice([f"[Note] [MY-010914] [Server] Aborted connection {pid} to db: 'wiki' user: 'wiki' host: '192.0.2.42' (Got timeout reading communication packets).",
+                                   "[Warning] [MY-010055] [Server] IP address '192.0.2.43' could not be resolved: Name or service not known",
+                                   "[Warning] [MY-010068] [Server] CA certificate ca.pem is self signed."])
+            yield "/var/log/mysql/error.log", "db1", f"{mstamp} {self.rnd.randrange(1, 900)} {msg}"
+
+    def exim(self, when: float):
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(when))
+        mid = f"1t{self.rnd.randrange(10**4):04d}Xy-000{self.rnd.randrange(10**3):03d}Abc-1x"
+        peer, ip = self.rnd.choice([("mail.example.net", "198.51.100.25"), ("mail-ed1-f41.google.com", "209.85.208.41")])
+        box = self.rnd.choice(MAILBOXES)
+        lines = [f"SMTP connection from [{ip}]:{self.rnd.randrange(30000, 60000)} (TCP/IP connection count = 1)",
+                 f"{mid} <= news@example.net H={peer} [{ip}] P=esmtps X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no S={self.rnd.randrange(2000, 90000)} id={self.rnd.randrange(10**9)}@{peer}",
+                 f"{mid} => {box} <{box}@example.org> R=local_user T=mail_spool", f"{mid} Completed"]
+        if self.rnd.random() < 0.2:
+            lines = [f"{mid} <= {box}@example.org H=(laptop) [{self.rnd.choice(self.clients[:200])}]:{self.rnd.randrange(30000, 60000)} P=esmtpsa X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no A=dovecot_plain:{box} S=1821 id=x@laptop",
+                     f"{mid} => partner@example.com R=dnslookup T=remote_smtp H=mx.example.com [203.0.113.80] X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=yes C=\"250 2.0.0 OK\"", f"{mid} Completed"]
+        elif self.rnd.random() < 0.1:
+            lines = [f"H=mail.example.net [198.51.100.25]:41234 F=<news@example.net> temporarily rejected RCPT <{box}@example.org>: greylisted",
+                     f"SMTP connection from mail.example.net [198.51.100.25]:41234 lost D=0.3s"]
+        for msg in lines:
+            yield "/var/log/exim4/mainlog", "mx2", f"{stamp} {msg}"
+
+    def vpn(self, when: float):
+        user = self.rnd.choice(MAILBOXES[:6])
+        ip = self.rnd.choice(self.clients[:300])
+        port = self.rnd.randrange(30000, 60000)
+        r = self.rnd.random()
+        if r < 0.4:
+            msgs = [("ovpn-server", f"{ip}:{port} TLS: Initial packet from [AF_INET]{ip}:{port}, sid=1a2b3c4d 5e6f7a8b"),
+                    ("ovpn-server", f"{ip}:{port} VERIFY OK: depth=0, CN={user}"),
+                    ("ovpn-server", f"{ip}:{port} [{user}] Peer Connection Initiated with [AF_INET]{ip}:{port}"),
+                    ("ovpn-server", f"{user}/{ip}:{port} MULTI_sva: pool returned IPv4=10.8.0.{self.rnd.randrange(2, 250)}, IPv6=(Not enabled)"),
+                    ("ovpn-server", f"{user}/{ip}:{port} SIGUSR1[soft,ping-restart] received, client-instance restarting")]
+        elif r < 0.6:
+            msgs = [("kernel", f"wireguard: wg0: Receiving handshake initiation from peer {self.rnd.randrange(1, 9)} ({ip}:{port})"),
+                    ("kernel", f"wireguard: wg0: Keypair {self.rnd.randrange(1, 999)} created for peer {self.rnd.randrange(1, 9)}")]
+        elif r < 0.9:
+            msgs = [("charon", f"09[NET] received packet: from {ip}[4500] to 192.0.2.1[4500] (464 bytes)"),
+                    ("charon", f"09[IKE] {ip} is initiating an IKE_SA"),
+                    ("charon", f"10[IKE] <rw|{self.rnd.randrange(1, 99)}> IKE_SA rw[3] established between 192.0.2.1[vpn.example.org]...{ip}[{user}@example.org]"),
+                    ("charon", "10[IKE] <rw|3> CHILD_SA rw{2} established with SPIs c1a2b3c4_i c5d6e7f8_o and TS 0.0.0.0/0 === 10.10.0.2/32")]
+        else:
+            msgs = [("ovpn-server", f"TLS Error: cannot locate HMAC in incoming packet from [AF_INET]{self.rnd.choice(self.clients)}:{port}")]
+        for prog, msg in msgs:
+            yield "/var/log/syslog", "vpn1", self.syslog(when, "vpn1", prog, msg, pid=prog != "kernel")
+
+    def haproxy(self, when: float):
+        ip = self.rnd.choice(self.clients)
+        port = self.rnd.randrange(30000, 60000)
+        stamp = time.strftime("%d/", time.gmtime(when)) + MONTHS[time.gmtime(when).tm_mon - 1] + \
+            time.strftime("/%Y:%H:%M:%S", time.gmtime(when)) + f".{int((when % 1) * 1000):03d}"
+        r = self.rnd.random()
+        if r < 0.85:
+            path = self.rnd.choice(PAGES + ASSETS)
+            status = self.rnd.choice([200] * 10 + [304, 301])
+            msg = (f'{ip}:{port} [{stamp}] fe_https~ be_app/web{self.rnd.randrange(1, 3)} 0/0/1/{self.rnd.randrange(1, 90)}/{self.rnd.randrange(90, 200)} '
+                   f'{status} {self.rnd.randrange(200, 90000)} - - ---- 12/12/0/0/0 0/0 "GET {path} HTTP/1.1"')
+        elif r < 0.97:
+            msg = f"{ip}:{port} [{stamp}] fe_https/1: SSL handshake failure"
+        else:
+            msg = f"192.0.2.50:{port} [{stamp}] fe_ssh be_ssh/ssh1 1/0/{self.rnd.randrange(100, 90000)} {self.rnd.randrange(200, 9000)} -- 1/1/0/0/0 0/0"
+        yield "/var/log/haproxy.log", "lb1", self.syslog(when, "lb1", "haproxy", msg)
+
+    def samba(self, when: float):
+        user = self.rnd.choice(MAILBOXES[:6])
+        ip = f"192.0.2.{self.rnd.randrange(70, 90)}"
+        stamp = time.strftime("%a, %d %b %Y %H:%M:%S", time.gmtime(when)) + ".118237 UTC"
+        hdr = time.strftime("[%Y/%m/%d %H:%M:%S", time.gmtime(when)) + ".118237,  1] ../../source3/auth/auth_log.c:760(log_authentication_event_human_readable)"
+        msgs = [("smbd", hdr),
+                ("smbd", f"  Auth: [SMB2,(null)] user [EXAMPLE]\\[{user}] at [{stamp}] with [NTLMv2] status [NT_STATUS_OK] workstation [PC{self.rnd.randrange(1, 40)}] remote host [ipv4:{ip}:{self.rnd.randrange(30000, 60000)}] mapped to [EXAMPLE]\\[{user}]. local host [ipv4:192.0.2.30:445]"),
+                ("smbd", f"  Successful AuthZ: [SMB2,NTLMSSP] user [EXAMPLE]\\[{user}] [S-1-5-21-1-2-3-1104] at [{stamp}] with [(null)] remote host [ipv4:{ip}:51234] local host [ipv4:192.0.2.30:445]")]
+        for op in self.rnd.sample(["openat|ok|r|/srv/share/report.docx", "openat|ok|w|/srv/share/notes.txt", "unlinkat|ok|/srv/share/~$report.docx",
+                                   "renameat|ok|/srv/share/notes.txt~|/srv/share/notes.txt", "mkdirat|ok|/srv/share/2026-11"], 2):
+            msgs.append(("smbd_audit", f"{user}|{ip}|pc1|share|{op}"))
+        for prog, msg in msgs:
+            yield "/var/log/syslog", "fs1", self.syslog(when, "fs1", prog, msg)
+
+    def containers(self, when: float):
+        sec, nano = int(when), int(when * 1e9)
+        if self.rnd.random() < 0.5:
+            name = self.rnd.choice(["web", "worker", "redis"])
+            action = self.rnd.choice(["exec_create: /bin/sh -c curl -f http://localhost/ || exit 1", "exec_start: /bin/sh -c curl -f http://localhost/ || exit 1",
+                                      "exec_die", "health_status: healthy", "start", "die", "create", "destroy", "pull"])
+            attrs = {"image": "registry.example.org/app:2026.11.3", "name": name}
+            if action == "die":
+                attrs["exitCode"] = "0"
+            actor = json.dumps({"ID": "4f2a81c0a00b1c2d3e4f5a6b7c8d9e0f", "Attributes": dict(sorted(attrs.items()))}, separators=(",", ":"))
+            yield "/var/log/docker-events.json", "k8s1", f'{{"Type":"container","Action":"{action}","Actor":{actor},"scope":"local","time":{sec},"timeNano":{nano}}}'
+            return
+        user, verb, uri, ip = self.rnd.choice([
+            ("system:kube-controller-manager", "list", "/api/v1/secrets?limit=500&resourceVersion=0", "192.0.2.5"),
+            ("system:node:k8s1", "get", "/api/v1/namespaces/default/pods/web-1", "192.0.2.5"),
+            ("system:serviceaccount:kube-system:coredns", "watch", "/api/v1/services?allowWatchBookmarks=true&watch=true", "10.244.0.3"),
+            ("system:anonymous", "get", "/readyz", "192.0.2.1"), ("system:anonymous", "get", "/livez", "192.0.2.1"),
+            ("alice@example.org", "get", "/api/v1/namespaces/default/pods/web-1/log?container=web", "192.0.2.60"),
+            ("alice@example.org", "patch", "/apis/apps/v1/namespaces/default/deployments/web", "192.0.2.60")])
+        parts = uri.split("?")[0].strip("/").split("/")
+        res = parts[-1] if len(parts) % 2 == 1 else parts[-2]
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + f".{int((when % 1) * 1e6):06d}Z"
+        for stage in (["RequestReceived"] if self.rnd.random() < 0.3 else []) + ["ResponseComplete"]:
+            ev = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": f"1f2e3d4c-5b6a-4789-8abc-{self.rnd.randrange(16**12):012x}",
+                  "stage": stage, "requestURI": uri, "verb": verb, "user": {"username": user, "groups": ["system:authenticated"]},
+                  "sourceIPs": [ip], "userAgent": "kubectl/v1.31.2", "objectRef": {"resource": res, "namespace": "default", "apiVersion": "v1"}}
+            if stage == "ResponseComplete":
+                ev["responseStatus"] = {"metadata": {}, "code": 200}
+            ev.update({"requestReceivedTimestamp": stamp, "stageTimestamp": stamp,
+                       "annotations": {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""}})
+            yield "/var/log/kubernetes/audit.log", "k8s1", json.dumps(ev, separators=(",", ":"))
+
+    def infra(self, when: float):
+        """Resolvers, DHCP, antivirus, firewalld and a WAF in front of the web server."""
+        r = self.rnd.random()
+        name = self.rnd.choice(["www.example.org", "mail.example.org", "api.github.com", "deb.debian.org", "pool.ntp.org", "www.wikipedia.org"])
+        ip = self.rnd.choice(["192.0.2.20", "192.0.2.21", "192.0.2.30", "192.0.2.31"])
+        if r < 0.35:
+            yield "/var/log/syslog", "ns2", self.syslog(when, "ns2", "unbound", f"[812:0] info: {ip} {name}. {self.rnd.choice(['A', 'AAAA', 'MX', 'HTTPS'])} IN")
+        elif r < 0.6:
+            mac = f"52:54:00:{self.rnd.randrange(256):02x}:{self.rnd.randrange(256):02x}:{self.rnd.randrange(256):02x}"
+            for prog, msg in (("dnsmasq", f"query[A] {name} from 192.168.1.{self.rnd.randrange(20, 200)}"), ("dnsmasq", f"forwarded {name} to 192.0.2.53"),
+                              ("dnsmasq", f"reply {name} is 198.51.100.{self.rnd.randrange(1, 250)}"),
+                              ("dnsmasq-dhcp", f"DHCPREQUEST(eth1) 192.168.1.{self.rnd.randrange(20, 200)} {mac}"),
+                              ("dnsmasq-dhcp", f"DHCPACK(eth1) 192.168.1.{self.rnd.randrange(20, 200)} {mac} laptop-{self.rnd.randrange(99)}")):
+                yield "/var/log/syslog", "gw1", self.syslog(when, "gw1", prog, msg)
+        elif r < 0.75:
+            msgs = self.rnd.choice([[("clamd", "SelfCheck: Database status OK.")],
+                                    [("freshclam", f"ClamAV update process started at {time.strftime('%a %b %d %H:%M:%S %Y', time.gmtime(when))}"),
+                                     ("freshclam", "daily.cld database is up-to-date (version: 27471, sigs: 2070000, f-level: 90, builder: raynman)"),
+                                     ("freshclam", "main.cvd database is up-to-date (version: 62, sigs: 6647427, f-level: 90, builder: sigmgr)")],
+                                    [("clamd", "SelfCheck: Database modification detected. Forcing reload."), ("clamd", "Reading databases from /var/lib/clamav"),
+                                     ("clamd", "Database correctly reloaded (8712345 signatures)")],
+                                    [("clamd", f"/srv/upload/report-{self.rnd.randrange(999)}.pdf: OK")]])
+            for prog, msg in msgs:
+                yield "/var/log/syslog", "mx1", self.syslog(when, "mx1", prog, msg)
+        elif r < 0.8:
+            yield "/var/log/firewalld", "web1", self.syslog(when, "web1", "firewalld", self.rnd.choice(["WARNING: ALREADY_ENABLED: 'http' already in 'public'", "INFO: Reloading firewall rules"]))
+        else:
+            client = self.rnd.choice(self.clients)
+            msgs = "[]" if self.rnd.random() < 0.9 else ('[{"message":"Host header is a numeric IP address","details":{"match":"Matched \\"Operator `Rx\' with parameter","ruleId":"920350",'
+                                                          '"file":"/usr/share/modsecurity-crs/rules/REQUEST-920-PROTOCOL-ENFORCEMENT.conf","lineNumber":"733","data":"192.0.2.10","severity":"4","ver":"OWASP_CRS/4.8.0","tags":["attack-protocol"]}}]')
+            yield "/var/log/modsec_audit.log", "web1", ('{"transaction":{"client_ip":"%s","time_stamp":"%s","server_id":"0b1c2d3e","client_port":%d,"host_ip":"192.0.2.10","host_port":443,"unique_id":"%d",'
+                                                       '"request":{"method":"GET","http_version":1.1,"uri":"%s","headers":{"Host":"www.example.com"}},"response":{"http_code":200,"headers":{}},'
+                                                       '"producer":{"modsecurity":"ModSecurity v3.0.12 (Linux)","connector":"ModSecurity-nginx v1.0.3","secrules_engine":"Enabled","components":["OWASP_CRS/4.8.0"]},"messages":%s}}'
+                                                       % (client, time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(when)), self.rnd.randrange(30000, 60000), self.rnd.randrange(10**12), self.rnd.choice(PAGES), msgs))
+
+    def daemons(self, when: float):
+        """Squid's cache.log and PHP-FPM's master log on an ordinary day."""
+        if self.rnd.random() < 0.5:
+            stamp = time.strftime("%Y/%m/%d %H:%M:%S", time.gmtime(when))
+            msg = self.rnd.choice(["ERROR: negotiating TLS on FD 41: error:0A000086:SSL routines::certificate verify failed (1/-1/0)",
+                                   f"WARNING: DNS lookup for 'host{self.rnd.randrange(99)}.invalid' failed!", "Logfile: opening log daemon:/var/log/squid/access.log",
+                                   "storeDirWriteCleanLogs: Starting...", "helperOpenServers: Starting 1/20 'ssl_crtd' processes"])
+            yield "/var/log/squid/cache.log", "proxy1", f"{stamp} kid1| {msg}"
+        else:
+            stamp = time.strftime("[%d-", time.gmtime(when)) + MONTHS[time.gmtime(when).tm_mon - 1] + time.strftime("-%Y %H:%M:%S]", time.gmtime(when))
+            msg = self.rnd.choice([f"NOTICE: [pool www] child {self.rnd.randrange(2000, 9000)} started",
+                                   f"NOTICE: [pool www] child {self.rnd.randrange(2000, 9000)} exited with code 0 after {self.rnd.randrange(100, 9000)}.5 seconds from start",
+                                   "WARNING: [pool www] seems busy (you may need to increase pm.start_servers, or pm.min/max_spare_servers), spawning 8 children, there are 0 idle, and 9 total children",
+                                   f"WARNING: [pool www] child {self.rnd.randrange(2000, 9000)}, script '/var/www/html/report.php' (request: \"GET /report.php\") executing too slow (5.{self.rnd.randrange(100, 999)} sec), logging",
+                                   f"WARNING: [pool www] child {self.rnd.randrange(2000, 9000)} said into stderr: \"NOTICE: PHP message: PHP Deprecated:  strftime() is deprecated in /var/www/html/lib/date.php on line 12\""])
+            yield "/var/log/php8.2-fpm.log", "web1", f"{stamp} {msg}"
+
+    def devices(self, when: float):
+        """Junos, RouterOS, FortiGate and pfSense on an ordinary day (allowed traffic, admin logins)."""
+        tm = time.gmtime(when)
+        stamp = f"{MONTHS[tm.tm_mon - 1]} {tm.tm_mday:2d} {time.strftime('%H:%M:%S', tm)}"
+        lan = f"192.168.1.{self.rnd.randrange(20, 200)}"
+        port = self.rnd.randrange(30000, 60000)
+        r = self.rnd.random()
+        if r < 0.3:
+            msg = self.rnd.choice([f"RT_FLOW: RT_FLOW_SESSION_CREATE: session created {lan}/{port}->198.51.100.7/443 0x0 junos-https {lan}/{port}->198.51.100.7/443 0x0 N/A N/A N/A N/A 6 allow-out trust untrust 12345 N/A(N/A) ge-0/0/1.0 UNKNOWN UNKNOWN UNKNOWN",
+                                   f"RT_FLOW: RT_FLOW_SESSION_CLOSE: session closed TCP FIN: {lan}/{port}->198.51.100.7/443 0x0 junos-https",
+                                   "mgd[812]: UI_LOGIN_EVENT: User 'netops' login, class 'j-super-user' [812], ssh-connection '192.0.2.50 51234 192.0.2.1 22', client-mode 'cli'",
+                                   "mgd[812]: UI_CMDLINE_READ_LINE: User 'netops', command 'show route summary '"])
+            yield "192.0.2.3", "srx1", f"{stamp} srx1 {msg}"
+        elif r < 0.5:
+            msg = self.rnd.choice([f"dhcp,info dhcp1 assigned {lan} for 52:54:00:12:34:56 laptop", "system,info,account user netops logged in from 192.0.2.50 via winbox",
+                                   "system,info,account user netops logged out from 192.0.2.50 via winbox", "interface,info ether2 link up (speed 1G, full duplex)"])
+            yield "192.0.2.2", "192.0.2.2", f"{stamp} 192.0.2.2 {msg}"
+        elif r < 0.8:
+            fg = (f'date={time.strftime("%Y-%m-%d", tm)} time={time.strftime("%H:%M:%S", tm)} devname="FGT60F" devid="FGT60FTK22090001" eventtime={int(when * 1e9)} tz="+0000" ')
+            msg = self.rnd.choice([f'logid="0000000013" type="traffic" subtype="forward" level="notice" vd="root" srcip={lan} srcport={port} srcintf="internal" dstip=198.51.100.7 dstport=443 dstintf="wan1" proto=6 action="close" policyid=1 service="HTTPS"',
+                                   f'logid="0316013057" type="utm" subtype="webfilter" eventtype="ftgd_allow" level="notice" vd="root" srcip={lan} dstip=198.51.100.7 action="passthrough" cat=52 catdesc="Information Technology"',
+                                   'logid="0100032001" type="event" subtype="system" level="information" vd="root" logdesc="Admin login successful" user="netops" ui="https(192.0.2.50)" srcip=192.0.2.50 action="login" status="success"'])
+            yield "192.0.2.4", "fw1", f"{stamp} fw1 {fg}{msg}"
+        else:
+            if self.rnd.random() < 0.8:
+                msg = f"filterlog[812]: 9,,,1000000201,igb1,match,pass,in,4,0x0,,64,{self.rnd.randrange(65535)},0,DF,6,tcp,60,{lan},192.0.2.10,{port},443,0,S,123,,64240,,mss"
+            else:
+                msg = f"filterlog[812]: 5,,,1000000103,igb0,match,block,in,4,0x0,,64,{self.rnd.randrange(65535)},0,DF,6,tcp,60,{self.rnd.choice(self.clients)},192.0.2.10,{port},23,0,S,123,,64240,,mss"
+            yield "192.0.2.5", "pf1", f"{stamp} pf1 {msg}"
+
     def sources(self) -> list[tuple[float, Callable]]:
         return [(40, self.web), (4, self.apache), (3, self.ssh_login), (3, self.sudo), (8, self.cron),
                 (6, self.systemd), (7, self.postfix), (5, self.imap), (8, self.dns), (8, self.squid),
-                (3, self.audit), (0.5, self.router), (1, self.ftp), (4, self.misc)]
+                (3, self.audit), (0.5, self.router), (1, self.ftp), (4, self.misc),
+                (3, self.database), (3, self.exim),
+                (2, self.vpn), (6, self.haproxy), (2, self.samba),
+                (4, self.containers), (6, self.infra), (3, self.daemons), (4, self.devices)]
 
     def records(self, count: int) -> Iterator[dict]:
         weights, makers = zip(*self.sources())
