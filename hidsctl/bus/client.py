@@ -15,6 +15,7 @@ from hidsctl.bus import partition
 from hidsctl.bus.address import BusAddress
 from hidsctl.errors import ConfigError, HidsError
 
+CONNECT_DEADLINE = 10.0  # seconds for the first connection to any listed server
 DUPLICATE_WINDOW = 600.0  # seconds JetStream remembers a Nats-Msg-Id to drop a resend
 
 
@@ -36,13 +37,14 @@ async def connect(address: BusAddress, name: str, stderr=None) -> Any:
         print(f"hidsctl {name}: NATS: reconnected", file=err, flush=True)
 
     try:
-        return await nats.connect(servers=list(address.servers), name=f"hidsctl {name}",
-                                  connect_timeout=5, max_reconnect_attempts=-1,
-                                  reconnect_time_wait=0.5, error_cb=on_error,
-                                  reconnected_cb=on_reconnect, allow_reconnect=True)
+        # Once connected it reconnects for ever; the first connection gets a deadline.
+        return await asyncio.wait_for(nats.connect(
+            servers=list(address.servers), name=f"hidsctl {name}", connect_timeout=5,
+            max_reconnect_attempts=-1, reconnect_time_wait=0.5, error_cb=on_error,
+            reconnected_cb=on_reconnect, allow_reconnect=True), CONNECT_DEADLINE)
     except Exception as exc:  # nats-py raises several unrelated classes here
-        raise HidsError(f"cannot connect to NATS at {address}: {exc or type(exc).__name__}"
-                        ) from None
+        raise HidsError(f"cannot connect to NATS at {address}: "
+                        f"{str(exc) or type(exc).__name__}") from None
 
 
 async def ensure_stream(js: Any, stream: str, partitions: int | None) -> int:
