@@ -16,6 +16,7 @@ from hidsctl.bus.address import BusAddress
 from hidsctl.errors import ConfigError, HidsError
 
 CONNECT_DEADLINE = 10.0  # seconds for the first connection to any listed server
+ACK_TIMEOUT = 30.0  # seconds to wait for JetStream to store what was published
 DUPLICATE_WINDOW = 600.0  # seconds JetStream remembers a Nats-Msg-Id to drop a resend
 
 

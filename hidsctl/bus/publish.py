@@ -24,7 +24,7 @@ from hidsctl.bus import client, partition
 from hidsctl.bus.address import parse
 from hidsctl.transport.output import Output
 
-ACK_TIMEOUT = 30.0  # seconds to wait for JetStream's acks of one batch before giving up
+ACK_TIMEOUT = client.ACK_TIMEOUT
 
 
 def msg_id(agent: str, stream_id: bytes, seq: int) -> str:
