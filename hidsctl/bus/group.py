@@ -379,7 +379,10 @@ def run(settings: GroupSettings, engine) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await Member(settings, engine).run(stop)
+        member = Member(settings, engine)
+        loop.add_signal_handler(signal.SIGHUP, lambda: member.say(
+            "SIGHUP: a group member does not reload its ruleset; restart it instead"))
+        await member.run(stop)
 
     asyncio.run(main())
     return 0
