@@ -48,10 +48,12 @@ async def connect(address: BusAddress, name: str, stderr=None) -> Any:
                         f"{str(exc) or type(exc).__name__}") from None
 
 
-async def ensure_stream(js: Any, stream: str, partitions: int | None) -> int:
+async def ensure_stream(js: Any, stream: str, partitions: int | None,
+                        replicas: int | None = None) -> int:
     """Create the partitioned stream if it is missing; returns its partition count.
 
-    An existing stream keeps its count: ``partitions`` (when given) must match it."""
+    An existing stream keeps its count: ``partitions`` (when given) must match it.
+    ``replicas`` (1 by default) is how many servers of a NATS cluster hold the stream."""
     from nats.js.api import StorageType, StreamConfig
     from nats.js.errors import NotFoundError
 
@@ -75,7 +77,7 @@ async def ensure_stream(js: Any, stream: str, partitions: int | None) -> int:
         raise ConfigError(f"partitions must be 1..{partition.MAX_PARTITIONS}")
     config = StreamConfig(name=stream, subjects=[partition.wildcard(stream)],
                           description=partition.describe(count), storage=StorageType.FILE,
-                          duplicate_window=DUPLICATE_WINDOW)
+                          duplicate_window=DUPLICATE_WINDOW, num_replicas=replicas or 1)
     try:
         await js.add_stream(config)
     except Exception as exc:
@@ -86,6 +88,11 @@ async def ensure_stream(js: Any, stream: str, partitions: int | None) -> int:
             raise HidsError(f"cannot create stream {stream}: {exc}") from None
         return partition.count_from(info.config.description) or count
     return count
+
+
+async def replicas_of(js: Any, stream: str) -> int:
+    info = await js.stream_info(stream)
+    return info.config.num_replicas or 1
 
 
 class SyncBus:
@@ -107,8 +114,8 @@ class SyncBus:
     def call(self, coro, timeout: float | None = None):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def ensure_stream(self, partitions: int | None = None) -> int:
-        return self.call(ensure_stream(self.js, self.address.stream, partitions))
+    def ensure_stream(self, partitions: int | None = None, replicas: int | None = None) -> int:
+        return self.call(ensure_stream(self.js, self.address.stream, partitions, replicas))
 
     def publish(self, subject: str, data: bytes, msg_id: str | None = None):
         headers = {"Nats-Msg-Id": msg_id} if msg_id else None

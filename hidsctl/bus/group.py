@@ -114,10 +114,12 @@ class Member:
             await client.connect(s.sink, "analyze", self.stderr)
         self.js_in, self.js_out = self.nc_in.jetstream(), self.nc_out.jetstream()
         self.count = await client.ensure_stream(self.js_in, s.source.stream, None)
-        await client.ensure_stream(self.js_out, s.sink.stream, self.count)
+        # The output stream and the group's buckets are as replicated as the input.
+        replicas = await client.replicas_of(self.js_in, s.source.stream)
+        await client.ensure_stream(self.js_out, s.sink.stream, self.count, replicas)
         prefix = f"{s.source.stream}_{s.group}"
-        self.leases = await _bucket(self.js_in, f"{prefix}_leases", s.lease_ttl)
-        self.states = await _bucket(self.js_in, f"{prefix}_state", None)
+        self.leases = await _bucket(self.js_in, f"{prefix}_leases", s.lease_ttl, replicas)
+        self.states = await _bucket(self.js_in, f"{prefix}_state", None, replicas)
         self.say(f"member {s.member} of group {s.group}: {s.source} -> {s.sink} "
                  f"({self.count} partitions)")
         try:
@@ -330,7 +332,7 @@ async def _next_batch(sub) -> list:
     return batch
 
 
-async def _bucket(js, name: str, ttl: float | None):
+async def _bucket(js, name: str, ttl: float | None, replicas: int):
     from nats.js.errors import BucketNotFoundError
 
     try:
@@ -338,7 +340,7 @@ async def _bucket(js, name: str, ttl: float | None):
     except BucketNotFoundError:
         pass
     try:
-        return await js.create_key_value(bucket=name, ttl=ttl, history=1)
+        return await js.create_key_value(bucket=name, ttl=ttl, history=1, replicas=replicas)
     except Exception:
         return await js.key_value(name)  # another member created it meanwhile
 

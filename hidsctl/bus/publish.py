@@ -34,10 +34,12 @@ def msg_id(agent: str, stream_id: bytes, seq: int) -> str:
 class BusOutput(Output):
     """The receiver's output when it publishes to a bus instead of writing to stdout."""
 
-    def __init__(self, to: str, partitions: int | None = None, stderr=None):
+    def __init__(self, to: str, partitions: int | None = None, stderr=None,
+                 replicas: int | None = None):
         super().__init__(fd=-1)
         self.address = parse(to, "--to")
         self.wanted_partitions = partitions
+        self.replicas = replicas
         self.stderr = stderr if stderr is not None else sys.stderr
         self.nc: Any = None
         self.js: Any = None
@@ -52,7 +54,7 @@ class BusOutput(Output):
         self.nc = await client.connect(self.address, "receive", self.stderr)
         self.js = self.nc.jetstream()
         self.partitions = await client.ensure_stream(self.js, self.address.stream,
-                                                     self.wanted_partitions)
+                                                     self.wanted_partitions, self.replicas)
         early, self.early = self.early, []
         self.lines(early)
         return f"publishing to {self.address} ({self.partitions} partitions)"

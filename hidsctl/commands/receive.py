@@ -51,6 +51,9 @@ def receive(
     partitions: Annotated[Optional[int], typer.Option(
         "--partitions", help="Partitions of the stream --to creates when it is missing "
         "[default: 16].", show_default=False)] = None,
+    replicas: Annotated[Optional[int], typer.Option(
+        "--replicas", help="Servers of a NATS cluster that hold the stream --to creates "
+        "[default: 1].", show_default=False)] = None,
     state_dir: StateDirOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -70,7 +73,7 @@ def receive(
                              syslog=syslog, allow=allow, control=control, enroll=enroll,
                              enroll_password=enroll_password, enroll_replace=enroll_replace,
                              disconnect_time=disconnect_time, rate_limit=rate_limit,
-                             to=to, partitions=partitions)
+                             to=to, partitions=partitions, replicas=replicas)
     if settings.to:
         from hidsctl.bus.address import parse
         parse(settings.to, "--to")  # a usage error now, not after the listeners are up

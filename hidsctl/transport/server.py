@@ -47,6 +47,7 @@ class ReceiveSettings:
     max_frame: int = protocol.MAX_FRAME
     to: str | None = None           # nats://SERVERS/STREAM: publish there, not on stdout
     partitions: int | None = None   # of a stream --to creates (hidsctl/bus/partition.py)
+    replicas: int | None = None     # NATS cluster servers holding a stream --to creates
 
 
 def stamp(lines: list[bytes], identity: dict[str, str]
@@ -368,7 +369,7 @@ class Receiver:
 def _output(settings: ReceiveSettings, stderr) -> Output:
     if settings.to:
         from hidsctl.bus.publish import BusOutput
-        return BusOutput(settings.to, settings.partitions, stderr)
+        return BusOutput(settings.to, settings.partitions, stderr, settings.replicas)
     return Output()
 
 
