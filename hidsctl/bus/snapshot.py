@@ -67,7 +67,8 @@ class Codec:
         text = "\n".join([f"{d.name}/{d.parent}/{d.type}" for d in decoders]
                          + sorted(str(r) for r in self.rules))
         self.fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
-        self.pristine = self.dumps(capture(engine), 0)  # a fresh partition's state
+        # A fresh partition's state: the engine must not have seen an event yet.
+        self.pristine = self.dumps(capture(engine), 0)
 
     def fresh(self) -> State:
         return self.loads(self.pristine)[1]
