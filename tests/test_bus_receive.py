@@ -96,3 +96,68 @@ def test_receive_says_when_nats_is_unreachable(tmp_path):
                          "--to", f"nats://127.0.0.1:{port}/IN", timeout=60)
     assert result.returncode == 1
     assert b"cannot connect to NATS" in result.stderr and b"Traceback" not in result.stderr
+
+
+def _frame_body(sock) -> bytes:
+    import struct
+
+    def exactly(size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            chunk = sock.recv(size - len(data))
+            assert chunk, "receive closed the connection"
+            data += chunk
+        return data
+    return exactly(struct.unpack(">I", exactly(4))[0])
+
+
+def send_batch(port: int, agent: str, key: bytes, stream: bytes, first: int,
+               lines: list[bytes]) -> None:
+    """One connection of a hand-driven agent: handshake, one batch, wait for its ack."""
+    import socket
+
+    from hidsctl.transport import protocol
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        handshake = protocol.AgentHandshake(agent, key)
+        sock.sendall(protocol.frame(handshake.start()))
+        session = handshake.finish(_frame_body(sock))
+        sock.sendall(protocol.frame(session.seal(protocol.DATA,
+                                                 protocol.encode_batch(stream, first, lines))))
+        while True:
+            kind, _ = session.open(_frame_body(sock))
+            if kind == protocol.ACK:
+                return
+
+
+def test_a_batch_resent_to_another_receiver_lands_once(tmp_path, nats_server):  # noqa: F811
+    """Two receivers share the agents' keys (behind a load balancer) but no state: an agent
+    whose ack was lost sends the batch again to the other one; the message ids, derived
+    from the agent's own stream and sequence, keep the stream free of the repeat."""
+    import shutil
+
+    from hidsctl.transport.keys import KeyFile, keys_path
+
+    ids = enroll_keys(tmp_path / "a", {"web1": tmp_path / "web1"})
+    (tmp_path / "b").mkdir()
+    shutil.copy(keys_path(tmp_path / "a"), keys_path(tmp_path / "b"))
+    agent = ids["web1"]
+    key = KeyFile.open(keys_path(tmp_path / "web1")).get(agent).derived()
+    address = nats_server.address("IN")
+    first = ReceiveProcess(tmp_path, tmp_path / "a", "--to", address)
+    second = ReceiveProcess(tmp_path, tmp_path / "b", "--to", address)
+    bus = SyncBus(parse(address), "test")
+    stream = bytes(range(16))
+    lines = [orjson.dumps({"type": "log", "location": "t", "log": f"r{n}", "seq": n})
+             for n in range(15)]
+    try:
+        send_batch(first.port, agent, key, stream, 0, lines[:10])
+        send_batch(second.port, agent, key, stream, 0, lines)  # 0-9 again, then 10-14
+        send_batch(first.port, agent, key, stream, 5, lines[5:])  # and once more
+        wait_for(lambda: len(stream_records(bus)) >= 15, 30, "the records")
+        got = stream_records(bus)
+    finally:
+        kill_quietly(first, second)
+        bus.close()
+    assert [r["seq"] for _, _, r in got] == list(range(15))
+    assert [m for _, m, _ in got] == [f"{agent}.{stream.hex()}.{n}" for n in range(15)]
