@@ -197,3 +197,61 @@ def test_options_that_do_not_go_together_are_refused():
     result = run_hidsctl("analyze", "--from", "nats://127.0.0.1:1/IN", "--group", "g",
                          "--to", "nats://127.0.0.1:1/IN")
     assert result.returncode == 2 and b"another stream" in result.stderr
+
+
+def test_members_joining_mid_stream_take_partitions_with_their_state(
+        tmp_path, nats_server):  # noqa: F811
+    """One member analyses the first phase alone; two more join, it hands partitions over
+    (snapshot, then the lease) and the newcomers carry the brute force on from there."""
+    inbus = SyncBus(parse(nats_server.address("IN")), "test")
+    outbus = SyncBus(parse(nats_server.address("ALERTS")), "test")
+    inbus.ensure_stream(PARTITIONS)
+    members: list[subprocess.Popen] = []
+
+    def member(n: int) -> subprocess.Popen:
+        with open(tmp_path / f"member{n}.err", "wb") as err:
+            return subprocess.Popen(hidsctl_argv(
+                "analyze", "--from", nats_server.address("IN"), "--group", "g",
+                "--to", nats_server.address("ALERTS"), "--lease-ttl", "2",
+                "--snapshot-interval", "3600"), stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        members.append(member(0))
+        wait_for(lambda: len(leases(inbus)) == PARTITIONS, 60, "one member owning all")
+        first, second = phase(0, 4), phase(4, 8)
+        publish(inbus, first)
+        part_first = expected_by_partition(first)
+        wait_for(lambda: all(len(output_by_partition(outbus)[p]) == len(part_first[p])
+                             for p in range(PARTITIONS)), 60, "first phase analysed")
+        members += [member(1), member(2)]
+        wait_for(lambda: len(set(leases(inbus).values())) == 3
+                 and len(leases(inbus)) == PARTITIONS, 60, "partitions shared by three")
+        first_owner = f"-{members[0].pid}-"
+        moved = [p for p, owner in leases(inbus).items() if first_owner not in owner]
+        assert len(moved) == 4
+        for part in moved:  # handed over with a snapshot: no replay from the start
+            last_in = max(m.metadata.sequence.stream
+                          for m in inbus.messages(partition.subject("IN", part)))
+            assert snapshot_seq(inbus, part) == last_in
+        publish(inbus, second)
+        expected = expected_by_partition(first + second)
+        total = sum(len(v) for v in expected.values())
+        wait_for(lambda: sum(len(v) for v in output_by_partition(outbus).values()) >= total,
+                 90, "every alert")
+        for proc in members:
+            proc.send_signal(signal.SIGTERM)
+        assert all(proc.wait(30) == 0 for proc in members)
+        got = output_by_partition(outbus)
+    finally:
+        for proc in members:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        inbus.close()
+        outbus.close()
+    errors = "".join((tmp_path / f"member{n}.err").read_text() for n in range(3))
+    assert "Traceback" not in errors, errors
+    assert errors.count("correlation state not restored") == 0
+    for part in range(PARTITIONS):
+        assert got[part] == expected[part], f"partition {part}"
+    assert [a["rule"]["id"] for a in got[partition.partition_of(VICTIM_AGENT, PARTITIONS)]
+            ].count("5712") == 1
