@@ -122,12 +122,18 @@ class Member:
         self.states = await _bucket(self.js_in, f"{prefix}_state", None, replicas)
         self.say(f"member {s.member} of group {s.group}: {s.source} -> {s.sink} "
                  f"({self.count} partitions)")
+        trouble = ""
         try:
             while not stop.is_set():
                 try:
                     await self.tick()
+                    if trouble:
+                        self.say("the lease bucket answers again")
+                        trouble = ""
                 except Exception as exc:  # the bus away: retried next tick, leases lapse
-                    self.say(f"cannot reach the lease bucket: {_why(exc)}")
+                    if _why(exc) != trouble:  # once per distinct error, not per tick
+                        trouble = _why(exc)
+                        self.say(f"cannot reach the lease bucket: {trouble}")
                 try:
                     await asyncio.wait_for(stop.wait(), s.lease_ttl / 3)
                 except asyncio.TimeoutError:
