@@ -54,7 +54,8 @@ def test_records_land_on_the_agents_partition_once_even_across_receiver_kills(
     try:
         for _ in range(2):  # SIGKILL mid-stream: batches stored but not acked are resent
             seen = len(stream_records(bus))
-            wait_for(lambda: len(stream_records(bus)) > seen + 100, 60, "records in the stream")
+            wait_for(lambda seen=seen: len(stream_records(bus)) > seen + 100, 60,
+                     "records in the stream")
             server.kill()
             server.start()
         done.set()
