@@ -90,3 +90,65 @@ def test_a_server_without_jetstream_is_one_clear_error(tmp_path):
                 bus.ensure_stream()
     finally:
         server.stop()
+
+
+def test_setup_is_retried_while_jetstream_is_not_ready(monkeypatch):
+    import asyncio
+
+    from hidsctl.bus import client
+
+    monkeypatch.setattr(asyncio, "sleep", _no_sleep(asyncio.sleep))
+    failures = [TimeoutError("nats: timeout"), TimeoutError("nats: timeout"),
+                RuntimeError("no leader")]
+    said: list[str] = []
+
+    async def make():
+        if failures:
+            raise failures.pop(0)
+        return "made"
+
+    assert asyncio.run(client.retrying(make, said.append)) == "made"
+    assert said == ["JetStream not ready (nats: timeout); retrying",
+                    "JetStream not ready (no leader); retrying"]  # once per distinct error
+
+    async def misconfigured():
+        raise ConfigError("stream IN has 4 partitions, not 8")
+
+    with pytest.raises(ConfigError):  # our own mistakes are not waited out
+        asyncio.run(client.retrying(misconfigured, said.append))
+
+    async def never():
+        raise TimeoutError("nats: timeout")
+
+    with pytest.raises(TimeoutError):  # gives up after the deadline
+        asyncio.run(client.retrying(never, said.append, deadline=0))
+
+
+def _no_sleep(sleep):
+    async def fast(_seconds, *args):
+        await sleep(0)
+    return fast
+
+
+def test_an_exception_nobody_awaited_is_one_line_not_a_traceback():
+    import asyncio
+    import gc
+    import io
+
+    from hidsctl.bus import client
+
+    err = io.StringIO()
+
+    async def main():
+        client.quiet_loop(asyncio.get_running_loop(), "analyze", err)
+
+        async def fails():
+            raise ConnectionResetError("node gone")
+        task = asyncio.get_running_loop().create_task(fails())
+        await asyncio.sleep(0.01)
+        del task
+        gc.collect()  # asyncio reports a never-retrieved exception when the task is freed
+
+    asyncio.run(main())
+    assert "hidsctl analyze: NATS: ConnectionResetError: node gone" in err.getvalue()
+    assert "Traceback" not in err.getvalue()

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import run_hidsctl
 from hidsctl.bus.address import parse
-from hidsctl.bus.client import SyncBus
+from hidsctl.bus.client import SETUP_DEADLINE, SyncBus
 from nats_support import nats_cluster  # noqa: F401  (fixture)
 from transport_support import (ReceiveProcess, SendProcess, enroll_keys, hidsctl_argv,
                                kill_quietly, wait_for)
@@ -68,8 +68,15 @@ def test_a_node_killed_mid_stream_loses_and_repeats_nothing(tmp_path, nats_clust
                 "analyze", "--from", address, "--group", "g", "--to",
                 nats_cluster.address("ALERTS"), "--lease-ttl", "2",
                 "--snapshot-interval", "0.5"), stdout=subprocess.DEVNULL, stderr=err))
-    wait_for(lambda: all("member " in (tmp_path / f"member{n}.err").read_text()
-                         for n in range(2)), 60, "members running")
+
+    def members_running() -> bool:
+        texts = [(tmp_path / f"member{n}.err").read_text() for n in range(2)]
+        if any(proc.poll() is not None for proc in members):
+            raise AssertionError("a member exited: " + "".join(texts))
+        return all("member " in text for text in texts)
+    # Making the R3 output stream and buckets waits for leader elections; members retry
+    # that for up to client.SETUP_DEADLINE seconds, which a loaded machine can need.
+    wait_for(members_running, SETUP_DEADLINE + 30, "members running")
     feeder = threading.Thread(target=feed)
     feeder.start()
     try:

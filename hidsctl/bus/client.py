@@ -18,6 +18,9 @@ from hidsctl.errors import ConfigError, HidsError
 CONNECT_DEADLINE = 10.0  # seconds for the first connection to any listed server
 ACK_TIMEOUT = 30.0  # seconds to wait for JetStream to store what was published
 DUPLICATE_WINDOW = 600.0  # seconds JetStream remembers a Nats-Msg-Id to drop a resend
+# A cluster just started (or loaded) may take long to elect the leaders of new replicated
+# streams and buckets: meanwhile requests time out or find nothing. Setup retries this long.
+SETUP_DEADLINE = 120.0
 
 
 async def connect(address: BusAddress, name: str, stderr=None) -> Any:
@@ -88,6 +91,40 @@ async def ensure_stream(js: Any, stream: str, partitions: int | None,
             raise HidsError(f"cannot create stream {stream}: {exc}") from None
         return partition.count_from(info.config.description) or count
     return count
+
+
+async def retrying(make, say, deadline: float = SETUP_DEADLINE):
+    """``await make()`` again until it succeeds or ``deadline`` seconds pass; ``say`` gets
+    each distinct failure once. Our own configuration errors are not retried."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    said = ""
+    while True:
+        try:
+            return await make()
+        except ConfigError:
+            raise
+        except Exception as exc:
+            if loop.time() >= end:
+                raise
+            why = str(exc) or type(exc).__name__
+            if why != said:
+                said = why
+                say(f"JetStream not ready ({why}); retrying")
+        await asyncio.sleep(1.0)
+
+
+def quiet_loop(loop: asyncio.AbstractEventLoop, name: str, stderr=None) -> None:
+    """Report what asyncio would log with a traceback (an exception nobody awaited, often
+    from nats-py's own background tasks while a server is away) as one line instead."""
+    def handler(_loop, context: dict) -> None:
+        exc = context.get("exception")
+        text = f"{type(exc).__name__}: {exc}" if exc is not None else context.get("message")
+        try:
+            print(f"hidsctl {name}: NATS: {text}", file=stderr or sys.stderr, flush=True)
+        except (BrokenPipeError, ValueError):
+            pass
+    loop.set_exception_handler(handler)
 
 
 async def replicas_of(js: Any, stream: str) -> int:

@@ -113,13 +113,7 @@ class Member:
         self.nc_out = self.nc_in if s.sink.servers == s.source.servers else \
             await client.connect(s.sink, "analyze", self.stderr)
         self.js_in, self.js_out = self.nc_in.jetstream(), self.nc_out.jetstream()
-        self.count = await client.ensure_stream(self.js_in, s.source.stream, None)
-        # The output stream and the group's buckets are as replicated as the input.
-        replicas = await client.replicas_of(self.js_in, s.source.stream)
-        await client.ensure_stream(self.js_out, s.sink.stream, self.count, replicas)
-        prefix = f"{s.source.stream}_{s.group}"
-        self.leases = await _bucket(self.js_in, f"{prefix}_leases", s.lease_ttl, replicas)
-        self.states = await _bucket(self.js_in, f"{prefix}_state", None, replicas)
+        await client.retrying(self.setup, self.say)
         self.say(f"member {s.member} of group {s.group}: {s.source} -> {s.sink} "
                  f"({self.count} partitions)")
         trouble = ""
@@ -140,6 +134,17 @@ class Member:
                     pass
         finally:
             await self.shutdown()
+
+    async def setup(self) -> None:
+        """Find or make the streams and the group's buckets; safe to run again."""
+        s = self.settings
+        self.count = await client.ensure_stream(self.js_in, s.source.stream, None)
+        # The output stream and the group's buckets are as replicated as the input.
+        replicas = await client.replicas_of(self.js_in, s.source.stream)
+        await client.ensure_stream(self.js_out, s.sink.stream, self.count, replicas)
+        prefix = f"{s.source.stream}_{s.group}"
+        self.leases = await _bucket(self.js_in, f"{prefix}_leases", s.lease_ttl, replicas)
+        self.states = await _bucket(self.js_in, f"{prefix}_state", None, replicas)
 
     async def tick(self) -> None:
         """Heartbeat, renew, drop what failed, and move towards this member's share."""
@@ -178,12 +183,17 @@ class Member:
             self.owned[number] = owned
             active.append(owned)
             owned.task = asyncio.get_running_loop().create_task(self.consume(owned))
+            owned.task.add_done_callback(lambda task, o=owned: self._stopped(o, task))
+
+    def _stopped(self, owned: Owned, task: asyncio.Task) -> None:
+        """Say why a partition's task failed, also when its lease was lost meanwhile and
+        nobody else looks at the task (asyncio would print a traceback)."""
+        exc = task.exception() if not task.cancelled() else None
+        if exc is not None and not isinstance(exc, Lost):
+            self.say(f"partition {owned.number}: stopped: {_why(exc)}")
 
     def _finished(self, owned: Owned) -> None:
         del self.owned[owned.number]
-        exc = owned.task.exception() if owned.task and not owned.task.cancelled() else None
-        if exc is not None and not isinstance(exc, Lost):
-            self.say(f"partition {owned.number}: stopped: {_why(exc)}")
         if not owned.lost:  # handed back, or failed: free it for whoever comes next
             asyncio.get_running_loop().create_task(self._release(owned))
 
@@ -390,6 +400,7 @@ def run(settings: GroupSettings, engine) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        client.quiet_loop(loop, "analyze")
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         member = Member(settings, engine)
