@@ -7,6 +7,7 @@ the async functions here; ``SyncBus`` runs a loop in a thread for synchronous ca
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import threading
 from typing import Any
@@ -115,16 +116,28 @@ async def retrying(make, say, deadline: float = SETUP_DEADLINE):
 
 
 def quiet_loop(loop: asyncio.AbstractEventLoop, name: str, stderr=None) -> None:
-    """Report what asyncio would log with a traceback (an exception nobody awaited, often
-    from nats-py's own background tasks while a server is away) as one line instead."""
-    def handler(_loop, context: dict) -> None:
-        exc = context.get("exception")
-        text = f"{type(exc).__name__}: {exc}" if exc is not None else context.get("message")
+    """Report as one line what asyncio or nats-py would log with a traceback: an exception
+    nobody awaited (nats-py's background tasks while a server is away), or one nats-py's
+    read loop hit while handling what the server sent (it logs it, then reconnects)."""
+    def say(text: str) -> None:
         try:
             print(f"hidsctl {name}: NATS: {text}", file=stderr or sys.stderr, flush=True)
         except (BrokenPipeError, ValueError):
             pass
-    loop.set_exception_handler(handler)
+
+    def on_loop_error(_loop, context: dict) -> None:
+        exc = context.get("exception")
+        say(f"{type(exc).__name__}: {exc}" if exc is not None else context.get("message"))
+
+    class OneLine(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            exc = record.exc_info[1] if record.exc_info else None
+            say(record.getMessage() + (f": {type(exc).__name__}: {exc}" if exc else ""))
+
+    loop.set_exception_handler(on_loop_error)
+    nats_log = logging.getLogger("nats")
+    nats_log.handlers[:] = [OneLine(logging.WARNING)]
+    nats_log.propagate = False
 
 
 async def replicas_of(js: Any, stream: str) -> int:
