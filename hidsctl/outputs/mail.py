@@ -235,7 +235,8 @@ class Mailer:
                 continue
             if "report" in entries[0]:
                 report = entries[0]["report"]
-                if not self._send(lambda: (report["subject"], report["body"]),
+                # _send calls write() at once, before the loop moves on
+                if not self._send(lambda: (report["subject"], report["body"]),  # noqa: B023
                                   items[0].next_offset):
                     return
                 continue
@@ -254,7 +255,8 @@ class Mailer:
                 self._set_cap(hour, self.cap["sent"], True)
                 return
             alerts = [e["alert"] for e in entries[:count]]
-            if not self._send(lambda: (mailtext.subject(alerts), mailtext.body(alerts)),
+            # _send calls write() at once, before the loop moves on
+            if not self._send(lambda: (mailtext.subject(alerts), mailtext.body(alerts)),  # noqa: B023
                               items[count - 1].next_offset, alerts):
                 return
             self._set_cap(hour, self.cap["sent"] + 1, False)

@@ -223,7 +223,7 @@ def watch(plan: "Plan", scanner: "Scanner", writer: "RecordWriter", every: float
 
 
 def _periodic(plan: "Plan", scanner: "Scanner", writer: "RecordWriter", interval: float) -> None:
-    from hidsctl.scan.run import full_scan, shutdown
+    from hidsctl.scan.run import full_scan
 
     while True:
         time.sleep(interval)

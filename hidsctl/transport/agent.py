@@ -350,7 +350,7 @@ class Agent:
         try:
             handshake = protocol.AgentHandshake(self.key.id, self.key.derived(), strict=False)
             session = None
-            for attempt in range(3):
+            for _attempt in range(3):
                 transport.sendto(handshake.start())
                 try:
                     session = handshake.finish(await asyncio.wait_for(inbox.get(), 2.0))

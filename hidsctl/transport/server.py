@@ -148,7 +148,7 @@ class Receiver:
         if not was_active:
             self.output.record(records.make("agent_status", agent=link.identity(),
                                             status="connected", protocol=link.protocol_name))
-        for deadline, command in self.pending_ar.pop(key.id, []):
+        for _deadline, command in self.pending_ar.pop(key.id, []):
             link.send_body(link.session.seal(protocol.COMMAND, command))  # type: ignore[union-attr]
 
     def detach(self, link: Link) -> None:
@@ -329,7 +329,7 @@ class Receiver:
             host, port = parse_address(address, DEFAULT_PORT)
             endpoint = UdpEndpoint(self)
             transport, _ = await _bind(loop.create_datagram_endpoint(
-                lambda: endpoint, local_addr=(host, port)), "UDP", address)
+                lambda: endpoint, local_addr=(host, port)), "UDP", address)  # noqa: B023 (called at once)
             self.udp.append(endpoint)
             notes.append(f"listening on udp {host}:{transport.get_extra_info('sockname')[1]}")
         if settings.syslog:

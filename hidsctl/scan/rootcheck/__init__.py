@@ -6,6 +6,7 @@ matching them.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import stat
@@ -72,7 +73,7 @@ def run_checks(settings: RootcheckSettings) -> Iterator[dict]:
     if "ports" in checks:
         low, high = settings.ports
         for protocol in ("tcp", "udp"):
-            listed = lambda p=protocol: system.listening_ports(settings.proc, p)
+            listed = functools.partial(system.listening_ports, settings.proc, protocol)
             for port in system.hidden_ports(range(low, high + 1), protocol, system.port_in_use,
                                             listed):
                 yield _record(f"Port '{port}'({protocol}) hidden. Kernel-level rootkit or "
