@@ -214,7 +214,7 @@ def watch(plan: "Plan", scanner: "Scanner", writer: "RecordWriter", every: float
                     if roots:
                         scanner.scan(roots, fast=False, prune=configured, remember=False,
                                      progress=False)
-                if next_full is not None and time.monotonic() >= next_full:
+                if every and next_full is not None and time.monotonic() >= next_full:
                     full_scan(plan, scanner)
                     next_full = time.monotonic() + every
                 writer.flush()

@@ -298,6 +298,7 @@ class Agent:
     async def _drain_or_timeout(self) -> None:
         while not self.input_done:
             await asyncio.sleep(0.1)
+        assert self.drained is not None  # made before this task starts
         try:
             await asyncio.wait_for(self.drained.wait(), self.settings.drain_timeout)
         except asyncio.TimeoutError:

@@ -225,7 +225,8 @@ class Receiver:
         command = orjson.dumps(record)
         if target == "all":
             for link in list(self.sessions.values()):
-                link.send_body(link.session.seal(protocol.COMMAND, command))  # type: ignore
+                if link.session is not None:  # always, for a link in sessions
+                    link.send_body(link.session.seal(protocol.COMMAND, command))
             return
         try:
             agent = records.agent_id(target)
@@ -233,9 +234,9 @@ class Receiver:
             self.log.report("ar_not_routed", f"target {target}",
                             "ar record is not addressed to an agent or 'all'")
             return
-        link = self.sessions.get(agent)
-        if link is not None and link.session is not None:
-            link.send_body(link.session.seal(protocol.COMMAND, command))
+        peer = self.sessions.get(agent)
+        if peer is not None and peer.session is not None:
+            peer.send_body(peer.session.seal(protocol.COMMAND, command))
         elif self.keys.get(agent) is None:
             self.log.report("ar_not_routed", f"agent {agent}", "no such agent")
         else:
@@ -258,9 +259,9 @@ class Receiver:
             elif now - link.last_rx > settings.disconnect_time:
                 link.close()
         for endpoint in self.udp:
-            for link in list(endpoint.links.values()):
-                if now - link.last_rx > settings.disconnect_time:
-                    link.close()
+            for udp_link in list(endpoint.links.values()):
+                if now - udp_link.last_rx > settings.disconnect_time:
+                    udp_link.close()
         for agent, held in list(self.pending_ar.items()):
             kept = [(d, c) for d, c in held if d > now]
             if len(kept) < len(held):
@@ -272,16 +273,16 @@ class Receiver:
             else:
                 del self.pending_ar[agent]
         wall = time.time()
-        for agent in self.store.agents.values():
-            if agent.status == "active" and agent.last_seen is not None \
-                    and wall - agent.last_seen > settings.disconnect_time:
-                agent.status, agent.dirty = "disconnected", True
+        for known in self.store.agents.values():
+            if known.status == "active" and known.last_seen is not None \
+                    and wall - known.last_seen > settings.disconnect_time:
+                known.status, known.dirty = "disconnected", True
                 self.output.record(records.make(
-                    "agent_status", agent={"id": agent.id, "name": agent.name,
-                                           "ip": agent.ip or "any"},
+                    "agent_status", agent={"id": known.id, "name": known.name,
+                                           "ip": known.ip or "any"},
                     status="disconnected",
-                    last_keepalive=records.format_timestamp(agent.last_keepalive)
-                    if agent.last_keepalive else None))
+                    last_keepalive=records.format_timestamp(known.last_keepalive)
+                    if known.last_keepalive else None))
         self.refusals.flush()
         self.report_hello_floods()
         self.store.flush()
@@ -347,9 +348,6 @@ class Receiver:
             notes.append(f"reading ar records from {settings.control}")
         for note in notes:
             print(f"hidsctl receive: {note}", file=self.stderr, flush=True)
-
-    def bound_ports(self) -> list[int]:
-        return [s.sockets[0].getsockname()[1] for s in self.servers]
 
     async def run(self) -> None:
         self.stopping = asyncio.Event()
