@@ -40,6 +40,12 @@ class AnalyzeSettings(RulesetSettings):
     manager: str | None = None
     workers: int = 1
     event_budget: float = 50.0  # milliseconds of CPU time to decode and match one event
+    # A group member on a NATS JetStream bus (hidsctl/bus/group.py, docs/scale-out.md).
+    source: str | None = None        # --from nats://SERVERS/STREAM
+    group: str | None = None
+    to: str | None = None            # nats://SERVERS/STREAM for the output
+    lease_ttl: float = 10.0
+    snapshot_interval: float = 30.0
 
 
 def ruleset_sources(settings: RulesetSettings):

@@ -35,6 +35,22 @@ def register(app: typer.Typer) -> None:
             "--workers", help="Analyse in this many processes, the records partitioned by "
             "agent id [default: 1].", show_default=False)] = None,
         event_budget: EventBudgetOption = None,
+        source: Annotated[Optional[str], typer.Option(
+            "--from", help="Read records from a NATS JetStream stream, nats://HOST:PORT"
+            "[,HOST:PORT]/STREAM, as a member of --group, instead of stdin "
+            "(docs/scale-out.md).", show_default=False)] = None,
+        group: Annotated[Optional[str], typer.Option(
+            "--group", help="With --from: the analysis group whose members share the "
+            "stream's partitions.", show_default=False)] = None,
+        to: Annotated[Optional[str], typer.Option(
+            "--to", help="With --from: the stream alerts are published to, "
+            "nats://HOST:PORT[,HOST:PORT]/STREAM.", show_default=False)] = None,
+        lease_ttl: Annotated[Optional[float], typer.Option(
+            "--lease-ttl", help="With --from: seconds after which a silent member's "
+            "partitions are taken over [default: 10].", show_default=False)] = None,
+        snapshot_interval: Annotated[Optional[float], typer.Option(
+            "--snapshot-interval", help="With --from: seconds between snapshots of each "
+            "partition's correlation state [default: 30].", show_default=False)] = None,
         state_dir: StateDirOption = None,
         config: ConfigOption = None,
     ) -> None:
@@ -55,7 +71,12 @@ def register(app: typer.Typer) -> None:
             **ruleset_values(ossec_conf, rules, decoders, crawler_dns,
                              no_default_rules),
             min_level=min_level, alerts_json=alerts_json, alerts_log=alerts_log,
-            workers=workers, event_budget=event_budget)
+            workers=workers, event_budget=event_budget, source=source, group=group, to=to,
+            lease_ttl=lease_ttl, snapshot_interval=snapshot_interval)
+        if settings.source or settings.to or settings.group:
+            from hidsctl.bus.group import run_settings
+
+            raise typer.Exit(run_settings(settings))
         from hidsctl.deadletter import DeadLetters
         from hidsctl.state import state_dir as resolve_state_dir
 

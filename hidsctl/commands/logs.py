@@ -43,6 +43,13 @@ def register(app: typer.Typer) -> None:
         archives: Annotated[Optional[bool], typer.Option(
             "--archives/--no-archives", help="Also archive every record received "
             "(archives/YYYY/Mon/ossec-archive-DD.json).", show_default=False)] = None,
+        source: Annotated[Optional[str], typer.Option(
+            "--from", help="Read the records from a NATS JetStream stream, nats://HOST:PORT"
+            "[,HOST:PORT]/STREAM, instead of stdin (docs/scale-out.md).",
+            show_default=False)] = None,
+        group: Annotated[Optional[str], typer.Option(
+            "--group", help="With --from: the durable consumer's name; one writer per "
+            "group and directory.", show_default=False)] = None,
         state_dir: StateDirOption = None,
         config: ConfigOption = None,
     ) -> None:
@@ -64,8 +71,20 @@ def register(app: typer.Typer) -> None:
         settings = load_settings(LogsSettings, "logs", config, dir=dir, archives=archives)
         from hidsctl.records import RecordWriter
 
+        if bool(source) != bool(group):
+            from hidsctl.errors import UsageError
+            raise UsageError("--from and --group go together")
         logs_dir = _logs_dir(settings, state_dir)
         files = AlertFiles(logs_dir, archives=settings.archives)
+        if source:
+            from hidsctl.bus import sink
+
+            try:
+                sink.consume(source, group or "", logs_dir, files.handle, files.tick,
+                             files.sync)
+            finally:
+                files.close()
+            return
         try:
             stage.run(files.handle, files.tick, sync=files.sync,
                       writer=RecordWriter(line_buffered=True),

@@ -44,6 +44,16 @@ def receive(
     rate_limit: Annotated[Optional[int], typer.Option(
         "--rate-limit", help="Records per second accepted from one agent, 0 for no limit "
         "[default: 20000].", show_default=False)] = None,
+    to: Annotated[Optional[str], typer.Option(
+        "--to", help="Publish records to a NATS JetStream stream, nats://HOST:PORT[,HOST:PORT]"
+        "/STREAM, partitioned by agent id, instead of writing them on stdout "
+        "(docs/scale-out.md).", show_default=False)] = None,
+    partitions: Annotated[Optional[int], typer.Option(
+        "--partitions", help="Partitions of the stream --to creates when it is missing "
+        "[default: 16].", show_default=False)] = None,
+    replicas: Annotated[Optional[int], typer.Option(
+        "--replicas", help="Servers of a NATS cluster that hold the stream --to creates "
+        "[default: 1].", show_default=False)] = None,
     state_dir: StateDirOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -62,5 +72,9 @@ def receive(
     settings = load_settings(ReceiveSettings, "receive", config, listen=listen, udp=udp,
                              syslog=syslog, allow=allow, control=control, enroll=enroll,
                              enroll_password=enroll_password, enroll_replace=enroll_replace,
-                             disconnect_time=disconnect_time, rate_limit=rate_limit)
+                             disconnect_time=disconnect_time, rate_limit=rate_limit,
+                             to=to, partitions=partitions, replicas=replicas)
+    if settings.to:
+        from hidsctl.bus.address import parse
+        parse(settings.to, "--to")  # a usage error now, not after the listeners are up
     server.run(settings, resolve_state(state_dir))

@@ -93,6 +93,7 @@ class Link:
     """One authenticated (or authenticating) peer: a TCP connection or a UDP session."""
 
     protocol_name = "tcp"
+    publishing = None  # with receive --to: the bus's future for the last batch (bus/publish.py)
 
     def __init__(self, receiver: "Receiver", peer: str):
         self.receiver = receiver
@@ -158,10 +159,27 @@ class Link:
     def data(self, payload: bytes) -> None:
         assert self.session is not None
         wait = self.receiver.deliver(self, payload)
-        self.send_body(self.session.seal(protocol.ACK,
-                                         protocol.encode_ack(self.session.recv.counter - 1)))
+        counter = self.session.recv.counter - 1
+        if self.publishing is None:
+            self.send_ack(counter)
+        else:  # acknowledged once the bus has stored it; never if it could not
+            self.publishing.add_done_callback(lambda done: self.published(done, counter))
         if wait:
             self.throttle(wait)
+
+    def send_ack(self, counter: int) -> None:
+        if self.session is not None:
+            self.send_body(self.session.seal(protocol.ACK, protocol.encode_ack(counter)))
+
+    def published(self, done, counter: int) -> None:
+        if done.cancelled() or done.exception() is not None:
+            # No ack: the agent sends the batch again, on a new connection.
+            if not done.cancelled():
+                self.receiver.rejected(self, Rejected(
+                    "not_stored", f"records not stored on the bus: {done.exception()!r}"))
+            self.close()
+            return
+        self.send_ack(counter)
 
     def throttle(self, seconds: float) -> None:
         """Over the rate limit: stop reading for a while (TCP); UDP relies on the agent."""

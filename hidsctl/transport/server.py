@@ -47,6 +47,9 @@ class ReceiveSettings:
     max_frame: int = protocol.MAX_FRAME
     hello_rate: float = 50.0  # handshakes per second from one source address; 0: no limit
     hello_burst: int = 500
+    to: str | None = None           # nats://SERVERS/STREAM: publish there, not on stdout
+    partitions: int | None = None   # of a stream --to creates (hidsctl/bus/partition.py)
+    replicas: int | None = None     # NATS cluster servers holding a stream --to creates
 
 
 def stamp(lines: list[bytes], identity: dict[str, str]
@@ -95,7 +98,7 @@ class Receiver:
                  stderr=None):
         self.settings = settings
         self.state = state
-        self.output = output or Output()
+        self.output = output or _output(settings, stderr)
         self.keys = KeyFile.open(keys_path(state))
         self._keys_checked = 0.0
         self.store = StatusStore(state)
@@ -172,10 +175,14 @@ class Receiver:
             lines = lines[mark_seq - first_seq + 1:]  # already written before a lost ack
             first_seq = mark_seq + 1
         identity = link.identity()
-        out, problems, refused = stamp(lines, identity)
-        self.output.lines(out)
-        if lines:
-            self.store.set_mark(agent, stream, first_seq + len(lines) - 1)
+        if getattr(self.output, "agent_batch", None) is not None:  # to a bus: hidsctl/bus
+            out, problems, refused = self._publish(link, agent, identity, stream, first_seq,
+                                                   lines)
+        else:
+            out, problems, refused = stamp(lines, identity)
+            self.output.lines(out)
+            if lines:
+                self.store.set_mark(agent, stream, first_seq + len(lines) - 1)
         for problem in problems:
             self.log.report("bad_record", f"agent {agent}", problem)
         if refused:
@@ -185,6 +192,18 @@ class Receiver:
         if state is not None:
             state.last_seen = time.time()
         return link.bucket.take(len(lines))
+
+    def _publish(self, link: Link, agent: str, identity: dict, stream: bytes, first_seq: int,
+                 lines: list[bytes]):
+        """Hand the batch to the bus; the mark moves (and the link acks) once it is stored."""
+        from hidsctl.bus.publish import stamp_numbered
+
+        numbered, problems, refused = stamp_numbered(stamp, lines, identity, first_seq)
+        last = first_seq + len(lines) - 1
+        self.output.agent_batch(  # type: ignore[attr-defined]
+            link, agent, stream, numbered,
+            lambda: self.store.set_mark(agent, stream, last) if lines else None)
+        return numbered, problems, refused
 
     def keepalive(self, link: Link, payload: bytes) -> None:
         assert link.key is not None
@@ -319,6 +338,8 @@ class Receiver:
         loop = asyncio.get_running_loop()
         settings = self.settings
         notes: list[str] = []
+        if hasattr(self.output, "open"):  # a bus: connect before the first agent arrives
+            notes.append(await self.output.open())  # type: ignore[attr-defined]
         for address in settings.listen:
             host, port = parse_address(address, DEFAULT_PORT)
             server = await _bind(loop.create_server(lambda: TcpLink(self), host, port,
@@ -363,7 +384,16 @@ class Receiver:
             for server in self.servers:
                 server.close()
             self.refusals.flush(force=True)
+            if hasattr(self.output, "close"):
+                await self.output.close()  # type: ignore[attr-defined]
             self.store.close()
+
+
+def _output(settings: ReceiveSettings, stderr) -> Output:
+    if settings.to:
+        from hidsctl.bus.publish import BusOutput
+        return BusOutput(settings.to, settings.partitions, stderr, settings.replicas)
+    return Output()
 
 
 async def _bind(coro, what: str, address: str):

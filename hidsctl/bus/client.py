@@ -1,0 +1,167 @@
+"""Connecting to NATS and preparing streams; a sync wrapper for callers without a loop.
+
+nats-py is asyncio only. ``receive`` and ``analyze --group`` run on their own loop and use
+the async functions here; ``SyncBus`` runs a loop in a thread for synchronous callers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from typing import Any
+
+from hidsctl.bus import partition
+from hidsctl.bus.address import BusAddress
+from hidsctl.errors import ConfigError, HidsError
+
+CONNECT_DEADLINE = 10.0  # seconds for the first connection to any listed server
+ACK_TIMEOUT = 30.0  # seconds to wait for JetStream to store what was published
+DUPLICATE_WINDOW = 600.0  # seconds JetStream remembers a Nats-Msg-Id to drop a resend
+
+
+async def connect(address: BusAddress, name: str, stderr=None) -> Any:
+    """A connected nats-py client, reconnecting (to any listed server) for ever after."""
+    import nats
+
+    err = stderr if stderr is not None else sys.stderr
+    reported: dict[str, bool] = {}
+
+    async def on_error(exc: Exception) -> None:
+        text = f"{type(exc).__name__}: {exc}"
+        if not reported.get(text):  # one line per distinct error, not one per retry
+            reported[text] = True
+            print(f"hidsctl {name}: NATS: {text}", file=err, flush=True)
+
+    async def on_reconnect() -> None:
+        reported.clear()
+        print(f"hidsctl {name}: NATS: reconnected", file=err, flush=True)
+
+    try:
+        # Once connected it reconnects for ever; the first connection gets a deadline.
+        return await asyncio.wait_for(nats.connect(
+            servers=list(address.servers), name=f"hidsctl {name}", connect_timeout=5,
+            max_reconnect_attempts=-1, reconnect_time_wait=0.5, error_cb=on_error,
+            reconnected_cb=on_reconnect, allow_reconnect=True), CONNECT_DEADLINE)
+    except Exception as exc:  # nats-py raises several unrelated classes here
+        raise HidsError(f"cannot connect to NATS at {address}: "
+                        f"{str(exc) or type(exc).__name__}") from None
+
+
+async def ensure_stream(js: Any, stream: str, partitions: int | None,
+                        replicas: int | None = None) -> int:
+    """Create the partitioned stream if it is missing; returns its partition count.
+
+    An existing stream keeps its count: ``partitions`` (when given) must match it.
+    ``replicas`` (1 by default) is how many servers of a NATS cluster hold the stream."""
+    from nats.js.api import StorageType, StreamConfig
+    from nats.js.errors import NotFoundError
+
+    try:
+        info = await js.stream_info(stream)
+    except NotFoundError:
+        info = None
+    except Exception as exc:  # no JetStream on the server (no responders), timeouts, …
+        raise HidsError(f"stream {stream}: JetStream does not answer ({str(exc) or type(exc).__name__}); "
+                        "is it enabled (nats-server -js)?") from None
+    if info is not None:
+        count = partition.count_from(info.config.description)
+        if count is None:
+            raise ConfigError(f"stream {stream} exists but was not made by hidsctl "
+                              "(no partition count in its description)")
+        if partitions is not None and partitions != count:
+            raise ConfigError(f"stream {stream} has {count} partitions, not {partitions}")
+        return count
+    count = partitions or partition.DEFAULT_PARTITIONS
+    if not 1 <= count <= partition.MAX_PARTITIONS:
+        raise ConfigError(f"partitions must be 1..{partition.MAX_PARTITIONS}")
+    config = StreamConfig(name=stream, subjects=[partition.wildcard(stream)],
+                          description=partition.describe(count), storage=StorageType.FILE,
+                          duplicate_window=DUPLICATE_WINDOW, num_replicas=replicas or 1)
+    try:
+        await js.add_stream(config)
+    except Exception as exc:
+        # Another process may have created it meanwhile: then read what it made.
+        try:
+            info = await js.stream_info(stream)
+        except Exception:
+            raise HidsError(f"cannot create stream {stream}: {exc}") from None
+        return partition.count_from(info.config.description) or count
+    return count
+
+
+async def replicas_of(js: Any, stream: str) -> int:
+    info = await js.stream_info(stream)
+    return info.config.num_replicas or 1
+
+
+class SyncBus:
+    """A NATS connection on a private event loop thread, called synchronously."""
+
+    def __init__(self, address: BusAddress, name: str):
+        self.address = address
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True,
+                                       name="nats")
+        self.thread.start()
+        try:
+            self.nc = self.call(connect(address, name))
+        except BaseException:
+            self._stop()
+            raise
+        self.js = self.nc.jetstream()
+
+    def call(self, coro, timeout: float | None = None):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def ensure_stream(self, partitions: int | None = None, replicas: int | None = None) -> int:
+        return self.call(ensure_stream(self.js, self.address.stream, partitions, replicas))
+
+    def publish(self, subject: str, data: bytes, msg_id: str | None = None):
+        headers = {"Nats-Msg-Id": msg_id} if msg_id else None
+        return self.call(self.js.publish(subject, data, headers=headers))
+
+    def messages(self, subject: str | None = None, idle: float = 1.0) -> list[Any]:
+        """Every message now in the stream (on ``subject``), oldest first."""
+        return self.call(read_all(self.js, self.address.stream, subject, idle))
+
+    def close(self) -> None:
+        try:
+            self.call(self.nc.close(), timeout=10)
+        finally:
+            self._stop()
+
+    def _stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    def __enter__(self) -> "SyncBus":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+async def read_all(js: Any, stream: str, subject: str | None, idle: float) -> list[Any]:
+    """The stream's messages up to its last sequence at the time of the call."""
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+    info = await js.stream_info(stream)
+    last = info.state.last_seq
+    out: list[Any] = []
+    if info.state.messages == 0:
+        return out
+    sub = await js.pull_subscribe(subject or f"{stream}.>", stream=stream, config=ConsumerConfig(
+        ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=30))
+    try:
+        while True:
+            try:
+                batch = await sub.fetch(256, timeout=idle)
+            except asyncio.TimeoutError:
+                return out
+            for msg in batch:
+                out.append(msg)
+                if msg.metadata.sequence.stream >= last:
+                    return out
+    finally:
+        await sub.unsubscribe()
