@@ -339,7 +339,7 @@ class Receiver:
         settings = self.settings
         notes: list[str] = []
         if hasattr(self.output, "open"):  # a bus: connect before the first agent arrives
-            notes.append(await self.output.open())  # type: ignore[attr-defined]
+            notes.append(await self.output.open())
         for address in settings.listen:
             host, port = parse_address(address, DEFAULT_PORT)
             server = await _bind(loop.create_server(lambda: TcpLink(self), host, port,
@@ -385,7 +385,7 @@ class Receiver:
                 server.close()
             self.refusals.flush(force=True)
             if hasattr(self.output, "close"):
-                await self.output.close()  # type: ignore[attr-defined]
+                await self.output.close()
             self.store.close()
 
 
