@@ -175,7 +175,6 @@ class Traffic:
         q = f"{self.qid:X}"
         peer = self.rnd.choice(["mail-ed1-f41.google.com[209.85.208.41]", "mail.example.net[198.51.100.25]",
                                 "outbound.protection.outlook.com[40.107.22.50]"])
-        ip = peer.split("[")[1].rstrip("]")
         box = self.rnd.choice(MAILBOXES)
         lines = [("smtpd", f"connect from {peer}"),
                  ("smtpd", f"Anonymous TLS connection established from {peer}: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"),
@@ -260,7 +259,7 @@ class Traffic:
         host = self.rnd.choice(["web1", "mx1", "db1", "ns1"])
         choices: list[tuple[str, str, bool]] = [
             ("systemd-logind", f"Removed session {self.rnd.randrange(1, 999)}.", True),
-            ("chronyd", f"Selected source 192.0.2.123 (2.debian.pool.ntp.org)", True),
+            ("chronyd", "Selected source 192.0.2.123 (2.debian.pool.ntp.org)", True),
             ("kernel", "e1000e 0000:00:1f.6 eth0: NIC Link is Up 1000 Mbps Full Duplex, Flow Control: Rx/Tx", False),
             ("dbus-daemon", "[system] Successfully activated service 'org.freedesktop.timedate1'", True),
             ("rsyslogd", '[origin software="rsyslogd" swVersion="8.2302.0" x-pid="512" x-info="https://www.rsyslog.com"] rsyslogd was HUPed', False),
@@ -307,7 +306,7 @@ class Traffic:
                      f"{mid} => partner@example.com R=dnslookup T=remote_smtp H=mx.example.com [203.0.113.80] X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=yes C=\"250 2.0.0 OK\"", f"{mid} Completed"]
         elif self.rnd.random() < 0.1:
             lines = [f"H=mail.example.net [198.51.100.25]:41234 F=<news@example.net> temporarily rejected RCPT <{box}@example.org>: greylisted",
-                     f"SMTP connection from mail.example.net [198.51.100.25]:41234 lost D=0.3s"]
+                     "SMTP connection from mail.example.net [198.51.100.25]:41234 lost D=0.3s"]
         for msg in lines:
             yield "/var/log/exim4/mainlog", "mx2", f"{stamp} {msg}"
 

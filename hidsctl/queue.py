@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -267,16 +266,6 @@ class DurableQueue:
                     if len(items) >= max_items or budget <= 0:
                         return items
         return items
-
-    def wait_read(self, offset: int, timeout: float, max_items: int = 1000,
-                  poll: float = 0.05) -> list[Item]:
-        """Like read, waiting up to ``timeout`` seconds for something to arrive."""
-        deadline = time.monotonic() + timeout
-        while True:
-            items = self.read(offset, max_items)
-            if items or time.monotonic() >= deadline:
-                return items
-            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
 
 
 def _segment_index(starts: list[int], offset: int) -> int:

@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Annotated, Any, BinaryIO, Callable, Iterator, Literal, Optional, Union
+from typing import Annotated, Any, BinaryIO, Callable, Iterator, Literal, Optional, Union, get_args
 
 import msgspec
 import orjson
@@ -229,7 +229,7 @@ class OtherRecord(msgspec.Struct, gc=False):
 
 AnyRecord = Union[LogRecord, SyscheckRecord, RootcheckRecord, AlertRecord, ArRecord,
                   ArResultRecord, AgentStatusRecord, NoticeRecord]
-SCHEMAS: dict[str, type] = {cls.__struct_config__.tag: cls for cls in AnyRecord.__args__}
+SCHEMAS: dict[str, type] = {cls.__struct_config__.tag: cls for cls in get_args(AnyRecord)}
 RECORD_TYPES = frozenset(SCHEMAS)
 
 
@@ -457,7 +457,9 @@ class RecordReader:
         while True:
             if self.before_block is not None:
                 self.before_block()
-            chunk = os.read(fd, READ_CHUNK) if fd is not None else self.stream.read1(READ_CHUNK)
+            # a stream without a descriptor is an in-memory io.BufferedIOBase: it has read1
+            chunk = os.read(fd, READ_CHUNK) if fd is not None \
+                else self.stream.read1(READ_CHUNK)  # type: ignore[union-attr]
             if not chunk:
                 break
             start = 0
@@ -529,10 +531,6 @@ def _fileno(stream) -> int | None:
         return stream.fileno()
     except (AttributeError, OSError, ValueError):
         return None
-
-
-def read_records(stream: BinaryIO | None = None, **kwargs: Any) -> RecordReader:
-    return RecordReader(stream, **kwargs)
 
 
 # --- writing ------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ def test_changed_line_is_reported_clock_lines_are_not(tmp_path, device):
     assert len(third) == 1, err
     record = third[0]
     assert record["type"] == "log"
-    assert record["location"] == f"(device-config) admin@127.0.0.1->show running-config"
+    assert record["location"] == "(device-config) admin@127.0.0.1->show running-config"
     assert record["log"].startswith("ossec: agentless: Change detected:\n")
     assert "- ip address 192.0.2.1 255.255.255.0" in record["log"]
     assert "+ ip address 192.0.2.99 255.255.255.0" in record["log"]

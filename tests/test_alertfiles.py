@@ -55,7 +55,7 @@ def test_alerts_filed_by_their_own_utc_day_and_closed_when_a_later_day_arrives(t
     files.handle(alert("2026-11-21T00:00:00.100Z", 3))
     assert not (day_dir(tmp_path) / "ossec-alerts-20.log").exists()
     with gzip.open(day_dir(tmp_path) / "ossec-alerts-20.json.gz") as packed:
-        assert [json.loads(l)["id"].split(".")[1] for l in packed] == ["1", "2"]
+        assert [json.loads(line)["id"].split(".")[1] for line in packed] == ["1", "2"]
     with gzip.open(day_dir(tmp_path) / "ossec-alerts-20.log.gz", "rt") as packed:
         assert packed.read().startswith("** Alert ")
     files.close()
@@ -78,7 +78,7 @@ def test_wall_clock_midnight_closes_the_day_without_a_new_alert(tmp_path):
     assert (day_dir(tmp_path) / "ossec-alerts-20.log.gz").exists()
     archive = tmp_path / "archives" / "2026" / "Nov" / "ossec-archive-20.json.gz"
     with gzip.open(archive) as packed:
-        assert [json.loads(l)["type"] for l in packed] == ["alert", "log"]
+        assert [json.loads(line)["type"] for line in packed] == ["alert", "log"]
     files.close()
     assert verify(tmp_path).problems == []
 

@@ -305,7 +305,6 @@ def test_rules_test_runs_ini_cases(ruleset, tmp_path):
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=300))
 def test_engine_never_crashes_on_arbitrary_bytes(data):
-    from hidsctl.analysis.engine import Engine
 
     engine = _engine()
     line = data.decode("utf-8", "replace")

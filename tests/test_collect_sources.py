@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from collect_support import Follower, append, collect_once
+from collect_support import Follower, collect_once
 
 
 def test_command_gives_a_record_per_line_full_command_one_per_run(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
 
 from tests.conftest import run_hidsctl
 from tests.netutil import DatagramListener, StreamListener, free_port, make_certificate, server_context

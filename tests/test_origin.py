@@ -194,7 +194,10 @@ def test_agent_alert_ar_and_unknown_records_are_dropped_and_reported_logs_arrive
                   log_records(5, 5, "after", agent={"id": "000"}))
         assert web.close() == 0
         wait_for(lambda: len(server.of_type("log")) == 10, what="the agent's log records")
-        refusals = lambda: [n for n in server.of_type("notice") if n.get("code") == "refused"]
+
+        def refusals() -> list[dict]:
+            return [n for n in server.of_type("notice") if n.get("code") == "refused"]
+
         notices = wait_for(lambda: sum(n["count"] for n in refusals()) >= 3 and refusals(),
                            what="the refusal notices")
         records = server.records()

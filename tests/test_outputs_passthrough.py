@@ -62,4 +62,4 @@ def test_mail_passes_a_checkpoint_and_consumes_contract_records(tmp_path):
          CHECKPOINT)
     process.stdin.close()
     assert process.wait(timeout=30) == 0
-    assert [json.loads(l) for l in process.stdout.read().splitlines()] == [CHECKPOINT]
+    assert [json.loads(line) for line in process.stdout.read().splitlines()] == [CHECKPOINT]

@@ -10,7 +10,7 @@ import pytest
 from conftest import FIXTURES
 from hidsctl.errors import ConfigError
 from hidsctl.respond import accounts, engine, ossec, settings, values
-from respond_helpers import alert, config, respond
+from respond_helpers import alert, respond
 
 OSSEC_SERVER_CONF = Path(os.environ.get("HIDSCTL_OSSEC_FIXTURE", FIXTURES / "ossec-4.3")) / "ossec-server.conf"
 

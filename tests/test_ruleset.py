@@ -17,7 +17,6 @@ import json
 import time
 import xml.etree.ElementTree as ET
 from functools import lru_cache
-from pathlib import Path
 
 import orjson
 import pytest

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import FIXTURES, root_only, run_hidsctl
 from hidsctl.errors import RuleError
-from hidsctl.scan.rootcheck import load_all, patterns, policy, run_checks, signatures, system
+from hidsctl.scan.rootcheck import load_all, patterns, policy, run_checks, system
 from hidsctl.scan.settings import RootcheckSettings
 
 def _ossec_fixtures() -> Path:

@@ -12,7 +12,6 @@ import time
 import pytest
 
 from hidsctl.transport import protocol
-from hidsctl.transport.keys import KeyFile, keys_path
 from transport_support import (Proxy, ReceiveProcess, SendProcess, enroll_keys, kill_quietly,
                                log_records, wait_for)
 

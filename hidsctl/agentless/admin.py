@@ -99,8 +99,9 @@ def _rows(state_dir: Path, config_path: Path | None) -> list[dict]:
                          keys.get(host_name(host.address, host.port))))
     for key, credential in sorted(stored.items()):
         if key not in seen:
-            user, host, port = parse_target(key)
-            rows.append(_row(key, None, None, credential, keys.get(host_name(host, port or 22))))
+            _user, address, port = parse_target(key)
+            rows.append(_row(key, None, None, credential,
+                             keys.get(host_name(address, port or 22))))
     return rows
 
 

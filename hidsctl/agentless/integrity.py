@@ -7,7 +7,7 @@ import re
 import shlex
 import sys
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 from hidsctl import records
 from hidsctl.agentless import ssh
@@ -114,7 +114,7 @@ def scan(session: ssh.Session, host: Host) -> dict[str, dict]:
               "attributes only", file=sys.stderr, flush=True)
     for path, digest in hashes.items():
         if path in files:
-            files[path][algorithm] = digest  # type: ignore[index]
+            files[path][algorithm] = digest
     return files
 
 
@@ -169,7 +169,7 @@ def check(session: ssh.Session, host: Host, store: Store, emit) -> None:
         if change.event == "added" and _under(change.path, new_dirs):
             continue
         reported.append(change)
-        fields = {"path": change.path, "event": change.event}
+        fields: dict[str, Any] = {"path": change.path, "event": change.event}
         if change.changed:
             fields["changed"] = change.changed
         if change.old is not None:

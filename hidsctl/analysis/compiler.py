@@ -96,7 +96,7 @@ class RuleCompiler:
 
     def _children(self, node: RuleNode) -> list[str]:
         children = node.children
-        wanted = {c.rule.decoded_as for c in children} - {None}
+        wanted = {c.rule.decoded_as for c in children if c.rule.decoded_as is not None}
         if len(wanted) < SPLIT_AT:
             lines = []
             for child in children:

@@ -173,7 +173,7 @@ class Correlation:
             if not walk:
                 return None
             barrier = max(target.marks[level:])
-            same = ()  # the index already holds only events with the same values
+            same = []  # the index already holds only events with the same values
         else:
             walk = target.events
             barrier = 0

@@ -95,7 +95,7 @@ class DecoderSet:
         self.without_program: list[DecoderNode] = []
         self.names: set[str] = set()
         self.count = 0
-        self._by_program: dict[str, tuple[DecoderNode, ...]] = {}
+        self._by_program: dict[tuple[str | None, str], tuple[DecoderNode, ...]] = {}
 
     # --- loading --------------------------------------------------------------------------
 
@@ -159,8 +159,8 @@ class DecoderSet:
             if program_name is None:
                 nodes = self.without_program
             else:
-                nodes = [n for n in self.with_program
-                         if n.decoder.program_name.test(program_name)]
+                nodes = [n for n in self.with_program if n.decoder.program_name is not None
+                         and n.decoder.program_name.test(program_name)]
             found = tuple(n for n in nodes if _may_start(n.decoder.prematch, first))
             if len(self._by_program) > 10000:
                 self._by_program.clear()

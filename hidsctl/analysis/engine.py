@@ -9,7 +9,6 @@ a level-0 winner ends the search without an alert.
 from __future__ import annotations
 
 import socket
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,7 +173,3 @@ class Engine:
         if ev.syscheck is not None:
             alert["syscheck"] = ev.syscheck
         return alert
-
-
-def now() -> float:
-    return time.time()

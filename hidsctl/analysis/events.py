@@ -74,7 +74,7 @@ class Event:
         self.fts: bool | None = None
         self.previous: list[str] | None = None
         self.lower = self.log.lower()  # for the rules' substring prefilters
-        self._local = None
+        self._local: time.struct_time | None = None
 
     @property
     def size(self) -> int:
@@ -127,16 +127,16 @@ def from_record(record: Record) -> Event | None:
     if rtype == "syscheck":
         return _syscheck(record, agent, when)
     if rtype == "rootcheck":
-        text = str(record.get("title", ""))
+        title = str(record.get("title", ""))
         detail = record.get("detail")
-        if detail and str(detail) not in text:
-            text = f"{text} {detail}"
-        ev = Event(record, text, "rootcheck", agent, when)
+        if detail and str(detail) not in title:
+            title = f"{title} {detail}"
+        ev = Event(record, title, "rootcheck", agent, when)
         ev.decoder = ROOTCHECK
         if record.get("file"):
             ev.fields["filename"] = str(record["file"])
         return ev
-    text = None
+    text: str | None = None
     location = ""
     if rtype == "agent_status":
         text, location = agent_status_text(record, agent), "ossec"
@@ -204,8 +204,9 @@ _WAZUH_NAMES = {"mode": "perm", "uname": "uname", "gname": "gname"}
 def _syscheck(record: Record, agent: dict, when: float) -> Event:
     path = str(record.get("path", ""))
     event = record.get("event")
-    old = record.get("old") if isinstance(record.get("old"), dict) else {}
-    new = record.get("new") if isinstance(record.get("new"), dict) else {}
+    old, new = record.get("old"), record.get("new")
+    old = old if isinstance(old, dict) else {}
+    new = new if isinstance(new, dict) else {}
     changed = [c for c in (record.get("changed") or []) if isinstance(c, str)]
     if event == "deleted":
         text, decoder = f"File '{path}' was deleted. Unable to retrieve checksum.", \

@@ -189,11 +189,11 @@ def _ascii_class(items: list, negate: bool, info: Translation) -> str:
             raise Unsupported("class")
     if not members:
         raise Unsupported("class without ASCII members")
-    runs, start, prev = [], None, None
-    for code in sorted(members):
-        if start is None:
-            start = prev = code
-        elif code == prev + 1:
+    codes = sorted(members)
+    runs: list[tuple[int, int]] = []
+    start = prev = codes[0]
+    for code in codes[1:]:
+        if code == prev + 1:
             prev = code
         else:
             runs.append((start, prev))
@@ -295,7 +295,9 @@ def searcher(items: Any, flags: int, fallback: Callable, *,
     else:
         unicode_programs = []
     binding = _binding_match(ascii_rx) if ascii_rx is not None else None
-    dollar = (info or unicode_info).dollar
+    translation = info if info is not None else unicode_info
+    assert translation is not None  # ascii_rx or unicode_source exists, each with its info
+    dollar = translation.dollar
 
     def unicode_search(text: str):
         if not unicode_programs:
@@ -318,7 +320,4 @@ def searcher(items: Any, flags: int, fallback: Callable, *,
         if unicode_source is None:
             return fallback(text)
         return unicode_search(text)
-
-    search.re2_source = ascii_rx.pattern if ascii_rx is not None else \
-        unicode_source  # type: ignore[attr-defined]
     return search

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from hidsctl.analysis.patterns import Pattern, PatternError
+from hidsctl.analysis.patterns import Pattern
 
 
 def to_python(source: str) -> str:

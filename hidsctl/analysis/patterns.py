@@ -75,11 +75,6 @@ class Pattern:
         """Whether the pattern (with its negation) accepts ``text``."""
         return (self.search(text) is not None) is not self.negate
 
-    def end(self, text: str) -> int:
-        """End offset of the first match, or -1."""
-        m = self.search(text)
-        return -1 if m is None else m.end()
-
     def captures(self, text: str):
         """(end offset, captured groups that were set) or None."""
         m = self.search(text)

@@ -23,6 +23,13 @@ _NAME = re.compile(r"[A-Za-z0-9\-._/()@]*")   # what OSSEC accepts in a host or 
 _PID = re.compile(r"\[[0-9]+\]")
 _ALNUM = re.compile(r"[^\W_]*")
 _PRI = re.compile(r"<\d{1,3}>")
+
+
+def _run_end(run: re.Pattern[str], text: str, pos: int) -> int:
+    """Where the run of ``run``'s characters from ``pos`` ends (``run`` matches the empty
+    string, so it always matches)."""
+    m = run.match(text, pos)
+    return m.end() if m else pos
 _RFC5424 = re.compile(
     r"<\d{1,3}>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (.*))?\Z", re.S)
 
@@ -95,7 +102,7 @@ def _syslog(text: str, date_len: int) -> Header:
     if text.startswith(" ", pos):
         pos += 1
     start = pos
-    pos = _NAME.match(text, pos).end()
+    pos = _run_end(_NAME, text, pos)
     hostname = text[start:pos]
     if text.startswith(": ", pos):
         # No host (Solaris): the name before ': ' is the program.
@@ -103,7 +110,7 @@ def _syslog(text: str, date_len: int) -> Header:
     if not text.startswith(" ", pos):
         return Header(text[start:], None, None, stamp)  # not a host name: no header fields
     pstart = pos + 1
-    pos = _NAME.match(text, pstart).end()
+    pos = _run_end(_NAME, text, pstart)
     program = text[pstart:pos]
     found = _after_program(text, pos)
     if found:
@@ -130,14 +137,14 @@ def _after_program(text: str, pos: int) -> int:
 
 
 def _aix(text: str, pos: int, pstart: int, hostname: str, stamp: str) -> Header:
-    pos = _ALNUM.match(text, pos).end()
+    pos = _run_end(_ALNUM, text, pos)
     if not text.startswith(":", pos):
         return Header(text[pstart:], hostname, None, stamp)
-    pos = _ALNUM.match(text, pos + 1).end()
+    pos = _run_end(_ALNUM, text, pos + 1)
     if not text.startswith(" ", pos):
         return Header(text[pstart:], hostname, None, stamp)
     start = pos + 1
-    pos = _NAME.match(text, start).end()
+    pos = _run_end(_NAME, text, start)
     program = text[start:pos]
     found = _after_program(text, pos)
     if found and text.startswith(": ", found - 2):  # AIX: "prog: " or "prog[pid]: " only

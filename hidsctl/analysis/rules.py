@@ -55,15 +55,6 @@ ALERT_OPTIONS = ("alert_by_email", "no_email_alert", "log_alert", "no_log", "no_
                  "no_full_log")
 IGNORE_FIELDS = ("user", "srcip", "dstip", "id", "location", "data", "name")
 COMPLIANCE_PREFIXES = ("pci_dss_", "gdpr_", "hipaa_", "nist_800_53_", "gpg13_", "tsc_")
-KNOWN_ELEMENTS = frozenset(
-    ["match", "regex", "pcre2", "decoded_as", "category", "description", "group", "info",
-     "cve", "time", "weekday", "srcip", "dstip", "if_sid", "if_group", "if_level",
-     "if_matched_sid", "if_matched_group", "if_matched_regex", "if_fts", "check_diff",
-     "options", "ignore", "check_if_ignored", "list", "compiled_rule", "different_url",
-     "mitre", "var"]
-    + list(FIELD_ELEMENTS) + [f"{e}_pcre2" for e in FIELD_ELEMENTS]
-    + ["match_pcre2", "regex_pcre2", "if_matched_pcre2", "if_matched_regex_pcre2"]
-    + list(CONTEXT_OPTIONS) + list(NOT_SAME))
 
 
 @dataclass(eq=False)
@@ -306,7 +297,7 @@ class EventList:
     def __init__(self, limit: int = 4096):
         from collections import deque
         self.limit = limit
-        self.events = deque(maxlen=limit)   # (seq, event)
+        self.events: deque[tuple[int, Any]] = deque(maxlen=limit)   # (seq, event)
         self.seq = 0
         self.indexes: dict[tuple, dict] = {}  # same-fields -> {values: deque[(seq, event)]}
         # The newest marked position per correlation level: a search of a rule of level L

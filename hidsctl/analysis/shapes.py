@@ -206,9 +206,10 @@ def _mandatory(seq: list, ic: bool, skip: Any) -> list[Chars]:
                 out += _mandatory(list(holding[0]), ic, skip)
                 continue
             firsts = [_first(list(alt), ic) for alt in av[1]]
-            if all(f is not None for f in firsts):
+            known = [f for f in firsts if f is not None]
+            if len(known) == len(firsts):
                 union = NONE
-                for f in firsts:
+                for f in known:
                     union = union | f
                 out.append(union)
     return out

@@ -49,6 +49,11 @@ class Offset:
     rotated: bool = False
 
 
+def _offset(row: tuple) -> Offset:
+    path, dev, ino, pos, fingerprint, fp_len, rotated = row
+    return Offset(path, dev, ino, pos, fingerprint, fp_len, bool(rotated))
+
+
 class OffsetStore:
     def __init__(self, directory: Path):
         self.path = directory / "collect.db"
@@ -58,13 +63,13 @@ class OffsetStore:
         rows = self.conn.execute(
             "SELECT path, dev, ino, pos, fingerprint, fp_len, rotated FROM files WHERE path = ?",
             (path,)).fetchall()
-        return [Offset(*row[:6], bool(row[6])) for row in rows]
+        return [_offset(row) for row in rows]
 
     def for_inode(self, dev: int, ino: int) -> list[Offset]:
         rows = self.conn.execute(
             "SELECT path, dev, ino, pos, fingerprint, fp_len, rotated FROM files "
             "WHERE dev = ? AND ino = ?", (dev, ino)).fetchall()
-        return [Offset(*row[:6], bool(row[6])) for row in rows]
+        return [_offset(row) for row in rows]
 
     def cursor(self, name: str) -> str | None:
         row = self.conn.execute("SELECT cursor FROM cursors WHERE name = ?", (name,)).fetchone()

@@ -476,7 +476,8 @@ class Collector:
             return
         offsets = self.pending_offsets()
         cursors = {}
-        if self.journal is not None and self.journal.cursor != self.saved_cursor:
+        if self.journal is not None and self.journal.cursor is not None \
+                and self.journal.cursor != self.saved_cursor:
             cursors[CURSOR_NAME] = self.journal.cursor
         if not offsets and not self.gone and not cursors:
             return

@@ -211,6 +211,9 @@ def _command_source(entry: str | dict, frequency: float, full: bool, where: str,
     return CommandSource(command, full, every, alias)
 
 
+_KIND_NAMES = {str: "a string", int: "an integer", list: "a list"}
+
+
 def _typed(table: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str, key: str,
            required: bool = False) -> Any:
     if name not in table:
@@ -219,7 +222,7 @@ def _typed(table: dict[str, Any], name: str, kind: type | tuple[type, ...], wher
         return None
     value = table[name]
     if isinstance(value, bool) or not isinstance(value, kind):
-        expected = {str: "a string", int: "an integer", list: "a list"}.get(kind, "a number")  # type: ignore[call-overload]
+        expected = _KIND_NAMES.get(kind, "a number") if isinstance(kind, type) else "a number"
         raise ConfigError(f"expected {expected}, got {type(value).__name__} {value!r}",
                           SourceLocation(where, detail=f"{key} {name}"))
     return value

@@ -9,7 +9,7 @@ import sys
 try:
     from inotify_simple import INotify, flags
 except ImportError:  # pragma: no cover - a dependency, but not on every platform
-    INotify = None  # type: ignore[assignment,misc]
+    INotify = None
 
 MASK = 0
 if INotify is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -79,7 +78,8 @@ def status(json_output: JsonOption = False, state_dir: StateDirOption = None,
         report = control.query(directory / "supervise.sock")
     except HidsError as exc:
         reason = last_exit_reason(directory)  # it stopped on its own: say why
-        raise HidsError(f"{exc.message}; it stopped at {reason}" if reason else exc.message)
+        raise HidsError(f"{exc.message}; it stopped at {reason}" if reason else exc.message) \
+            from None
     if json_output or not sys.stdout.isatty():
         sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
         return

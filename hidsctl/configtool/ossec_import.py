@@ -98,7 +98,7 @@ class Importer:
                 mail["level"] = int(_text(block, "email_alert_level"))
             if _text(block, "log_alert_level"):
                 self.table("analyze")["min-level"] = int(_text(block, "log_alert_level"))
-        for block in self.blocks("email_alerts"):
+        for _block in self.blocks("email_alerts"):
             self.warnings.append("<email_alerts> (per-recipient filters) is not imported; "
                                  "run one `hidsctl mail` per recipient with --level/--group")
         if notify and mail.get("to"):

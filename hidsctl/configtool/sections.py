@@ -114,7 +114,7 @@ def check(cfg: dict[str, Any], path: Path | None) -> dict[str, Any]:
         cls = settings_class(name)
         if cls is None:
             continue
-        settings = config.build(cls, {}, cfg, name, path)
+        settings: Any = config.build(cls, {}, cfg, name, path)
         if section.check is not None and name in cfg:
             section.check(settings, path)
         effective[name] = settings

@@ -119,11 +119,16 @@ class SmtpTransport:
                 f"recipients refused: {exc.recipients}") from None
         except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
             raise (PermanentFailure if exc.smtp_code >= 500 else TemporaryFailure)(
-                f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')}") from None
+                f"{exc.smtp_code} {_text(exc.smtp_error)}") from None
         except (OSError, smtplib.SMTPException) as exc:
             raise TemporaryFailure(f"SMTP {self.host}:{self.port}: {exc}") from None
         if refused:
             print(f"hidsctl: mail: recipients refused: {sorted(refused)}", file=sys.stderr)
+
+
+def _text(reply: bytes | str) -> str:
+    """An SMTP server's reply text (smtplib hands over bytes, or str for its own errors)."""
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
 
 
 def _password(settings: MailSettings) -> str:
@@ -235,7 +240,8 @@ class Mailer:
                 continue
             if "report" in entries[0]:
                 report = entries[0]["report"]
-                if not self._send(lambda: (report["subject"], report["body"]),
+                # _send calls write() at once, before the loop moves on
+                if not self._send(lambda: (report["subject"], report["body"]),  # noqa: B023
                                   items[0].next_offset):
                     return
                 continue
@@ -253,8 +259,9 @@ class Mailer:
             if self.cap["sent"] >= self.settings.max_per_hour:
                 self._set_cap(hour, self.cap["sent"], True)
                 return
-            alerts = [e["alert"] for e in entries[:count]]
-            if not self._send(lambda: (mailtext.subject(alerts), mailtext.body(alerts)),
+            alerts = [e["alert"] for e in entries[:count] if isinstance(e, dict)]
+            # _send calls write() at once, before the loop moves on
+            if not self._send(lambda: (mailtext.subject(alerts), mailtext.body(alerts)),  # noqa: B023
                               items[count - 1].next_offset, alerts):
                 return
             self._set_cap(hour, self.cap["sent"] + 1, False)

@@ -22,6 +22,7 @@ import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Sequence
 
 CHECKSUM_FILE = "checksums"
 GENESIS = "0" * 64
@@ -189,14 +190,15 @@ def _shown(tree: Path, relative: str) -> str:
 
 
 def print_verification(seals: list[Seal], problems: list[Problem],
-                       open_files: list[OpenFile] = (), *, as_json: bool = False) -> None:
+                       open_files: Sequence[OpenFile] = (), *, as_json: bool = False) -> None:
     """One line per problem, one per open file saying what its running chain covers, then
     a summary line (JSON objects with ``as_json``)."""
     import json
 
     for problem in problems:
         if as_json:
-            doc = {"day": problem.day, "problem": problem.kind, "path": problem.path}
+            doc: dict[str, Any] = {"day": problem.day, "problem": problem.kind,
+                                   "path": problem.path}
             if problem.line is not None:
                 doc["line"] = problem.line
                 doc["last_line"] = problem.last_line or problem.line

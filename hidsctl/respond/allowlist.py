@@ -56,7 +56,7 @@ def _from_proc_and_resolver() -> list[str]:
         pass
     try:
         for info in socket.getaddrinfo(socket.gethostname(), None):
-            addresses.append(info[4][0].split("%")[0])
+            addresses.append(str(info[4][0]).split("%")[0])
     except OSError:
         pass
     return addresses
@@ -74,7 +74,7 @@ def resolve(names: Iterable[str]) -> list[Network]:
             pass
         try:
             for info in socket.getaddrinfo(name, None):
-                out.append(ipaddress.ip_network(info[4][0].split("%")[0]))
+                out.append(ipaddress.ip_network(str(info[4][0]).split("%")[0]))
         except OSError as exc:
             print(f"hidsctl respond: server {name!r} does not resolve ({exc}); not allow-listed",
                   file=sys.stderr)

@@ -110,7 +110,8 @@ class Responder:
             return True, []
         if response.location == "all":
             return True, ["all"]
-        target = response.agent_id if response.location == "defined-agent" else agent
+        # settings give every defined-agent response its agent id
+        target = (response.agent_id or "") if response.location == "defined-agent" else agent
         if target in ("", "000"):
             return True, []
         return False, [target]
@@ -129,7 +130,7 @@ class Responder:
             if not isinstance(timeout, int) or isinstance(timeout, bool) \
                     or not 0 <= timeout <= MAX_TIMEOUT:
                 raise Skip("invalid timeout")
-            alert = ar.get("alert") if isinstance(ar.get("alert"), dict) else {}
+            alert = _dict(ar.get("alert"))
             subject = self.subject_of_ar(command, ar)
         except Skip as why:
             return [self.result("skipped", reason=str(why), **base)]
@@ -148,9 +149,9 @@ class Responder:
     # --- values -------------------------------------------------------------------------
 
     def subject_of_alert(self, command: Command, alert: Record) -> Subject:
-        data = alert.get("data") if isinstance(alert.get("data"), dict) else {}
-        agent = alert.get("agent") if isinstance(alert.get("agent"), dict) else {}
-        syscheck = alert.get("syscheck") if isinstance(alert.get("syscheck"), dict) else {}
+        data = _dict(alert.get("data"))
+        agent = _dict(alert.get("agent"))
+        syscheck = _dict(alert.get("syscheck"))
         user = data.get("dstuser") if data.get("dstuser") is not None else data.get("srcuser")
         if agent.get("id") is not None and values.agent_id(agent.get("id")) is None:
             raise Skip("invalid agent id")  # never guess where to run
@@ -162,8 +163,8 @@ class Responder:
         ))
 
     def subject_of_ar(self, command: Command, ar: Record) -> Subject:
-        alert = ar.get("alert") if isinstance(ar.get("alert"), dict) else {}
-        agent = alert.get("agent") if isinstance(alert.get("agent"), dict) else {}
+        alert = _dict(ar.get("alert"))
+        agent = _dict(alert.get("agent"))
         return self.checked(command, ar.get("srcip"), ar.get("user"), Subject(
             rule_id=values.rule_id(ar.get("rule_id")) or "",
             alert_id=values.alert_id(ar.get("alert_id")) or "",
@@ -329,7 +330,7 @@ def script_alert(alert: Record, subject: Subject) -> Record:
     """The alert as scripts see it on stdin, its srcip and user replaced by the validated
     values (Wazuh scripts read them from there)."""
     copy = dict(alert)
-    data = dict(copy.get("data")) if isinstance(copy.get("data"), dict) else {}
+    data = dict(_dict(copy.get("data")))
     for key, value in (("srcip", subject.srcip), ("dstuser", subject.user)):
         if value:
             data[key] = value
@@ -343,6 +344,11 @@ def script_alert(alert: Record, subject: Subject) -> Record:
 
 def _expiry(expires: float | None) -> Record:
     return {"expires": records.format_timestamp(expires)} if expires is not None else {}
+
+
+def _dict(value: Any) -> dict:
+    """``value`` when it is an object, else an empty one: records are data and may lack it."""
+    return value if isinstance(value, dict) else {}
 
 
 def _text(value: Any) -> str | None:

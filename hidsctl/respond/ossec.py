@@ -23,7 +23,8 @@ def import_respond(path: str | os.PathLike) -> dict[str, Any]:
     root = parse_ossec_conf(path)
     blocks = [child for config in root for child in config]  # children of <ossec_config>
     commands = [_command(block, path) for block in blocks if block.tag == "command"]
-    responses, offenders = [], []
+    responses: list[dict[str, Any]] = []
+    offenders: list[int] = []
     for block in (b for b in blocks if b.tag == "active-response"):
         if block.find("command") is None:  # an agent's global block: repeated offenders only
             offenders = _minutes(_text(block, "repeated_offenders"), path) or offenders

@@ -35,6 +35,7 @@ class Router:
             if self.sock is not None:
                 self.sock.sendall(line)
             else:
+                assert self.fd is not None  # _open made a socket or a descriptor
                 _write_all(self.fd, line)
             return None
         except OSError as exc:

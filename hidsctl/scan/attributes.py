@@ -24,8 +24,6 @@ HASH_NAMES = ("sha256", "sha1", "md5")
 # Columns of the baseline, in order; the record names are these minus the private ones.
 COLUMNS = ("size", "mode", "uid", "gid", "uname", "gname", "mtime_ns", "ctime_ns", "inode",
            "dev", "sha256", "sha1", "md5", "target")
-# What moved when ``--fast`` decides to hash again.
-FAST_KEYS = ("size", "mtime_ns", "ctime_ns", "inode")
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
 _NOATIME = getattr(os, "O_NOATIME", 0)
@@ -166,7 +164,7 @@ def public(entry: Entry) -> dict[str, Any]:
 
 def changed(old: Entry, new: Entry, compared: frozenset[str]) -> list[str]:
     """Names of compared attributes that differ; hashes only where both sides have them."""
-    names = []
+    names: list[str] = []
     for name in ("size", "mode", "uid", "gid", "uname", "gname"):
         if name in compared and old.get(name) != new.get(name):
             names.append(name)

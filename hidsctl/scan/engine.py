@@ -16,7 +16,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from hidsctl import records
 from hidsctl.scan import attributes, pathtext
@@ -126,7 +126,7 @@ class Scanner:
         run.silent = {r.path for r in roots if not self.baseline.known(r.path)}
         started = time.monotonic()
         stats = WalkStats()
-        progress = run.progress = Progress(self.show_progress and progress)
+        shown = run.progress = Progress(self.show_progress and progress)
         # --fast builds a tuple per file and a stat per file, none in a cycle: the cyclic
         # collector would only walk them again and again (a tenth of its time).
         paused = fast and gc.isenabled()
@@ -149,7 +149,7 @@ class Scanner:
                     run.walk_root(root, files)
             run.drain(0)
         finally:
-            progress.stop()
+            shown.stop()
             if paused:
                 gc.enable()
         # Configured roots nested in these but not scanned now keep their entries.
@@ -232,8 +232,9 @@ class _Run:
                     if advance is not None:
                         advance(st.st_size)
                     continue
-                if s is not None:
-                    rows[path] = row(path)
+                full = row(path) if s is not None else None
+                if full is not None:
+                    rows[path] = full
                 yield path, st, target
 
         self.walk_root(root, moved(), rows)
@@ -323,7 +324,10 @@ class _Run:
             self.scanner.diffs.forget(path)
             if self.report:
                 if self.fast:  # a stamp: the record shows the whole row
-                    row = self.scanner.baseline.row(path)
+                    full = self.scanner.baseline.row(path)
+                    if full is None:  # gone from the baseline meanwhile: nothing to show
+                        continue
+                    row = full
                 self.result.deleted += 1
                 self.write(path, "deleted", [], attributes.entry_of(row), None)
         return gone
@@ -347,7 +351,7 @@ class _Run:
 
 def _hash_batch(batch: list, names: tuple[str, ...], follow: bool) -> list:
     """Worker: hash each file of a batch. Returns (path, previous, entry, problem)."""
-    out = []
+    out: list[tuple[bytes, Any, dict | None, str | None]] = []
     for path, st, previous in batch:
         try:
             digests, fst = attributes.hash_file(path, names, follow)

@@ -214,7 +214,7 @@ def watch(plan: "Plan", scanner: "Scanner", writer: "RecordWriter", every: float
                     if roots:
                         scanner.scan(roots, fast=False, prune=configured, remember=False,
                                      progress=False)
-                if next_full is not None and time.monotonic() >= next_full:
+                if every and next_full is not None and time.monotonic() >= next_full:
                     full_scan(plan, scanner)
                     next_full = time.monotonic() + every
                 writer.flush()
@@ -223,7 +223,7 @@ def watch(plan: "Plan", scanner: "Scanner", writer: "RecordWriter", every: float
 
 
 def _periodic(plan: "Plan", scanner: "Scanner", writer: "RecordWriter", interval: float) -> None:
-    from hidsctl.scan.run import full_scan, shutdown
+    from hidsctl.scan.run import full_scan
 
     while True:
         time.sleep(interval)

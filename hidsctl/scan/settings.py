@@ -103,10 +103,10 @@ class RootcheckSettings:
     command_timeout: float = 30.0
 
 
-ALL_CHECKS = ("files", "trojans", "dev", "processes", "ports", "interfaces", "suid", "policies")
+ALL_CHECKS: tuple[str, ...] = ("files", "trojans", "dev", "processes", "ports", "interfaces", "suid", "policies")
 
 # SUID/SGID programs a stock Debian or Ubuntu system ships; anything else is reported.
-DEFAULT_SUID_ALLOW = [
+DEFAULT_SUID_ALLOW: list[str] = [
     f"{prefix}/{name}" for prefix in ("/bin", "/usr/bin", "/sbin", "/usr/sbin")
     for name in ("passwd", "su", "sudo", "mount", "umount", "chsh", "chfn", "gpasswd", "newgrp",
                  "pkexec", "ping", "ping6", "fusermount", "fusermount3", "chage", "expiry",

@@ -109,7 +109,7 @@ def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
     # Directories are listed (readdir + lstat of each entry) ahead of time on a few threads,
     # so the kernel's work overlaps the comparisons done here; the order stays depth-first.
     pool = _lister() if prefetch else _Inline()
-    stack: list[tuple[bytes, int, Future]] = [
+    stack: list[tuple[bytes, int, Future | _Listed]] = [
         (root.path, root.depth_offset, pool.submit(_list, root.path))]
     while stack:
         directory, depth, listing = stack.pop()
@@ -122,7 +122,7 @@ def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
             stats.errors += 1
             stats.unscanned.append(directory)
             continue
-        subdirs = []
+        subdirs: list[tuple[bytes, int, Future | _Listed]] = []
         prefix = directory if directory.endswith(b"/") else directory + b"/"
         for name, st in entries:
             path = prefix + name
@@ -197,7 +197,7 @@ class _Listed:
 
 def _list(directory: bytes) -> list[tuple[bytes, os.stat_result | OSError]]:
     """A directory's entries with their lstat (or the error that stat gave)."""
-    out = []
+    out: list[tuple[bytes, os.stat_result | OSError]] = []
     with os.scandir(directory) as it:
         for entry in it:
             try:

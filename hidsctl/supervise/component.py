@@ -104,11 +104,13 @@ class Component:
         self.last_line = ""
         self.feed_stop = threading.Event()
         tail = tail_records(output) if spec.dedupe and output is not None else None
+        assert self.process.stdout is not None  # opened with PIPE above
         self.drainer = Drainer(spec.name, self.process.stdout, output, inputs, self.counters,
                                keep_types(*spec.keep), lambda q, o: None, dedupe_tail=tail,
                                mirror=self._mirror if spec.alerts_json or spec.alerts_log else None)
         self.drainer.start()
         if inputs:
+            assert self.process.stdin is not None  # a PIPE when there are inputs
             self.feeder = Feeder(spec.name, self.process.stdin, inputs, offsets, self.counters,
                                  self.feed_stop)
             self.feeder.start()

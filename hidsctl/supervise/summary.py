@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console, Group, JustifyMethod
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 # (header, justify) of the table's columns; it fits 80 columns with the longest component
 # name, state and user names up to 8 characters (longer ones wrap, names never do).
-COLUMNS = (("component", "left"), ("state", "left"), ("pid", "right"), ("user", "left"),
+COLUMNS: tuple[tuple[str, JustifyMethod], ...] = (("component", "left"), ("state", "left"), ("pid", "right"), ("user", "left"),
            ("up", "right"), ("restarts", "right"), ("in", "right"), ("out", "right"),
            ("alerts", "right"), ("dropped", "right"))
 
@@ -75,7 +75,7 @@ class LiveSummary:
         self.live.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.live.__exit__(*exc)
 
     def update(self, supervisor) -> None:

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from hidsctl import config as config_module
 from hidsctl.errors import ConfigError, SourceLocation, StateError
@@ -105,9 +105,9 @@ class Supervisor:
         for path in _state_dirs(spec.argv) + _output_dirs(spec.argv):
             if path != self.state:  # the state directory itself stays the supervisor's
                 dirs.ensure_owned(path, user, self.log, spec.name)
-        for path in (spec.alerts_json, spec.alerts_log):
-            if path is not None:  # written by the supervisor itself, as root
-                dirs.make_dirs(path.parent, 0o750)
+        for alerts in (spec.alerts_json, spec.alerts_log):
+            if alerts is not None:  # written by the supervisor itself, as root
+                dirs.make_dirs(alerts.parent, 0o750)
 
     def _needs(self, user: dirs.User) -> list[tuple[str, str, str]]:
         """What each unprivileged component must reach: (component, path, r or w)."""
@@ -323,7 +323,7 @@ for what, path, mode in json.loads(sys.argv[1]):
 """
 
 
-def _check_user_can_run(user: dirs.User, needs: list[tuple[str, str, str]] = ()) -> None:
+def _check_user_can_run(user: dirs.User, needs: Sequence[tuple[str, str, str]] = ()) -> None:
     """Fail at start, clearly, when the unprivileged user cannot run this hidsctl at all or
     cannot reach what its components read and write."""
     import json
@@ -341,6 +341,7 @@ def _check_user_can_run(user: dirs.User, needs: list[tuple[str, str, str]] = ())
                          f"install hidsctl where that user can read it (a system Python or a "
                          f"virtualenv under /opt), or set [supervise] user = \"root\" to run "
                          f"without privilege separation")
+    assert result is not None  # set whenever ok
     for line in result.stdout.decode(errors="replace").splitlines():
         what, path, mode = json.loads(line)
         parent = dirs.unreachable_parent(Path(path), user)

@@ -298,6 +298,7 @@ class Agent:
     async def _drain_or_timeout(self) -> None:
         while not self.input_done:
             await asyncio.sleep(0.1)
+        assert self.drained is not None  # made before this task starts
         try:
             await asyncio.wait_for(self.drained.wait(), self.settings.drain_timeout)
         except asyncio.TimeoutError:
@@ -350,7 +351,7 @@ class Agent:
         try:
             handshake = protocol.AgentHandshake(self.key.id, self.key.derived(), strict=False)
             session = None
-            for attempt in range(3):
+            for _attempt in range(3):
                 transport.sendto(handshake.start())
                 try:
                     session = handshake.finish(await asyncio.wait_for(inbox.get(), 2.0))

@@ -35,8 +35,6 @@ HELLO, WELCOME, DATA, ACK, KEEPALIVE, COMMAND, REJECT = range(1, 8)
 KIND_NAMES = {HELLO: "hello", WELCOME: "welcome", DATA: "data", ACK: "ack",
               KEEPALIVE: "keepalive", COMMAND: "command", REJECT: "reject"}
 SEALED_KINDS = frozenset({DATA, ACK, KEEPALIVE, COMMAND})
-AGENT_KINDS = frozenset({DATA, KEEPALIVE})  # what an agent may send once connected
-SERVER_KINDS = frozenset({ACK, COMMAND})
 
 NONCE_LEN = 32
 TAG_LEN = 16

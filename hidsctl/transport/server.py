@@ -151,7 +151,7 @@ class Receiver:
         if not was_active:
             self.output.record(records.make("agent_status", agent=link.identity(),
                                             status="connected", protocol=link.protocol_name))
-        for deadline, command in self.pending_ar.pop(key.id, []):
+        for _deadline, command in self.pending_ar.pop(key.id, []):
             link.send_body(link.session.seal(protocol.COMMAND, command))  # type: ignore[union-attr]
 
     def detach(self, link: Link) -> None:
@@ -244,7 +244,8 @@ class Receiver:
         command = orjson.dumps(record)
         if target == "all":
             for link in list(self.sessions.values()):
-                link.send_body(link.session.seal(protocol.COMMAND, command))  # type: ignore
+                if link.session is not None:  # always, for a link in sessions
+                    link.send_body(link.session.seal(protocol.COMMAND, command))
             return
         try:
             agent = records.agent_id(target)
@@ -252,9 +253,9 @@ class Receiver:
             self.log.report("ar_not_routed", f"target {target}",
                             "ar record is not addressed to an agent or 'all'")
             return
-        link = self.sessions.get(agent)
-        if link is not None and link.session is not None:
-            link.send_body(link.session.seal(protocol.COMMAND, command))
+        peer = self.sessions.get(agent)
+        if peer is not None and peer.session is not None:
+            peer.send_body(peer.session.seal(protocol.COMMAND, command))
         elif self.keys.get(agent) is None:
             self.log.report("ar_not_routed", f"agent {agent}", "no such agent")
         else:
@@ -277,9 +278,9 @@ class Receiver:
             elif now - link.last_rx > settings.disconnect_time:
                 link.close()
         for endpoint in self.udp:
-            for link in list(endpoint.links.values()):
-                if now - link.last_rx > settings.disconnect_time:
-                    link.close()
+            for udp_link in list(endpoint.links.values()):
+                if now - udp_link.last_rx > settings.disconnect_time:
+                    udp_link.close()
         for agent, held in list(self.pending_ar.items()):
             kept = [(d, c) for d, c in held if d > now]
             if len(kept) < len(held):
@@ -291,16 +292,16 @@ class Receiver:
             else:
                 del self.pending_ar[agent]
         wall = time.time()
-        for agent in self.store.agents.values():
-            if agent.status == "active" and agent.last_seen is not None \
-                    and wall - agent.last_seen > settings.disconnect_time:
-                agent.status, agent.dirty = "disconnected", True
+        for known in self.store.agents.values():
+            if known.status == "active" and known.last_seen is not None \
+                    and wall - known.last_seen > settings.disconnect_time:
+                known.status, known.dirty = "disconnected", True
                 self.output.record(records.make(
-                    "agent_status", agent={"id": agent.id, "name": agent.name,
-                                           "ip": agent.ip or "any"},
+                    "agent_status", agent={"id": known.id, "name": known.name,
+                                           "ip": known.ip or "any"},
                     status="disconnected",
-                    last_keepalive=records.format_timestamp(agent.last_keepalive)
-                    if agent.last_keepalive else None))
+                    last_keepalive=records.format_timestamp(known.last_keepalive)
+                    if known.last_keepalive else None))
         self.refusals.flush()
         self.report_hello_floods()
         self.store.flush()
@@ -338,7 +339,7 @@ class Receiver:
         settings = self.settings
         notes: list[str] = []
         if hasattr(self.output, "open"):  # a bus: connect before the first agent arrives
-            notes.append(await self.output.open())  # type: ignore[attr-defined]
+            notes.append(await self.output.open())
         for address in settings.listen:
             host, port = parse_address(address, DEFAULT_PORT)
             server = await _bind(loop.create_server(lambda: TcpLink(self), host, port,
@@ -350,7 +351,7 @@ class Receiver:
             host, port = parse_address(address, DEFAULT_PORT)
             endpoint = UdpEndpoint(self)
             transport, _ = await _bind(loop.create_datagram_endpoint(
-                lambda: endpoint, local_addr=(host, port)), "UDP", address)
+                lambda: endpoint, local_addr=(host, port)), "UDP", address)  # noqa: B023 (called at once)
             self.udp.append(endpoint)
             notes.append(f"listening on udp {host}:{transport.get_extra_info('sockname')[1]}")
         if settings.syslog:
@@ -369,9 +370,6 @@ class Receiver:
         for note in notes:
             print(f"hidsctl receive: {note}", file=self.stderr, flush=True)
 
-    def bound_ports(self) -> list[int]:
-        return [s.sockets[0].getsockname()[1] for s in self.servers]
-
     async def run(self) -> None:
         self.stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -387,7 +385,7 @@ class Receiver:
                 server.close()
             self.refusals.flush(force=True)
             if hasattr(self.output, "close"):
-                await self.output.close()  # type: ignore[attr-defined]
+                await self.output.close()
             self.store.close()
 
 

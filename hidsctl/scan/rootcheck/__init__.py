@@ -6,11 +6,12 @@ matching them.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import stat
 import sys
-from typing import Iterator
+from typing import Any, Iterator
 
 from hidsctl import records
 from hidsctl.resources import rules_dir
@@ -50,10 +51,10 @@ def run_checks(settings: RootcheckSettings) -> Iterator[dict]:
             yield _record(f"Rootkit '{signature.name}' detected by the presence of file '{path}'.",
                           file=path, detail=signature.reference or None)
     if "trojans" in checks:
-        for signature, path in signatures.find_trojans(trojans, settings.root):
+        for trojan, path in signatures.find_trojans(trojans, settings.root):
             path = _shown(path)
             yield _record(f"Trojaned version of file '{path}' detected. Signature used: "
-                          f"'{signature.pattern}' (Generic).", file=path)
+                          f"'{trojan.pattern}' (Generic).", file=path)
     if "dev" in checks:
         for kind, path in system.files_in_dev(settings.dev):
             path = _shown(path)
@@ -72,7 +73,7 @@ def run_checks(settings: RootcheckSettings) -> Iterator[dict]:
     if "ports" in checks:
         low, high = settings.ports
         for protocol in ("tcp", "udp"):
-            listed = lambda p=protocol: system.listening_ports(settings.proc, p)
+            listed = functools.partial(system.listening_ports, settings.proc, protocol)
             for port in system.hidden_ports(range(low, high + 1), protocol, system.port_in_use,
                                             listed):
                 yield _record(f"Port '{port}'({protocol}) hidden. Kernel-level rootkit or "
@@ -116,7 +117,7 @@ def _warn(message: str) -> None:
 
 
 def _record(title: str, *, file: str | None = None, detail: str | None = None) -> dict:
-    fields = {}
+    fields: dict[str, Any] = {}
     if detail:
         fields["detail"] = detail
     if file:

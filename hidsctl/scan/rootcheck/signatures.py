@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Iterator
 
 from hidsctl.errors import RuleError, SourceLocation
-from hidsctl.scan.rootcheck import patterns
 
 # Where ``*/name`` entries are looked for, relative to the root.
 WILDCARD_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "dev", "lib", "lib64", "etc", "root",

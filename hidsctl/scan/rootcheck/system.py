@@ -161,7 +161,7 @@ def risky_modes(directories: Iterable[str], allow: set[str]) -> Iterator[tuple[s
     for top in directories:
         if not os.path.isdir(top):
             continue
-        for directory, subdirs, files in os.walk(top):
+        for directory, _subdirs, files in os.walk(top):
             for name in files:
                 path = os.path.join(directory, name)
                 try:
