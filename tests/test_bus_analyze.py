@@ -255,3 +255,44 @@ def test_members_joining_mid_stream_take_partitions_with_their_state(
         assert got[part] == expected[part], f"partition {part}"
     assert [a["rule"]["id"] for a in got[partition.partition_of(VICTIM_AGENT, PARTITIONS)]
             ].count("5712") == 1
+
+
+EVIL_RULES = """<group name="local,">
+  <rule id="100100" level="5">
+    <pcre2>^(a+)+(?=b)c|(a|a)+\\1$</pcre2>
+    <description>a pattern RE2 cannot take that backtracks for ever</description>
+  </rule>
+</group>
+"""
+
+
+def test_a_member_bounds_each_event_like_analyze(tmp_path, nats_server):  # noqa: F811
+    """A log line that would run a pattern for ever costs a member its budget, then a
+    notice on the output stream; the next line still alerts."""
+    (tmp_path / "evil.xml").write_text(EVIL_RULES)
+    inbus = SyncBus(parse(nats_server.address("IN")), "test")
+    outbus = SyncBus(parse(nats_server.address("ALERTS")), "test")
+    inbus.ensure_stream(PARTITIONS)
+    errors = tmp_path / "member.err"
+    with open(errors, "wb") as err:
+        member = subprocess.Popen(hidsctl_argv(
+            "analyze", "--from", nats_server.address("IN"), "--group", "g", "--to",
+            nats_server.address("ALERTS"), "--rules", str(tmp_path / "evil.xml")),
+            stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        wait_for(lambda: "member " in errors.read_text(), 120, "member running")
+        publish(inbus, [record("001", 0, "a" * 40 + "b"),
+                        record("001", 1, "Dec  3 10:00:01 h sshd[9]: Failed password for "
+                                         "root from 192.0.2.7 port 4 ssh2")])
+        out = wait_for(lambda: (lambda got: got if len(got) >= 2 else None)(
+            [o for p in output_by_partition(outbus).values() for o in p]), 60, "two outputs")
+    finally:
+        member.terminate()
+        member.wait(30)
+        inbus.close()
+        outbus.close()
+    notice, alert = out
+    assert (notice["type"], notice["code"]) == ("notice", "over_budget")
+    assert "rule 100100" in notice["message"]
+    assert alert["rule"]["id"] == "5716"
+    assert "Traceback" not in errors.read_text()

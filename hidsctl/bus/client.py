@@ -127,7 +127,8 @@ def quiet_loop(loop: asyncio.AbstractEventLoop, name: str, stderr=None) -> None:
 
     def on_loop_error(_loop, context: dict) -> None:
         exc = context.get("exception")
-        say(f"{type(exc).__name__}: {exc}" if exc is not None else context.get("message"))
+        say(f"{type(exc).__name__}: {exc}" if exc is not None
+            else str(context.get("message", "an error in the event loop")))
 
     class OneLine(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:

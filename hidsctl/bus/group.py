@@ -27,6 +27,7 @@ the same output under the same ids, which JetStream drops inside its duplicate w
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 import re
@@ -57,6 +58,7 @@ class GroupSettings:
     lease_ttl: float = 10.0
     snapshot_interval: float = 30.0
     min_level: int = 1
+    event_budget: float = 50.0  # CPU ms one event may take, as in `hidsctl analyze`
     # host-pid-random: containers may share a host name and a pid
     member: str = field(default_factory=lambda: re.sub(
         r"[^A-Za-z0-9_-]", "_", socket.gethostname()) + f"-{os.getpid()}-{secrets.token_hex(3)}")
@@ -89,9 +91,14 @@ class Owned:
 
 
 class Member:
-    def __init__(self, settings: GroupSettings, engine, stderr=None):
+    def __init__(self, settings: GroupSettings, engine, stderr=None, guard=None):
+        from hidsctl.analysis.budget import Guard
+
         self.settings = settings
         self.engine = engine
+        # The per-event budget's marker; run() arms it (an unarmed Guard never interrupts).
+        self.guard = guard if guard is not None else Guard(settings.event_budget)
+        self.events = 0
         self.codec = Codec(engine)
         self.stderr = stderr if stderr is not None else sys.stderr
         self.owned: dict[int, Owned] = {}
@@ -183,7 +190,7 @@ class Member:
             self.owned[number] = owned
             active.append(owned)
             owned.task = asyncio.get_running_loop().create_task(self.consume(owned))
-            owned.task.add_done_callback(lambda task, o=owned: self._stopped(o, task))
+            owned.task.add_done_callback(functools.partial(self._stopped, owned))
 
     def _stopped(self, owned: Owned, task: asyncio.Task) -> None:
         """Say why a partition's task failed, also when its lease was lost meanwhile and
@@ -309,11 +316,21 @@ class Member:
             if origin.remote(record) is not None:
                 return []  # an agent's alert/ar/…: never passed on (run.py says why)
             return [data]
+        from hidsctl.analysis.budget import OverBudget, culprit, notice
+
+        self.events += 1
+        self.guard.event = self.events  # the budget's marker: a new number for each event
         try:
             outcome = self.engine.process_record(record)
+        except OverBudget as over:
+            report = notice(record, culprit(over, self.engine), self.settings.event_budget)
+            self.say(f"input {seq}: {report['message']}")
+            return [dumps(report)[:-1]]
         except RecursionError:
             self.say(f"input {seq}: analysis gave up on a pathological pattern; skipped")
             return []
+        finally:
+            self.guard.event = 0
         alert = outcome.alert if outcome is not None else None
         if alert is not None and alert["rule"]["level"] >= max(self.settings.min_level, 1):
             return [dumps(alert)[:-1]]
@@ -387,7 +404,7 @@ def run_settings(analyze) -> int:
     settings = GroupSettings(parse(analyze.source, "--from"), analyze.group,
                              parse(analyze.to, "--to"), lease_ttl=analyze.lease_ttl,
                              snapshot_interval=analyze.snapshot_interval,
-                             min_level=analyze.min_level)
+                             min_level=analyze.min_level, event_budget=analyze.event_budget)
     settings.check()
     return run(settings, new_engine(analyze))
 
@@ -403,13 +420,16 @@ def run(settings: GroupSettings, engine) -> int:
         client.quiet_loop(loop, "analyze")
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        member = Member(settings, engine)
+        member = Member(settings, engine, guard=guard)
         loop.add_signal_handler(signal.SIGHUP, lambda: member.say(
             "SIGHUP: a group member does not reload its ruleset; restart it instead"))
         await member.run(stop)
 
+    from hidsctl.analysis.budget import Guard
+
     try:
-        asyncio.run(main())
+        with Guard(settings.event_budget) as guard:
+            asyncio.run(main())
     except HidsError:
         raise
     except Exception as exc:  # nats-py's own errors, e.g. a bucket it cannot create
