@@ -85,6 +85,44 @@ def test_an_unprivileged_user_can_run_it(staged):
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.skipif(not is_root(), reason="needs root to run supervise with a service user")
+def test_the_installed_command_runs_the_main_job(staged, world):
+    """What the README says, on a clean state: the installed hidsctl runs `supervise --role
+    local` as root with an unprivileged service user; 12 failed SSH logins and a changed
+    file reach logs/alerts/ within 30 s, and nothing restarts."""
+    from test_supervise_e2e import running, sshd_failure, status, wait_for
+    from test_supervise_setup import _both_alerts, components, local_config
+
+    hidsctl = staged / "usr/local/bin/hidsctl"
+    config = local_config(world)
+    state = world / "state"
+    errors = world / "supervise.err"
+    with open(errors, "wb") as err:
+        proc = subprocess.Popen([str(hidsctl), "supervise", "--config", str(config),
+                                 "--state-dir", str(state), "--role", "local", "--user",
+                                 "nobody", "--no-summary"], cwd="/", env=installed_env(),
+                                stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        names = {"collect", "scan", "analyze", "logs"}
+        report = wait_for(lambda: running(state, names), timeout=60, what="components running")
+        assert {c["user"] for c in report["components"] if c["name"] in ("analyze", "logs")} \
+            == {"nobody"}
+        wait_for(lambda: "scan: hidsctl scan: watching" in errors.read_text(), timeout=60,
+                 what="scan watching")
+        with open(world / "auth.log", "a") as log:
+            for n in range(12):
+                log.write(sshd_failure(n))
+        (world / "watched" / "app.conf").write_text("listen 8080\n")
+        wait_for(lambda: _both_alerts(state / "logs" / "alerts" / "alerts.json"), timeout=30,
+                 what="the brute-force and integrity alerts in logs/alerts/")
+        assert {name: (c["state"], c["restarts"]) for name, c in
+                components(status(state)).items()} == {name: ("running", 0) for name in names}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    assert "restarting" not in errors.read_text()
+
+
 def test_man_pages_are_installed_and_read_by_man(staged):
     man1 = staged / "usr/local/share/man/man1"
     assert sorted(p.name for p in man1.iterdir()) == sorted(p.name for p in (ROOT / "man").iterdir())
@@ -237,40 +275,3 @@ def test_own_paths_without_root_then_uninstall(staged, tmp_path):
     assert not dirs["venv"].exists()
     install(*args, "--uninstall")  # nothing left to remove is fine
 
-
-@pytest.mark.skipif(not is_root(), reason="needs root to run supervise with a service user")
-def test_the_installed_command_runs_the_main_job(staged, world):
-    """What the README says, on a clean state: the installed hidsctl runs `supervise --role
-    local` as root with an unprivileged service user; 12 failed SSH logins and a changed
-    file reach logs/alerts/ within 30 s, and nothing restarts."""
-    from test_supervise_e2e import running, sshd_failure, status, wait_for
-    from test_supervise_setup import _both_alerts, components, local_config
-
-    hidsctl = staged / "usr/local/bin/hidsctl"
-    config = local_config(world)
-    state = world / "state"
-    errors = world / "supervise.err"
-    with open(errors, "wb") as err:
-        proc = subprocess.Popen([str(hidsctl), "supervise", "--config", str(config),
-                                 "--state-dir", str(state), "--role", "local", "--user",
-                                 "nobody", "--no-summary"], cwd="/", env=installed_env(),
-                                stdout=subprocess.DEVNULL, stderr=err)
-    try:
-        names = {"collect", "scan", "analyze", "logs"}
-        report = wait_for(lambda: running(state, names), timeout=60, what="components running")
-        assert {c["user"] for c in report["components"] if c["name"] in ("analyze", "logs")} \
-            == {"nobody"}
-        wait_for(lambda: "scan: hidsctl scan: watching" in errors.read_text(), timeout=60,
-                 what="scan watching")
-        with open(world / "auth.log", "a") as log:
-            for n in range(12):
-                log.write(sshd_failure(n))
-        (world / "watched" / "app.conf").write_text("listen 8080\n")
-        wait_for(lambda: _both_alerts(state / "logs" / "alerts" / "alerts.json"), timeout=30,
-                 what="the brute-force and integrity alerts in logs/alerts/")
-        assert {name: (c["state"], c["restarts"]) for name, c in
-                components(status(state)).items()} == {name: ("running", 0) for name in names}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-    assert "restarting" not in errors.read_text()
