@@ -420,16 +420,18 @@ def run(settings: GroupSettings, engine) -> int:
         client.quiet_loop(loop, "analyze")
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        member = Member(settings, engine, guard=guard)
-        loop.add_signal_handler(signal.SIGHUP, lambda: member.say(
-            "SIGHUP: a group member does not reload its ruleset; restart it instead"))
-        await member.run(stop)
+        # The budget's timer runs only while the loop does: armed after the loop set its
+        # signal wake-up fd, disarmed before the loop closes it.
+        with Guard(settings.event_budget) as guard:
+            member = Member(settings, engine, guard=guard)
+            loop.add_signal_handler(signal.SIGHUP, lambda: member.say(
+                "SIGHUP: a group member does not reload its ruleset; restart it instead"))
+            await member.run(stop)
 
     from hidsctl.analysis.budget import Guard
 
     try:
-        with Guard(settings.event_budget) as guard:
-            asyncio.run(main())
+        asyncio.run(main())
     except HidsError:
         raise
     except Exception as exc:  # nats-py's own errors, e.g. a bucket it cannot create

@@ -136,6 +136,21 @@ class Agent:
 
     # --- input: stdin to the durable queue -------------------------------------------------
 
+    def read_input_or_say(self, stream) -> None:
+        """The input thread: ``read_input``, with what goes wrong said in one line. Once
+        send is shutting down (``loop`` gone) the queue may close under a read still in
+        progress: that is the end of input, not an error."""
+        try:
+            self.read_input(stream)
+        except Exception as exc:
+            if self.loop is None:
+                return
+            try:
+                print(f"hidsctl send: input: {exc}", file=sys.stderr, flush=True)
+            except (BrokenPipeError, ValueError):
+                pass
+            self._notify(self._input_finished)
+
     def read_input(self, stream) -> None:
         """Append what stdin brings, in chunks: whenever reading would block (so a quiet
         source is queued at once) and every 5,000 records or 1 MiB (less for a small
@@ -270,7 +285,7 @@ class Agent:
         stop = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(signum, stop.set)
-        reader = threading.Thread(target=self.read_input, args=(stdin or sys.stdin.buffer,),
+        reader = threading.Thread(target=self.read_input_or_say, args=(stdin or sys.stdin.buffer,),
                                   name="send input", daemon=True)
         reader.start()
         connector = asyncio.create_task(self.connect_forever())
