@@ -54,8 +54,7 @@ class HelloLimiter:
         if self.rate <= 0:
             return True
         now = time.monotonic()
-        tokens, then = self.sources.get(peer, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - then) * self.rate)
+        tokens = min(self.burst, self._level(self.sources.get(peer, (self.burst, now)), now))
         if tokens < 1.0:
             self.refused[peer] = self.refused.get(peer, 0) + 1
             self.sources[peer] = (tokens, now)
@@ -71,17 +70,22 @@ class HelloLimiter:
         entry = self.sources.get(peer)
         if entry is None or self.rate <= 0:
             return False
-        if entry[0] + (time.monotonic() - entry[1]) * self.rate >= 1.0:
+        if self._level(entry, time.monotonic()) >= 1.0:
             return False
         self.refused[peer] = self.refused.get(peer, 0) + 1
         return True
 
     def forget_idle(self, now: float) -> None:
         """Drop sources whose bucket has refilled: they are as good as new."""
-        self.sources = {peer: (tokens, then) for peer, (tokens, then) in self.sources.items()
-                        if tokens + (now - then) * self.rate < self.burst}
+        self.sources = {peer: entry for peer, entry in self.sources.items()
+                        if self._level(entry, now) < self.burst}
         if len(self.sources) >= self.MAX_SOURCES:
             self.sources.clear()  # all busy: start over rather than grow without bound
+
+    def _level(self, entry: tuple[float, float], now: float) -> float:
+        """A source's tokens at ``now``: what it had then, refilled at ``rate`` since."""
+        tokens, then = entry
+        return tokens + (now - then) * self.rate
 
     def take_refused(self) -> dict[str, int]:
         """Hellos refused per source since the last call."""
