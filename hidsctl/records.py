@@ -175,29 +175,27 @@ class AlertRecord(Common, tag="alert", gc=False):
     syscheck: Optional[AlertSyscheck] = None
 
 
-class ArRecord(Common, tag="ar", gc=False):
-    command: str
-    action: str
+class ResponseFields(Common, gc=False):
+    """What an ``ar`` command and the ``ar_result`` about it both carry (in no union)."""
     srcip: Optional[str] = None
     user: Optional[str] = None
     rule_id: Optional[str] = None
     alert_id: Optional[str] = None
     timeout: Optional[int] = None
     target: Optional[str] = None
+
+
+class ArRecord(ResponseFields, tag="ar", kw_only=True, gc=False):
+    command: str
+    action: str
     alert: Optional[dict[str, Any]] = None
 
 
-class ArResultRecord(Common, tag="ar_result", gc=False):
+class ArResultRecord(ResponseFields, tag="ar_result", kw_only=True, gc=False):
     status: str
     reason: Optional[str] = None
     command: Optional[str] = None
     action: Optional[str] = None
-    srcip: Optional[str] = None
-    user: Optional[str] = None
-    rule_id: Optional[str] = None
-    alert_id: Optional[str] = None
-    timeout: Optional[int] = None
-    target: Optional[str] = None
     exit_code: Optional[int] = None
     output: Optional[str] = None
     offences: Optional[int] = None
