@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from hidsctl import origin
 from hidsctl.errors import HidsError, UsageError
+from hidsctl.records import RecordReader
 
 HANDLED = frozenset({"log", "syscheck", "rootcheck", "agent_status", "ar_result", "notice"})
 
@@ -105,23 +106,23 @@ PLAIN_TEXT_HINT = ("hidsctl analyze: hint: analyze reads JSON records; for plain
                    "`hidsctl collect FILE | hidsctl analyze` or `hidsctl logtest`")
 
 
-def input_reader(stdin: BinaryIO | None, before_block):
-    """The record reader of analyze's input: after the first line that is not JSON (plain
-    log lines piped straight in, most often) it says once what to do instead."""
-    from hidsctl.records import RecordReader
+class HintingReader(RecordReader):
+    """analyze's input reader: after the first line that is not JSON (plain log lines
+    piped straight in, most often) it says once what to do instead."""
 
-    class HintingReader(RecordReader):
-        hinted = False
+    hinted = False
 
-        def report(self, line_no: int, problem: str) -> None:
-            super().report(line_no, problem)
-            if not self.hinted and problem.startswith("not valid JSON"):
-                self.hinted = True
-                try:
-                    print(PLAIN_TEXT_HINT, file=self.stderr, flush=True)
-                except (BrokenPipeError, ValueError):
-                    pass
+    def report(self, line_no: int, problem: str) -> None:
+        super().report(line_no, problem)
+        if not self.hinted and problem.startswith("not valid JSON"):
+            self.hinted = True
+            try:
+                print(PLAIN_TEXT_HINT, file=self.stderr, flush=True)
+            except (BrokenPipeError, ValueError):
+                pass
 
+
+def input_reader(stdin: BinaryIO | None, before_block) -> HintingReader:
     return HintingReader(stdin, before_block=before_block)
 
 
