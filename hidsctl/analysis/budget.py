@@ -20,6 +20,7 @@ import signal
 import threading
 from typing import Any
 
+from hidsctl.analysis.compiler import GENERATED
 from hidsctl.errors import UsageError
 
 DEFAULT_MS = 50.0
@@ -83,7 +84,7 @@ def culprit(exc: BaseException, engine: Any) -> str:
         tb = tb.tb_next
     for tb in reversed(frames):
         code = tb.tb_frame.f_code
-        if code.co_filename == "<hidsctl rules>":
+        if code.co_filename.startswith(GENERATED):
             return _rule_at(engine, tb)
         if code.co_name in ("decode", "_run_regexes") and \
                 code.co_filename.endswith("decoders.py"):

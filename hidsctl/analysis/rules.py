@@ -13,9 +13,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from hidsctl.analysis.correlation import RECENT
 from hidsctl.analysis.patterns import Pattern, PatternError, compile_pattern
 from hidsctl.analysis.xmlload import Node
 from hidsctl.errors import RuleError, SourceLocation
@@ -146,17 +147,19 @@ class Rule:
     compiled_rule: str | None = None
     info: list[dict] = field(default_factory=list)
     cve: list[str] = field(default_factory=list)
-    # built at load
-    checks: tuple = ()
+    # built at load (RuleTree.link_correlation, finish_rule)
+    search_key: str | None = None      # the event list its correlation reads
+    record_keys: tuple[str, ...] = ()  # the event lists its alerted events go to
     groups: list[str] = field(default_factory=list)
-    alert_rule: dict = field(default_factory=dict)
-    # runtime state
-    firedtimes: int = 0
-    time_ignored: float = 0.0
-    sid_prev_matched: Any = None       # list of events when this rule is an if_matched_sid
-    group_prev_matched: list = field(default_factory=list)
-    search_list: Any = None            # the list this rule's correlation reads
-    search_kind: str | None = None     # "sid", "group" or "events"
+    alert_rule: dict[str, Any] = field(default_factory=dict)
+    finished: bool = False             # read-only from then on
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # What an engine learns at run time lives in correlation.CorrelationState; a rule
+        # is the same definition for every engine and partition that uses it.
+        if self.__dict__.get("finished"):
+            raise AttributeError(f"rule {self.id} is read-only once loaded ({name})")
+        object.__setattr__(self, name, value)
 
     @property
     def sort_level(self) -> int:
@@ -189,6 +192,8 @@ class RuleTree:
         self.by_id: dict[int, Rule] = {}
         self.first_node: dict[int, RuleNode] = {}  # a rule id's first node (it exists)
         self.nodes_of: dict[int, list[RuleNode]] = {}  # every node of a rule id
+        self._sid_watched: set[int] = set()               # rules an if_matched_sid names
+        self._group_watched: dict[int, list[str]] = {}    # rule id -> group lists it feeds
 
     # --- arrangement (OSSEC's rules_list) ---------------------------------------------------
 
@@ -202,7 +207,7 @@ class RuleTree:
             old = self.by_id.get(rule.id)
             if old is None:
                 raise RuleError(f"overwrite of rule {rule.id}, which does not exist", rule.where)
-            _overwrite(old, rule)
+            self._overwrite(old, rule)
             return
         if rule.id in self.by_id:
             first = self.by_id[rule.id].where
@@ -255,72 +260,50 @@ class RuleTree:
             self._placed(rule, parent.add_child(rule))
         self.by_id[rule.id] = rule
 
+    def _overwrite(self, old: Rule, new: Rule) -> None:
+        """``overwrite="yes"``: the new definition takes the old one's place in the tree,
+        keeping what placed it there (its parents, category and sort order)."""
+        merged = replace(new, overwrite=False, accuracy=old.accuracy, category=old.category,
+                         if_sid=old.if_sid, if_group=old.if_group, if_level=old.if_level)
+        for node in self.nodes_of[old.id]:
+            node.rule = merged
+        self.by_id[old.id] = merged
+
     def _placed(self, rule: Rule, node: RuleNode) -> None:
         self.first_node.setdefault(rule.id, node)
         self.nodes_of.setdefault(rule.id, []).append(node)
 
     def link_correlation(self, rule: Rule) -> None:
-        """Point a correlating rule at the event list it searches (OSSEC's OS_MarkID/Group)."""
+        """Name the event list a correlating rule searches and note the rules it watches
+        (OSSEC's OS_MarkID/Group); the lists themselves are CorrelationState's."""
         if rule.if_matched_sid:
             target = self.by_id.get(rule.if_matched_sid)
             if target is None:
                 raise RuleError(f"if_matched_sid {rule.if_matched_sid} names no rule",
                                 rule.where)
-            if target.sid_prev_matched is None:
-                target.sid_prev_matched = EventList()
-            rule.search_list = target.sid_prev_matched
-            rule.search_kind = "sid"
+            rule.search_key = f"sid {target.id}"
+            self._sid_watched.add(target.id)
         elif rule.if_matched_group is not None:
-            rule.search_list = EventList()
-            rule.search_kind = "group"
+            rule.search_key = f"group {rule.id}"
             for other in self.by_id.values():
                 if other is not rule and rule.if_matched_group.test(other.groups_text):
-                    other.group_prev_matched.append(rule.search_list)
+                    self._group_watched.setdefault(other.id, []).append(rule.search_key)
         elif rule.context and not rule.check_diff:
-            rule.search_kind = "events"
+            rule.search_key = RECENT
+
+    def finish(self) -> None:
+        """Once every rule is loaded and linked: give each the lists its alerted events go
+        to (a rule watched by id keeps its own list only, as OSSEC's does), build its
+        alert, and make it read-only."""
+        for rule in self.by_id.values():
+            if rule.id in self._sid_watched:
+                rule.record_keys = (f"sid {rule.id}",)
+            else:
+                rule.record_keys = tuple(self._group_watched.get(rule.id, ()))
+            finish_rule(rule)
 
     def rules(self) -> list[Rule]:
         return list(self.by_id.values())
-
-
-class EventList:
-    """Events a rule fired on, newest last; the correlation state one list of rules reads.
-
-    Besides the list itself it keeps, per set of ``same_*`` fields its readers compare, an
-    index from those fields' values to the events that have them, so a search looks only
-    at its own source/user/... instead of scanning everything; and the few events marked
-    as part of a correlation, which end every search that reaches them (OSSEC's rule).
-    """
-
-    __slots__ = ("events", "limit", "seq", "indexes", "marks", "horizon")
-
-    def __init__(self, limit: int = 4096):
-        from collections import deque
-        self.limit = limit
-        self.events: deque[tuple[int, Any]] = deque(maxlen=limit)   # (seq, event)
-        self.seq = 0
-        self.indexes: dict[tuple, dict] = {}  # same-fields -> {values: deque[(seq, event)]}
-        # The newest marked position per correlation level: a search of a rule of level L
-        # stops at max(marks[L:]), the newest event marked at L or above.
-        self.marks = [0] * 17
-        self.horizon = 0.0                    # longest timeframe of the rules reading this
-
-    def clear(self) -> None:
-        self.events.clear()
-        self.marks = [0] * 17
-        self.seq = 0
-        for index in self.indexes.values():
-            index.clear()
-
-
-def _overwrite(old: Rule, new: Rule) -> None:
-    for name in ("level", "maxsize", "frequency", "timeframe", "ignore_time", "groups_text",
-                 "patterns", "day_time", "week_day", "srcip", "dstip", "description",
-                 "info", "cve", "if_matched_regex", "if_matched_group", "if_matched_sid",
-                 "options", "same", "different_url", "context", "decoded_as", "action",
-                 "lists", "compiled_rule", "noalert", "check_diff", "if_fts",
-                 "ignore_fields", "check_if_ignored", "where"):
-        setattr(old, name, getattr(new, name))
 
 
 # --- reading XML ---------------------------------------------------------------------------
@@ -606,8 +589,9 @@ def parse_weekdays(text: str, node: Node) -> frozenset:
 # --- compiling checks -------------------------------------------------------------------------
 
 def finish_rule(rule: Rule) -> None:
-    """Split a rule's groups from its compliance tags and build its alert's ``rule`` object.
-    (Its conditions are compiled with the whole tree: analysis/compiler.py.)"""
+    """Split a rule's groups from its compliance tags, build its alert's ``rule`` object
+    and make it read-only. (Its conditions are compiled with the whole tree, per engine:
+    analysis/compiler.py.)"""
     groups = [g.strip() for g in rule.groups_text.split(",") if g.strip()]
     rule.groups = [g for g in groups if not g.startswith(COMPLIANCE_PREFIXES)]
     alert_rule: dict[str, Any] = {"id": str(rule.id), "level": rule.level,
@@ -624,3 +608,4 @@ def finish_rule(rule: Rule) -> None:
         alert_rule["cve"] = ", ".join(rule.cve)
     alert_rule["mail"] = "alert_by_email" in rule.options
     rule.alert_rule = alert_rule
+    rule.finished = True

@@ -26,7 +26,7 @@ from hidsctl.analysis import xmlload
 from hidsctl.analysis.cdb import CdbList
 from hidsctl.analysis.decoders import DecoderSet, decoder_from_xml
 from hidsctl.analysis.plugins import PLUGINS
-from hidsctl.analysis.rules import Rule, RuleTree, rule_from_xml
+from hidsctl.analysis.rules import RuleTree, rule_from_xml
 from hidsctl.errors import (ConfigError, DecoderError, HidsError, RuleError, SourceLocation,
                             UsageError)
 
@@ -233,7 +233,6 @@ def load(sources: RulesetSources, *, errors: list[HidsError] | None = None) -> R
                     problem(exc)
         tree = RuleTree()
         names = decoders.names | BUILTIN_DECODERS
-        loaded: list[Rule] = []
         for path in sources.rule_files:
             try:
                 nodes = xmlload.parse_file(path, RuleError)
@@ -250,18 +249,16 @@ def load(sources: RulesetSources, *, errors: list[HidsError] | None = None) -> R
                     try:
                         if node.tag.lower() != "rule":
                             raise RuleError(f"unexpected <{node.tag}> in <group>", node.where())
-                        rule = rule_from_xml(node, gname, names)
-                        tree.add(rule)
-                        if not rule.overwrite:
-                            loaded.append(rule)
+                        tree.add(rule_from_xml(node, gname, names))
                     except HidsError as exc:
                         problem(exc)
-        for rule in loaded:
+        for rule in tree.rules():
             try:
                 tree.link_correlation(rule)
             except HidsError as exc:
                 problem(exc)
         lists = _load_lists(tree, sources, problem)
+        tree.finish()
         collected.extend(str(w.message) for w in caught)
     return Ruleset(decoders, tree, sources, lists, collected)
 

@@ -265,31 +265,11 @@ def _reloaded(old, settings: AnalyzeSettings):
         print(f"hidsctl: error: reload refused, the running rules stay: {exc}", file=sys.stderr,
               flush=True)
         return old
-    previous = {rule.id: rule for rule in old.ruleset.tree.rules()}
-    for rule in engine.ruleset.tree.rules():
-        before = previous.get(rule.id)
-        if before is None:
-            continue
-        rule.firedtimes, rule.time_ignored = before.firedtimes, before.time_ignored
-        for name in ("sid_prev_matched", "search_list"):
-            new_list, old_list = getattr(rule, name, None), getattr(before, name, None)
-            if new_list is not None and old_list is not None and new_list is not old_list:
-                _take_state(new_list, old_list)
-    engine.correlation = old.correlation
-    for rule in engine.ruleset.tree.rules():
-        engine.correlation.register(rule)
-    engine.sequence = old.sequence
-    print(f"hidsctl: analyze: ruleset reloaded ({len(previous)} rules before, "
+    before = len(old.ruleset.tree.rules())
+    engine.state = old.state.carried_to(engine.plan)
+    print(f"hidsctl: analyze: ruleset reloaded ({before} rules before, "
           f"{len(engine.ruleset.tree.rules())} now)", file=sys.stderr, flush=True)
     return engine
-
-
-def _take_state(target, source) -> None:
-    """Give ``target`` the contents of ``source`` (same class; slots or a dict)."""
-    names = getattr(type(source), "__slots__", None) or list(vars(source))
-    for name in ([names] if isinstance(names, str) else names):
-        if hasattr(source, name):
-            setattr(target, name, getattr(source, name))
 
 
 def _report(reader, message: str) -> None:
