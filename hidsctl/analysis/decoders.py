@@ -135,7 +135,8 @@ class DecoderSet:
             if dec.fts:
                 raise DecoderError(f"decoder {dec.name!r} repeats a sibling's name and cannot "
                                    "have fts", dec.where)
-            if sibling.regex is None or dec.regex is None or \
+            if not _decodes(sibling) or not _decodes(dec) or \
+                    sibling.regex is not None and dec.regex is not None and \
                     sibling.regex.kind != dec.regex.kind and \
                     "pcre2" in (sibling.regex.kind, dec.regex.kind):
                 raise DecoderError(f"duplicate decoder name {dec.name!r} without a regex to "
@@ -230,15 +231,21 @@ class DecoderSet:
                      cmatch: int | None) -> None:
         log = ev.log
         dec = chain[idx]
-        if dec.plugin is not None:
-            if dec.plugin_offset is None:
-                dec.plugin(ev)
-            else:
-                dec.plugin(ev, pmatch if dec.plugin_offset == "after_parent" else (cmatch or 0))
-            return
         regex_prev: int | None = None
         fields = ev.fields
         while True:
+            if dec.plugin is not None:
+                # A plugin may start a chain that regexes of the same name continue.
+                if dec.plugin_offset is None:
+                    dec.plugin(ev)
+                else:
+                    dec.plugin(ev, pmatch if dec.plugin_offset == "after_parent"
+                               else (cmatch or 0))
+                if dec.get_next and idx + 1 < len(chain):
+                    idx += 1
+                    dec = chain[idx]
+                    continue
+                return
             if dec.regex is None:
                 return
             offset = dec.regex_offset
@@ -274,6 +281,11 @@ class DecoderSet:
                 dec = chain[idx]
                 continue
             return
+
+
+def _decodes(dec: Decoder) -> bool:
+    """Whether a decoder fills fields (a regex or a plugin), so a chain can go through it."""
+    return dec.regex is not None or dec.plugin is not None
 
 
 def _may_start(prematch: Pattern | None, first: str) -> bool:
