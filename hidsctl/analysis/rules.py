@@ -14,7 +14,7 @@ import ipaddress
 import re
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 from hidsctl.analysis.correlation import RECENT
 from hidsctl.analysis.mitre import mitre_object
@@ -325,137 +325,286 @@ def _int_attr(node: Node, name: str, value: str, low: int, high: int) -> int:
 
 def rule_from_xml(node: Node, group_name: str, decoder_names: set[str] | None,
                   *, default_timeframe: int = 360) -> Rule:
+    """One ``<rule>``: its attributes and elements read by the handlers of
+    ``RULE_ATTRIBUTES`` and ``RULE_ELEMENTS``; an unknown element is warned about and
+    ignored, as OSSEC does."""
     attrs = {k.lower(): v for k, v in node.attrs.items()}
     if "id" not in attrs or "level" not in attrs:
         raise RuleError("<rule> needs an id and a level", node.where())
     rid = _int_attr(node, "id", attrs["id"], 1, 999999)
     where = node.where(f"rule {rid}")
     rule = Rule(id=rid, level=_int_attr(node, "level", attrs["level"], 0, 16), where=where,
-                timeframe=default_timeframe)
+                timeframe=default_timeframe, groups_text=group_name)
     for key, value in attrs.items():
         if key in ("id", "level"):
             continue
-        if key == "maxsize":
-            rule.maxsize = _int_attr(node, key, value, 1, 99999)
-        elif key == "frequency":
-            rule.frequency = _int_attr(node, key, value, 0, 9999)
-        elif key == "timeframe":
-            rule.timeframe = _int_attr(node, key, value, 1, 999999)
-        elif key == "ignore":
-            rule.ignore_time = _int_attr(node, key, value, 0, 999999)
-        elif key == "accuracy":
-            rule.accuracy = value.strip() != "0"
-        elif key == "noalert":
-            rule.noalert = True
-        elif key == "overwrite":
-            if value not in ("yes", "no"):
-                raise RuleError(f"overwrite must be yes or no, not {value!r}", where)
-            rule.overwrite = value == "yes"
-        else:
+        attribute = RULE_ATTRIBUTES.get(key)
+        if attribute is None:
             raise RuleError(f"unknown rule attribute {key!r}", where)
-    rule.groups_text = group_name
-    texts: dict[str, list[Node]] = {}
+        attribute(rule, node, key, value)
+    reading = _Reading(rule, decoder_names)
     for child in node.children:
-        tag = child.tag.lower()
-        text = child.text
-        if tag in ("match", "regex", "pcre2", "match_pcre2", "regex_pcre2") or \
-                tag.removesuffix("_pcre2") in FIELD_ELEMENTS:
-            texts.setdefault(tag, []).append(child)
-        elif tag == "decoded_as":
-            if decoder_names is not None and text not in decoder_names:
-                raise RuleError(f"decoded_as names unknown decoder {text!r}", child.where())
-            rule.decoded_as = text
-        elif tag == "category":
-            if text not in CATEGORIES:
-                raise RuleError(f"unknown category {text!r}", child.where())
-            rule.category = text
-        elif tag == "description":
-            rule.description += text.replace("\n", " ")
-        elif tag == "group":
-            rule.groups_text += text
-        elif tag == "info":
-            rule.info.append({"type": child.attrs.get("type", "text"), "value": text})
-        elif tag == "cve":
-            rule.cve.append(text)
-        elif tag == "time":
-            rule.day_time = parse_time_range(text, child)
-        elif tag == "weekday":
-            rule.week_day = parse_weekdays(text, child)
-        elif tag in ("srcip", "dstip"):
-            iplist = getattr(rule, tag) or IpList()
-            try:
-                iplist.add(text)
-            except ValueError:
-                raise RuleError(f"<{tag}> {text!r} is not an address or CIDR block",
-                                child.where()) from None
-            setattr(rule, tag, iplist)
-        elif tag == "if_sid":
-            for part in re.split(r"[,\s]+", text.strip()):
-                if not part:
-                    continue
-                if not part.isdigit():
-                    raise RuleError(f"if_sid {part!r} is not a rule id", child.where())
-                rule.if_sid.append(int(part))
-        elif tag == "if_group":
-            rule.if_group = (rule.if_group or "") + text
-        elif tag == "if_level":
-            if not text.strip().isdigit() or not 1 <= int(text) <= 16:
-                raise RuleError(f"if_level {text!r} must be 1..16", child.where())
-            rule.if_level = int(text)
-        elif tag == "if_matched_sid":
-            if not text.strip().isdigit():
-                raise RuleError(f"if_matched_sid {text!r} is not a rule id", child.where())
-            rule.if_matched_sid = int(text)
-            rule.context = True
-        elif tag == "if_matched_group":
-            rule.if_matched_group = _pattern(child, "match", rule)
-            rule.context = True
-        elif tag in ("if_matched_regex", "if_matched_pcre2", "if_matched_regex_pcre2"):
-            kind = "regex" if tag == "if_matched_regex" else "pcre2"
-            rule.if_matched_regex = _pattern(child, kind, rule)
-            rule.context = True
-        elif tag in CONTEXT_OPTIONS:
-            if CONTEXT_OPTIONS[tag] not in rule.same:
-                rule.same.append(CONTEXT_OPTIONS[tag])
-        elif tag in NOT_SAME:
-            # OSSEC clears the matching same_* flag.
-            if NOT_SAME[tag] in rule.same:
-                rule.same.remove(NOT_SAME[tag])
-        elif tag == "different_url":
-            rule.different_url = True
-        elif tag == "check_diff":
-            rule.check_diff = True
-            rule.context = True
-        elif tag == "if_fts":
-            rule.if_fts = True
-        elif tag == "options":
-            for option in re.split(r"[,\s]+", text.strip()):
-                if option and option not in ALERT_OPTIONS:
-                    raise RuleError(f"unknown option {option!r}", child.where())
-                if option:
-                    rule.options.add(option)
-        elif tag == "ignore":
-            rule.ignore_fields = _ignore_fields(text, child)
-        elif tag == "check_if_ignored":
-            rule.check_if_ignored = _ignore_fields(text, child)
-        elif tag == "list":
-            rule.lists.append(_list_rule(child, rule))
-        elif tag == "compiled_rule":
-            from hidsctl.analysis.compiled import COMPILED_RULES
-            if text not in COMPILED_RULES:
-                raise RuleError(f"unknown compiled_rule {text!r} (known: "
-                                f"{', '.join(sorted(COMPILED_RULES))})", child.where())
-            rule.compiled_rule = text
-        elif tag == "field":
-            rule.field_patterns.append(_field_pattern(child, rule))
-        elif tag == "mitre":
-            rule.mitre += _mitre_ids(child, rule)
-        elif tag == "var":
-            pass
-        else:
+        handler = RULE_ELEMENTS.get(child.tag.lower())
+        if handler is None:
             warnings.warn(f"{child.where()}: rule {rid}: unknown option <{child.tag}> ignored",
                           stacklevel=2)
-    for tag, parts in texts.items():
+        else:
+            handler(reading, child)
+    _text_patterns(reading)
+    if (rule.same or rule.frequency or rule.different_url) and not rule.context:
+        raise RuleError("frequency and same_*/different_* options need an if_matched_sid, "
+                        "if_matched_group or if_matched_regex", where)
+    if rule.if_matched_group is not None and not rule.if_sid and not rule.if_group:
+        rule.if_group = rule.if_matched_group.source
+    if rule.if_matched_sid and not rule.if_sid and not rule.if_group:
+        rule.if_sid = [rule.if_matched_sid]
+    return rule
+
+
+# --- <rule> attributes ----------------------------------------------------------------------
+
+def _number_attr(name: str, low: int, high: int) -> Callable[[Rule, Node, str, str], None]:
+    def read(rule: Rule, node: Node, key: str, value: str) -> None:
+        setattr(rule, name, _int_attr(node, key, value, low, high))
+    return read
+
+
+def _accuracy(rule: Rule, node: Node, key: str, value: str) -> None:
+    rule.accuracy = value.strip() != "0"
+
+
+def _noalert(rule: Rule, node: Node, key: str, value: str) -> None:
+    rule.noalert = True
+
+
+def _overwrite_attr(rule: Rule, node: Node, key: str, value: str) -> None:
+    if value not in ("yes", "no"):
+        raise RuleError(f"overwrite must be yes or no, not {value!r}", rule.where)
+    rule.overwrite = value == "yes"
+
+
+RULE_ATTRIBUTES: dict[str, Callable[[Rule, Node, str, str], None]] = {
+    "maxsize": _number_attr("maxsize", 1, 99999),
+    "frequency": _number_attr("frequency", 0, 9999),
+    "timeframe": _number_attr("timeframe", 1, 999999),
+    "ignore": _number_attr("ignore_time", 0, 999999),
+    "accuracy": _accuracy,
+    "noalert": _noalert,
+    "overwrite": _overwrite_attr,
+}
+
+
+# --- <rule> elements ------------------------------------------------------------------------
+
+@dataclass
+class _Reading:
+    """A ``<rule>`` being read: the rule, and the pattern texts kept for the end (an
+    element given several times is one pattern of its joined texts)."""
+
+    rule: Rule
+    decoder_names: set[str] | None
+    texts: dict[str, list[Node]] = field(default_factory=dict)
+
+
+def _text(r: _Reading, child: Node) -> None:
+    r.texts.setdefault(child.tag.lower(), []).append(child)
+
+
+def _decoded_as(r: _Reading, child: Node) -> None:
+    if r.decoder_names is not None and child.text not in r.decoder_names:
+        raise RuleError(f"decoded_as names unknown decoder {child.text!r}", child.where())
+    r.rule.decoded_as = child.text
+
+
+def _category(r: _Reading, child: Node) -> None:
+    if child.text not in CATEGORIES:
+        raise RuleError(f"unknown category {child.text!r}", child.where())
+    r.rule.category = child.text
+
+
+def _description(r: _Reading, child: Node) -> None:
+    r.rule.description += child.text.replace("\n", " ")
+
+
+def _group(r: _Reading, child: Node) -> None:
+    r.rule.groups_text += child.text
+
+
+def _info(r: _Reading, child: Node) -> None:
+    r.rule.info.append({"type": child.attrs.get("type", "text"), "value": child.text})
+
+
+def _cve(r: _Reading, child: Node) -> None:
+    r.rule.cve.append(child.text)
+
+
+def _time(r: _Reading, child: Node) -> None:
+    r.rule.day_time = parse_time_range(child.text, child)
+
+
+def _weekday(r: _Reading, child: Node) -> None:
+    r.rule.week_day = parse_weekdays(child.text, child)
+
+
+def _ip_list(r: _Reading, child: Node) -> None:
+    tag = child.tag.lower()
+    iplist = getattr(r.rule, tag) or IpList()
+    try:
+        iplist.add(child.text)
+    except ValueError:
+        raise RuleError(f"<{tag}> {child.text!r} is not an address or CIDR block",
+                        child.where()) from None
+    setattr(r.rule, tag, iplist)
+
+
+def _if_sid(r: _Reading, child: Node) -> None:
+    for part in re.split(r"[,\s]+", child.text.strip()):
+        if not part:
+            continue
+        if not part.isdigit():
+            raise RuleError(f"if_sid {part!r} is not a rule id", child.where())
+        r.rule.if_sid.append(int(part))
+
+
+def _if_group(r: _Reading, child: Node) -> None:
+    r.rule.if_group = (r.rule.if_group or "") + child.text
+
+
+def _if_level(r: _Reading, child: Node) -> None:
+    text = child.text
+    if not text.strip().isdigit() or not 1 <= int(text) <= 16:
+        raise RuleError(f"if_level {text!r} must be 1..16", child.where())
+    r.rule.if_level = int(text)
+
+
+def _if_matched_sid(r: _Reading, child: Node) -> None:
+    if not child.text.strip().isdigit():
+        raise RuleError(f"if_matched_sid {child.text!r} is not a rule id", child.where())
+    r.rule.if_matched_sid = int(child.text)
+    r.rule.context = True
+
+
+def _if_matched_group(r: _Reading, child: Node) -> None:
+    r.rule.if_matched_group = _pattern(child, "match", r.rule)
+    r.rule.context = True
+
+
+def _if_matched_regex(r: _Reading, child: Node) -> None:
+    kind = "regex" if child.tag.lower() == "if_matched_regex" else "pcre2"
+    r.rule.if_matched_regex = _pattern(child, kind, r.rule)
+    r.rule.context = True
+
+
+def _same(r: _Reading, child: Node) -> None:
+    name = CONTEXT_OPTIONS[child.tag.lower()]
+    if name not in r.rule.same:
+        r.rule.same.append(name)
+
+
+def _not_same(r: _Reading, child: Node) -> None:
+    # OSSEC clears the matching same_* flag.
+    name = NOT_SAME[child.tag.lower()]
+    if name in r.rule.same:
+        r.rule.same.remove(name)
+
+
+def _different_url(r: _Reading, child: Node) -> None:
+    r.rule.different_url = True
+
+
+def _check_diff(r: _Reading, child: Node) -> None:
+    r.rule.check_diff = True
+    r.rule.context = True
+
+
+def _if_fts(r: _Reading, child: Node) -> None:
+    r.rule.if_fts = True
+
+
+def _options(r: _Reading, child: Node) -> None:
+    for option in re.split(r"[,\s]+", child.text.strip()):
+        if option and option not in ALERT_OPTIONS:
+            raise RuleError(f"unknown option {option!r}", child.where())
+        if option:
+            r.rule.options.add(option)
+
+
+def _ignore(r: _Reading, child: Node) -> None:
+    r.rule.ignore_fields = _ignore_fields(child.text, child)
+
+
+def _check_if_ignored(r: _Reading, child: Node) -> None:
+    r.rule.check_if_ignored = _ignore_fields(child.text, child)
+
+
+def _list(r: _Reading, child: Node) -> None:
+    r.rule.lists.append(_list_rule(child, r.rule))
+
+
+def _compiled_rule(r: _Reading, child: Node) -> None:
+    from hidsctl.analysis.compiled import COMPILED_RULES
+    if child.text not in COMPILED_RULES:
+        raise RuleError(f"unknown compiled_rule {child.text!r} (known: "
+                        f"{', '.join(sorted(COMPILED_RULES))})", child.where())
+    r.rule.compiled_rule = child.text
+
+
+def _field(r: _Reading, child: Node) -> None:
+    r.rule.field_patterns.append(_field_pattern(child, r.rule))
+
+
+def _mitre(r: _Reading, child: Node) -> None:
+    r.rule.mitre += _mitre_ids(child, r.rule)
+
+
+def _nothing(r: _Reading, child: Node) -> None:
+    """``<var>`` inside a rule: variables are expanded when the file is read."""
+
+
+TEXT_ELEMENTS = ("match", "regex", "pcre2", "match_pcre2", "regex_pcre2",
+                 *FIELD_ELEMENTS, *(f"{tag}_pcre2" for tag in FIELD_ELEMENTS))
+
+# Every element a <rule> may hold, and what reading it does: the index of what is supported.
+RULE_ELEMENTS: dict[str, Callable[[_Reading, Node], None]] = {
+    **dict.fromkeys(TEXT_ELEMENTS, _text),
+    "decoded_as": _decoded_as,
+    "category": _category,
+    "description": _description,
+    "group": _group,
+    "info": _info,
+    "cve": _cve,
+    "time": _time,
+    "weekday": _weekday,
+    "srcip": _ip_list,
+    "dstip": _ip_list,
+    "if_sid": _if_sid,
+    "if_group": _if_group,
+    "if_level": _if_level,
+    "if_matched_sid": _if_matched_sid,
+    "if_matched_group": _if_matched_group,
+    "if_matched_regex": _if_matched_regex,
+    "if_matched_pcre2": _if_matched_regex,
+    "if_matched_regex_pcre2": _if_matched_regex,
+    **dict.fromkeys(CONTEXT_OPTIONS, _same),
+    **dict.fromkeys(NOT_SAME, _not_same),
+    "different_url": _different_url,
+    "check_diff": _check_diff,
+    "if_fts": _if_fts,
+    "options": _options,
+    "ignore": _ignore,
+    "check_if_ignored": _check_if_ignored,
+    "list": _list,
+    "compiled_rule": _compiled_rule,
+    "field": _field,
+    "mitre": _mitre,
+    "var": _nothing,
+}
+
+
+def _text_patterns(r: _Reading) -> None:
+    """The pattern elements, each compiled once from its joined texts."""
+    rule = r.rule
+    for tag, parts in r.texts.items():
         joined = Node(parts[0].tag, parts[0].attrs, "".join(p.text for p in parts),
                       parts[0].line, parts[0].path)
         base = tag.removesuffix("_pcre2")
@@ -474,14 +623,6 @@ def rule_from_xml(node: Node, group_name: str, decoder_names: set[str] | None,
         if key in rule.patterns:
             raise RuleError(f"<{tag}> given in both plain and pcre2 forms", joined.where())
         rule.patterns[key] = _pattern(joined, kind, rule)
-    if (rule.same or rule.frequency or rule.different_url) and not rule.context:
-        raise RuleError("frequency and same_*/different_* options need an if_matched_sid, "
-                        "if_matched_group or if_matched_regex", where)
-    if rule.if_matched_group is not None and not rule.if_sid and not rule.if_group:
-        rule.if_group = rule.if_matched_group.source
-    if rule.if_matched_sid and not rule.if_sid and not rule.if_group:
-        rule.if_sid = [rule.if_matched_sid]
-    return rule
 
 
 def _pattern(node: Node, kind: str, rule: Rule) -> Pattern:
