@@ -44,9 +44,7 @@ class Decoder:
     regex_offset: str | None = None
     order: list[str | None] = field(default_factory=list)
     fts: list[str] = field(default_factory=list)
-    ftscomment: str | None = None
     type: str = "syslog"
-    accumulate: bool = False
     use_own_name: bool = False
     plugin: Callable | None = None
     plugin_name: str | None = None
@@ -392,10 +390,6 @@ def _fts(r: _Reading, child: Node) -> None:
     r.decoder.fts = [w.strip() for w in child.text.split(",") if w.strip()]
 
 
-def _ftscomment(r: _Reading, child: Node) -> None:
-    r.decoder.ftscomment = child.text
-
-
 def _type(r: _Reading, child: Node) -> None:
     if child.text not in CATEGORIES:
         raise DecoderError(f"decoder {r.decoder.name!r}: invalid type {child.text!r}",
@@ -405,10 +399,6 @@ def _type(r: _Reading, child: Node) -> None:
 
 def _use_own_name(r: _Reading, child: Node) -> None:
     r.decoder.use_own_name = child.text.strip().lower() in ("true", "yes")
-
-
-def _accumulate(r: _Reading, child: Node) -> None:
-    r.decoder.accumulate = True
 
 
 def _plugin_decoder(r: _Reading, child: Node) -> None:
@@ -423,7 +413,9 @@ def _plugin_decoder(r: _Reading, child: Node) -> None:
 
 
 def _nothing(r: _Reading, child: Node) -> None:
-    """``<var>`` inside a decoder: variables are expanded when the file is read."""
+    """Accepted, with no effect: ``<var>`` (variables are expanded when the file is read),
+    ``<ftscomment>`` (a comment) and ``<accumulate>`` (accumulation across events is not
+    performed; docs/rules.md)."""
 
 
 # Every element a <decoder> may hold, and what reading it does: the index of what is
@@ -434,10 +426,10 @@ DECODER_ELEMENTS: dict[str, Callable[[_Reading, Node], None]] = {
     "parent": _parent,
     "order": _order,
     "fts": _fts,
-    "ftscomment": _ftscomment,
+    "ftscomment": _nothing,
     "type": _type,
     "use_own_name": _use_own_name,
-    "accumulate": _accumulate,
+    "accumulate": _nothing,
     "plugin_decoder": _plugin_decoder,
     "var": _nothing,
 }

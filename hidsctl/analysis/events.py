@@ -78,10 +78,6 @@ class Event:
         # Fields the alert shows as JSON arrays rather than as their text (JSON decoder).
         self.structured: dict[str, list] | None = None
 
-    @property
-    def size(self) -> int:
-        return len(self.log)
-
     def _localtime(self):
         if self._local is None:
             self._local = time.localtime(self.time)

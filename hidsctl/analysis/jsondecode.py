@@ -24,8 +24,6 @@ from hidsctl.analysis.decoders import ORDER_FIELDS
 MAX_INPUT = 65536      # characters of JSON read (Wazuh's whole event is at most 64 KiB)
 MAX_DEPTH = 32         # nesting of objects and arrays
 MAX_FIELDS = 512       # fields taken from one document
-NULL_MODES = ("string", "discard", "empty")
-ARRAY_MODES = ("array", "csv")
 # Fields the alert schema types as scalars: never nested objects or arrays under these.
 SCALAR_FIELDS = frozenset(("srcip", "srcport", "dstip", "dstport", "srcuser", "dstuser",
                            "url"))
