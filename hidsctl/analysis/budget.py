@@ -103,7 +103,7 @@ def _rule_at(engine: Any, tb: Any) -> str:
     return f"{text}, {describe(pattern)}" if pattern is not None else text
 
 
-def _pattern_called(engine: Any, tb: Any):
+def _pattern_called(engine: Any, tb: Any) -> Any:
     """The pattern whose search the generated code was calling: the last bound name it
     loaded before the instruction it stopped at."""
     name = None
@@ -139,7 +139,8 @@ def describe(pattern: Any) -> str:
     return f"{kind} {source!r}"
 
 
-def notice(record: dict | None, what: str, milliseconds: float, *, location: str | None = None):
+def notice(record: dict[str, Any] | None, what: str, milliseconds: float, *,
+           location: str | None = None) -> dict[str, Any]:
     """The ``notice`` record for an event given up at the budget."""
     from hidsctl import records
 

@@ -59,7 +59,7 @@ class RuleCompiler:
 
     # --- public ------------------------------------------------------------------------------
 
-    def compile(self, top: tuple[RuleNode, ...]) -> dict[str, Callable]:
+    def compile(self, top: tuple[RuleNode, ...]) -> dict[str, Callable[..., Rule | None]]:
         """One entry function per category: the templates of that category, in order."""
         categories: dict[str, list[RuleNode]] = {}
         for node in top:

@@ -13,11 +13,14 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from hidsctl.analysis.patterns import Pattern, PatternError, compile_pattern
 from hidsctl.analysis.xmlload import Node
 from hidsctl.errors import DecoderError, SourceLocation
+
+if TYPE_CHECKING:
+    from hidsctl.analysis.events import Event
 
 # OSSEC's names in <order>, mapped to the event field they fill (alerts.json names).
 ORDER_FIELDS = {
@@ -46,7 +49,7 @@ class Decoder:
     fts: list[str] = field(default_factory=list)
     type: str = "syslog"
     use_own_name: bool = False
-    plugin: Callable | None = None
+    plugin: Callable[..., None] | None = None
     plugin_name: str | None = None
     plugin_offset: str | None = None   # after_parent or after_prematch (JSON_Decoder)
     get_next: bool = False
@@ -57,7 +60,7 @@ class Decoder:
     pre_kind: int = 0
     pre_literals: Any = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, str]:
         out = {"name": self.reported}
         if self.parent_reported:
             out["parent"] = self.parent_reported
@@ -70,7 +73,7 @@ class DecoderNode:
     children: list[Decoder] = field(default_factory=list)
     # (index, child) for the children decoding tries, in order: a child continuing a
     # sibling's regex (OSSEC's get_next chain) is never tried on its own.
-    tried: tuple = ()
+    tried: tuple[tuple[int, Decoder], ...] = ()
 
     def arrange(self) -> None:
         tried = []
@@ -168,11 +171,11 @@ class DecoderSet:
             self._by_program[key] = found
         return found
 
-    def decode(self, ev) -> None:
+    def decode(self, ev: Event) -> None:
         """Set ``ev.decoder`` and decoded fields, following OSSEC's DecodeEvent."""
         log = ev.log
-        low = ev.lower
-        if len(low) != len(log):
+        low: str | None = ev.lower
+        if len(ev.lower) != len(log):
             low = None  # lowercasing moved offsets: no prefilters for this text
         for node in self.candidates(ev.program_name, log[:1]):
             top = node.decoder
@@ -225,7 +228,7 @@ class DecoderSet:
             return
 
     @staticmethod
-    def _run_regexes(ev, chain: list[Decoder], idx: int, pmatch: int,
+    def _run_regexes(ev: Event, chain: list[Decoder], idx: int, pmatch: int,
                      cmatch: int | None) -> None:
         log = ev.log
         dec = chain[idx]
@@ -369,7 +372,7 @@ class _Reading:
     for the end (patterns and JSON options, checked and compiled together)."""
 
     decoder: Decoder
-    plugins: dict[str, Callable]
+    plugins: dict[str, Callable[..., None]]
     texts: dict[str, list[Node]] = field(default_factory=dict)
 
 
@@ -435,7 +438,7 @@ DECODER_ELEMENTS: dict[str, Callable[[_Reading, Node], None]] = {
 }
 
 
-def decoder_from_xml(node: Node, plugins: dict[str, Callable]) -> Decoder:
+def decoder_from_xml(node: Node, plugins: dict[str, Callable[..., None]]) -> Decoder:
     """One ``<decoder>``: its elements read by the handlers of ``DECODER_ELEMENTS``; an
     unknown element is warned about and ignored, as OSSEC does."""
     name = node.attrs.get("name")

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from hidsctl.analysis import cdb
 from hidsctl.analysis.compiled import COMPILED_RULES, CrawlerCheck
 from hidsctl.analysis.compiler import RuleCompiler
 from hidsctl.analysis.correlation import CorrelationState, Plan
+from hidsctl.analysis.patterns import Pattern
 from hidsctl.analysis.events import NO_DECODER, Event, from_record
 from hidsctl.analysis.jsondecode import SCALAR_FIELDS as _SCALAR
 from hidsctl.analysis.rules import ListRule, Rule, RuleNode
@@ -29,7 +30,7 @@ class Outcome:
 
     event: Event
     rule: Rule | None = None
-    alert: dict | None = None
+    alert: dict[str, Any] | None = None
     firedtimes: int = 0  # the rule's wins so far, this one included
 
 
@@ -60,22 +61,22 @@ class Engine:
 
     # --- services the compiled rule checks call ----------------------------------------------
 
-    def compiled_check(self, name: str):
+    def compiled_check(self, name: str) -> Callable[[Event], bool]:
         if name == "is_valid_crawler":
             return self.crawler
         return COMPILED_RULES[name]
 
-    def diff_check(self, rule: Rule):
+    def diff_check(self, rule: Rule) -> Callable[[Event], bool]:
         return lambda ev: self.state.changed(rule, ev)
 
-    def fts_check(self):
+    def fts_check(self) -> Callable[[Event], bool]:
         return lambda ev: self.state.first_time_seen(ev)
 
-    def list_check(self, list_rule: ListRule):
+    def list_check(self, list_rule: ListRule) -> Callable[[Event], bool]:
         name = list_rule.field
         kind, check = list_rule.lookup, list_rule.check_value
 
-        def check_list(ev) -> bool:
+        def check_list(ev: Event) -> bool:
             table = list_rule.table
             if table is None:
                 return False
@@ -101,7 +102,7 @@ class Engine:
                 return None
         return None
 
-    def pattern_named(self, name: str):
+    def pattern_named(self, name: str) -> Pattern | None:
         return self._patterns.get(name)
 
     # --- evaluation --------------------------------------------------------------------------
@@ -182,7 +183,8 @@ class Engine:
         return alert
 
 
-def alert_data(fields: dict[str, str], structured: dict[str, list] | None = None) -> dict:
+def alert_data(fields: dict[str, str], structured: dict[str, list[Any]] | None = None
+               ) -> dict[str, Any]:
     """The alert's ``data``: dotted field names nested as Wazuh nests them (``user.name``
     under ``user``), arrays the JSON decoder kept shown as arrays. A name that cannot nest
     (its parent is already a value, or it is one the schema types as text) stays whole."""
@@ -201,7 +203,7 @@ def alert_data(fields: dict[str, str], structured: dict[str, list] | None = None
     return data
 
 
-def _parent_of(data: dict, parts: list[str]) -> dict | None:
+def _parent_of(data: dict[str, Any], parts: list[str]) -> dict[str, Any] | None:
     """The object a dotted name's last part goes in, made as needed; None if it cannot nest."""
     if not all(parts) or parts[0] in _SCALAR:
         return None

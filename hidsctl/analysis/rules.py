@@ -14,7 +14,7 @@ import ipaddress
 import re
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from hidsctl.analysis.correlation import RECENT
 from hidsctl.analysis.mitre import mitre_object
@@ -87,7 +87,7 @@ class IpList:
 _ip_cache: dict[str, Any] = {}
 
 
-def _ip(text: str):
+def _ip(text: str) -> Any:
     addr = _ip_cache.get(text, False)
     if addr is False:
         try:
@@ -130,8 +130,8 @@ class Rule:
     action: str | None = None
     srcip: IpList | None = None
     dstip: IpList | None = None
-    day_time: tuple | None = None
-    week_day: frozenset | None = None
+    day_time: tuple[int, int, bool] | None = None
+    week_day: frozenset[int] | None = None
     if_sid: list[int] = field(default_factory=list)
     if_group: str | None = None
     if_level: int = 0
@@ -148,7 +148,7 @@ class Rule:
     check_if_ignored: tuple[str, ...] = ()
     lists: list[ListRule] = field(default_factory=list)
     compiled_rule: str | None = None
-    info: list[dict] = field(default_factory=list)
+    info: list[dict[str, str]] = field(default_factory=list)
     cve: list[str] = field(default_factory=list)
     field_patterns: list[tuple[str, Pattern]] = field(default_factory=list)  # <field name=>
     mitre: list[str] = field(default_factory=list)  # ATT&CK technique ids
@@ -202,7 +202,7 @@ class RuleTree:
 
     # --- arrangement (OSSEC's rules_list) ---------------------------------------------------
 
-    def _walk(self, nodes=None):
+    def _walk(self, nodes: list[RuleNode] | None = None) -> Iterator[RuleNode]:
         for node in self.top if nodes is None else nodes:
             yield node
             yield from self._walk(node.children)
@@ -258,11 +258,11 @@ class RuleTree:
             for parent in parents:
                 self._placed(rule, parent.add_child(rule))
         else:
-            parent = next((n for n in self.top if n.rule.category == rule.category), None)
-            if parent is None:
+            template = next((n for n in self.top if n.rule.category == rule.category), None)
+            if template is None:
                 raise RuleError(f"no template rule for category {rule.category!r} (rules "
                                 "below id 10 define them)", rule.where)
-            self._placed(rule, parent.add_child(rule))
+            self._placed(rule, template.add_child(rule))
         self.by_id[rule.id] = rule
 
     def _overwrite(self, old: Rule, new: Rule) -> None:
@@ -739,7 +739,7 @@ _DAYS = {"sunday": 6, "sun": 6, "monday": 0, "mon": 0, "tuesday": 1, "tue": 1,
          "saturday": 5, "sat": 5}
 
 
-def parse_weekdays(text: str, node: Node) -> frozenset:
+def parse_weekdays(text: str, node: Node) -> frozenset[int]:
     body = text.strip().lower()
     negate = body.startswith("!")
     body = body.lstrip("!")

@@ -20,6 +20,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from hidsctl import resources
 from hidsctl.analysis import xmlload
@@ -144,7 +145,7 @@ def sources_from_ossec_conf(conf: Path) -> RulesetSources:
     return src
 
 
-def _add_rules_item(src: RulesetSources, layout: OssecLayout, item) -> None:
+def _add_rules_item(src: RulesetSources, layout: OssecLayout, item: xmlload.Node) -> None:
     text, where = item.text.strip(), item.where()
     if item.tag == "decoder":
         src.decoder_files.append(layout.resolve(text, "decoder file", where=where))
@@ -263,7 +264,8 @@ def load(sources: RulesetSources, *, errors: list[HidsError] | None = None) -> R
     return Ruleset(decoders, tree, sources, lists, collected)
 
 
-def _load_lists(tree: RuleTree, sources: RulesetSources, problem) -> dict[str, CdbList]:
+def _load_lists(tree: RuleTree, sources: RulesetSources,
+                problem: Callable[[HidsError], None]) -> dict[str, CdbList]:
     cache: dict[str, CdbList] = {}
     for rule in tree.rules():
         for list_rule in rule.lists:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import configparser
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hidsctl.analysis.logtest import expectation_met, run_line
 from hidsctl.analysis.ruleset import Ruleset
@@ -43,7 +44,7 @@ class CaseResult:
     got_level: int | None
     got_decoder: str | None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         c = self.case
         return {"file": c.file, "section": c.section, "line": c.name, "log": c.log,
                 "expect": {"rule": c.rule, "level": c.alert, "decoder": c.decoder,
@@ -91,7 +92,7 @@ def read_cases(path: Path) -> list[Case]:
     return cases
 
 
-def run_cases(ruleset: Ruleset, cases: list[Case], **engine_options) -> Summary:
+def run_cases(ruleset: Ruleset, cases: list[Case], **engine_options: Any) -> Summary:
     from hidsctl.analysis.engine import Engine
 
     summary = Summary()

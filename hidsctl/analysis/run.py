@@ -15,11 +15,18 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 from hidsctl import origin
 from hidsctl.errors import HidsError, UsageError
-from hidsctl.records import RecordReader
+from hidsctl.records import Record, RecordReader
+
+if TYPE_CHECKING:
+    from hidsctl.analysis.budget import Guard
+    from hidsctl.analysis.engine import Engine
+    from hidsctl.analysis.ruleset import Ruleset, RulesetSources
+    from hidsctl.deadletter import DeadLetters
+    from hidsctl.records import RecordWriter
 
 HANDLED = frozenset({"log", "syscheck", "rootcheck", "agent_status", "ar_result", "notice"})
 
@@ -49,14 +56,14 @@ class AnalyzeSettings(RulesetSettings):
     snapshot_interval: float = 30.0
 
 
-def ruleset_sources(settings: RulesetSettings):
+def ruleset_sources(settings: RulesetSettings) -> RulesetSources:
     from hidsctl.analysis import ruleset
 
     return ruleset.gather_sources(settings.ossec_conf, settings.rules, settings.decoders,
                                   no_default_rules=settings.no_default_rules)
 
 
-def load_ruleset(settings: RulesetSettings):
+def load_ruleset(settings: RulesetSettings) -> Ruleset:
     from hidsctl.analysis import ruleset
 
     sources = ruleset_sources(settings)
@@ -85,7 +92,7 @@ class AlertFiles:
             from hidsctl.alerttext import format_alert
             self.format = format_alert
 
-    def write(self, alert: dict, line: bytes) -> None:
+    def write(self, alert: dict[str, Any], line: bytes) -> None:
         if self.json is not None:
             self.json.write(line)
         if self.log is not None:
@@ -122,12 +129,12 @@ class HintingReader(RecordReader):
                 pass
 
 
-def input_reader(stdin: BinaryIO | None, before_block) -> HintingReader:
+def input_reader(stdin: BinaryIO | None, before_block: Callable[[], None]) -> HintingReader:
     return HintingReader(stdin, before_block=before_block)
 
 
 def analyze(settings: AnalyzeSettings, stdin: BinaryIO | None = None,
-            stdout: BinaryIO | None = None, dead_letters=None) -> int:
+            stdout: BinaryIO | None = None, dead_letters: DeadLetters | None = None) -> int:
     from hidsctl.records import RecordWriter
 
     engine = new_engine(settings)
@@ -146,12 +153,12 @@ def analyze(settings: AnalyzeSettings, stdin: BinaryIO | None = None,
     return 0
 
 
-def refusals(emit) -> "origin.Refusals":
+def refusals(emit: Callable[[Record], None]) -> origin.Refusals:
     """The tally of records refused for their origin; ``emit`` writes its notices."""
     return origin.Refusals("analyze", emit, what="that analyze does not analyse")
 
 
-def refused(record: dict, tally: "origin.Refusals") -> bool:
+def refused(record: Record, tally: origin.Refusals) -> bool:
     """Whether a record analyze does not analyse came from a remote origin (then it is
     counted, and dropped by the caller instead of passed through)."""
     sender = origin.remote(record)
@@ -161,7 +168,7 @@ def refused(record: dict, tally: "origin.Refusals") -> bool:
     return True
 
 
-def new_engine(settings: AnalyzeSettings):
+def new_engine(settings: AnalyzeSettings) -> Engine:
     from hidsctl.analysis.engine import Engine
 
     if settings.min_level < 0 or settings.min_level > 16:
@@ -172,8 +179,9 @@ def new_engine(settings: AnalyzeSettings):
                   manager=settings.manager)
 
 
-def run_engine(engine, settings: AnalyzeSettings, reader, writer, files: AlertFiles | None,
-               dead_letters=None):
+def run_engine(engine: Engine, settings: AnalyzeSettings, reader: RecordReader,
+               writer: RecordWriter, files: AlertFiles | None,
+               dead_letters: DeadLetters | None = None) -> None:
     """The analysis loop: every record of ``reader`` analysed or passed through to
     ``writer``; alerts at or above the minimum level also go to ``files``. SIGHUP reloads
     the ruleset between records. A record analysis fails on goes to ``dead_letters`` and
@@ -184,8 +192,9 @@ def run_engine(engine, settings: AnalyzeSettings, reader, writer, files: AlertFi
         _loop(engine, settings, reader, writer, files, guard, dead_letters)
 
 
-def _loop(engine, settings: AnalyzeSettings, reader, writer, files, guard,
-          dead_letters) -> None:
+def _loop(engine: Engine, settings: AnalyzeSettings, reader: RecordReader,
+          writer: RecordWriter, files: AlertFiles | None, guard: Guard,
+          dead_letters: DeadLetters | None) -> None:
     from hidsctl.analysis.budget import OverBudget, culprit, notice
     from hidsctl.deadletter import NOT_THE_RECORDS_FAULT, DeadLetters
     from hidsctl.records import dumps
@@ -197,7 +206,7 @@ def _loop(engine, settings: AnalyzeSettings, reader, writer, files, guard,
     process = engine.process_record
     write_raw = writer.write_raw
     wants_files = files is not None and (files.json is not None or files.log is not None)
-    write_files = files.write if wants_files else None
+    write_files = files.write if files is not None and wants_files else None
     reload_requested = _on_sighup()
     tally = refusals(writer.write)
     number = 0
@@ -241,18 +250,18 @@ def _loop(engine, settings: AnalyzeSettings, reader, writer, files, guard,
     tally.flush(force=True)
 
 
-def _on_sighup() -> list:
+def _on_sighup() -> list[bool]:
     """A flag (a list, true once SIGHUP arrived) for reloading the ruleset between records."""
     import signal
     import threading
 
-    flag: list = []
+    flag: list[bool] = []
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGHUP, lambda *_: flag.append(True) if not flag else None)
     return flag
 
 
-def _reloaded(old, settings: AnalyzeSettings):
+def _reloaded(old: Engine, settings: AnalyzeSettings) -> Engine:
     """A new engine on the ruleset as it is now on disk, carrying over the correlation state
     (counts, ignore times, event windows) of every rule that is still there. A ruleset that
     no longer loads leaves the running one in place."""
@@ -272,5 +281,5 @@ def _reloaded(old, settings: AnalyzeSettings):
     return engine
 
 
-def _report(reader, message: str) -> None:
+def _report(reader: RecordReader, message: str) -> None:
     print(f"hidsctl: record {reader.stats.records}: {message}", file=sys.stderr, flush=True)
