@@ -32,6 +32,7 @@ TECHNIQUES: dict[str, tuple[str, tuple[str, ...]]] = {
     "T1070": ("Indicator Removal", (DE,)),
     "T1070.002": ("Clear Linux or Mac System Logs", (DE,)),
     "T1070.004": ("File Deletion", (DE,)),
+    "T1071": ("Application Layer Protocol", (C2,)),
     "T1071.001": ("Web Protocols", (C2,)),
     "T1078": ("Valid Accounts", (DE, PS, PE, IA)),
     "T1078.001": ("Default Accounts", (DE, PS, PE, IA)),
