@@ -257,3 +257,15 @@ def test_bad_json_decoder_options_are_clear_errors(tmp_path, bad, message):
                          "--no-default-rules")
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
+
+
+def test_every_technique_of_the_bundled_rules_is_in_the_table():
+    import re
+
+    from conftest import ROOT
+    from hidsctl.analysis.mitre import TECHNIQUES
+
+    used = {tid for path in (ROOT / "rules" / "rules").glob("*.xml")
+            for tid in re.findall(r"<id>(T\d{4}(?:\.\d{3})?)</id>", path.read_text())}
+    assert len(used) >= 40
+    assert used <= set(TECHNIQUES), sorted(used - set(TECHNIQUES))
