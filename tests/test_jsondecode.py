@@ -257,3 +257,64 @@ def test_bad_json_decoder_options_are_clear_errors(tmp_path, bad, message):
                          "--no-default-rules")
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
+
+
+def test_the_technique_table_is_the_bundled_rules_techniques():
+    import re
+
+    from conftest import ROOT
+    from hidsctl.analysis.mitre import TECHNIQUES
+
+    used = {tid for path in (ROOT / "rules" / "rules").glob("*.xml")
+            for tid in re.findall(r"<id>(T\d{4}(?:\.\d{3})?)</id>", path.read_text())}
+    assert len(used) >= 40
+    assert used == set(TECHNIQUES), (sorted(used - set(TECHNIQUES)), sorted(set(TECHNIQUES) - used))
+
+
+_BUNDLED = None
+
+
+def _bundled_engine():
+    global _BUNDLED
+    if _BUNDLED is None:
+        from hidsctl.analysis import ruleset
+        from hidsctl.analysis.engine import Engine
+
+        _BUNDLED = Engine(ruleset.load(ruleset.bundled_sources()))
+    return _BUNDLED
+
+
+# Documents each bundled JSON decoder claims, with one key's value left to the test.
+JSON_SOURCES = [
+    ('{"timestamp":"2026-11-25T13:57:32.118237+0000","event_type":"alert","src_ip":"203.0.113.9",'
+     '"dest_ip":"192.0.2.10","alert":', "}"),
+    ('{"timestamp":"2026-11-25T13:57:32.118237+0000","event_type":', "}"),
+    ('{"t":{"$date":"2026-11-25T13:57:32.118+00:00"},"s":"I","c":"ACCESS","id":20249,'
+     '"msg":"Authentication failed","attr":', "}"),
+    ('{"kind":"Event","apiVersion":"audit.k8s.io/v1","stage":"ResponseComplete","verb":"create",'
+     '"sourceIPs":["203.0.113.9"],"user":', "}"),
+    ('{"Type":"container","Action":"die","Actor":', "}"),
+]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.sampled_from(["1", "2", "alert", "x" * 3000, "srcip", "A Network Trojan was detected"])
+    | st.text(max_size=12),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(
+        st.sampled_from(["severity", "category", "srcip", "user", "remote", "exitCode", "a.b",
+                         "", "username", "Attributes"]) | st.text(max_size=6), kids, max_size=4),
+    max_leaves=30)
+
+
+@settings(max_examples=250, deadline=None)
+@given(source=st.sampled_from(JSON_SOURCES), value=json_values)
+def test_bundled_json_rules_take_any_value_and_give_valid_alerts(source, value):
+    from hidsctl import records
+
+    engine = _bundled_engine()
+    head, tail = source
+    ev = from_log_line(head + json.dumps(value) + tail)
+    outcome = engine.process(ev)
+    assert ev.decoder.reported in ("suricata-eve", "mongodb", "kubernetes-audit", "docker-event")
+    alert = engine.build_alert(outcome.rule, ev) if outcome.rule is not None else None
+    if alert is not None:
+        assert records.validate(json.loads(json.dumps(alert))) is None
