@@ -150,7 +150,11 @@ class Engine:
             return None
         return self.process(ev)
 
-    def build_alert(self, rule: Rule, ev: Event, firedtimes: int) -> dict[str, Any]:
+    def build_alert(self, rule: Rule, ev: Event, firedtimes: int | None = None
+                    ) -> dict[str, Any]:
+        """The alert of ``rule`` on ``ev``; ``firedtimes`` defaults to the rule's count."""
+        if firedtimes is None:
+            firedtimes = self.state.fired.get(rule.id, 0)
         self.state.sequence += 1
         record = ev.record
         stamp = record.get("timestamp") if record is not None else None
