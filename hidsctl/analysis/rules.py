@@ -6,6 +6,12 @@ each id appears), of every rule whose groups contain its ``if_group``, of every 
 above its ``if_level``, or else of the template of its category. ``overwrite="yes"``
 replaces a rule's options in place. Siblings are kept in descending level, level 0 first
 (OSSEC evaluates ignore rules before alerting ones), ties in file order.
+
+Reading: ``RULE_ATTRIBUTES`` and ``RULE_ELEMENTS`` map each attribute and element a
+``<rule>`` may hold to the function that reads it; they are the list of what is
+supported (anything else is warned about and ignored). Once the whole ruleset is loaded
+(``RuleTree.finish``) a rule is read-only: what analysis learns from events is the
+engine's (correlation.CorrelationState).
 """
 
 from __future__ import annotations
