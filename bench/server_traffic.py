@@ -7,7 +7,9 @@ Apache combined logs, BIND 9.18, Squid, Cisco IOS) and cover a working day of a 
 web and proxy traffic, mail, DNS, SSH logins by admins (with the odd mistyped password),
 sudo, cron, systemd timers, auditd, a router; PostgreSQL and MySQL, Exim, OpenVPN, WireGuard
 and strongSwan, HAProxy, Samba, Docker events and Kubernetes audit, Unbound, dnsmasq, ClamAV,
-firewalld, ModSecurity, Squid's cache.log, PHP-FPM, Junos, RouterOS, FortiGate and pfSense. No
+firewalld, ModSecurity, Squid's cache.log, PHP-FPM, Junos, RouterOS, FortiGate and pfSense;
+slapd and a Kerberos KDC, sssd, polkit, chrony/ntpd, Redis, Fail2ban, Keepalived, arpwatch,
+OpenSMTPD, Courier, Cyrus IMAP and Pure-FTPd. No
 attacks: every alert of level 7 or more raised on this traffic is a false positive.
 
     python bench/server_traffic.py -n 100000 --seed 1 > traffic.jsonl
@@ -479,13 +481,116 @@ class Traffic:
                 msg = f"filterlog[812]: 5,,,1000000103,igb0,match,block,in,4,0x0,,64,{self.rnd.randrange(65535)},0,DF,6,tcp,60,{self.rnd.choice(self.clients)},192.0.2.10,{port},23,0,S,123,,64240,,mss"
             yield "192.0.2.5", "pf1", f"{stamp} pf1 {msg}"
 
+    def identity(self, when: float):
+        """A directory server, its KDC, and clients of both (sssd, polkit, pkexec)."""
+        r = self.rnd.random()
+        user = self.rnd.choice(ADMINS + ["dave", "erin"])
+        lan = f"192.0.2.{self.rnd.randrange(20, 60)}"
+        conn = self.rnd.randrange(1000, 99999)
+        if r < 0.4:
+            dn = f"uid={user},ou=people,dc=example,dc=org"
+            err = 49 if self.rnd.random() < 0.02 else 0  # the odd mistyped password
+            for msg in (f"conn={conn} fd=15 ACCEPT from IP={lan}:{self.rnd.randrange(30000, 60000)} (IP=0.0.0.0:389)",
+                        f"conn={conn} op=0 EXT oid=1.3.6.1.4.1.1466.20037", f"conn={conn} op=0 STARTTLS",
+                        f"conn={conn} fd=15 TLS established tls_ssf=256 ssf=256 tls_proto=TLSv1.3 tls_cipher=TLS_AES_256_GCM_SHA384",
+                        f'conn={conn} op=1 BIND dn="{dn}" method=128',
+                        f"conn={conn} op=1 RESULT tag=97 err={err} qtime=0.000011 etime=0.000352 text=",
+                        f'conn={conn} op=2 SRCH base="dc=example,dc=org" scope=2 deref=0 filter="(&(objectClass=posixAccount)(uid={user}))"',
+                        f"conn={conn} op=2 SEARCH RESULT tag=101 err=0 qtime=0.000010 etime=0.000210 nentries=1 text=",
+                        f"conn={conn} op=3 UNBIND", f"conn={conn} fd=15 closed"):
+                yield "/var/log/syslog", "ldap1", self.syslog(when, "ldap1", "slapd", msg)
+        elif r < 0.7:
+            et = "(4 etypes {aes256-cts-hmac-sha1-96(18), aes128-cts-hmac-sha1-96(17), aes256-cts-hmac-sha384-192(20), aes128-cts-hmac-sha256-128(19)})"
+            tkt = "etypes {rep=aes256-cts-hmac-sha1-96(18), tkt=aes256-cts-hmac-sha1-96(18), ses=aes256-cts-hmac-sha1-96(18)}"
+            auth = int(when)
+            tm = time.gmtime(when)
+            stamp = f"{MONTHS[tm.tm_mon - 1]} {tm.tm_mday:2d} {time.strftime('%H:%M:%S', tm)}"
+            for msg in (f"AS_REQ {et} {lan}: NEEDED_PREAUTH: {user}@EXAMPLE.ORG for krbtgt/EXAMPLE.ORG@EXAMPLE.ORG, Additional pre-authentication required",
+                        f"AS_REQ {et} {lan}: ISSUE: authtime {auth}, {tkt}, {user}@EXAMPLE.ORG for krbtgt/EXAMPLE.ORG@EXAMPLE.ORG",
+                        f"TGS_REQ {et} {lan}: ISSUE: authtime {auth}, {tkt}, {user}@EXAMPLE.ORG for host/{self.rnd.choice(['web1', 'db1', 'mx1'])}.example.org@EXAMPLE.ORG"):
+                yield "/var/log/krb5kdc.log", "ldap1", f"{stamp} ldap1 krb5kdc[1234](info): {msg}"
+            if self.rnd.random() < 0.1:
+                yield "/var/log/kadmin.log", "ldap1", (f"{stamp} ldap1 kadmind[1240](Notice): Request: kadm5_get_principal, {user}@EXAMPLE.ORG, success, "
+                                                      "client=admin/admin@EXAMPLE.ORG, service=kadmin/admin@EXAMPLE.ORG, addr=192.0.2.10, flavor=6")
+        elif r < 0.85:
+            msg = self.rnd.choice(["Backend is online", "Enumeration requested but not enabled", "Marking port 389 of server 'ldap1.example.org' as 'working'"])
+            yield "/var/log/syslog", "web1", self.syslog(when, "web1", self.rnd.choice(["sssd_be", "sssd"]), msg)
+        else:
+            admin = self.rnd.choice(ADMINS)
+            proc = f"unix-process:{self.rnd.randrange(3000, 9000)}:{self.rnd.randrange(10**5, 10**6)}"
+            for prog, msg in (("polkitd", f"Registered Authentication Agent for {proc} (system bus name :1.{self.rnd.randrange(40, 400)} [/usr/bin/pkttyagent --notify-fd 5 --fallback], object path /org/freedesktop/PolicyKit1/AuthenticationAgent, locale en_US.UTF-8)"),
+                              ("polkitd", f"Operator of {proc} successfully authenticated as unix-user:{admin} to gain TEMPORARY authorization for action org.freedesktop.systemd1.manage-units for system-bus-name::1.42 [systemctl restart nginx] (owned by unix-user:{admin})"),
+                              ("polkitd", f"Unregistered Authentication Agent for {proc} (system bus name :1.42, object path /org/freedesktop/PolicyKit1/AuthenticationAgent, locale en_US.UTF-8) (disconnected from bus)")):
+                yield "/var/log/syslog", "web1", self.syslog(when, "web1", prog, msg)
+
+    def services(self, when: float):
+        """Time sync, Redis, Fail2ban, Keepalived, arpwatch and the smaller mail and FTP servers."""
+        r = self.rnd.random()
+        tm = time.gmtime(when)
+        client = self.rnd.choice(self.clients)
+        lan = f"192.168.1.{self.rnd.randrange(20, 200)}"
+        if r < 0.12:
+            prog, msg = self.rnd.choice([("chronyd", "Selected source 192.0.2.123 (2.debian.pool.ntp.org)"), ("chronyd", "Source 192.0.2.124 replaced with 192.0.2.125 (2.debian.pool.ntp.org)"),
+                                         ("ntpd", "Listen normally on 3 eth0 192.0.2.10:123"), ("systemd-timesyncd", "Contacted time server 192.0.2.123:123 (ntp.ubuntu.com).")])
+            yield "/var/log/syslog", "db1", self.syslog(when, "db1", prog, msg)
+        elif r < 0.3:
+            stamp = f"{tm.tm_mday:02d} {MONTHS[tm.tm_mon - 1]} {tm.tm_year} {time.strftime('%H:%M:%S', tm)}.{int((when % 1) * 1000):03d}"
+            for mark, msg in self.rnd.choice([[("*", "100 changes in 300 seconds. Saving..."), ("*", "Background saving started by pid 4411"), ("*", "DB saved on disk"),
+                                               ("*", "Fork CoW for RDB: current 1 MB, peak 1 MB, average 1 MB"), ("*", "Background saving terminated with success")],
+                                              [("*", "Connection with replica 192.0.2.41:6379 lost."), ("*", "Replica 192.0.2.41:6379 asks for synchronization"),
+                                               ("*", "Partial resynchronization request from 192.0.2.41:6379 accepted. Sending 0 bytes of backlog starting from offset 812345.")]]):
+                yield "/var/log/redis/redis-server.log", "db1", f"812:M {stamp} {mark} {msg}"
+        elif r < 0.4:
+            f2b = time.strftime("%Y-%m-%d %H:%M:%S", tm) + f",{int((when % 1) * 1000):03d}"
+            msg = self.rnd.choice([f"{'fail2ban.filter':<24} [812]: INFO    [sshd] Found {client} - {time.strftime('%Y-%m-%d %H:%M:%S', tm)}",
+                                   f"{'fail2ban.actions':<24} [812]: NOTICE  [sshd] Unban {client}",
+                                   f"{'fail2ban.filter':<24} [812]: INFO    [postfix-sasl] Found {client} - {time.strftime('%Y-%m-%d %H:%M:%S', tm)}"])
+            if self.rnd.random() < 0.05:  # now and then a scanner gets banned
+                msg = f"{'fail2ban.actions':<24} [812]: NOTICE  [sshd] Ban {client}"
+            yield "/var/log/fail2ban.log", "web1", f"{f2b} {msg}"
+        elif r < 0.5:
+            prog, msg = self.rnd.choice([("Keepalived_vrrp", "(VI_1) received lower priority advert"), ("Keepalived_healthcheckers", "TCP connection to [192.0.2.21]:tcp:80 success."),
+                                         ("Keepalived_vrrp", "VRRP_Script(chk_haproxy) succeeded")])
+            yield "/var/log/syslog", "lb1", self.syslog(when, "lb1", prog, msg)
+        elif r < 0.55:
+            mac = f"52:54:00:{self.rnd.randrange(256):02x}:{self.rnd.randrange(256):02x}:{self.rnd.randrange(256):02x}"
+            yield "/var/log/syslog", "gw1", self.syslog(when, "gw1", "arpwatch", f"{self.rnd.choice(['new activity', 'new activity', 'new station'])} {lan} {mac} eth1")
+        elif r < 0.7:
+            sid = f"{self.rnd.randrange(16**16):016x}"
+            user = self.rnd.choice(MAILBOXES)
+            for msg in (f"{sid} smtp connected address={client} host=mail{self.rnd.randrange(99)}.example.net",
+                        f"{sid} smtp tls ciphers=TLSv1.3:TLS_AES_256_GCM_SHA384:256",
+                        f"{sid} smtp message msgid={self.rnd.randrange(16**8):08x} size={self.rnd.randrange(900, 90000)} nrcpt=1 proto=ESMTP",
+                        f"{sid} smtp envelope evpid={self.rnd.randrange(16**16):016x} from=<news@example.net> to=<{user}@example.org>",
+                        f"{sid} smtp disconnected reason=quit"):
+                yield "/var/log/maillog", "mx2", self.syslog(when, "mx2", "smtpd", msg)
+        elif r < 0.85:
+            user = self.rnd.choice(MAILBOXES)
+            ip = f"192.0.2.{self.rnd.randrange(20, 60)}"
+            if self.rnd.random() < 0.5:
+                for prog, msg in (("imapd-ssl", f"Connection, ip=[::ffff:{ip}]"), ("imapd-ssl", f"LOGIN, user={user}, ip=[::ffff:{ip}], port=[{self.rnd.randrange(30000, 60000)}], protocol=IMAP"),
+                                  ("imapd-ssl", f"LOGOUT, user={user}, ip=[::ffff:{ip}], headers=0, body=0, rcvd=195, sent=1032, time=28, starttls=1")):
+                    yield "/var/log/mail.log", "mx3", self.syslog(when, "mx3", prog, msg, pid=False)
+            else:
+                for msg in ("accepted connection", f"login: client.example.org [{ip}] {user} plaintext+TLS User logged in SESSIONID=<mx4-{self.rnd.randrange(9999)}-{int(when)}-1-{self.rnd.randrange(9999)}>",
+                            f"USAGE {user} user: 0.012 sys: 0.008"):
+                    yield "/var/log/mail.log", "mx4", self.syslog(when, "mx4", "cyrus/imaps", msg)
+        else:
+            ip = self.rnd.choice(self.clients[:50])
+            user = self.rnd.choice(["partner1", "partner2"])
+            for msg in (f"(?@{ip}) [INFO] New connection from {ip}", f"(?@{ip}) [INFO] {user} is now logged in",
+                        f"({user}@{ip}) [NOTICE] /srv/ftp/{user}//report-{self.rnd.randrange(999)}.csv uploaded  ({self.rnd.randrange(1000, 900000)} bytes, 912.40KB/sec)",
+                        f"({user}@{ip}) [INFO] Logout."):
+                yield "/var/log/syslog", "ftp2", self.syslog(when, "ftp2", "pure-ftpd", msg, pid=False)
+
     def sources(self) -> list[tuple[float, Callable]]:
         return [(40, self.web), (4, self.apache), (3, self.ssh_login), (3, self.sudo), (8, self.cron),
                 (6, self.systemd), (7, self.postfix), (5, self.imap), (8, self.dns), (8, self.squid),
                 (3, self.audit), (0.5, self.router), (1, self.ftp), (4, self.misc),
                 (3, self.database), (3, self.exim),
                 (2, self.vpn), (6, self.haproxy), (2, self.samba),
-                (4, self.containers), (6, self.infra), (3, self.daemons), (4, self.devices)]
+                (4, self.containers), (6, self.infra), (3, self.daemons), (4, self.devices),
+                (3, self.identity), (4, self.services)]
 
     def records(self, count: int) -> Iterator[dict]:
         weights, makers = zip(*self.sources())
