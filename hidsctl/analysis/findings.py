@@ -83,7 +83,7 @@ class Findings:
 
     # --- storage ---------------------------------------------------------------------------
 
-    def _conn(self) -> sqlite3.Connection:
+    def open(self) -> sqlite3.Connection:
         if self._db is None:
             if self.path is None:
                 self._db = sqlite3.connect(":memory:", isolation_level=None)
@@ -96,7 +96,7 @@ class Findings:
         return self._db
 
     def _lookup(self, agent: str, finding: str) -> tuple[float, float] | None:
-        row = self._conn().execute(
+        row = self.open().execute(
             "SELECT first_seen, last_seen FROM findings WHERE agent = ? AND finding = ?",
             (agent, finding)).fetchone()
         return (row[0], row[1]) if row is not None else None
@@ -110,7 +110,7 @@ class Findings:
         rows = [(agent, finding, first, last)
                 for (agent, finding), (first, last) in self.pending.items()]
         agents = {agent for agent, _, _, _ in rows}
-        with transaction(self._conn()) as db:
+        with transaction(self.open()) as db:
             db.executemany(
                 "INSERT INTO findings VALUES (?, ?, ?, ?) ON CONFLICT (agent, finding) DO "
                 "UPDATE SET first_seen = excluded.first_seen, "
@@ -141,7 +141,7 @@ class Findings:
     def held(self, agent: str) -> list[str]:
         """The findings held for an agent (for tests and inspection)."""
         self.commit()
-        return [row[0] for row in self._conn().execute(
+        return [row[0] for row in self.open().execute(
             "SELECT finding FROM findings WHERE agent = ? ORDER BY finding", (agent,))]
 
     def close(self) -> None:

@@ -206,7 +206,10 @@ def rootcheck_findings(settings: AnalyzeSettings, path: Path | None):
     uses it (each worker of ``--workers`` opens its own connection)."""
     from hidsctl.analysis.findings import Findings
 
-    return Findings(path, forget=forget_seconds(settings.rootcheck_forget))
+    findings = Findings(path, forget=forget_seconds(settings.rootcheck_forget))
+    if path is not None:
+        findings.open()  # a state directory it cannot use stops analyze at the start
+    return findings
 
 
 def forget_seconds(text: str) -> float:
