@@ -70,12 +70,13 @@ class Findings:
         """Note that ``agent`` reported ``finding`` at ``when``; whether it is new."""
         key = (agent, finding)
         held = self.pending.get(key) or self._lookup(agent, finding)
-        new = held is None or (self.forget > 0 and when - held[1] > self.forget)
-        if new:
+        if held is None or (self.forget > 0 and when - held[1] > self.forget):
             self.pending[key] = (when, when)
             self.added += 1
+            new = True
         else:
             self.pending[key] = (held[0], max(held[1], when))
+            new = False
         self.newest = max(self.newest, when)
         if self.path is None or len(self.pending) >= PENDING_LIMIT:
             self.commit()
@@ -164,8 +165,8 @@ class Findings:
 
     def __setstate__(self, state: dict) -> None:
         blob = state.pop("db")
-        self.__init__(None, forget=state["forget"], per_agent=state["per_agent"],
-                      limit=state["limit"])  # type: ignore[misc]
+        Findings.__init__(self, None, forget=state["forget"], per_agent=state["per_agent"],
+                          limit=state["limit"])
         self.newest, self.added = state["newest"], state["added"]
         if blob is not None:
             self._db = sqlite3.connect(":memory:", isolation_level=None)
