@@ -270,7 +270,7 @@ def _loop(engine, settings: AnalyzeSettings, reader, writer, files, guard,
                 tally.flush()
             writer.write(record)
             if record["type"] == CHECKPOINT:
-                _checkpointed(engine.correlation.rootcheck, writer)
+                _checkpointed(engine.correlation.rootcheck, writer, files)
             continue
         number += 1
         guard.event = number
@@ -300,10 +300,12 @@ def _loop(engine, settings: AnalyzeSettings, reader, writer, files, guard,
     tally.flush(force=True)
 
 
-def _checkpointed(findings, writer) -> None:
+def _checkpointed(findings, writer, files) -> None:
     findings.checkpointed = True
     if findings.pending:
         writer.flush()
+        if files is not None:
+            files.flush()
         findings.commit()
 
 
