@@ -23,6 +23,8 @@ the few field values compared. Memory is bounded: every list keeps at most ``LIS
 events and none older than the longest timeframe of the rules reading it, an index at
 most ``LIST_LIMIT`` values of ``INDEX_KEY_LIMIT`` events each; the first-time-seen, diff
 and ignore tables are LRU tables of ``TABLE_LIMIT`` entries.
+The rootcheck findings each agent has reported (findings.py) live here too, so they
+travel with the rest.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterable
 from typing import TYPE_CHECKING, Any
+
+from hidsctl.analysis.findings import DEFAULT_FORGET, Findings
 
 if TYPE_CHECKING:
     from hidsctl.analysis.events import Event
@@ -181,7 +185,7 @@ class Plan:
 class CorrelationState:
     """All an engine remembers between events (see the module's docstring)."""
 
-    def __init__(self, plan: Plan):
+    def __init__(self, plan: Plan, *, rootcheck_forget: float = DEFAULT_FORGET):
         self.plan = plan
         self.sequence = 0                          # alerts made (their ids count it)
         self.fired: dict[int, int] = {}            # rule id -> times it won
@@ -192,6 +196,8 @@ class CorrelationState:
         self.fts_seen = BoundedSet(TABLE_LIMIT)
         self.diffs = BoundedSet(TABLE_LIMIT)
         self.ignored = BoundedSet(TABLE_LIMIT)
+        # In memory; analyze puts one on disk in its place (run.py).
+        self.rootcheck = Findings(forget=rootcheck_forget)
 
     def carried_to(self, plan: Plan) -> CorrelationState:
         """This state for another ruleset (a reload): what the rules and lists that are
@@ -208,6 +214,7 @@ class CorrelationState:
                 for names, index in old.indexes.items():
                     target.indexes[names] = index
         new.fts_seen, new.diffs, new.ignored = self.fts_seen, self.diffs, self.ignored
+        new.rootcheck = self.rootcheck
         return new
 
     # --- recording ---------------------------------------------------------------------------

@@ -16,8 +16,9 @@ from hidsctl.analysis import cdb
 from hidsctl.analysis.compiled import COMPILED_RULES, CrawlerCheck
 from hidsctl.analysis.compiler import RuleCompiler
 from hidsctl.analysis.correlation import CorrelationState, Plan
+from hidsctl.analysis.events import NO_DECODER, ROOTCHECK, Event, from_record
+from hidsctl.analysis.findings import DEFAULT_FORGET, finding_of
 from hidsctl.analysis.patterns import Pattern
-from hidsctl.analysis.events import NO_DECODER, Event, from_record
 from hidsctl.analysis.jsondecode import SCALAR_FIELDS as _SCALAR
 from hidsctl.analysis.rules import ListRule, Rule, RuleNode
 from hidsctl.analysis.ruleset import Ruleset
@@ -40,12 +41,13 @@ class Engine:
     (bus/snapshot.py: one per partition) or a fresh one (``reset``)."""
 
     def __init__(self, ruleset: Ruleset, *, crawler_dns: bool = False,
-                 manager: str | None = None):
+                 manager: str | None = None, rootcheck_forget: float = DEFAULT_FORGET):
         self.ruleset = ruleset
         self.decoders = ruleset.decoders
         self.top: tuple[RuleNode, ...] = tuple(ruleset.tree.top)
         self.plan = Plan(ruleset.tree.rules())
-        self.state = CorrelationState(self.plan)
+        self.rootcheck_forget = rootcheck_forget
+        self.state = self.new_state()
         self.crawler = CrawlerCheck(use_dns=crawler_dns)
         self.manager = {"name": manager or socket.gethostname()}
         compiler = RuleCompiler(self)
@@ -53,7 +55,7 @@ class Engine:
         self._lines, self._names, self._patterns = compiler.lines, compiler.ns, compiler.patterns
 
     def new_state(self) -> CorrelationState:
-        return CorrelationState(self.plan)
+        return CorrelationState(self.plan, rootcheck_forget=self.rootcheck_forget)
 
     def reset(self) -> None:
         """Forget all state between events, as a fresh ossec-logtest process would."""
@@ -123,6 +125,8 @@ class Engine:
         """Decode (for log events), match, apply ignores and correlation; build the alert."""
         if ev.decoder is NO_DECODER:
             self.decoders.decode(ev)
+        elif ev.decoder is ROOTCHECK:
+            self.note_rootcheck(ev)
         rule = self.match(ev)
         if rule is None:
             return Outcome(ev)
@@ -143,6 +147,13 @@ class Engine:
         if "no_log" not in rule.options:
             outcome.alert = self.build_alert(rule, ev, outcome.firedtimes)
         return outcome
+
+    def note_rootcheck(self, ev: Event) -> None:
+        """As OSSEC's rootcheck decoder: the event is first-time-seen (``<if_fts />``, rule
+        510) only when the agent's findings (findings.py) did not hold it yet."""
+        finding = finding_of(ev.record) if ev.record is not None else ev.full_log
+        ev.fts = self.state.rootcheck.sighting(str(ev.agent.get("id", "")), finding,
+                                                     ev.time)
 
     def process_record(self, record: Record) -> Outcome | None:
         ev = from_record(record)

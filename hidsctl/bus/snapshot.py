@@ -2,9 +2,9 @@
 the partition's records are analysed, and serialised to the bus's KV store.
 
 An engine's state that spans events is one ``CorrelationState`` (analysis/correlation.py):
-plain data keyed by rule id and event-list name. One engine (one loaded ruleset) serves
-every partition a member owns: ``install`` puts a partition's state in, ``capture`` takes
-it back out.
+plain data keyed by rule id and event-list name, and the rootcheck findings of the
+partition's agents. One engine (one loaded ruleset) serves every partition a member owns:
+``install`` puts a partition's state in, ``capture`` takes it back out.
 
 A snapshot is data only: zlib-compressed JSON, with a format number and the fingerprint of
 the ruleset it was made with, decoded against a fixed schema (msgspec). The KV bucket is
@@ -76,6 +76,12 @@ class Head(msgspec.Struct):
     ruleset: str
 
 
+class FindingsData(msgspec.Struct, forbid_unknown_fields=True):
+    rows: list[tuple[str, str, float, float]]  # (agent, finding, first seen, last seen)
+    newest: float
+    added: int
+
+
 class Snapshot(msgspec.Struct, forbid_unknown_fields=True):
     format: int
     ruleset: str
@@ -88,6 +94,8 @@ class Snapshot(msgspec.Struct, forbid_unknown_fields=True):
     fts_seen: list[tuple[Value, ...]]
     diffs: list[tuple[int, Value, str, str]]  # (rule, agent, location) -> full log
     ignored: list[tuple[tuple[str, Value], ...]]
+    rootcheck: FindingsData
+
 
 
 class Codec:
@@ -137,7 +145,7 @@ class Codec:
         snap = Snapshot(FORMAT, self.fingerprint, last_seq, state.sequence, state.fired,
                         state.ignored_at, seen, lists, _keys(state.fts_seen),
                         [(*key, log) for key, log in _entries(state.diffs)],
-                        _keys(state.ignored))
+                        _keys(state.ignored), FindingsData(*state.rootcheck.dump()))
         return zlib.compress(msgspec.json.encode(snap), 3)
 
     # --- reading -------------------------------------------------------------------------
@@ -179,6 +187,10 @@ class Codec:
         for rule, agent, location, log in snap.diffs[-TABLE_LIMIT:]:
             state.diffs.add((rule, agent, location), log)
         _fill_table(state.ignored, snap.ignored)
+        found = snap.rootcheck
+        if len(found.rows) > state.rootcheck.limit:
+            raise ValueError(f"{len(found.rows)} rootcheck findings")
+        state.rootcheck.restore(found.rows, found.newest, found.added)
         return state
 
 
