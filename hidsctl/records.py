@@ -504,24 +504,29 @@ class RecordReader:
 
     def pairs(self) -> Iterator[tuple[bytes, Record]]:
         """Each good record with its raw line (without newline), for passing it on as is."""
-        validate_record = validate
-        loads = orjson.loads
+        checked = self.checked
         for line_no, raw in self.lines():
             if not raw or raw.isspace():
                 continue
-            try:
-                record = loads(raw)
-            except orjson.JSONDecodeError as exc:
-                self.report(line_no, _json_problem(raw, exc))
-                continue
-            problem = validate_record(record) if self.strict_types else (
-                None if isinstance(record, dict) and isinstance(record.get("type"), str)
-                else validate_record(record))
-            if problem:
-                self.report(line_no, problem)
-                continue
-            self.stats.records += 1
-            yield raw, record
+            record = checked(line_no, raw)
+            if record is not None:
+                yield raw, record
+
+    def checked(self, line_no: int, raw: bytes) -> Record | None:
+        """The record of one non-blank line, or None when it is reported as bad."""
+        try:
+            record: Record = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            self.report(line_no, _json_problem(raw, exc))
+            return None
+        problem = validate(record) if self.strict_types else (
+            None if isinstance(record, dict) and isinstance(record.get("type"), str)
+            else validate(record))
+        if problem:
+            self.report(line_no, problem)
+            return None
+        self.stats.records += 1
+        return record
 
 
 def _json_problem(raw: bytes, exc: Exception) -> str:

@@ -15,6 +15,7 @@ echoed it: after every alert of the records before it, before any alert of those
 from __future__ import annotations
 
 import gc
+import io
 import os
 import signal
 import sys
@@ -23,15 +24,15 @@ import traceback
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 import orjson
 
 from hidsctl.analysis.run import (HANDLED, AlertFiles, AnalyzeSettings, input_reader,
                                   new_engine, refusals, refused, run_engine)
 from hidsctl.errors import HidsError, UsageError
-from hidsctl.records import (CHECKPOINT, CHECKPOINT_TAG, RecordReader, RecordWriter,
-                             checkpoint_record, dumps)
+from hidsctl.records import (CHECKPOINT, CHECKPOINT_TAG, READ_CHUNK, RecordReader,
+                             RecordWriter, _fileno, checkpoint_record, dumps)
 
 if TYPE_CHECKING:
     from hidsctl.analysis.engine import Engine
@@ -70,6 +71,13 @@ def analyze_parallel(settings: AnalyzeSettings, workers: int, stdin: BinaryIO | 
     if not 1 <= workers <= MAX_WORKERS:
         raise UsageError(f"--workers must be 1..{MAX_WORKERS}")
     engine = new_engine(settings)
+    source = Replay(stdin if stdin is not None else sys.stdin.buffer)
+    stdin = cast(BinaryIO, source)
+    if source.one_agent():
+        from hidsctl.analysis.pipeline import analyze_pipeline
+
+        return analyze_pipeline(engine, settings, workers, stdin, stdout, dead_letters,
+                                rootcheck_db)
     gc.freeze()
     out = stdout if stdout is not None else sys.stdout.buffer
     out.flush()
@@ -97,6 +105,45 @@ def analyze_parallel(settings: AnalyzeSettings, workers: int, stdin: BinaryIO | 
             thread.join()
         merger.close()
     return 0 if all(code == 0 for code in codes) else 1
+
+
+class Replay(io.RawIOBase):
+    """The input with its first chunk read ahead, to see whose records it holds."""
+
+    def __init__(self, stream: BinaryIO):
+        super().__init__()
+        self.stream = stream
+        self.fd = _fileno(stream)
+        self.ahead = self._read(READ_CHUNK)
+
+    def _read(self, size: int) -> bytes:
+        if self.fd is not None:
+            return os.read(self.fd, size)
+        return self.stream.read1(size)  # type: ignore[attr-defined, no-any-return]
+
+    def readable(self) -> bool:
+        return True
+
+    def read1(self, size: int = -1) -> bytes:
+        if self.ahead:
+            data, self.ahead = self.ahead, b""
+            return data
+        return self._read(size if size > 0 else READ_CHUNK)
+
+    def one_agent(self) -> bool:
+        """Whether the analysable records of the first chunk are all one agent's (the
+        stream of ``supervise --role local`` or ``collect``): partitioning by agent would
+        give one worker everything, so decoding is spread instead (pipeline.py)."""
+        agents = set()
+        for line in self.ahead.split(b"\n")[:-1]:
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and record.get("type") in HANDLED:
+                agent = record.get("agent")
+                agents.add(str(agent.get("id", "")) if isinstance(agent, dict) else "")
+        return len(agents) <= 1
 
 
 def _dispatch(stdin: BinaryIO | None, procs: list[Worker], merger: "Merger") -> None:

@@ -23,7 +23,7 @@ from hidsctl.records import Record, RecordReader
 
 if TYPE_CHECKING:
     from hidsctl.analysis.budget import Guard
-    from hidsctl.analysis.engine import Engine
+    from hidsctl.analysis.engine import Engine, Outcome
     from hidsctl.analysis.findings import Findings
     from hidsctl.analysis.ruleset import Ruleset, RulesetSources
     from hidsctl.deadletter import DeadLetters
@@ -255,13 +255,20 @@ def _loop(engine: Engine, settings: AnalyzeSettings, reader: RecordReader,
           dead_letters: DeadLetters | None) -> None:
     from hidsctl.analysis.budget import OverBudget, culprit, notice
     from hidsctl.deadletter import NOT_THE_RECORDS_FAULT, DeadLetters
+    from hidsctl.analysis.events import from_record
     from hidsctl.records import CHECKPOINT, dumps
 
     if dead_letters is None:
         dead_letters = DeadLetters(None, "analyze")
 
     min_level = max(settings.min_level, 1)
-    process = engine.process_record
+    # A reader may hand over events it decoded elsewhere (pipeline.py).
+    event_of = getattr(reader, "event", None) or from_record
+
+    def process(record: Record) -> Outcome | None:
+        ev = event_of(record)
+        return engine.process(ev) if ev is not None else None
+
     write_raw = writer.write_raw
     wants_files = files is not None and (files.json is not None or files.log is not None)
     write_files = files.write if files is not None and wants_files else None
@@ -272,7 +279,6 @@ def _loop(engine: Engine, settings: AnalyzeSettings, reader: RecordReader,
         if reload_requested:
             reload_requested.clear()
             engine = _reloaded(engine, settings)
-            process = engine.process_record
         if record["type"] not in HANDLED:
             if refused(record, tally):
                 continue
@@ -320,13 +326,21 @@ def _checkpointed(findings: Findings, writer: RecordWriter, files: AlertFiles | 
 
 
 def _on_sighup() -> list[bool]:
-    """A flag (a list, true once SIGHUP arrived) for reloading the ruleset between records."""
+    """A flag (a list, true once SIGHUP arrived) for reloading the ruleset between records.
+    A handler set before (pipeline.py's, passing the signal on) still runs."""
     import signal
     import threading
 
     flag: list[bool] = []
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGHUP, lambda *_: flag.append(True) if not flag else None)
+        previous = signal.getsignal(signal.SIGHUP)
+
+        def on_hup(signum: int, frame: Any) -> None:
+            if not flag:
+                flag.append(True)
+            if callable(previous):
+                previous(signum, frame)
+        signal.signal(signal.SIGHUP, on_hup)
     return flag
 
 
