@@ -16,11 +16,19 @@ def _numbered(i: int, agent: str) -> str:
     return log(FAILED.format(s=i % 60, ip=f"203.0.{i // 250}.{i % 250}"), agent=agent)
 
 
-def test_checkpoint_leaves_after_the_alerts_before_it_and_before_those_after(ruleset):
+# Five agents: partitioned by agent. One agent: decoding spread, rules in order
+# (pipeline.py); enough records for many input chunks, so every decoding process has some.
+SPREADS = pytest.mark.parametrize("agents, per_batch", [(5, 60), (1, 700)],
+                                  ids=["agents", "one-agent"])
+
+
+@SPREADS
+def test_checkpoint_leaves_after_the_alerts_before_it_and_before_those_after(ruleset, agents,
+                                                                          per_batch):
     records, batches = [], []
     for batch in range(3):
-        numbers = range(batch * 60, batch * 60 + 60)
-        records += [_numbered(i, f"{i % 5:03d}") for i in numbers]
+        numbers = range(batch * per_batch, batch * per_batch + per_batch)
+        records += [_numbered(i, f"{i % agents:03d}") for i in numbers]
         records.append(json.dumps({"type": "checkpoint", "queue": "events",
                                    "offset": batch}))
         batches.append({f"203.0.{i // 250}.{i % 250}" for i in numbers})
@@ -38,8 +46,9 @@ def test_checkpoint_leaves_after_the_alerts_before_it_and_before_those_after(rul
     assert batch == 3 and not seen
 
 
-def test_bad_lines_are_reported_with_their_own_line_numbers(ruleset):
-    good = [_numbered(i, f"{i % 3:03d}") for i in range(3)]
+@pytest.mark.parametrize("agents", [3, 1])
+def test_bad_lines_are_reported_with_their_own_line_numbers(ruleset, agents):
+    good = [_numbered(i, f"{i % agents:03d}") for i in range(3)]
     text = "\n".join([good[0], "not json", good[1], '{"type": "log"}', good[2]])
     data = text.encode().replace(b"not json", b"\xff\xfe garbage")
     result = run_hidsctl("analyze", *ruleset, "--workers", "2", input=data)
@@ -63,13 +72,37 @@ def test_same_alerts_as_one_process_including_correlation(ruleset):
     assert any(rule == "102" for _, _, rule in want)
 
 
+def test_one_agents_stream_gives_exactly_what_one_process_gives(ruleset):
+    # one agent, so decoding is spread and rules run in order: the output, alert ids and
+    # correlations included, is byte for byte that of one process; bad lines and other
+    # records stay in their places
+    records = []
+    for i in range(3000):
+        records.append(log(FAILED.format(s=i % 60, ip=f"198.51.100.{i % 7}"),
+                           ts=f"2026-11-25T13:{i // 60 % 60:02d}:{i % 60:02d}.000Z"))
+        if i % 997 == 0:
+            records += ["not json", json.dumps({"type": "checkpoint", "queue": "events",
+                                                "offset": i}),
+                        json.dumps({"type": "notice", "component": "collect", "code": "x",
+                                    "message": "passes through"})]
+    text = "\n".join(records)
+    single = run_hidsctl("analyze", *ruleset, input=text)
+    several = run_hidsctl("analyze", *ruleset, "--workers", "3", input=text)
+    assert several.returncode == 0, several.stderr
+    assert several.stdout == single.stdout
+    assert several.stderr == single.stderr
+    rules = {a["rule"]["id"] for a in alerts(single.stdout)}
+    assert "102" in rules and len(alerts(single.stdout)) > 1000  # correlation fired
+
+
 def test_worker_count_is_checked(ruleset):
     result = run_hidsctl("analyze", *ruleset, "--workers", "0", input="")
     assert result.returncode == 2
     assert b"--workers must be 1..64" in result.stderr
 
 
-def test_a_killed_worker_ends_analyze_with_an_error(ruleset):
+@SPREADS
+def test_a_killed_worker_ends_analyze_with_an_error(ruleset, agents, per_batch):
     import os
     import signal
     import subprocess
@@ -80,16 +113,18 @@ def test_a_killed_worker_ends_analyze_with_an_error(ruleset):
                              "--workers", "2"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        proc.stdin.write(_numbered(0, "000").encode() + b"\n")
+        # the first read holds every agent of the stream: that is what decides the split
+        first = [_numbered(i, f"{i % agents:03d}") for i in range(agents)]
+        proc.stdin.write("\n".join(first).encode() + b"\n")
         proc.stdin.flush()
         assert json.loads(proc.stdout.readline())["type"] == "alert"
         children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-        assert len(children) == 2
+        assert len(children) == (2 if agents > 1 else 3)  # one agent: and the reader
         os.kill(int(children[0]), signal.SIGKILL)
         time.sleep(0.5)
         with pytest.raises((BrokenPipeError, OSError)):
-            for i in range(1, 2000):  # every agent, so the dead worker's turn comes
-                proc.stdin.write(_numbered(i, f"{i % 7:03d}").encode() + b"\n")
+            for i in range(agents, 2000):  # every agent, so the dead worker's turn comes
+                proc.stdin.write(_numbered(i, f"{i % agents:03d}").encode() + b"\n")
                 proc.stdin.flush()
                 if proc.poll() is not None:
                     raise BrokenPipeError

@@ -97,7 +97,7 @@ def analyze_pipeline(engine: Engine, settings: AnalyzeSettings, workers: int,
     finally:
         files.close()
         reader.close()
-        codes = [_wait(pid, f"decoding worker {n}") for n, pid in enumerate(pids)]
+        codes = [_wait(pid, f"worker {n} (decoding)") for n, pid in enumerate(pids)]
         codes.append(_wait(reader_pid, "input reader"))
     return 0 if all(code == 0 for code in codes) else 1
 
