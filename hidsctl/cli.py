@@ -1,7 +1,18 @@
 """The ``hidsctl`` command: wires each module of hidsctl.commands into one typer app.
 
-A command module defines ``register(app)``; it parses options and calls hidsctl's core,
-importing the core inside the command so that ``hidsctl --help`` stays fast.
+How a command is registered (one way, in every module of hidsctl.commands):
+
+- each command is a module-level function, decorated with ``@handle_errors`` only, so it
+  can be read, imported and tested on its own;
+- the module's ``register(app)`` is the only place that names commands: it calls
+  ``app.command("name")(function)``, or, for a command with subcommands, builds a
+  ``typer.Typer`` group, adds its functions with ``group.command("name")(function)`` and
+  mounts it with ``app.add_typer(group, name="name")``;
+- an option more than one command takes is an ``Annotated`` alias in hidsctl/options.py,
+  never imported from another command's module.
+
+A command parses options and calls hidsctl's core, importing the core inside the function
+so that ``hidsctl --help`` stays fast.
 """
 
 from __future__ import annotations

@@ -60,8 +60,7 @@ def supervise(
 
 
 @handle_errors
-def status(json_output: JsonOption = False, state_dir: StateDirOption = None,
-           config: ConfigOption = None) -> None:
+def status(json_output: JsonOption = False, state_dir: StateDirOption = None) -> None:
     """Show each supervised component: pid, user, uptime, restarts and counters.
 
     Example: hidsctl status --json
