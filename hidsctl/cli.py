@@ -12,7 +12,12 @@ How a command is registered (one way, in every module of hidsctl.commands):
   never imported from another command's module.
 
 A command parses options and calls hidsctl's core, importing the core inside the function
-so that ``hidsctl --help`` stays fast.
+so that ``hidsctl --help`` stays fast. The core's entry point, the stage loop that a command
+runs, is the module ``run.py`` of its package (hidsctl/collect/run.py, scan/run.py,
+analysis/run.py, respond/run.py, agentless/run.py, and outputs/run.py, the loop every output
+shares); where a package serves more than one command, the others' are ``run_<command>.py``
+(analysis/run_logtest.py, analysis/run_rules.py). send and receive run the ``run()`` of
+transport/agent.py and transport/server.py.
 """
 
 from __future__ import annotations

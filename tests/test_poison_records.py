@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from hidsctl.deadletter import DeadLetters
-from hidsctl.outputs import stage
+from hidsctl.outputs import run
 from hidsctl.outputs.outbox import Outbox
 from hidsctl.records import RecordWriter
 from tests.conftest import run_hidsctl
@@ -175,7 +175,7 @@ def test_stage_sets_aside_a_record_its_sink_fails_on_and_goes_on(tmp_path):
     dead = DeadLetters(tmp_path / "deadletter", "test")
     data = lines({"type": "log", "location": "poison", "log": "p"},
                  {"type": "log", "location": "ok", "log": "good"})
-    stage.run(handle, lambda: None, stream=io.BytesIO(data), writer=RecordWriter(out),
+    run.run(handle, lambda: None, stream=io.BytesIO(data), writer=RecordWriter(out),
               dead_letters=dead)
     assert handled == ["good"]
     (notice,) = [json.loads(line) for line in out.getvalue().splitlines()]
@@ -190,7 +190,7 @@ def test_a_machine_failure_is_not_the_records_fault(tmp_path):
         raise OSError(28, "No space left on device")
 
     with pytest.raises(OSError):
-        stage.run(handle, lambda: None, stream=io.BytesIO(lines({"type": "log", "location": "x",
+        run.run(handle, lambda: None, stream=io.BytesIO(lines({"type": "log", "location": "x",
                                                                  "log": "y"})),
                   dead_letters=DeadLetters(tmp_path, "test"))
     assert not (tmp_path / "test.jsonl").exists()

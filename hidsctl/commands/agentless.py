@@ -48,12 +48,12 @@ def agentless(
         _check_subcommand(ctx.invoked_subcommand, config, once, accept_new, concurrency)
         ctx.obj = {"config": config, "state_dir": state_dir}
         return
-    from hidsctl.agentless import runner, settings
+    from hidsctl.agentless import run, settings
     from hidsctl.state import state_dir as resolve_state_dir
 
     loaded, hosts = settings.load(config, once=once or None, accept_new=accept_new or None,
                                   concurrency=concurrency)
-    raise typer.Exit(runner.run(resolve_state_dir(state_dir), loaded, hosts))
+    raise typer.Exit(run.run(resolve_state_dir(state_dir), loaded, hosts))
 
 
 @handle_errors

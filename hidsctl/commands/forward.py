@@ -58,7 +58,7 @@ def forward(
     Example:
         hidsctl analyze < events.json | hidsctl forward --to tls://siem.example.com:6514 --format cef --level 7
     """
-    from hidsctl.outputs import stage
+    from hidsctl.outputs import run
     from hidsctl.outputs.forward import ForwardSettings, Forwarder
     from hidsctl.records import RecordWriter
     from hidsctl.state import state_dir as resolve_state_dir
@@ -74,7 +74,7 @@ def forward(
     state = resolve_state_dir(state_dir)
     forwarder = Forwarder(settings, state / "forward", emit=writer.write)
     try:
-        stage.run(forwarder.handle, forwarder.tick, flush=forwarder.flush, sync=forwarder.sync,
+        run.run(forwarder.handle, forwarder.tick, flush=forwarder.flush, sync=forwarder.sync,
                   writer=writer, dead_letters=for_state(state, "forward"))
         forwarder.finish()
     finally:

@@ -67,7 +67,7 @@ def write(
         hidsctl analyze < events.json | hidsctl logs write --dir /var/log/hidsctl
     """
     from hidsctl.deadletter import DeadLetters
-    from hidsctl.outputs import stage
+    from hidsctl.outputs import run
     from hidsctl.outputs.alertfiles import AlertFiles
 
     settings = load_settings(LogsSettings, "logs", config, dir=dir, archives=archives)
@@ -88,7 +88,7 @@ def write(
             files.close()
         return
     try:
-        stage.run(files.handle, files.tick, sync=files.sync,
+        run.run(files.handle, files.tick, sync=files.sync,
                   writer=RecordWriter(line_buffered=True),
                   dead_letters=DeadLetters(logs_dir / "deadletter", "logs"))
     finally:

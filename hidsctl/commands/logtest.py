@@ -44,7 +44,7 @@ def logtest(
 
         echo 'Nov 25 13:50:47 web1 sshd[811]: Failed password for root from 203.0.113.9 port 52144 ssh2' | hidsctl logtest -U 5716:5:sshd
     """
-    from hidsctl.analysis.logtest_cli import LogtestSettings, run
+    from hidsctl.analysis.run_logtest import LogtestSettings, run
 
     settings = load_settings(LogtestSettings, "logtest", config,
                              **ruleset_values(ossec_conf, rules, decoders, crawler_dns,

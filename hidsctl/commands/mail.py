@@ -63,7 +63,7 @@ def mail(
     Example:
         hidsctl analyze < events.json | hidsctl mail --smtp mail.example.com:25 --to soc@example.com --level 10
     """
-    from hidsctl.outputs import stage
+    from hidsctl.outputs import run
     from hidsctl.outputs.mail import Mailer, MailSettings
     from hidsctl.records import RecordWriter
     from hidsctl.state import state_dir as resolve_state_dir
@@ -80,7 +80,7 @@ def mail(
     dead_letters = for_state(state, "mail")
     mailer = Mailer(settings, state / "mail", emit=writer.write, dead_letters=dead_letters)
     try:
-        stage.run(mailer.handle, mailer.tick, writer=writer, dead_letters=dead_letters)
+        run.run(mailer.handle, mailer.tick, writer=writer, dead_letters=dead_letters)
         mailer.finish()
     finally:
         mailer.close()

@@ -40,7 +40,7 @@ def rules_test(
 
         hidsctl rules test --ossec-conf /var/ossec/etc/ossec.conf tests/*.ini
     """
-    from hidsctl.analysis.rules_cli import RulesSettings, run_test
+    from hidsctl.analysis.run_rules import RulesSettings, run_test
 
     settings = load_settings(RulesSettings, "rules", config,
                              **ruleset_values(ossec_conf, rules, decoders, crawler_dns,
@@ -64,7 +64,7 @@ def rules_check(
 
         hidsctl rules check --rules /etc/hidsctl/local_rules.xml
     """
-    from hidsctl.analysis.rules_cli import RulesSettings, run_check
+    from hidsctl.analysis.run_rules import RulesSettings, run_check
 
     settings = load_settings(RulesSettings, "rules", config,
                              **ruleset_values(ossec_conf, rules, decoders, False,
@@ -91,7 +91,7 @@ def rules_list(
 
         hidsctl rules list --group authentication_failed --json
     """
-    from hidsctl.analysis.rules_cli import RulesSettings, run_list
+    from hidsctl.analysis.run_rules import RulesSettings, run_list
 
     settings = load_settings(RulesSettings, "rules", config,
                              **ruleset_values(ossec_conf, rules, decoders, False,
