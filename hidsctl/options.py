@@ -5,12 +5,12 @@ an exit code. An option only one command takes stays in that command's module.""
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
 
+from hidsctl.diagnostics import logger
 from hidsctl.errors import HidsError
 
 StateDirOption = Annotated[
@@ -84,8 +84,8 @@ LingerOption = Annotated[Optional[float], typer.Option(
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print ``hidsctl: error: message`` on stderr and return the Exit to raise."""
-    print(f"hidsctl: error: {message}", file=sys.stderr, flush=True)
+    """Log ``hidsctl: error: message`` on stderr and return the Exit to raise."""
+    logger().error(message)
     return typer.Exit(code)
 
 

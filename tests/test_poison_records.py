@@ -80,7 +80,7 @@ def test_mail_sends_the_alert_behind_a_poison(tmp_path, inbox, poison, report):
 
 def test_a_poison_at_the_head_of_the_mail_queue_is_set_aside_once(tmp_path, inbox):
     # queued by a mail that read records without the schema: it must not block the queue
-    outbox = Outbox(tmp_path / "mail" / "queue", what="test")
+    outbox = Outbox(tmp_path / "mail" / "queue", component="mail", what="test")
     outbox.put(orjson.dumps({"alert": POISONS[0][0]}))
     outbox.put(b"not json at all")
     outbox.close()

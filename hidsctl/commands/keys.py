@@ -78,7 +78,9 @@ def remove(agent_id: Annotated[str, typer.Argument(help="The agent's id.", metav
         hidsctl keys remove 001
     """
     key = _keyfile(state_dir).remove(agent_id)
-    print(f"removed agent {key.id} ({key.name})", file=sys.stderr)
+    from hidsctl.diagnostics import logger
+
+    logger("keys").info(f"removed agent {key.id} ({key.name})")
 
 
 @handle_errors
@@ -120,4 +122,6 @@ def import_key(text: Annotated[str, typer.Argument(help="The string 'keys export
         del keyfile.keys[other.id]
     keyfile.keys[key.id] = key
     keyfile.save()
-    print(f"imported key of agent {key.id} ({key.name})", file=sys.stderr)
+    from hidsctl.diagnostics import logger
+
+    logger("keys").info(f"imported key of agent {key.id} ({key.name})")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Optional
 
 import typer
@@ -74,7 +73,9 @@ def send(
     if settings.enroll:
         from hidsctl.transport.enroll import enroll_agent
         key = enroll_agent(settings, state)
-        print(f"hidsctl send: enrolled as agent {key.id} ({key.name})", file=sys.stderr)
+        from hidsctl.diagnostics import logger
+
+        logger("send").info(f"enrolled as agent {key.id} ({key.name})")
         return
     raise typer.Exit(agent.run(settings, state, config))
 
