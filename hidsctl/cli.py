@@ -9,7 +9,11 @@ How a command is registered (one way, in every module of hidsctl.commands):
   ``typer.Typer`` group, adds its functions with ``group.command("name")(function)`` and
   mounts it with ``app.add_typer(group, name="name")``;
 - an option more than one command takes is an ``Annotated`` alias in hidsctl/options.py,
-  never imported from another command's module.
+  never imported from another command's module;
+- every option a command takes is read by it: an option that would do nothing in some
+  combination is refused there with a usage error, not ignored.
+
+tests/test_cli.py holds every command module to these rules.
 
 A command parses options and calls hidsctl's core, importing the core inside the function
 so that ``hidsctl --help`` stays fast. The core's entry point, the stage loop that a command
@@ -62,6 +66,7 @@ def build_app() -> typer.Typer:
 
     names = [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
     rank = {name: i for i, name in enumerate(ORDER)}
+    # Each module's register(app) adds its commands, in the one style described above.
     for name in sorted(names, key=lambda n: (rank.get(n, len(ORDER)), n)):
         importlib.import_module(f"hidsctl.commands.{name}").register(app)
     return app
