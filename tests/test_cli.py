@@ -101,6 +101,13 @@ def test_commands_without_state_or_settings_take_no_such_option():
         assert result.returncode == 2 and b"No such option" in result.stderr, (args, option)
 
 
+def test_options_of_another_mode_are_refused_not_ignored(tmp_path):
+    result = run_hidsctl("supervise", "--install-users", "--role", "local", "--state-dir",
+                         str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr == b"hidsctl: error: --install-users takes no --role, --state-dir\n"
+
+
 def test_unknown_command_is_a_usage_error():
     result = run_hidsctl("no-such-command")
     assert result.returncode == 2
