@@ -76,7 +76,7 @@ LevelOption = Annotated[Optional[int], typer.Option(
     "--level", help="Minimum rule level (default: 7 for mail, 0 for forward).", show_default=False)]
 RuleIdOption = Annotated[Optional[list[str]], typer.Option(
     "--rule-id", help="Only these rule ids (repeatable).", show_default=False)]
-GroupOption = Annotated[Optional[list[str]], typer.Option(
+RuleGroupOption = Annotated[Optional[list[str]], typer.Option(
     "--group", help="Only alerts in one of these rule groups (repeatable).", show_default=False)]
 LingerOption = Annotated[Optional[float], typer.Option(
     "--linger", help="At end of input, seconds to keep retrying a server that is down "

@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from hidsctl.options import (ConfigOption, GroupOption, LevelOption, LingerOption, RuleIdOption,
-                             StateDirOption, handle_errors, load_settings)
+from hidsctl.options import (ConfigOption, LevelOption, LingerOption, RuleGroupOption,
+                             RuleIdOption, StateDirOption, handle_errors, load_settings)
 
 
 def register(app: typer.Typer) -> None:
@@ -25,7 +25,7 @@ def forward(
         "(default: rfc5424).", show_default=False)] = None,
     level: LevelOption = None,
     rule_id: RuleIdOption = None,
-    group: GroupOption = None,
+    group: RuleGroupOption = None,
     facility: Annotated[Optional[str], typer.Option(
         "--facility", help="Syslog facility (default: local0).", show_default=False)] = None,
     hostname: Annotated[Optional[str], typer.Option(

@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from hidsctl.options import (ConfigOption, GroupOption, LevelOption, LingerOption, RuleIdOption,
-                             StateDirOption, handle_errors, load_settings)
+from hidsctl.options import (ConfigOption, LevelOption, LingerOption, RuleGroupOption,
+                             RuleIdOption, StateDirOption, handle_errors, load_settings)
 
 
 def register(app: typer.Typer) -> None:
@@ -25,7 +25,7 @@ def mail(
         "--sender", help="From address (default: hidsctl@HOSTNAME).", show_default=False)] = None,
     level: LevelOption = None,
     rule_id: RuleIdOption = None,
-    group: GroupOption = None,
+    group: RuleGroupOption = None,
     tls: Annotated[Optional[str], typer.Option(
         "--tls", help="none, starttls or ssl (implicit TLS) (default: none).",
         show_default=False)] = None,
