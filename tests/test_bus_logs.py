@@ -63,12 +63,10 @@ def test_alert_files_get_every_alert_once_across_a_killed_writer(tmp_path, nats_
     address = nats_server.address("ALERTS")
     bus = SyncBus(parse(address), "test")
     bus.ensure_stream(4)
-    position = tmp_path / "out" / ".bus-position-ALERTS-files"
     proc = start(tmp_path, address)
     try:
         publish(bus, [alert(n) for n in range(300)])
-        wait_for(lambda: position.exists() and position.read_text().strip() == "300", 60,
-                 "the first alerts written")
+        wait_for(lambda: len(written(tmp_path / "out")) >= 100, 60, "the first alerts written")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         publish(bus, [alert(n) for n in range(300, 500)])

@@ -19,6 +19,13 @@ GroupOption = Annotated[Optional[list[str]], typer.Option(
 LingerOption = Annotated[Optional[float], typer.Option(
     "--linger", help="At end of input, seconds to keep retrying a server that is down "
     "(default: 10).", show_default=False)]
+# Outputs that read alerts from a NATS JetStream stream instead of stdin share these.
+FromOption = Annotated[Optional[str], typer.Option(
+    "--from", help="Read alerts from a NATS JetStream stream, nats://HOST:PORT[,HOST:PORT]"
+    "/STREAM, instead of stdin (docs/scale-out.md).", show_default=False)]
+BusGroupOption = Annotated[Optional[str], typer.Option(
+    "--bus-group", help="With --from: the durable consumer's name; members of one group "
+    "share the alerts.", show_default=False)]
 
 
 def register(app: typer.Typer) -> None:
@@ -59,6 +66,8 @@ def register(app: typer.Typer) -> None:
             "--daily-report/--no-daily-report", help="Mail a report of each UTC day's alerts: "
             "top rules, agents, sources, users (default: off).", show_default=False)] = None,
         linger: LingerOption = None,
+        source: FromOption = None,
+        bus_group: BusGroupOption = None,
         state_dir: StateDirOption = None,
         config: ConfigOption = None,
     ) -> None:
@@ -71,6 +80,7 @@ def register(app: typer.Typer) -> None:
         Example:
             hidsctl analyze < events.json | hidsctl mail --smtp mail.example.com:25 --to soc@example.com --level 10
         """
+        from hidsctl.bus.sink import check_pair
         from hidsctl.outputs import stage
         from hidsctl.outputs.mail import Mailer, MailSettings
         from hidsctl.records import RecordWriter
@@ -83,11 +93,25 @@ def register(app: typer.Typer) -> None:
             max_per_hour=max_per_hour, daily_report=daily_report, linger=linger)
         from hidsctl.deadletter import for_state
 
+        bus = check_pair(source, bus_group)
         writer = RecordWriter(line_buffered=True)
         state = resolve_state_dir(state_dir)
         dead_letters = for_state(state, "mail")
         mailer = Mailer(settings, state / "mail", emit=writer.write, dead_letters=dead_letters)
         try:
+            if bus:
+                from hidsctl.bus import sink
+
+                def tick() -> None:
+                    mailer.tick()
+                    writer.flush()
+
+                # acked once the SMTP server took the message (the outbox committed past it)
+                sink.consume(source or "", bus_group or "", state / "mail", sink.Output(
+                    mailer.handle, tick, lambda: None, mailer.mark, mailer.sent,
+                    lambda record, exc: writer.write(dead_letters.put(record, exc))),
+                    name="mail", option="--bus-group")
+                return
             stage.run(mailer.handle, mailer.tick, writer=writer, dead_letters=dead_letters)
             mailer.finish()
         finally:

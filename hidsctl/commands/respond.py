@@ -40,6 +40,12 @@ def respond(
         "--wait", help="At end of input, stay until every pending undo has run.")] = False,
     report_unmatched: Annotated[bool, typer.Option(
         "--report-unmatched", help="Emit a skipped ar_result for alerts no response matches.")] = False,
+    source: Annotated[Optional[str], typer.Option(
+        "--from", help="Read alerts from a NATS JetStream stream, nats://HOST:PORT[,HOST:PORT]"
+        "/STREAM, instead of stdin (docs/scale-out.md).", show_default=False)] = None,
+    bus_group: Annotated[Optional[str], typer.Option(
+        "--bus-group", help="With --from: the durable consumer's name; members of one group "
+        "share the alerts.", show_default=False)] = None,
 ) -> None:
     """Run active-response scripts for alerts and ar records; undo them on time.
 
@@ -51,6 +57,7 @@ def respond(
         hidsctl analyze < events.jsonl | hidsctl respond --config /etc/hidsctl.toml
     """
     from hidsctl import state
+    from hidsctl.bus.sink import check_pair
     from hidsctl.options import load_settings
     from hidsctl.respond import service, settings as respond_settings
 
@@ -59,4 +66,7 @@ def respond(
         servers=servers, scripts_dir=scripts_dir, script_timeout=script_timeout,
         ossec_conf=ossec_conf, wait=wait or None, report_unmatched=report_unmatched or None)
     built = respond_settings.build(options, config)
+    if check_pair(source, bus_group):
+        raise typer.Exit(service.serve_bus(built, state.state_dir(state_dir), source or "",
+                                           bus_group or ""))
     raise typer.Exit(service.serve(built, state.state_dir(state_dir)))
