@@ -128,7 +128,8 @@ def consume(source: str, group: str, directory: Path, output: Output, name: str 
                 for s in (signal.SIGTERM, signal.SIGINT)}
     bus = client.SyncBus(address, name)
     try:
-        bus.ensure_stream(None)
+        if not _stream_made(bus, address.stream, stop, f"hidsctl {name}: {address}", err):
+            return 0
         sub = bus.call(subscribe(bus.js, address.stream, group))
         print(f"hidsctl {name}: reading {address} as {group}", file=err, flush=True)
         reader = _Reader(bus, output, position, f"hidsctl {name}: {address}", err)
@@ -148,6 +149,27 @@ def consume(source: str, group: str, directory: Path, output: Output, name: str 
             signal.signal(signum, handler)
         bus.close()
     return 0
+
+
+def _stream_made(bus: client.SyncBus, stream: str, stop: list[int], label: str, err) -> bool:
+    """Wait until the stream exists (whoever writes it makes it, with its partition count:
+    ``analyze --to`` takes its input's); False when stopped first."""
+    from nats.js.errors import NotFoundError
+
+    said = ""
+    while not stop:
+        try:
+            bus.call(bus.js.stream_info(stream), timeout=client.ACK_TIMEOUT)
+            return True
+        except NotFoundError:
+            why = "no such stream yet; waiting for its writer to make it"
+        except Exception as exc:  # JetStream not ready (a cluster electing), timeouts
+            why = f"JetStream not ready ({str(exc) or type(exc).__name__}); retrying"
+        if why != said:
+            said = why
+            print(f"{label}: {why}", file=err, flush=True)
+        time.sleep(1.0)
+    return False
 
 
 async def subscribe(js: Any, stream: str, group: str) -> Any:
