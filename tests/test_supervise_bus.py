@@ -13,7 +13,7 @@ import re
 import pytest
 
 from conftest import run_hidsctl
-from nats_support import NatsServer
+from nats_support import nats_server  # noqa: F401  (fixture)
 from netutil import Inbox, smtp_server
 from test_supervise_e2e import (ATTACKER, free_port, running, sshd_failure, start, status, stop,
                                 wait_for, world)  # noqa: F401  (world: fixture)
@@ -33,12 +33,18 @@ def dated_alerts(logs: str) -> list[dict]:
     return found
 
 
-def test_server_on_a_bus_alerts_responds_on_the_agent_and_mails(world):  # noqa: F811
-    nats = NatsServer(world / "nats")
+@pytest.fixture
+def inbox():
+    box = Inbox()
+    box.port = free_port()
+    controller = smtp_server(box.port, box)
+    yield box
+    controller.stop()
+
+
+def test_server_on_a_bus_alerts_responds_on_the_agent_and_mails(world, nats_server, inbox):  # noqa: F811
     port = free_port()
-    inbox = Inbox()
-    smtp_port = free_port()
-    smtp = smtp_server(smtp_port, inbox)
+    smtp_port = inbox.port
     server_state, agent_state = world / "server", world / "agent"
     for side in ("server", "agent"):
         recorder = world / f"record-{side}"
@@ -92,7 +98,7 @@ expect = ["srcip"]
     key = run_hidsctl("keys", "export", agent_id, "--state-dir",
                       receive_state).stdout.decode().strip().splitlines()[-1]
     assert run_hidsctl("keys", "import", key, "--state-dir", str(agent_state)).returncode == 0
-    server = start(world / "server.toml", server_state, "--bus", nats.url)
+    server = start(world / "server.toml", server_state, "--bus", nats_server.url)
     agent = start(world / "agent.toml", agent_state)
     components = {"receive", "analyze", "analyze-2", "logs", "respond", "mail"}
     try:
@@ -120,10 +126,10 @@ expect = ["srcip"]
         assert _table(status(server_state)).count("+ 0") == 4
     finally:
         print((world / "supervise.err").read_text())  # shown when the test fails
-        stop(agent)
-        stop(server)
-        smtp.stop()
-        nats.stop()
+        try:
+            stop(agent)
+        finally:
+            stop(server)
     assert "Traceback" not in (world / "supervise.err").read_text()
 
 

@@ -15,9 +15,10 @@ acknowledged on its own (explicit acks), and only once the output's side effect 
 
 After a crash the server delivers again what it has no ack for; a sequence in the
 position file was handled already and is only acknowledged (once its mark is reached),
-never handled twice. The one window left is between ``sync`` and the position file's
-rename (microseconds): a crash there hands that batch to the output again. A message
-delivered to an output that died before handling it comes back after ``ACK_WAIT``.
+never handled twice. The window left is between the side effect being durable and the
+position file's rename: a crash there hands that batch (with ``Output.each``, that record)
+to the output again; docs/scale-out.md lists each output's. A message delivered to an
+output that died before handling it comes back after ``ACK_WAIT``.
 
 Members of one group share the consumer: each gets some of the records, and each acks
 only its own, so members may run on several machines. For alert files, where order and
@@ -27,6 +28,7 @@ one set of files matter, run one member per group and output directory.
 from __future__ import annotations
 
 import asyncio
+import collections
 import signal
 import sys
 import time
@@ -49,6 +51,7 @@ MAX_ACK_PENDING = BATCH * 4  # unacknowledged records an output may hold (per me
 # more rarely while an output holds it (a mail server down, the hourly cap).
 ACK_WAIT = (10.0, 30.0, 120.0, 600.0)
 ACK_TIMEOUT = 5.0
+CONFIRMED = MAX_ACK_PENDING * 4  # acked sequences remembered, to drop crossing deliveries
 
 
 @dataclass
@@ -62,6 +65,10 @@ class Output:
     reached: Callable[[Any], bool] = lambda mark: True
     # A record ``handle`` fails on: set aside (dead letters), and the next one follows.
     failed: Callable[[dict, Exception], None] | None = None
+    # Whether ``handle`` makes its side effect durable at once (a response run, a mail
+    # queued with its own fsync): then each record's sequence is written as it is handled,
+    # not the batch's at its end, so a crash mid-batch repeats one record, not the batch.
+    each: bool = False
 
 
 @dataclass
@@ -134,11 +141,20 @@ def consume(source: str, group: str, directory: Path, output: Output, name: str 
         print(f"hidsctl {name}: reading {address} as {group}", file=err, flush=True)
         reader = _Reader(bus, output, position, f"hidsctl {name}: {address}", err)
         last_tick = time.monotonic()
+        failure = ""
         while not stop:
             try:
                 batch = bus.call(sub.fetch(BATCH, timeout=interval))
+                failure = ""
             except (asyncio.TimeoutError, TimeoutError):
                 batch = []
+            except Exception as exc:  # the bus is away: nats-py reconnects meanwhile
+                batch = []
+                if str(exc) != failure:
+                    failure = str(exc)
+                    print(f"hidsctl {name}: {address}: {failure or type(exc).__name__}; "
+                          "retrying", file=err, flush=True)
+                time.sleep(interval)
             reader.take(batch)
             if time.monotonic() - last_tick >= interval or not batch:
                 last_tick = time.monotonic()
@@ -201,24 +217,36 @@ class _Reader:
         self.label = label
         self.err = err
         self.messages: dict[int, Any] = {}  # handled sequence -> its latest delivery
+        # Acks the server confirmed lately: a delivery of one of them that crossed the ack
+        # (its redelivery timer ran out first) is dropped, not handled again.
+        self.confirmed: collections.deque[int] = collections.deque(maxlen=CONFIRMED)
+        self.confirmed_set: set[int] = set()
         self.unconfirmed = 0
 
     def take(self, batch: list[Any]) -> None:
         fresh: list[int] = []
         for msg in batch:
             seq = msg.metadata.sequence.stream
+            if seq in self.confirmed_set:
+                continue
             if self.position.handled(seq):
                 self.messages[seq] = msg  # delivered again: ack this delivery when done
                 continue
             self._handle(seq, msg.data)
             self.messages[seq] = msg
             fresh.append(seq)
+            if self.output.each:
+                self._handled(fresh)
+                fresh = []
         if fresh:
-            self.output.sync()
-            mark = self.output.mark()
-            for seq in fresh:
-                self.position.pending[seq] = mark
-            self.position.save()
+            self._handled(fresh)
+
+    def _handled(self, fresh: list[int]) -> None:
+        self.output.sync()
+        mark = self.output.mark()
+        for seq in fresh:
+            self.position.pending[seq] = mark
+        self.position.save()
 
     def _handle(self, seq: int, data: bytes) -> None:
         try:
@@ -255,6 +283,10 @@ class _Reader:
         for seq in confirmed:
             del self.messages[seq]
             self.position.pending.pop(seq, None)
+            if len(self.confirmed) == CONFIRMED:
+                self.confirmed_set.discard(self.confirmed[0])
+            self.confirmed.append(seq)
+            self.confirmed_set.add(seq)
         unconfirmed = len(due) - len(confirmed)
         if unconfirmed and not self.unconfirmed:  # kept, and acked again on the next round
             print(f"{self.label}: {unconfirmed} ack(s) not confirmed; retrying",

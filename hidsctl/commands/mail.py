@@ -109,7 +109,7 @@ def register(app: typer.Typer) -> None:
                 # acked once the SMTP server took the message (the outbox committed past it)
                 sink.consume(source or "", bus_group or "", state / "mail", sink.Output(
                     mailer.handle, tick, lambda: None, mailer.mark, mailer.sent,
-                    lambda record, exc: writer.write(dead_letters.put(record, exc))),
+                    lambda record, exc: writer.write(dead_letters.put(record, exc)), each=True),
                     name="mail", option="--bus-group")
                 return
             stage.run(mailer.handle, mailer.tick, writer=writer, dead_letters=dead_letters)

@@ -67,8 +67,10 @@ def supervise(
 @handle_errors
 def status(json_output: JsonOption = False, state_dir: StateDirOption = None,
            config: ConfigOption = None) -> None:
-    """Show each supervised component: pid, user, uptime, restarts and counters; with a
-    bus, each consumer's backlog on it.
+    """Show each supervised component: pid, user, uptime, restarts, counters, bus backlog.
+
+    With a bus (supervise --bus), each bus consumer's backlog: records not yet delivered
+    plus delivered but unacknowledged.
 
     Example: hidsctl status --json
     """

@@ -66,7 +66,8 @@ def serve_bus(settings: RespondSettings, directory: Path, source: str, group: st
                 for result in responder.undo_due():
                     writer.write(result)
 
-            return sink.consume(source, group, directory, sink.Output(handle, tick, writer.flush),
+            return sink.consume(source, group, directory, sink.Output(handle, tick, writer.flush,
+                                                                  each=True),
                                 name="respond", option="--bus-group")
         finally:
             if router is not None:
