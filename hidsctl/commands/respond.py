@@ -7,7 +7,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from hidsctl.options import ConfigOption, StateDirOption, handle_errors
+from hidsctl.options import BusGroupOption, ConfigOption, FromOption, StateDirOption, handle_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -40,12 +40,8 @@ def respond(
         "--wait", help="At end of input, stay until every pending undo has run.")] = False,
     report_unmatched: Annotated[bool, typer.Option(
         "--report-unmatched", help="Emit a skipped ar_result for alerts no response matches.")] = False,
-    source: Annotated[Optional[str], typer.Option(
-        "--from", help="Read alerts from a NATS JetStream stream, nats://HOST:PORT[,HOST:PORT]"
-        "/STREAM, instead of stdin (docs/scale-out.md).", show_default=False)] = None,
-    bus_group: Annotated[Optional[str], typer.Option(
-        "--bus-group", help="With --from: the durable consumer's name; members of one group "
-        "share the alerts.", show_default=False)] = None,
+    source: FromOption = None,
+    bus_group: BusGroupOption = None,
 ) -> None:
     """Run active-response scripts for alerts and ar records; undo them on time.
 
@@ -59,7 +55,7 @@ def respond(
     from hidsctl import state
     from hidsctl.bus.sink import check_pair
     from hidsctl.options import load_settings
-    from hidsctl.respond import service, settings as respond_settings
+    from hidsctl.respond import run, settings as respond_settings
 
     options = load_settings(
         respond_settings.RespondOptions, "respond", config, route=route, allow=allow,
@@ -67,6 +63,6 @@ def respond(
         ossec_conf=ossec_conf, wait=wait or None, report_unmatched=report_unmatched or None)
     built = respond_settings.build(options, config)
     if check_pair(source, bus_group):
-        raise typer.Exit(service.serve_bus(built, state.state_dir(state_dir), source or "",
-                                           bus_group or ""))
-    raise typer.Exit(service.serve(built, state.state_dir(state_dir)))
+        raise typer.Exit(run.run_bus(built, state.state_dir(state_dir), source or "",
+                                     bus_group or ""))
+    raise typer.Exit(run.run(built, state.state_dir(state_dir)))

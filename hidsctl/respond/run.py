@@ -23,7 +23,7 @@ BATCH = 256
 _END = object()
 
 
-def serve(settings: RespondSettings, directory: Path, stdin: BinaryIO | None = None,
+def run(settings: RespondSettings, directory: Path, stdin: BinaryIO | None = None,
           stdout: BinaryIO | None = None) -> int:
     """Run until end of input, then undo what is due and exit (with ``wait``, only once
     every pending undo has run). Returns the exit code."""
@@ -44,7 +44,7 @@ def serve(settings: RespondSettings, directory: Path, stdin: BinaryIO | None = N
     return 0
 
 
-def serve_bus(settings: RespondSettings, directory: Path, source: str, group: str) -> int:
+def run_bus(settings: RespondSettings, directory: Path, source: str, group: str) -> int:
     """Respond to the alerts of a bus stream (``--from``) until SIGTERM. An alert is acked
     once its response ran and its undo is recorded (bus/sink.py)."""
     from hidsctl.bus import sink
@@ -66,9 +66,9 @@ def serve_bus(settings: RespondSettings, directory: Path, source: str, group: st
                 for result in responder.undo_due():
                     writer.write(result)
 
-            return sink.consume(source, group, directory, sink.Output(handle, tick, writer.flush,
-                                                                  each=True),
-                                name="respond", option="--bus-group")
+            output = sink.Output(handle, tick, writer.flush, each=True)
+            return sink.consume(source, group, directory, output, name="respond",
+                                option="--bus-group")
         finally:
             if router is not None:
                 router.close()
