@@ -98,9 +98,10 @@ class _Builder:
         self.common = common
         self.state = state
 
-    def _cmd(self, *args: str, state_subdir: str | None = None) -> list[str]:
+    def _cmd(self, *args: str, state_subdir: str | None = None, stateless: bool = False) -> list[str]:
         state = self.state / state_subdir if state_subdir else self.state
-        return hidsctl_argv() + list(args) + self.common + ["--state-dir", str(state)]
+        return hidsctl_argv() + list(args) + self.common + \
+            ([] if stateless else ["--state-dir", str(state)])
 
     def has(self, table: str, key: str | None = None) -> bool:
         value = self.config.get(table)
@@ -196,9 +197,10 @@ class _Builder:
                                inputs=["routes"], source=True)]
         for n in range(1, self.settings.analyze_members + 1):
             name = "analyze" if n == 1 else f"analyze-{n}"
+            # a member keeps its state in the bus
             specs.append(ComponentSpec(name, self._cmd(
                 "analyze", "--from", events, "--group", "analyze", "--to", alerts,
-                state_subdir="analyze"), source=True))
+                stateless=True), source=True))
         consumers = [("analyze", events, "")] if self.settings.analyze_members else []
         for spec in self.outputs(route=True):
             group = ["--group" if spec.name == "logs" else "--bus-group", spec.name]
