@@ -17,6 +17,7 @@ from hidsctl.analysis.compiled import COMPILED_RULES, CrawlerCheck
 from hidsctl.analysis.compiler import RuleCompiler
 from hidsctl.analysis.correlation import Correlation
 from hidsctl.analysis.events import NO_DECODER, Event, from_record
+from hidsctl.analysis.jsondecode import SCALAR_FIELDS as _SCALAR
 from hidsctl.analysis.rules import ListRule, Rule, RuleNode, finish_rule
 from hidsctl.analysis.ruleset import Ruleset
 from hidsctl.records import Record, format_timestamp
@@ -159,7 +160,7 @@ class Engine:
         if ev.decoder.reported:
             alert["decoder"] = ev.decoder.as_dict()
         if ev.fields:
-            alert["data"] = dict(ev.fields)
+            alert["data"] = alert_data(ev.fields, ev.structured)
         if "no_full_log" not in rule.options:
             alert["full_log"] = ev.full_log
         alert["location"] = ev.location
@@ -173,3 +174,35 @@ class Engine:
         if ev.syscheck is not None:
             alert["syscheck"] = ev.syscheck
         return alert
+
+
+def alert_data(fields: dict[str, str], structured: dict[str, list] | None = None) -> dict:
+    """The alert's ``data``: dotted field names nested as Wazuh nests them (``user.name``
+    under ``user``), arrays the JSON decoder kept shown as arrays. A name that cannot nest
+    (its parent is already a value, or it is one the schema types as text) stays whole."""
+    data: dict[str, Any] = {}
+    for name, value in fields.items():
+        shown: Any = structured.get(name, value) if structured else value
+        if "." not in name:
+            data.setdefault(name, shown)
+            continue
+        parts = name.split(".")
+        node = _parent_of(data, parts)
+        if node is None or parts[-1] in node:
+            data.setdefault(name, shown)
+        else:
+            node[parts[-1]] = shown
+    return data
+
+
+def _parent_of(data: dict, parts: list[str]) -> dict | None:
+    """The object a dotted name's last part goes in, made as needed; None if it cannot nest."""
+    if not all(parts) or parts[0] in _SCALAR:
+        return None
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            return None
+        node = child
+    return node
