@@ -25,6 +25,17 @@ def _shared_dir() -> Path:
 FIXTURES = _shared_dir() / "fixtures"
 
 
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """With ``-p no:xdist`` the suite runs in one process: the ``-n``/``--dist`` of
+    pyproject's addopts are then taken and ignored, not refused as unknown."""
+    if not pluginmanager.has_plugin("xdist"):
+        group = parser.getgroup("xdist", "one process (pytest-xdist disabled)")
+        group._addoption("-n", "--numprocesses", dest="numprocesses", default=None,
+                         help="ignored without pytest-xdist")
+        group._addoption("--dist", dest="dist", default="no",
+                         help="ignored without pytest-xdist")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def hidsctl_on_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Put a ``hidsctl`` wrapper running this checkout first on PATH, for shell pipelines."""

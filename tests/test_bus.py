@@ -75,8 +75,28 @@ def test_unreachable_server_is_one_clear_error():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     from hidsctl.errors import HidsError
-    with pytest.raises(HidsError, match=f"cannot connect to NATS at nats://127.0.0.1:{port}/IN"):
+    with pytest.raises(HidsError, match=f"cannot connect to NATS at nats://127.0.0.1:{port}/IN: "
+                       "connection refused"):
         SyncBus(parse(f"nats://127.0.0.1:{port}/IN"), "test")
+
+
+def test_a_server_that_does_not_answer_is_waited_for_up_to_the_deadline(monkeypatch):
+    """Refused everywhere fails at once; one listed server that accepts but never speaks
+    (a server still starting, a proxy) may yet answer: the connection waits the deadline."""
+    import socket
+
+    from hidsctl.bus import client
+    from hidsctl.errors import HidsError
+
+    monkeypatch.setattr(client, "CONNECT_DEADLINE", 0.5)
+    with socket.socket() as refusing, socket.socket() as silent:
+        refusing.bind(("127.0.0.1", 0))
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        hosts = f"127.0.0.1:{refusing.getsockname()[1]},127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(HidsError, match=f"cannot connect to NATS at nats://{hosts}/IN: "
+                           "no answer within 0.5 s"):
+            SyncBus(parse(f"nats://{hosts}/IN"), "test")
 
 
 def test_a_server_without_jetstream_is_one_clear_error(tmp_path):

@@ -25,31 +25,55 @@ SETUP_DEADLINE = 120.0
 
 
 async def connect(address: BusAddress, name: str, stderr=None) -> Any:
-    """A connected nats-py client, reconnecting (to any listed server) for ever after."""
+    """A connected nats-py client, reconnecting (to any listed server) for ever after.
+
+    The first connection fails at once when every listed server refuses it (nothing
+    listens there: waiting would not help), and after CONNECT_DEADLINE seconds when some
+    server does not answer (a firewall, a host down, a server still starting)."""
     import nats
 
     err = stderr if stderr is not None else sys.stderr
     reported: dict[str, bool] = {}
+    refused: set[int] = set()  # which of the first round of attempts were refused
+    attempts = [0]
+    all_refused = asyncio.get_running_loop().create_future()
 
     async def on_error(exc: Exception) -> None:
         text = f"{type(exc).__name__}: {exc}"
         if not reported.get(text):  # one line per distinct error, not one per retry
             reported[text] = True
             print(f"hidsctl {name}: NATS: {text}", file=err, flush=True)
+        # nats-py tries the listed servers in turn: the first len(servers) errors are
+        # one attempt on each of them.
+        if attempts[0] < len(address.servers):
+            if isinstance(exc, ConnectionRefusedError):
+                refused.add(attempts[0])
+            attempts[0] += 1
+            if len(refused) == len(address.servers) and not all_refused.done():
+                all_refused.set_result(str(exc))
 
     async def on_reconnect() -> None:
         reported.clear()
         print(f"hidsctl {name}: NATS: reconnected", file=err, flush=True)
 
-    try:
-        # Once connected it reconnects for ever; the first connection gets a deadline.
-        return await asyncio.wait_for(nats.connect(
-            servers=list(address.servers), name=f"hidsctl {name}", connect_timeout=5,
-            max_reconnect_attempts=-1, reconnect_time_wait=0.5, error_cb=on_error,
-            reconnected_cb=on_reconnect, allow_reconnect=True), CONNECT_DEADLINE)
-    except Exception as exc:  # nats-py raises several unrelated classes here
-        raise HidsError(f"cannot connect to NATS at {address}: "
-                        f"{str(exc) or type(exc).__name__}") from None
+    # Once connected it reconnects for ever; the first connection gets a deadline.
+    connecting = asyncio.ensure_future(nats.connect(
+        servers=list(address.servers), name=f"hidsctl {name}", connect_timeout=5,
+        max_reconnect_attempts=-1, reconnect_time_wait=0.5, error_cb=on_error,
+        reconnected_cb=on_reconnect, allow_reconnect=True))
+    await asyncio.wait([connecting, all_refused], timeout=CONNECT_DEADLINE,
+                       return_when=asyncio.FIRST_COMPLETED)
+    if connecting.done():
+        try:
+            return connecting.result()
+        except Exception as exc:  # nats-py raises several unrelated classes here
+            why = str(exc) or type(exc).__name__
+    else:
+        connecting.cancel()
+        await asyncio.gather(connecting, return_exceptions=True)
+        why = (f"connection refused ({all_refused.result()})" if all_refused.done()
+               else f"no answer within {CONNECT_DEADLINE:g} s")
+    raise HidsError(f"cannot connect to NATS at {address}: {why}")
 
 
 async def ensure_stream(js: Any, stream: str, partitions: int | None,
