@@ -218,7 +218,8 @@ class SyncBus:
 
 
 async def read_all(js: Any, stream: str, subject: str | None, idle: float) -> list[Any]:
-    """The stream's messages up to its last sequence at the time of the call."""
+    """The stream's messages (on ``subject``) up to its last sequence at the time of the
+    call; ``idle`` seconds without a message end it early."""
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
     info = await js.stream_info(stream)
@@ -229,14 +230,18 @@ async def read_all(js: Any, stream: str, subject: str | None, idle: float) -> li
     sub = await js.pull_subscribe(subject or f"{stream}.>", stream=stream, config=ConsumerConfig(
         ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=30))
     try:
-        while True:
+        # How many messages the filter matches: the stream's last one may be on another
+        # subject, and waiting for it would cost the whole idle time.
+        pending = (await sub.consumer_info()).num_pending
+        while len(out) < pending:
             try:
-                batch = await sub.fetch(256, timeout=idle)
+                batch = await sub.fetch(min(256, pending - len(out)), timeout=idle)
             except asyncio.TimeoutError:
                 return out
             for msg in batch:
-                out.append(msg)
-                if msg.metadata.sequence.stream >= last:
+                if msg.metadata.sequence.stream > last:
                     return out
+                out.append(msg)
+        return out
     finally:
         await sub.unsubscribe()
