@@ -16,7 +16,8 @@ from hidsctl.analysis import cdb
 from hidsctl.analysis.compiled import COMPILED_RULES, CrawlerCheck
 from hidsctl.analysis.compiler import RuleCompiler
 from hidsctl.analysis.correlation import Correlation
-from hidsctl.analysis.events import NO_DECODER, Event, from_record
+from hidsctl.analysis.events import NO_DECODER, ROOTCHECK, Event, from_record
+from hidsctl.analysis.findings import finding_of
 from hidsctl.analysis.jsondecode import SCALAR_FIELDS as _SCALAR
 from hidsctl.analysis.rules import ListRule, Rule, RuleNode, finish_rule
 from hidsctl.analysis.ruleset import Ruleset
@@ -120,6 +121,8 @@ class Engine:
         """Decode (for log events), match, apply ignores and correlation; build the alert."""
         if ev.decoder is NO_DECODER:
             self.decoders.decode(ev)
+        elif ev.decoder is ROOTCHECK:
+            self.note_rootcheck(ev)
         rule = self.match(ev)
         outcome = Outcome(ev, rule)
         if rule is None or rule.level == 0:
@@ -136,6 +139,13 @@ class Engine:
         if "no_log" not in rule.options:
             outcome.alert = self.build_alert(rule, ev)
         return outcome
+
+    def note_rootcheck(self, ev: Event) -> None:
+        """As OSSEC's rootcheck decoder: the event is first-time-seen (``<if_fts />``, rule
+        510) only when the agent's findings (findings.py) did not hold it yet."""
+        finding = finding_of(ev.record) if ev.record is not None else ev.full_log
+        ev.fts = self.correlation.rootcheck.sighting(str(ev.agent.get("id", "")), finding,
+                                                     ev.time)
 
     def process_record(self, record: Record) -> Outcome | None:
         ev = from_record(record)

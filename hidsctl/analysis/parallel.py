@@ -22,12 +22,14 @@ import threading
 import traceback
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO
 
 import orjson
 
 from hidsctl.analysis.run import (HANDLED, AlertFiles, AnalyzeSettings, input_reader,
                                   new_engine, refusals, refused, run_engine)
+from hidsctl.diagnostics import logger
 from hidsctl.errors import HidsError, UsageError
 from hidsctl.records import (CHECKPOINT, CHECKPOINT_TAG, RecordReader, RecordWriter,
                              checkpoint_record, dumps)
@@ -59,7 +61,8 @@ class Worker:
 
 
 def analyze_parallel(settings: AnalyzeSettings, workers: int, stdin: BinaryIO | None = None,
-                     stdout: BinaryIO | None = None, dead_letters=None) -> int:
+                     stdout: BinaryIO | None = None, dead_letters=None,
+                     rootcheck_db: Path | None = None) -> int:
     if not 1 <= workers <= MAX_WORKERS:
         raise UsageError(f"--workers must be 1..{MAX_WORKERS}")
     engine = new_engine(settings)
@@ -68,7 +71,8 @@ def analyze_parallel(settings: AnalyzeSettings, workers: int, stdin: BinaryIO | 
     out.flush()
     procs: list[Worker] = []
     for number in range(workers):
-        procs.append(_fork_worker(number, engine, settings, procs, dead_letters))
+        procs.append(_fork_worker(number, engine, settings, procs, dead_letters,
+                                  rootcheck_db))
     del engine
     files = AlertFiles(settings.alerts_json, settings.alerts_log)
     merger = Merger(out, files, len(procs))
@@ -219,7 +223,8 @@ class Merger:
 # --- the worker processes ---------------------------------------------------------------------
 
 def _fork_worker(number: int, engine, settings: AnalyzeSettings,
-                 earlier: list[Worker], dead_letters=None) -> Worker:
+                 earlier: list[Worker], dead_letters=None,
+                 rootcheck_db: Path | None = None) -> Worker:
     in_read, in_write = os.pipe()
     out_read, out_write = os.pipe()
     pid = os.fork()
@@ -231,7 +236,8 @@ def _fork_worker(number: int, engine, settings: AnalyzeSettings,
             for other in earlier:  # their pipes must see EOF when the parent closes them
                 os.close(other.stdin.fileno())
                 os.close(other.stdout.fileno())
-            code = _worker_main(number, engine, settings, in_read, out_write, dead_letters)
+            code = _worker_main(number, engine, settings, in_read, out_write, dead_letters,
+                                rootcheck_db)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
         except BaseException:  # noqa: BLE001 - reported, then the worker ends
@@ -244,7 +250,7 @@ def _fork_worker(number: int, engine, settings: AnalyzeSettings,
 
 
 def _worker_main(number: int, engine, settings: AnalyzeSettings, in_fd: int,
-                 out_fd: int, dead_letters=None) -> int:
+                 out_fd: int, dead_letters=None, rootcheck_db: Path | None = None) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until run_engine takes it over
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -255,7 +261,8 @@ def _worker_main(number: int, engine, settings: AnalyzeSettings, in_fd: int,
     # Lines come checked by the parent: only the record type needs looking at again.
     reader = RecordReader(os.fdopen(in_fd, "rb", buffering=0), name=f"worker {number}",
                           before_block=writer.flush, strict_types=False)
-    run_engine(engine, settings, reader, writer, None, dead_letters)
+    # Each worker holds its own agents' findings; the database file is shared.
+    run_engine(engine, settings, reader, writer, None, dead_letters, rootcheck_db)
     writer.flush()
     return 0
 
@@ -272,6 +279,6 @@ def _wait(worker: Worker) -> int:
     _pid, status = os.waitpid(worker.pid, 0)
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
-        print(f"hidsctl: analysis worker {worker.number} (pid {worker.pid}) exited with "
-              f"status {code}", file=sys.stderr, flush=True)
+        logger("analyze").error(f"analysis worker {worker.number} (pid {worker.pid}) exited "
+                                f"with status {code}")
     return code
