@@ -34,6 +34,20 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
                          help="ignored without pytest-xdist")
         group._addoption("--dist", dest="dist", default="no",
                          help="ignored without pytest-xdist")
+        group._addoption("--no-loadscope-reorder", dest="loadscopereorder",
+                         action="store_false", help="ignored without pytest-xdist")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files holding a slow test first, then the files of most tests. With ``--dist
+    loadfile`` a file is one unit of work: a long one handed out last would leave the
+    other process idle at the end (xdist's own order, by test count, puts the few long
+    end-to-end tests last)."""
+    from collections import Counter
+
+    counts = Counter(item.path for item in items)
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: (item.path not in slow, -counts[item.path], str(item.path)))
 
 
 @pytest.fixture(scope="session", autouse=True)

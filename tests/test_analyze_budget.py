@@ -170,6 +170,7 @@ def _bundled_and_fixture_sources():
     return sources
 
 
+@pytest.mark.slow
 def test_re2_reads_every_ruleset_pattern_as_re_does():
     from hidsctl.analysis import ruleset
     seen: dict[tuple, object] = {}

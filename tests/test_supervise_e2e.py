@@ -19,8 +19,8 @@ from conftest import is_root, run_hidsctl
 
 ATTACKER = "203.0.113.77"  # documentation range: only ever text in a log line
 
-pytestmark = pytest.mark.skipif(not list((Path(__file__).parent.parent / "rules" / "rules").glob("*.xml")),
-                                reason="the bundled ruleset is not in this tree")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not list((Path(__file__).parent.parent / "rules" / "rules").glob("*.xml")),
+                                reason="the bundled ruleset is not in this tree")]
 
 
 def wait_for(predicate, timeout: float = 120.0, what: str = "condition"):

@@ -48,6 +48,7 @@ def test_records_arrive_intact_and_stamped_with_the_key_identity(link):
     assert {s["agent"]["id"] for s in statuses if s["status"] == "connected"} == set(ids.values())
 
 
+@pytest.mark.slow
 def test_server_killed_and_restarted_while_the_agent_sends_loses_and_repeats_nothing(link):
     tmp, ids, states = link
     server = ReceiveProcess(tmp, tmp / "server")
