@@ -71,6 +71,12 @@ class Pattern:
             self.search, self.exists = _by_length(rx.search, linear), _by_length(rx.search,
                                                                                exists)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # For the compiled-ruleset cache (rulecache.py): the analysis results travel, the
+        # bound searchers (closures, RE2 objects) are made again from them.
+        return (_restore, (self.source, self.kind, self.rx, self.negate, self.shapes,
+                           self.literals, self.exact, self.anchored, self.first))
+
     def test(self, text: str) -> bool:
         """Whether the pattern (with its negation) accepts ``text``."""
         return (self.search(text) is not None) is not self.negate
@@ -84,6 +90,23 @@ class Pattern:
 
     def __repr__(self) -> str:
         return f"Pattern({self.kind}, {self.source!r})"
+
+
+def _restore(source: str, kind: str, rx: Any, negate: bool, shapes: list[Any],
+             literals: tuple[str, ...] | None, exact: bool, anchored: bool,
+             first: frozenset[str] | None) -> Pattern:
+    """A pickled Pattern made whole without analysing its parse tree again (only the few
+    patterns with a slow shape parse it, to build their RE2 searchers)."""
+    pattern = Pattern.__new__(Pattern)
+    pattern.source, pattern.kind, pattern.rx, pattern.negate = source, kind, rx, negate
+    pattern.search = pattern.exists = rx.search
+    pattern.engine = "re" if isinstance(rx, re.Pattern) else "regex"
+    pattern.shapes = shapes
+    pattern.literals, pattern.exact, pattern.anchored, pattern.first = \
+        literals, exact, anchored, first
+    if shapes:
+        pattern._to_re2(_parse(rx))
+    return pattern
 
 
 _RUN_MIN = 3

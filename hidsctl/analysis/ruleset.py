@@ -54,6 +54,9 @@ class Ruleset:
     sources: RulesetSources
     lists: dict[str, CdbList]
     warnings: list[str] = field(default_factory=list)
+    # The generated rule code compiled for this ruleset (compiler.run_generated), marshalled,
+    # by the hash of its source: a memo the compiled-ruleset cache (rulecache.py) keeps.
+    compiled: dict[str, bytes] = field(default_factory=dict)
 
 
 def _xml_files(path: Path) -> list[Path]:

@@ -71,6 +71,9 @@ def register(app: typer.Typer) -> None:
         """
         from hidsctl.analysis.run import AnalyzeSettings, analyze as run
 
+        from hidsctl.analysis.rulecache import enable as enable_rule_cache
+
+        enable_rule_cache(state_dir)
         settings = load_settings(
             AnalyzeSettings, "analyze", config,
             **ruleset_values(ossec_conf, rules, decoders, crawler_dns,

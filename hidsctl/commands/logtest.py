@@ -47,6 +47,9 @@ def register(app: typer.Typer) -> None:
         """
         from hidsctl.analysis.logtest_cli import LogtestSettings, run
 
+        from hidsctl.analysis.rulecache import enable as enable_rule_cache
+
+        enable_rule_cache(state_dir)
         settings = load_settings(LogtestSettings, "logtest", config,
                                  **ruleset_values(ossec_conf, rules, decoders, crawler_dns,
                                                   no_default_rules),

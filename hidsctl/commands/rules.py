@@ -45,6 +45,9 @@ def register(app: typer.Typer) -> None:
         settings = load_settings(RulesSettings, "rules", config,
                                  **ruleset_values(ossec_conf, rules, decoders, crawler_dns,
                                                   no_default_rules))
+        from hidsctl.analysis.rulecache import enable as enable_rule_cache
+
+        enable_rule_cache(state_dir)
         raise typer.Exit(run_test(settings, files, as_json=json))
 
     @group.command("check")
@@ -98,5 +101,8 @@ def register(app: typer.Typer) -> None:
         settings = load_settings(RulesSettings, "rules", config,
                                  **ruleset_values(ossec_conf, rules, decoders, False,
                                                   no_default_rules))
+        from hidsctl.analysis.rulecache import enable as enable_rule_cache
+
+        enable_rule_cache(state_dir)
         raise typer.Exit(run_list(settings, group=group_name, min_level=min_level,
                                   as_json=json))
