@@ -117,3 +117,15 @@ def test_a_snapshot_is_data_only_and_checked_against_its_schema(engine, tmp_path
     with pytest.raises(ValueError, match="unreadable snapshot: larger than 64 MiB"):
         codec.loads(zlib.compress(b" " * (65 << 20)))
     assert codec.loads(altered())[0] == 9
+
+
+def test_rootcheck_findings_go_into_the_snapshot_as_rows(engine):
+    codec = Codec(engine)
+    state = codec.fresh()
+    assert state.rootcheck.sighting("001", "rootkit a", 100.0)
+    blob = codec.dumps(state, 1)
+    _, restored = codec.loads(blob)
+    assert restored.rootcheck.held("001") == ["rootkit a"]
+    assert not restored.rootcheck.sighting("001", "rootkit a", 200.0)  # held: not new
+    assert restored.rootcheck.sighting("001", "rootkit b", 200.0)
+    assert restored.rootcheck.forget == state.rootcheck.forget

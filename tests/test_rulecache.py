@@ -246,20 +246,21 @@ def test_without_a_state_dir_the_cache_goes_to_the_users_cache_dir(tmp_path):
 
 
 def test_logtest_and_rules_test_use_the_cache(tmp_path):
+    """They take no --state-dir: their cache is $HIDSCTL_STATE_DIR's, else the user's."""
     rules, state = _rules_dir(tmp_path), tmp_path / "state"
-    args = ["--state-dir", str(state), *_local_args(rules)]
-    run = run_hidsctl("logtest", *args, input=LINE + "\n")
+    env = {**os.environ, "HIDSCTL_STATE_DIR": str(state)}
+    run = run_hidsctl("logtest", *_local_args(rules), input=LINE + "\n", env=env)
     assert run.returncode == 0 and b"100100" in run.stdout, run.stderr.decode()
     [cache] = _cache_files(state)
     written = cache.stat().st_ino
-    again = run_hidsctl("logtest", *args, input=LINE + "\n")
+    again = run_hidsctl("logtest", *_local_args(rules), input=LINE + "\n", env=env)
     assert again.returncode == 0 and b"100100" in again.stdout
     assert cache.stat().st_ino == written
     ini = tmp_path / "local.ini"
     ini.write_text(f"[failed password]\nlog 1 pass = {LINE}\nrule = 100100\nalert = 7\n"
                    "decoder = \n")
     fresh = tmp_path / "fresh"
-    tested = run_hidsctl("rules", "test", "--state-dir", str(fresh), *_local_args(rules),
-                         str(ini))
+    tested = run_hidsctl("rules", "test", *_local_args(rules), str(ini),
+                         env={**env, "HIDSCTL_STATE_DIR": str(fresh)})
     assert tested.returncode in (0, 1), tested.stderr.decode()
     assert len(_cache_files(fresh)) == 1

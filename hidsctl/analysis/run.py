@@ -12,12 +12,12 @@ alerts.log file in OSSEC's text layout.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 from hidsctl import origin
+from hidsctl.diagnostics import logger
 from hidsctl.errors import HidsError, UsageError
 from hidsctl.records import Record, RecordReader
 
@@ -83,7 +83,7 @@ def load_ruleset(settings: RulesetSettings) -> Ruleset:
             _compile_for_cache(loaded)
             rulecache.save(loaded, settings.ossec_conf)
     for warning in loaded.warnings:
-        print(f"hidsctl: warning: {warning}", file=sys.stderr)
+        logger().warning(warning)
     return loaded
 
 
@@ -355,15 +355,14 @@ def _reloaded(old: Engine, settings: AnalyzeSettings) -> Engine:
         engine = Engine(load_ruleset(settings), crawler_dns=settings.crawler_dns,
                         manager=settings.manager, rootcheck_forget=old.rootcheck_forget)
     except HidsError as exc:
-        print(f"hidsctl: error: reload refused, the running rules stay: {exc}", file=sys.stderr,
-              flush=True)
+        logger().error(f"reload refused, the running rules stay: {exc}")
         return old
     before = len(old.ruleset.tree.rules())
     engine.state = old.state.carried_to(engine.plan)
-    print(f"hidsctl: analyze: ruleset reloaded ({before} rules before, "
-          f"{len(engine.ruleset.tree.rules())} now)", file=sys.stderr, flush=True)
+    logger("analyze").info(f"ruleset reloaded ({before} rules before, "
+                           f"{len(engine.ruleset.tree.rules())} now)")
     return engine
 
 
 def _report(reader: RecordReader, message: str) -> None:
-    print(f"hidsctl: record {reader.stats.records}: {message}", file=sys.stderr, flush=True)
+    logger("analyze").warning(f"record {reader.stats.records}: {message}")

@@ -12,12 +12,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import sys
 import time
 from typing import TYPE_CHECKING
 
 from inotify_simple import INotify, flags
 
+from hidsctl.diagnostics import logger
 from hidsctl.scan.settings import DirOptions
 from hidsctl.scan.walk import Root
 
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from hidsctl.records import RecordWriter
     from hidsctl.scan.engine import Scanner
     from hidsctl.scan.run import Plan
+
+log = logger("scan")
 
 WATCH_MASK = (flags.CREATE | flags.MODIFY | flags.CLOSE_WRITE | flags.ATTRIB | flags.MOVED_FROM
               | flags.MOVED_TO | flags.DELETE | flags.DELETE_SELF | flags.MOVE_SELF
@@ -194,14 +196,14 @@ def watch(plan: "Plan", scanner: "Scanner", writer: "RecordWriter", every: float
             with shutdown.batch():
                 full_scan(plan, scanner, init=init)
                 writer.flush()
-            _warn(f"the inotify watch limit is reached (fs.inotify.max_user_watches); "
-                  f"falling back to a full scan every {interval:g}s")
+            log.warning(f"the inotify watch limit is reached (fs.inotify.max_user_watches); "
+                        f"falling back to a full scan every {interval:g}s")
             _periodic(plan, scanner, writer, interval)
             return
         with shutdown.batch():
             full_scan(plan, scanner, init=init)
             writer.flush()
-        _warn(f"watching {len(watcher.wds)} directories")
+        log.info(f"watching {len(watcher.wds)} directories")
         next_full = time.monotonic() + every if every else None
         while True:
             timeout = None if next_full is None else max(0.0, next_full - time.monotonic())
@@ -230,6 +232,3 @@ def _periodic(plan: "Plan", scanner: "Scanner", writer: "RecordWriter", interval
         full_scan(plan, scanner)
         writer.flush()
 
-
-def _warn(message: str) -> None:
-    print(f"hidsctl scan: {message}", file=sys.stderr, flush=True)

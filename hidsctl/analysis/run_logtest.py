@@ -22,6 +22,7 @@ class LogtestSettings(RulesetSettings):
 
 def _lines(interactive: bool) -> Iterator[str]:
     if interactive:
+        # the prompt of an interactive session: output for a person, not a diagnostic
         print("hidsctl logtest: Type one log per line (Ctrl-D to end).\n", file=sys.stderr)
         while True:
             try:
