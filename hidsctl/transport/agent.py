@@ -23,12 +23,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from hidsctl import __version__, records
 from hidsctl.errors import UsageError
-from hidsctl.queue import DurableQueue
+from hidsctl.queue import DurableQueue, Item
 from hidsctl.state import atomic_write
 from hidsctl.transport import protocol
 from hidsctl.transport.addresses import DEFAULT_PORT, parse_address
@@ -133,6 +134,20 @@ class Agent:
         self.new_data: asyncio.Event | None = None
         self.drained: asyncio.Event | None = None
         self.reset_session = False
+
+    # --- what a session (agent_link.LinkAgent) asks of the agent -------------------------
+
+    def read(self, offset: int, max_records: int, max_bytes: int) -> list[Item]:
+        return self.queue.read(offset, max_records, max_bytes)
+
+    def keepalive_payload(self) -> bytes:
+        return orjson.dumps(self.info)
+
+    def command(self, record: dict[str, Any]) -> None:
+        self.output.record(record)
+
+    def problem(self, code: str, where: str, message: str) -> None:
+        self.log.report(code, where, message, notice=False)
 
     # --- input: stdin to the durable queue -------------------------------------------------
 

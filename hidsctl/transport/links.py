@@ -1,19 +1,17 @@
 """The server's side of each peer: a TCP connection or a UDP session going through the
-handshake, then opening the agent's messages and handing them to the Receiver."""
+handshake, then opening the agent's messages and handing them to the link's owner (a
+``LinkOwner``: server.py's Receiver)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from hidsctl.transport import protocol
 from hidsctl.transport.addresses import normal_ip as _ip
 from hidsctl.transport.keys import AgentKey
 from hidsctl.transport.protocol import Rejected, Session
-
-if TYPE_CHECKING:
-    from hidsctl.transport.server import Receiver
 
 
 class TokenBucket:
@@ -93,13 +91,52 @@ class HelloLimiter:
         return refused
 
 
+class LinkLimits(Protocol):
+    @property
+    def rate_limit(self) -> float: ...  # records a second from one agent; 0: no limit
+
+    @property
+    def max_frame(self) -> int: ...  # bytes in one TCP frame
+
+
+class LinkOwner(Protocol):
+    """All a link asks of the server it belongs to; everything else of the server is
+    hidden from links."""
+
+    @property
+    def settings(self) -> LinkLimits: ...
+
+    @property
+    def hellos(self) -> HelloLimiter: ...
+
+    def agent_key(self, ident: str, peer: str) -> AgentKey | None:
+        """The key of agent ``ident``; raises Rejected when it may not connect from ``peer``."""
+
+    def opened(self, link: TcpLink) -> None:
+        """A TCP connection came in (not yet authenticated)."""
+
+    def attach(self, link: Link) -> None:
+        """The peer proved its key: the link is now that agent's session."""
+
+    def closed(self, link: Link) -> None:
+        """The link is gone."""
+
+    def deliver(self, link: Link, payload: bytes) -> float:
+        """A batch of records; returns how long to pause to stay under the rate limit."""
+
+    def keepalive(self, link: Link, payload: bytes) -> None: ...
+
+    def rejected(self, link: Link, exc: Rejected) -> None:
+        """The peer broke the protocol (the caller drops it)."""
+
+
 class Link:
     """One authenticated (or authenticating) peer: a TCP connection or a UDP session."""
 
     protocol_name = "tcp"
     publishing = None  # with receive --to: the bus's future for the last batch (bus/publish.py)
 
-    def __init__(self, receiver: "Receiver", peer: str):
+    def __init__(self, receiver: LinkOwner, peer: str):
         self.receiver = receiver
         self.peer = peer
         self.session: Session | None = None
@@ -132,12 +169,16 @@ class Link:
             raise Rejected("bad_frame", f"agents do not send {protocol.KIND_NAMES[kind]}")
 
     def handshake(self, body: bytes) -> tuple[Session, AgentKey]:
-        receiver = self.receiver
-        agent, welcome, session = protocol.server_handshake(
-            body, lambda ident: receiver.agent_key(ident, self.peer),
-            strict=self.protocol_name == "tcp")
-        key = receiver.keys.get(agent)
-        assert key is not None
+        key: AgentKey | None = None
+
+        def lookup(ident: str) -> bytes | None:
+            nonlocal key
+            key = self.receiver.agent_key(ident, self.peer)
+            return key.derived() if key is not None else None
+
+        _agent, welcome, session = protocol.server_handshake(
+            body, lookup, strict=self.protocol_name == "tcp")
+        assert key is not None  # the handshake raises Rejected for an unknown agent
         self.send_body(welcome)
         return session, key
 
@@ -190,7 +231,7 @@ class Link:
 
 
 class TcpLink(Link, asyncio.Protocol):
-    def __init__(self, receiver: "Receiver"):
+    def __init__(self, receiver: LinkOwner):
         Link.__init__(self, receiver, "?")
         self.transport: asyncio.Transport | None = None
         self.reader = protocol.FrameReader(receiver.settings.max_frame)
@@ -204,12 +245,11 @@ class TcpLink(Link, asyncio.Protocol):
             self.closed = True  # a flooding source: reset before reading a byte
             transport.abort()  # type: ignore[attr-defined]
             return
-        self.receiver.links.add(self)
+        self.receiver.opened(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.receiver.links.discard(self)
-        self.receiver.detach(self)
+        self.receiver.closed(self)
 
     def data_received(self, data: bytes) -> None:
         self.last_rx = time.monotonic()
@@ -250,7 +290,7 @@ class UdpLink(Link):
 
     protocol_name = "udp"
 
-    def __init__(self, receiver: "Receiver", endpoint: "UdpEndpoint", addr: tuple):
+    def __init__(self, receiver: LinkOwner, endpoint: "UdpEndpoint", addr: tuple):
         super().__init__(receiver, _ip(addr[0]))
         self.endpoint = endpoint
         self.addr = addr
@@ -291,13 +331,13 @@ class UdpLink(Link):
     def close(self) -> None:
         if self.slot is not None and self.endpoint.links.get(self.slot) is self:
             del self.endpoint.links[self.slot]
-        self.receiver.detach(self)
+        self.receiver.closed(self)
 
 
 class UdpEndpoint(asyncio.DatagramProtocol):
     MAX_LINKS = 20000
 
-    def __init__(self, receiver: "Receiver"):
+    def __init__(self, receiver: LinkOwner):
         self.receiver = receiver
         self.transport: asyncio.DatagramTransport | None = None
         self.links: dict[tuple[Any, str], UdpLink] = {}

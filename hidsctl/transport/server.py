@@ -22,7 +22,7 @@ from hidsctl import origin, records
 from hidsctl.errors import ConfigError, ProtocolError
 from hidsctl.transport import protocol
 from hidsctl.transport.addresses import DEFAULT_PORT, parse_address
-from hidsctl.transport.keys import KeyFile, keys_path
+from hidsctl.transport.keys import AgentKey, KeyFile, keys_path
 from hidsctl.transport.links import HelloLimiter, Link, TcpLink, UdpEndpoint
 from hidsctl.transport.output import BoundedLog, Output
 from hidsctl.transport.protocol import Rejected
@@ -118,7 +118,7 @@ class Receiver:
 
     # --- keys -------------------------------------------------------------------------
 
-    def agent_key(self, ident: str, peer: str) -> bytes | None:
+    def agent_key(self, ident: str, peer: str) -> AgentKey | None:
         now = time.monotonic()
         if now - self._keys_checked > 1.0:  # pick up `keys add` without a restart
             self._keys_checked = now
@@ -131,7 +131,7 @@ class Receiver:
             return None
         if not key.allows(peer):
             raise Rejected("not_allowed", f"agent {ident} may not connect from {peer}")
-        return key.derived()
+        return key
 
     # --- sessions ---------------------------------------------------------------------
 
@@ -154,7 +154,12 @@ class Receiver:
         for _deadline, command in self.pending_ar.pop(key.id, []):
             link.send_body(link.session.seal(protocol.COMMAND, command))  # type: ignore[union-attr]
 
-    def detach(self, link: Link) -> None:
+    def opened(self, link: TcpLink) -> None:
+        self.links.add(link)
+
+    def closed(self, link: Link) -> None:
+        if isinstance(link, TcpLink):
+            self.links.discard(link)
         if link.key is not None and self.sessions.get(link.key.id) is link:
             del self.sessions[link.key.id]
 
