@@ -12,12 +12,11 @@ import os
 import sys
 from pathlib import Path
 
+from hidsctl.backoff import Backoff
 from hidsctl.outputs.clock import Clock, system_clock
 from hidsctl.queue import DurableQueue, Item
 
 CONSUMER = "deliver"
-MIN_BACKOFF = 1.0
-MAX_BACKOFF = 10.0  # a server back up is found within seconds
 
 
 class Outbox:
@@ -28,7 +27,7 @@ class Outbox:
         self.queue = DurableQueue(Path(directory), writer=True, max_bytes=max_bytes)
         committed = self.queue.committed(CONSUMER)
         self.offset = committed if committed is not None else self.queue.start_offset()
-        self.backoff = 0.0
+        self.backoff = Backoff(1.0, 10.0)  # a server back up is found within seconds
         self.next_attempt = 0.0
         self.reported_down = False
         self._dropped_seen = 0
@@ -73,8 +72,7 @@ class Outbox:
         return self.now() >= self.next_attempt
 
     def failed(self, error: object) -> None:
-        self.backoff = min(MAX_BACKOFF, max(MIN_BACKOFF, self.backoff * 2))
-        self.next_attempt = self.now() + self.backoff
+        self.next_attempt = self.now() + self.backoff.next()
         if not self.reported_down:
             self.reported_down = True
             _warn(f"{self.what}: {error}; queued on disk, retrying")
@@ -82,7 +80,7 @@ class Outbox:
     def succeeded(self) -> None:
         if self.reported_down:
             _warn(f"{self.what}: delivering again")
-        self.backoff = 0.0
+        self.backoff.reset()
         self.next_attempt = 0.0
         self.reported_down = False
 

@@ -14,7 +14,6 @@ import concurrent.futures
 import hashlib
 import os
 import platform
-import random
 import select
 import signal
 import socket
@@ -28,6 +27,7 @@ from typing import Any
 import orjson
 
 from hidsctl import __version__, records
+from hidsctl.backoff import Backoff
 from hidsctl.errors import UsageError
 from hidsctl.queue import DurableQueue, Item
 from hidsctl.state import atomic_write
@@ -335,7 +335,7 @@ class Agent:
             pass
 
     async def connect_forever(self) -> None:
-        backoff = 1.0
+        backoff = Backoff(1.0, self.settings.max_backoff, jitter=0.5)
         while True:
             for host, port in self.servers:
                 where = f"{host}:{port}"
@@ -349,11 +349,10 @@ class Agent:
                     self.log.report(exc.code, where, str(exc), notice=False)
                     delivered = False
                 if delivered:
-                    backoff = 1.0
+                    backoff.reset()
                     break  # the connection was good: retry the same list from the top
             else:
-                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
-                backoff = min(backoff * 2, self.settings.max_backoff)
+                await asyncio.sleep(backoff.next())
 
     async def session(self, host: str, port: int) -> bool:
         """One connection, until it breaks; True when the handshake succeeded."""
