@@ -244,20 +244,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_agent_log_line_alerts_on_the_server_and_responds_on_the_agent(world):
-    port = free_port()
-    server_state, agent_state = world / "server", world / "agent"
-    for side in ("server", "agent"):
-        recorder = world / f"record-{side}"
-        recorder.write_text(f"#!/bin/sh\necho \"$@\" >> {world}/responses-{side}\ncat > /dev/null\n")
-        recorder.chmod(0o755)
-        (world / f"{side}.log").write_text("")
-        (world / f"{side}-watched").mkdir()
-    (world / "server.toml").write_text(f"""
+def server_toml(world: Path, port: int, *, location: str, level: int,
+                receive_extra: str = "") -> str:
+    """A server's configuration: receive on ``port``, collect server.log, scan
+    server-watched, alerts.json, and the record-server script as a response."""
+    return f"""
 [supervise]
 role = "server"
 [receive]
 listen = ["127.0.0.1:{port}"]
+{receive_extra}
 [collect]
 files = ["{world}/server.log"]
 [scan]
@@ -270,9 +266,21 @@ executable = "{world}/record-server"
 expect = ["srcip"]
 [[respond.response]]
 command = "record"
-location = "local"
-level = 10
-""")
+location = "{location}"
+level = {level}
+"""
+
+
+def test_agent_log_line_alerts_on_the_server_and_responds_on_the_agent(world):
+    port = free_port()
+    server_state, agent_state = world / "server", world / "agent"
+    for side in ("server", "agent"):
+        recorder = world / f"record-{side}"
+        recorder.write_text(f"#!/bin/sh\necho \"$@\" >> {world}/responses-{side}\ncat > /dev/null\n")
+        recorder.chmod(0o755)
+        (world / f"{side}.log").write_text("")
+        (world / f"{side}-watched").mkdir()
+    (world / "server.toml").write_text(server_toml(world, port, location="local", level=10))
     (world / "agent.toml").write_text(f"""
 [supervise]
 role = "agent"
