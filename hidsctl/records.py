@@ -24,7 +24,6 @@ READ_CHUNK = 1 << 16
 
 Record = dict[str, Any]
 
-SYSCHECK_EVENTS = frozenset({"added", "modified", "deleted"})
 SYSCHECK_ATTRIBUTES = (
     "size", "mode", "uid", "gid", "uname", "gname", "mtime", "inode", "sha256", "sha1", "md5",
 )
