@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable, TextIO
 
 import orjson
 
@@ -101,7 +101,8 @@ def _os_name() -> str:
 
 class Agent:
     def __init__(self, settings: SendSettings, state: Path, key: AgentKey,
-                 info: dict[str, str], output: Output | None = None, stderr=None):
+                 info: dict[str, str], output: Output | None = None,
+                 stderr: TextIO | None = None):
         if not settings.server:
             raise UsageError("no server: give --server HOST:PORT (several for failover)")
         self.settings = settings
@@ -151,7 +152,7 @@ class Agent:
 
     # --- input: stdin to the durable queue -------------------------------------------------
 
-    def read_input_or_say(self, stream) -> None:
+    def read_input_or_say(self, stream: BinaryIO) -> None:
         """The input thread: ``read_input``, with what goes wrong said in one line. Once
         send is shutting down (``loop`` gone) the queue may close under a read still in
         progress: that is the end of input, not an error."""
@@ -166,7 +167,7 @@ class Agent:
                 pass
             self._notify(self._input_finished)
 
-    def read_input(self, stream) -> None:
+    def read_input(self, stream: BinaryIO) -> None:
         """Append what stdin brings, in chunks: whenever reading would block (so a quiet
         source is queued at once) and every 5,000 records or 1 MiB (less for a small
         queue) otherwise."""
@@ -209,7 +210,7 @@ class Agent:
             self._notify(lambda: self._dropped(dropped))
         self._notify(self._wake)
 
-    def _notify(self, callback) -> None:
+    def _notify(self, callback: Callable[[], None]) -> None:
         loop = self.loop
         if loop is not None:
             try:
@@ -293,7 +294,7 @@ class Agent:
 
     # --- the connection loop --------------------------------------------------------------
 
-    async def run(self, stdin=None) -> int:
+    async def run(self, stdin: BinaryIO | None = None) -> int:
         self.loop = asyncio.get_running_loop()
         self.new_data = asyncio.Event()
         self.drained = asyncio.Event()

@@ -77,9 +77,9 @@ class Inbox(asyncio.DatagramProtocol):
     dropped here, never buffered without end)."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue = asyncio.Queue(1000)
+        self.queue: asyncio.Queue[bytes | Exception] = asyncio.Queue(1000)
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         if not self.queue.full():
             self.queue.put_nowait(data)
 
@@ -214,7 +214,8 @@ class UdpAgentLink(AgentLink):
 
     RETRIES = 5
 
-    def __init__(self, agent: LinkAgent, session: protocol.Session, transport, inbox: Inbox):
+    def __init__(self, agent: LinkAgent, session: protocol.Session,
+                 transport: asyncio.DatagramTransport, inbox: Inbox):
         self.agent = agent
         self.session = session
         self.transport = transport

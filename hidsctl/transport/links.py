@@ -216,7 +216,7 @@ class Link:
         if self.session is not None:
             self.send_body(self.session.seal(protocol.ACK, protocol.encode_ack(counter)))
 
-    def published(self, done, counter: int) -> None:
+    def published(self, done: asyncio.Future[None], counter: int) -> None:
         if done.cancelled() or done.exception() is not None:
             # No ack: the agent sends the batch again, on a new connection.
             if not done.cancelled():
@@ -290,7 +290,7 @@ class UdpLink(Link):
 
     protocol_name = "udp"
 
-    def __init__(self, receiver: LinkOwner, endpoint: "UdpEndpoint", addr: tuple):
+    def __init__(self, receiver: LinkOwner, endpoint: UdpEndpoint, addr: tuple[Any, ...]):
         super().__init__(receiver, _ip(addr[0]))
         self.endpoint = endpoint
         self.addr = addr
@@ -345,7 +345,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         link: UdpLink | None = None
         try:
             head = protocol.parse_header(data)

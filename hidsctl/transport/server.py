@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, TextIO, TypeVar
 
 import orjson
 
@@ -27,6 +27,8 @@ from hidsctl.transport.links import HelloLimiter, Link, TcpLink, UdpEndpoint
 from hidsctl.transport.output import BoundedLog, Output
 from hidsctl.transport.protocol import Rejected
 from hidsctl.transport.status import KEEPALIVE_FIELDS, StatusStore
+
+T = TypeVar("T")
 
 @dataclass
 class ReceiveSettings:
@@ -95,7 +97,7 @@ class Receiver:
     """The server's state: keys, live sessions, connectivity, pending commands."""
 
     def __init__(self, settings: ReceiveSettings, state: Path, output: Output | None = None,
-                 stderr=None):
+                 stderr: TextIO | None = None):
         self.settings = settings
         self.state = state
         self.output = output or _output(settings, stderr)
@@ -181,25 +183,28 @@ class Receiver:
             first_seq = mark_seq + 1
         identity = link.identity()
         if getattr(self.output, "agent_batch", None) is not None:  # to a bus: hidsctl/bus
-            out, problems, refused = self._publish(link, agent, identity, stream, first_seq,
-                                                   lines)
+            numbered, problems, refused = self._publish(link, agent, identity, stream,
+                                                        first_seq, lines)
+            written = len(numbered)
         else:
             out, problems, refused = stamp(lines, identity)
             self.output.lines(out)
+            written = len(out)
             if lines:
                 self.store.set_mark(agent, stream, first_seq + len(lines) - 1)
         for problem in problems:
             self.log.report("bad_record", f"agent {agent}", problem)
         if refused:
             self.refusals.add(origin.describe(origin.of_agent(identity)), identity, refused)
-        self.records_in += len(out)
+        self.records_in += written
         state = self.store.agents.get(agent)
         if state is not None:
             state.last_seen = time.time()
         return link.bucket.take(len(lines))
 
-    def _publish(self, link: Link, agent: str, identity: dict, stream: bytes, first_seq: int,
-                 lines: list[bytes]):
+    def _publish(self, link: Link, agent: str, identity: dict[str, str], stream: bytes,
+                 first_seq: int, lines: list[bytes]
+                 ) -> tuple[list[tuple[int, bytes]], list[str], dict[str, int]]:
         """Hand the batch to the bus; the mark moves (and the link acks) once it is stored."""
         from hidsctl.bus.publish import stamp_numbered
 
@@ -394,14 +399,14 @@ class Receiver:
             self.store.close()
 
 
-def _output(settings: ReceiveSettings, stderr) -> Output:
+def _output(settings: ReceiveSettings, stderr: TextIO | None) -> Output:
     if settings.to:
         from hidsctl.bus.publish import BusOutput
         return BusOutput(settings.to, settings.partitions, stderr, settings.replicas)
     return Output()
 
 
-async def _bind(coro, what: str, address: str):
+async def _bind(coro: Awaitable[T], what: str, address: str) -> T:
     try:
         result = await coro
     except OSError as exc:
