@@ -7,7 +7,8 @@ Apache combined logs, BIND 9.18, Squid, Cisco IOS) and cover a working day of a 
 web and proxy traffic, mail, DNS, SSH logins by admins (with the odd mistyped password),
 sudo, cron, systemd timers, auditd, a router; PostgreSQL and MySQL, Exim, OpenVPN, WireGuard
 and strongSwan, HAProxy, Samba, Docker events and Kubernetes audit, Unbound, dnsmasq, ClamAV,
-firewalld, ModSecurity, Squid's cache.log, PHP-FPM, Junos, RouterOS, FortiGate and pfSense. No
+firewalld, ModSecurity, Squid's cache.log, PHP-FPM, Junos, RouterOS, FortiGate and pfSense,
+Suricata EVE and MongoDB's JSON log. No
 attacks: every alert of level 7 or more raised on this traffic is a false positive.
 
     python bench/server_traffic.py -n 100000 --seed 1 > traffic.jsonl
@@ -479,13 +480,63 @@ class Traffic:
                 msg = f"filterlog[812]: 5,,,1000000103,igb0,match,block,in,4,0x0,,64,{self.rnd.randrange(65535)},0,DF,6,tcp,60,{self.rnd.choice(self.clients)},192.0.2.10,{port},23,0,S,123,,64240,,mss"
             yield "192.0.2.5", "pf1", f"{stamp} pf1 {msg}"
 
+    def json_services(self, when: float):
+        """Suricata EVE (flows, DNS, HTTP, TLS, stats, the odd low-severity decoder alert) and
+        MongoDB's JSON log (connections, logins, slow queries, a mistyped password)."""
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + f".{int((when % 1) * 1e6):06d}+0000"
+        lan = f"192.0.2.{self.rnd.randrange(10, 90)}"
+        port = self.rnd.randrange(30000, 60000)
+        if self.rnd.random() < 0.6:
+            site = self.rnd.choice(SITES)
+            head = {"timestamp": stamp, "flow_id": self.rnd.randrange(10**15, 10**16), "in_iface": "eth0"}
+            r = self.rnd.random()
+            if r < 0.3:
+                ev = {**head, "event_type": "dns", "src_ip": lan, "src_port": port, "dest_ip": "192.0.2.53", "dest_port": 53, "proto": "UDP",
+                      "dns": {"type": "query", "id": self.rnd.randrange(65536), "rrname": site, "rrtype": self.rnd.choice(["A", "AAAA", "HTTPS"]), "tx_id": 0}}
+            elif r < 0.55:
+                ev = {**head, "event_type": "tls", "src_ip": lan, "src_port": port, "dest_ip": f"198.51.100.{self.rnd.randrange(1, 250)}", "dest_port": 443, "proto": "TCP",
+                      "tls": {"sni": site, "version": "TLS 1.3", "ja3": {}, "ja3s": {}}}
+            elif r < 0.75:
+                ev = {**head, "event_type": "http", "src_ip": self.rnd.choice(self.clients), "src_port": port, "dest_ip": "192.0.2.10", "dest_port": 80, "proto": "TCP", "tx_id": 0,
+                      "http": {"hostname": "www.example.com", "url": self.rnd.choice(PAGES), "http_user_agent": self.rnd.choice(AGENTS), "http_method": "GET",
+                               "protocol": "HTTP/1.1", "status": self.rnd.choice([200, 200, 304, 301]), "length": self.rnd.randrange(200, 90000)}}
+            elif r < 0.95:
+                ev = {**head, "event_type": "flow", "src_ip": lan, "src_port": port, "dest_ip": f"198.51.100.{self.rnd.randrange(1, 250)}", "dest_port": 443, "proto": "TCP",
+                      "app_proto": "tls", "flow": {"pkts_toserver": self.rnd.randrange(5, 90), "pkts_toclient": self.rnd.randrange(5, 90), "bytes_toserver": self.rnd.randrange(500, 9000),
+                                                   "bytes_toclient": self.rnd.randrange(500, 90000), "start": stamp, "end": stamp, "age": self.rnd.randrange(0, 60),
+                                                   "state": "closed", "reason": "timeout", "alerted": False}}
+            else:
+                ev = {**head, "event_type": "alert", "src_ip": lan, "src_port": port, "dest_ip": f"198.51.100.{self.rnd.randrange(1, 250)}", "dest_port": 443, "proto": "TCP",
+                      "alert": {"action": "allowed", "gid": 1, "signature_id": 2210020, "rev": 2, "signature": "SURICATA STREAM ESTABLISHED packet out of window",
+                                "category": "Generic Protocol Command Decode", "severity": 3}, "app_proto": "tls"}
+            yield "/var/log/suricata/eve.json", "ids1", json.dumps(ev, separators=(",", ":"))
+            return
+        date = '{"t":{"$date":"' + time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + f'.{int((when % 1) * 1000):03d}+00:00"}}'
+        conn = self.rnd.randrange(100, 9000)
+        user = self.rnd.choice(["app", "reporting", "backup"])
+        ip = self.rnd.choice(["192.0.2.40", "192.0.2.41", "192.0.2.42"])
+        lines = [f'"s":"I",  "c":"NETWORK",  "id":22943,   "ctx":"listener","msg":"Connection accepted","attr":{{"remote":"{ip}:{port}","connectionId":{conn},"connectionCount":{self.rnd.randrange(3, 40)}}}',
+                 f'"s":"I",  "c":"NETWORK",  "id":51800,   "ctx":"conn{conn}","msg":"client metadata","attr":{{"remote":"{ip}:{port}","client":"conn{conn}","doc":{{"driver":{{"name":"PyMongo","version":"4.10.1"}},"os":{{"type":"Linux"}}}}}}}}',
+                 f'"s":"I",  "c":"ACCESS",   "id":20250,   "ctx":"conn{conn}","msg":"Authentication succeeded","attr":{{"mechanism":"SCRAM-SHA-256","speculative":true,"principalName":"{user}","authenticationDatabase":"admin","remote":"{ip}:{port}","extraInfo":{{}}}}',
+                 f'"s":"I",  "c":"NETWORK",  "id":22944,   "ctx":"conn{conn}","msg":"Connection ended","attr":{{"remote":"{ip}:{port}","connectionId":{conn},"connectionCount":{self.rnd.randrange(3, 40)}}}']
+        r = self.rnd.random()
+        if r < 0.1:
+            lines.insert(2, f'"s":"I",  "c":"ACCESS",   "id":20249,   "ctx":"conn{conn}","msg":"Authentication failed","attr":{{"mechanism":"SCRAM-SHA-256","speculative":false,"principalName":"{user}","authenticationDatabase":"admin","remote":"{ip}:{port}","extraInfo":{{}},"error":"AuthenticationFailed: SCRAM authentication failed, storedKey mismatch"}}')
+        elif r < 0.4:
+            lines.insert(3, f'"s":"I",  "c":"COMMAND",  "id":51803,   "ctx":"conn{conn}","msg":"Slow query","attr":{{"type":"command","ns":"app.orders","command":{{"find":"orders","filter":{{"status":"open"}},"$db":"app"}},"planSummary":"IXSCAN {{ status: 1 }}","durationMillis":{self.rnd.randrange(100, 900)}}}')
+        elif r < 0.5:
+            lines = ['"s":"I",  "c":"STORAGE",  "id":22430,   "ctx":"Checkpointer","msg":"WiredTiger message","attr":{"message":{"ts_sec":' + str(int(when)) + ',"thread":"812:0x7f3a","session_name":"WT_SESSION.checkpoint","category":"WT_VERB_CHECKPOINT_PROGRESS","category_id":6,"verbose_level":"DEBUG_1","verbose_level_id":1,"msg":"saving checkpoint snapshot min: 12, snapshot max: 12"}}']
+        for line in lines:
+            yield "/var/log/mongodb/mongod.log", "db1", date + "," + line + "}"
+
     def sources(self) -> list[tuple[float, Callable]]:
         return [(40, self.web), (4, self.apache), (3, self.ssh_login), (3, self.sudo), (8, self.cron),
                 (6, self.systemd), (7, self.postfix), (5, self.imap), (8, self.dns), (8, self.squid),
                 (3, self.audit), (0.5, self.router), (1, self.ftp), (4, self.misc),
                 (3, self.database), (3, self.exim),
                 (2, self.vpn), (6, self.haproxy), (2, self.samba),
-                (4, self.containers), (6, self.infra), (3, self.daemons), (4, self.devices)]
+                (4, self.containers), (6, self.infra), (3, self.daemons), (4, self.devices),
+                (4, self.json_services)]
 
     def records(self, count: int) -> Iterator[dict]:
         weights, makers = zip(*self.sources())

@@ -98,6 +98,13 @@ class RootcheckRecord(Common, tag="rootcheck", gc=False):
     check: Optional[str] = None
 
 
+class Mitre(msgspec.Struct, gc=False):
+    """ATT&CK techniques of a rule, as Wazuh's ``rule.mitre``."""
+    id: Optional[list[str]] = None
+    tactic: Optional[list[str]] = None
+    technique: Optional[list[str]] = None
+
+
 class Rule(msgspec.Struct, gc=False):
     id: str
     level: Level
@@ -105,6 +112,7 @@ class Rule(msgspec.Struct, gc=False):
     groups: Optional[list[str]] = None
     firedtimes: Optional[int] = None
     mail: Optional[bool] = None
+    mitre: Optional[Mitre] = None
 
 
 class AlertData(msgspec.Struct, gc=False):

@@ -58,6 +58,9 @@ def open_db(path: str | os.PathLike, migrations: Sequence[Migration] = (),
     for number, migration in enumerate(migrations[version:], start=version + 1):
         try:
             conn.execute("BEGIN IMMEDIATE")
+            if conn.execute("PRAGMA user_version").fetchone()[0] >= number:
+                conn.execute("ROLLBACK")  # another process opening it at once did this one
+                continue
             if callable(migration):
                 migration(conn)
             else:

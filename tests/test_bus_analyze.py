@@ -293,3 +293,55 @@ def test_a_member_bounds_each_event_like_analyze(tmp_path, nats_server):  # noqa
     assert "rule 100100" in notice["message"]
     assert alert["rule"]["id"] == "5716"
     assert "Traceback" not in errors.read_text()
+
+
+def test_rootcheck_findings_travel_with_the_partition(tmp_path, nats_server):  # noqa: F811
+    """A finding a member alerted on does not alert again under the member that takes the
+    partition over after it: the findings are part of the snapshot; a new finding does."""
+    inbus = SyncBus(parse(nats_server.address("IN")), "test")
+    outbus = SyncBus(parse(nats_server.address("ALERTS")), "test")
+    inbus.ensure_stream(PARTITIONS)
+    errors = tmp_path / "member.err"
+    agent = {"id": "001", "name": "host001", "ip": "10.1.0.1"}
+
+    def finding(name: str, n: int) -> dict:
+        return {"type": "rootcheck", "timestamp": f"2026-12-03T10:00:{n:02d}Z", "agent": agent,
+                "title": f"Rootkit '{name}' detected by the presence of file '/tmp/{name}'."}
+
+    def outputs(count: int) -> list[dict]:
+        return wait_for(lambda: (lambda got: got if len(got) >= count else None)(
+            [o for p in output_by_partition(outbus).values() for o in p]), 60,
+            f"{count} outputs")
+
+    def member(number: int) -> subprocess.Popen:
+        with open(errors, "ab") as err:
+            proc = subprocess.Popen(hidsctl_argv(
+                "analyze", "--from", nats_server.address("IN"), "--group", "g", "--to",
+                nats_server.address("ALERTS"), "--snapshot-interval", "3600"),
+                stdout=subprocess.DEVNULL, stderr=err)
+        wait_for(lambda: errors.read_text().count("member ") >= number, 120, "member running")
+        return proc
+
+    try:
+        first = member(1)
+        publish(inbus, [finding("a", 0), finding("b", 1), finding("a", 2)])
+        assert len(outputs(2)) == 2
+        first.send_signal(signal.SIGTERM)  # hands its partitions back, snapshotted
+        assert first.wait(30) == 0
+        second = member(2)
+        publish(inbus, [finding("a", 3), finding("b", 4), finding("c", 5),
+                        record("001", 6, "Dec  3 10:00:06 h sshd[9]: Failed password for "
+                                         "root from 192.0.2.7 port 4 ssh2")])
+        got = outputs(4)
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(30) == 0
+    finally:
+        for proc in [p for p in (locals().get("first"), locals().get("second")) if p]:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        inbus.close()
+        outbus.close()
+    assert [a["rule"]["id"] for a in got] == ["202000", "202000", "202000", "5716"]
+    assert [a["full_log"].split("'")[1] for a in got[:3]] == ["a", "b", "c"]
+    assert "Traceback" not in errors.read_text()

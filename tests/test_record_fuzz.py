@@ -46,7 +46,7 @@ def example(kind: typing.Any, name: str = "") -> typing.Any:
         return args[0]
     if origin is typing.Union:
         return example(next(a for a in args if a is not type(None)), name)
-    if name in NAMED:
+    if name in NAMED and origin is not list:  # rule.mitre.id is a list of ids
         return NAMED[name]
     if origin is list:
         return [example(args[0]), example(args[0]) + "2" if args[0] is str else example(args[0])]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import time
-import xml.etree.ElementTree as ET
 from functools import lru_cache
 
 import orjson
@@ -31,10 +30,15 @@ AGENT = {"id": "000", "name": "web1", "ip": "127.0.0.1"}
 
 def bundled_rules() -> dict[int, int]:
     """Rule id -> level for every rule in rules/rules (templates below id 10 included)."""
+    from hidsctl.analysis.xmlload import parse_file  # OSSEC's dialect: <var>s beside <group>s
+    from hidsctl.errors import RuleError
+
     found = {}
     for path in sorted(RULES.glob("*.xml")):
-        for rule in ET.parse(path).getroot().iter("rule"):
-            found[int(rule.get("id"))] = int(rule.get("level"))
+        for group in parse_file(path, RuleError):
+            for rule in group.children:
+                if rule.tag == "rule":
+                    found[int(rule.attrs["id"])] = int(rule.attrs["level"])
     return found
 
 

@@ -178,6 +178,8 @@ class RuleCompiler:
                 out.append(self._field_test(FIELD_ELEMENTS[key][0], p[key]))
             if key == "user":
                 out += self._size_and_time(rule)
+        for name, pat in rule.field_patterns:
+            out.append(self._value_test(f"f.get({name!r})", pat))
         if rule.check_diff:
             out.append(f"{self._bind(self.services.diff_check(rule), 'D')}(ev)")
         if rule.if_fts:

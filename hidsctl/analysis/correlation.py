@@ -14,13 +14,15 @@ everybody has; the marks are kept beside it, so the result is the walk OSSEC doe
 
 Memory is bounded: every event list keeps at most ``limit`` events (per list and per
 index key) and drops those older than the longest timeframe of the rules that read it;
-the first-time-seen, diff and ignore tables are LRU-bounded.
+the first-time-seen, diff and ignore tables are LRU-bounded. The rootcheck findings each
+agent has reported (findings.py) live here too, so they travel with the rest.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
 
+from hidsctl.analysis.findings import Findings
 from hidsctl.analysis.rules import EventList, Rule
 
 FTS_FIELDS = {"name": None, "user": "dstuser", "dstuser": "dstuser", "srcuser": "srcuser",
@@ -88,6 +90,7 @@ class Correlation:
         self.fts_seen = BoundedSet(table_limit)
         self.diffs = BoundedSet(table_limit)
         self.ignored = BoundedSet(table_limit)
+        self.rootcheck = Findings()  # in memory; analyze puts one on disk in its place
 
     def register(self, rule: Rule) -> None:
         target = self.recent if rule.search_kind == "events" else rule.search_list

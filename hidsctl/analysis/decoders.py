@@ -10,6 +10,7 @@ turn (OSSEC's "get_next" chain). A child reports its parent's name unless it say
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -49,6 +50,7 @@ class Decoder:
     use_own_name: bool = False
     plugin: Callable | None = None
     plugin_name: str | None = None
+    plugin_offset: str | None = None   # after_parent or after_prematch (JSON_Decoder)
     get_next: bool = False
     reported: str = ""             # the name alerts and decoded_as see
     parent_reported: str | None = None
@@ -133,7 +135,8 @@ class DecoderSet:
             if dec.fts:
                 raise DecoderError(f"decoder {dec.name!r} repeats a sibling's name and cannot "
                                    "have fts", dec.where)
-            if sibling.regex is None or dec.regex is None or \
+            if not _decodes(sibling) or not _decodes(dec) or \
+                    sibling.regex is not None and dec.regex is not None and \
                     sibling.regex.kind != dec.regex.kind and \
                     "pcre2" in (sibling.regex.kind, dec.regex.kind):
                 raise DecoderError(f"duplicate decoder name {dec.name!r} without a regex to "
@@ -228,12 +231,21 @@ class DecoderSet:
                      cmatch: int | None) -> None:
         log = ev.log
         dec = chain[idx]
-        if dec.plugin is not None:
-            dec.plugin(ev)
-            return
         regex_prev: int | None = None
         fields = ev.fields
         while True:
+            if dec.plugin is not None:
+                # A plugin may start a chain that regexes of the same name continue.
+                if dec.plugin_offset is None:
+                    dec.plugin(ev)
+                else:
+                    dec.plugin(ev, pmatch if dec.plugin_offset == "after_parent"
+                               else (cmatch or 0))
+                if dec.get_next and idx + 1 < len(chain):
+                    idx += 1
+                    dec = chain[idx]
+                    continue
+                return
             if dec.regex is None:
                 return
             offset = dec.regex_offset
@@ -269,6 +281,11 @@ class DecoderSet:
                 dec = chain[idx]
                 continue
             return
+
+
+def _decodes(dec: Decoder) -> bool:
+    """Whether a decoder fills fields (a regex or a plugin), so a chain can go through it."""
+    return dec.regex is not None or dec.plugin is not None
 
 
 def _may_start(prematch: Pattern | None, first: str) -> bool:
@@ -320,6 +337,34 @@ def _offset(node: Node, decoder_name: str) -> str | None:
     return value
 
 
+def _plugin_offset(node: Node, decoder_name: str) -> str | None:
+    offset = _offset(node, decoder_name)
+    if offset is None:
+        return None
+    if offset == "after_regex" or node.text != "JSON_Decoder":
+        raise DecoderError(f"decoder {decoder_name!r}: a plugin_decoder offset is after_parent "
+                           "or after_prematch, for JSON_Decoder only", node.where())
+    return offset
+
+
+JSON_OPTIONS = {"json_null_field": ("null", ("string", "discard", "empty")),
+                "json_array_structure": ("arrays", ("array", "csv"))}
+
+
+def _json_options(dec: Decoder, texts: dict[str, list[Node]]) -> None:
+    """Bind <json_null_field> and <json_array_structure> to the decoder's JSON plugin."""
+    options = {}
+    for tag, (keyword, allowed) in JSON_OPTIONS.items():
+        for node in texts.pop(tag, []):
+            value = node.text.strip().lower()
+            if value not in allowed:
+                raise DecoderError(f"decoder {dec.name!r}: <{tag}> {node.text!r} is not one of "
+                                   f"{', '.join(allowed)}", node.where())
+            options[keyword] = value
+    if options and dec.plugin is not None and dec.plugin_name == "JSON_Decoder":
+        dec.plugin = functools.partial(dec.plugin, **options)
+
+
 def decoder_from_xml(node: Node, plugins: dict[str, Callable]) -> Decoder:
     name = node.attrs.get("name")
     if not name:
@@ -356,11 +401,15 @@ def decoder_from_xml(node: Node, plugins: dict[str, Callable]) -> Decoder:
                                    child.where())
             dec.plugin = plugin
             dec.plugin_name = child.text
-        elif tag in ("json_null_field", "var"):
+            dec.plugin_offset = _plugin_offset(child, name)
+        elif tag in ("json_null_field", "json_array_structure"):
+            texts.setdefault(tag, []).append(child)
+        elif tag == "var":
             pass
         else:
             warnings.warn(f"{child.where()}: decoder {name!r}: unknown option <{child.tag}> "
                           "ignored", stacklevel=2)
+    _json_options(dec, texts)
     for plain, pcre in (("regex", "pcre2"), ("prematch", "prematch_pcre2"),
                         ("program_name", "program_name_pcre2")):
         if plain in texts and pcre in texts:

@@ -16,7 +16,9 @@ from hidsctl.analysis import cdb
 from hidsctl.analysis.compiled import COMPILED_RULES, CrawlerCheck
 from hidsctl.analysis.compiler import RuleCompiler
 from hidsctl.analysis.correlation import Correlation
-from hidsctl.analysis.events import NO_DECODER, Event, from_record
+from hidsctl.analysis.events import NO_DECODER, ROOTCHECK, Event, from_record
+from hidsctl.analysis.findings import finding_of
+from hidsctl.analysis.jsondecode import SCALAR_FIELDS as _SCALAR
 from hidsctl.analysis.rules import ListRule, Rule, RuleNode, finish_rule
 from hidsctl.analysis.ruleset import Ruleset
 from hidsctl.records import Record, format_timestamp
@@ -119,6 +121,8 @@ class Engine:
         """Decode (for log events), match, apply ignores and correlation; build the alert."""
         if ev.decoder is NO_DECODER:
             self.decoders.decode(ev)
+        elif ev.decoder is ROOTCHECK:
+            self.note_rootcheck(ev)
         rule = self.match(ev)
         outcome = Outcome(ev, rule)
         if rule is None or rule.level == 0:
@@ -135,6 +139,13 @@ class Engine:
         if "no_log" not in rule.options:
             outcome.alert = self.build_alert(rule, ev)
         return outcome
+
+    def note_rootcheck(self, ev: Event) -> None:
+        """As OSSEC's rootcheck decoder: the event is first-time-seen (``<if_fts />``, rule
+        510) only when the agent's findings (findings.py) did not hold it yet."""
+        finding = finding_of(ev.record) if ev.record is not None else ev.full_log
+        ev.fts = self.correlation.rootcheck.sighting(str(ev.agent.get("id", "")), finding,
+                                                     ev.time)
 
     def process_record(self, record: Record) -> Outcome | None:
         ev = from_record(record)
@@ -159,7 +170,7 @@ class Engine:
         if ev.decoder.reported:
             alert["decoder"] = ev.decoder.as_dict()
         if ev.fields:
-            alert["data"] = dict(ev.fields)
+            alert["data"] = alert_data(ev.fields, ev.structured)
         if "no_full_log" not in rule.options:
             alert["full_log"] = ev.full_log
         alert["location"] = ev.location
@@ -173,3 +184,35 @@ class Engine:
         if ev.syscheck is not None:
             alert["syscheck"] = ev.syscheck
         return alert
+
+
+def alert_data(fields: dict[str, str], structured: dict[str, list] | None = None) -> dict:
+    """The alert's ``data``: dotted field names nested as Wazuh nests them (``user.name``
+    under ``user``), arrays the JSON decoder kept shown as arrays. A name that cannot nest
+    (its parent is already a value, or it is one the schema types as text) stays whole."""
+    data: dict[str, Any] = {}
+    for name, value in fields.items():
+        shown: Any = structured.get(name, value) if structured else value
+        if "." not in name:
+            data.setdefault(name, shown)
+            continue
+        parts = name.split(".")
+        node = _parent_of(data, parts)
+        if node is None or parts[-1] in node:
+            data.setdefault(name, shown)
+        else:
+            node[parts[-1]] = shown
+    return data
+
+
+def _parent_of(data: dict, parts: list[str]) -> dict | None:
+    """The object a dotted name's last part goes in, made as needed; None if it cannot nest."""
+    if not all(parts) or parts[0] in _SCALAR:
+        return None
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            return None
+        node = child
+    return node

@@ -48,7 +48,7 @@ class Event:
 
     __slots__ = ("record", "full_log", "log", "location", "hostname", "program_name",
                  "header", "decoder", "fields", "time", "agent", "matched", "syscheck",
-                 "fts", "previous", "lower", "_local")
+                 "fts", "previous", "lower", "_local", "structured")
 
     def __init__(self, record: Record | None, full_log: str, location: str, agent: dict,
                  when: float, header: Header | None = None):
@@ -75,6 +75,8 @@ class Event:
         self.previous: list[str] | None = None
         self.lower = self.log.lower()  # for the rules' substring prefilters
         self._local: time.struct_time | None = None
+        # Fields the alert shows as JSON arrays rather than as their text (JSON decoder).
+        self.structured: dict[str, list] | None = None
 
     @property
     def size(self) -> int:

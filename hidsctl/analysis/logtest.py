@@ -28,8 +28,9 @@ def parse_expectation(text: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
-def run_line(engine: Engine, line: str, location: str = "stdin") -> Outcome:
-    return engine.process(from_log_line(line, location, {}, None))
+def run_line(engine: Engine, line: str, location: str = "stdin",
+             when: float | None = None) -> Outcome:
+    return engine.process(from_log_line(line, location, {}, when))
 
 
 def expectation_met(outcome: Outcome, rule_id: str, level: str, decoder: str) -> bool:

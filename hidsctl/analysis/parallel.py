@@ -22,6 +22,7 @@ import threading
 import traceback
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO
 
 import orjson
@@ -59,7 +60,8 @@ class Worker:
 
 
 def analyze_parallel(settings: AnalyzeSettings, workers: int, stdin: BinaryIO | None = None,
-                     stdout: BinaryIO | None = None, dead_letters=None) -> int:
+                     stdout: BinaryIO | None = None, dead_letters=None,
+                     rootcheck_db: Path | None = None) -> int:
     if not 1 <= workers <= MAX_WORKERS:
         raise UsageError(f"--workers must be 1..{MAX_WORKERS}")
     engine = new_engine(settings)
@@ -68,7 +70,8 @@ def analyze_parallel(settings: AnalyzeSettings, workers: int, stdin: BinaryIO | 
     out.flush()
     procs: list[Worker] = []
     for number in range(workers):
-        procs.append(_fork_worker(number, engine, settings, procs, dead_letters))
+        procs.append(_fork_worker(number, engine, settings, procs, dead_letters,
+                                  rootcheck_db))
     del engine
     files = AlertFiles(settings.alerts_json, settings.alerts_log)
     merger = Merger(out, files, len(procs))
@@ -219,7 +222,8 @@ class Merger:
 # --- the worker processes ---------------------------------------------------------------------
 
 def _fork_worker(number: int, engine, settings: AnalyzeSettings,
-                 earlier: list[Worker], dead_letters=None) -> Worker:
+                 earlier: list[Worker], dead_letters=None,
+                 rootcheck_db: Path | None = None) -> Worker:
     in_read, in_write = os.pipe()
     out_read, out_write = os.pipe()
     pid = os.fork()
@@ -231,7 +235,8 @@ def _fork_worker(number: int, engine, settings: AnalyzeSettings,
             for other in earlier:  # their pipes must see EOF when the parent closes them
                 os.close(other.stdin.fileno())
                 os.close(other.stdout.fileno())
-            code = _worker_main(number, engine, settings, in_read, out_write, dead_letters)
+            code = _worker_main(number, engine, settings, in_read, out_write, dead_letters,
+                                rootcheck_db)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
         except BaseException:  # noqa: BLE001 - reported, then the worker ends
@@ -244,7 +249,7 @@ def _fork_worker(number: int, engine, settings: AnalyzeSettings,
 
 
 def _worker_main(number: int, engine, settings: AnalyzeSettings, in_fd: int,
-                 out_fd: int, dead_letters=None) -> int:
+                 out_fd: int, dead_letters=None, rootcheck_db: Path | None = None) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until run_engine takes it over
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -255,7 +260,8 @@ def _worker_main(number: int, engine, settings: AnalyzeSettings, in_fd: int,
     # Lines come checked by the parent: only the record type needs looking at again.
     reader = RecordReader(os.fdopen(in_fd, "rb", buffering=0), name=f"worker {number}",
                           before_block=writer.flush, strict_types=False)
-    run_engine(engine, settings, reader, writer, None, dead_letters)
+    # Each worker holds its own agents' findings; the database file is shared.
+    run_engine(engine, settings, reader, writer, None, dead_letters, rootcheck_db)
     writer.flush()
     return 0
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from hidsctl.analysis.jsondecode import json_decoder
+
 _PF = re.compile(
     r"(?:rule \S+\s*)?(?:\(match\):\s*)?(\w+) (?:in|out) on \S+: "
     r"(\[[^\]]*\] )?(\S+?)\.(\d+) > (\S+?)\.(\d+):?(?: (\w+))?")
@@ -89,4 +91,5 @@ PLUGINS = {
     "SonicWall_Decoder": sonicwall_decoder,
     "SymantecWS_Decoder": symantec_ws_decoder,
     "OSSECAlert_Decoder": ossec_alert_decoder,
+    "JSON_Decoder": json_decoder,
 }

@@ -16,6 +16,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+from hidsctl.analysis.mitre import mitre_object
 from hidsctl.analysis.patterns import Pattern, PatternError, compile_pattern
 from hidsctl.analysis.xmlload import Node
 from hidsctl.errors import RuleError, SourceLocation
@@ -53,6 +54,8 @@ NOT_SAME = {"not_same_source_ip": "srcip", "not_same_user": "dstuser",
             "not_same_id": "id", "not_same_agent": "agent"}
 ALERT_OPTIONS = ("alert_by_email", "no_email_alert", "log_alert", "no_log", "no_ar",
                  "no_full_log")
+# <field name=> with an OSSEC field's name reads that field, as in <order>.
+ORDER_NAMES = {"user": "dstuser", "data": "extra_data"}
 IGNORE_FIELDS = ("user", "srcip", "dstip", "id", "location", "data", "name")
 COMPLIANCE_PREFIXES = ("pci_dss_", "gdpr_", "hipaa_", "nist_800_53_", "gpg13_", "tsc_")
 
@@ -146,6 +149,8 @@ class Rule:
     compiled_rule: str | None = None
     info: list[dict] = field(default_factory=list)
     cve: list[str] = field(default_factory=list)
+    field_patterns: list[tuple[str, Pattern]] = field(default_factory=list)  # <field name=>
+    mitre: list[str] = field(default_factory=list)  # ATT&CK technique ids
     # built at load
     checks: tuple = ()
     groups: list[str] = field(default_factory=list)
@@ -319,7 +324,7 @@ def _overwrite(old: Rule, new: Rule) -> None:
                  "info", "cve", "if_matched_regex", "if_matched_group", "if_matched_sid",
                  "options", "same", "different_url", "context", "decoded_as", "action",
                  "lists", "compiled_rule", "noalert", "check_diff", "if_fts",
-                 "ignore_fields", "check_if_ignored", "where"):
+                 "ignore_fields", "check_if_ignored", "field_patterns", "mitre", "where"):
         setattr(old, name, getattr(new, name))
 
 
@@ -458,7 +463,11 @@ def rule_from_xml(node: Node, group_name: str, decoder_names: set[str] | None,
                 raise RuleError(f"unknown compiled_rule {text!r} (known: "
                                 f"{', '.join(sorted(COMPILED_RULES))})", child.where())
             rule.compiled_rule = text
-        elif tag in ("mitre", "var"):
+        elif tag == "field":
+            rule.field_patterns.append(_field_pattern(child, rule))
+        elif tag == "mitre":
+            rule.mitre += _mitre_ids(child, rule)
+        elif tag == "var":
             pass
         else:
             warnings.warn(f"{child.where()}: rule {rid}: unknown option <{child.tag}> ignored",
@@ -498,6 +507,38 @@ def _pattern(node: Node, kind: str, rule: Rule) -> Pattern:
         return compile_pattern(kind, node.text, negate=negate)
     except PatternError as exc:
         raise RuleError(f"rule {rule.id}: <{node.tag}>: {exc}", node.where()) from None
+
+
+# <field type=...>: Wazuh's names for the pattern languages.
+FIELD_TYPES = {"osregex": "regex", "osmatch": "match", "pcre2": "pcre2"}
+_FIELD_NAME = re.compile(r"[^\s.][^\s]*")
+_TECHNIQUE = re.compile(r"T\d{4}(?:\.\d{3})?")
+
+
+def _field_pattern(node: Node, rule: Rule) -> tuple[str, Pattern]:
+    """``<field name="user.name" type="osregex">``: a pattern on a decoded field by name."""
+    name = node.attrs.get("name", "").strip()
+    if not _FIELD_NAME.fullmatch(name) or name.endswith("."):
+        raise RuleError(f"rule {rule.id}: <field> needs a name= such as user.name",
+                        node.where())
+    kind = FIELD_TYPES.get(node.attrs.get("type", "osregex").lower())
+    if kind is None:
+        raise RuleError(f"rule {rule.id}: <field> type= must be one of "
+                        f"{', '.join(FIELD_TYPES)}", node.where())
+    return ORDER_NAMES.get(name, name), _pattern(node, kind, rule)
+
+
+def _mitre_ids(node: Node, rule: Rule) -> list[str]:
+    ids = []
+    for child in node.children:
+        text = child.text.strip()
+        if child.tag.lower() != "id" or not _TECHNIQUE.fullmatch(text):
+            raise RuleError(f"rule {rule.id}: <mitre> holds <id> elements with ATT&CK "
+                            f"technique ids such as T1110 or T1548.003, not <{child.tag}> "
+                            f"{text!r}", child.where())
+        if text not in rule.mitre and text not in ids:
+            ids.append(text)
+    return ids
 
 
 def _ignore_fields(text: str, node: Node) -> tuple[str, ...]:
@@ -622,5 +663,7 @@ def finish_rule(rule: Rule) -> None:
         alert_rule["info"] = "; ".join(i["value"] for i in rule.info)
     if rule.cve:
         alert_rule["cve"] = ", ".join(rule.cve)
+    if rule.mitre:
+        alert_rule["mitre"] = mitre_object(rule.mitre)
     alert_rule["mail"] = "alert_by_email" in rule.options
     rule.alert_rule = alert_rule

@@ -129,6 +129,8 @@ def _patterns(loaded):
     for rule in sorted(loaded.tree.rules(), key=lambda r: (r.where.path, r.where.line or 0)):
         for key, pattern in rule.patterns.items():
             yield rule.where, f"rule {rule.id}", key, pattern
+        for name, pattern in rule.field_patterns:
+            yield rule.where, f"rule {rule.id}", f"field {name}", pattern
 
 
 def run_list(settings: RulesSettings, *, group: str | None = None, min_level: int = 0,

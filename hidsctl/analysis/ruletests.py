@@ -3,7 +3,9 @@
 Each section names the expected ``rule``, ``alert`` (level) and ``decoder``; every
 ``log N pass = LINE`` must produce exactly that and every ``log N fail = LINE`` must not.
 Each line is its own case with fresh correlation state, as each was a separate
-``ossec-logtest -U`` run. The ini format is read as runtests.py reads it: option names
+``ossec-logtest -U`` run. hidsctl adds one optional key, ``time = YYYY-MM-DD HH:MM`` (the
+analysing host's local time, so a case means the same in every time zone): the section's
+events happen then, for ``<time>`` and ``<weekday>`` rules; without it they happen now. The ini format is read as runtests.py reads it: option names
 lowercased, a repeated option keeps its last value, no ``%`` interpolation (so ``%%``
 stays two characters), `` ;`` starts a comment.
 """
@@ -11,6 +13,7 @@ stays two characters), `` ;`` starts a comment.
 from __future__ import annotations
 
 import configparser
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +32,7 @@ class Case:
     alert: str
     decoder: str
     negate: bool
+    when: float | None = None
 
     @property
     def key(self) -> str:
@@ -82,13 +86,22 @@ def read_cases(path: Path) -> list[Case]:
         if missing:
             raise ConfigError(f"section [{section}] lacks {', '.join(missing)}",
                               SourceLocation(str(path)))
+        when = _local_time(items["time"], path, section) if "time" in items else None
         for name, value in items.items():
             if not name.startswith("log "):
                 continue
             cases.append(Case(str(path), section, name, value, items["rule"].strip(),
                               items["alert"].strip(), items["decoder"].strip(),
-                              name.endswith("fail")))
+                              name.endswith("fail"), when))
     return cases
+
+
+def _local_time(text: str, path: Path, section: str) -> float:
+    try:
+        return time.mktime(time.strptime(text.strip(), "%Y-%m-%d %H:%M"))
+    except ValueError:
+        raise ConfigError(f"section [{section}]: time {text.strip()!r} is not "
+                          "YYYY-MM-DD HH:MM", SourceLocation(str(path))) from None
 
 
 def run_cases(ruleset: Ruleset, cases: list[Case], **engine_options) -> Summary:
@@ -98,7 +111,7 @@ def run_cases(ruleset: Ruleset, cases: list[Case], **engine_options) -> Summary:
     engine = Engine(ruleset, **engine_options)
     for case in cases:
         engine.reset()  # each case starts from nothing, as a separate ossec-logtest run
-        result = run_line(engine, case.log, location="stdin")
+        result = run_line(engine, case.log, location="stdin", when=case.when)
         ok = expectation_met(result, case.rule, case.alert, case.decoder)
         rule = result.rule
         summary.results.append(CaseResult(

@@ -47,6 +47,9 @@ class AnalyzeSettings(RulesetSettings):
     to: str | None = None            # nats://SERVERS/STREAM for the output
     lease_ttl: float = 10.0
     snapshot_interval: float = 30.0
+    # A rootcheck finding not seen for this long alerts again when it comes back
+    # (findings.py); "0" keeps it until a bound drops it.
+    rootcheck_forget: str = "2d"
 
 
 def ruleset_sources(settings: RulesetSettings):
@@ -127,7 +130,8 @@ def input_reader(stdin: BinaryIO | None, before_block) -> HintingReader:
 
 
 def analyze(settings: AnalyzeSettings, stdin: BinaryIO | None = None,
-            stdout: BinaryIO | None = None, dead_letters=None) -> int:
+            stdout: BinaryIO | None = None, dead_letters=None,
+            rootcheck_db: Path | None = None) -> int:
     from hidsctl.records import RecordWriter
 
     engine = new_engine(settings)
@@ -139,7 +143,8 @@ def analyze(settings: AnalyzeSettings, stdin: BinaryIO | None = None,
         files.flush()
 
     try:
-        run_engine(engine, settings, input_reader(stdin, flush), writer, files, dead_letters)
+        run_engine(engine, settings, input_reader(stdin, flush), writer, files, dead_letters,
+                   rootcheck_db)
         flush()
     finally:
         files.close()
@@ -168,27 +173,79 @@ def new_engine(settings: AnalyzeSettings):
         raise UsageError("--min-level must be 0..16")
     if not settings.event_budget > 0:
         raise UsageError("--event-budget must be a positive number of milliseconds")
-    return Engine(load_ruleset(settings), crawler_dns=settings.crawler_dns,
-                  manager=settings.manager)
+    forget = forget_seconds(settings.rootcheck_forget)
+    engine = Engine(load_ruleset(settings), crawler_dns=settings.crawler_dns,
+                    manager=settings.manager)
+    engine.correlation.rootcheck.forget = forget
+    return engine
 
 
 def run_engine(engine, settings: AnalyzeSettings, reader, writer, files: AlertFiles | None,
-               dead_letters=None):
+               dead_letters=None, rootcheck_db: Path | None = None):
     """The analysis loop: every record of ``reader`` analysed or passed through to
     ``writer``; alerts at or above the minimum level also go to ``files``. SIGHUP reloads
     the ruleset between records. A record analysis fails on goes to ``dead_letters`` and
-    its notice to ``writer``; an event past its budget becomes a ``notice``."""
+    its notice to ``writer``; an event past its budget becomes a ``notice``. Rootcheck
+    findings are remembered in ``rootcheck_db`` when given, else in memory for the run."""
     from hidsctl.analysis.budget import Guard
 
-    with Guard(settings.event_budget) as guard:
-        _loop(engine, settings, reader, writer, files, guard, dead_letters)
+    findings = rootcheck_findings(settings, rootcheck_db)
+    engine.correlation.rootcheck = findings
+    _commit_when_blocking(reader, writer, findings)
+    try:
+        with Guard(settings.event_budget) as guard:
+            _loop(engine, settings, reader, writer, files, guard, dead_letters)
+        writer.flush()
+        findings.commit()
+    finally:
+        findings.close()
+
+
+def rootcheck_findings(settings: AnalyzeSettings, path: Path | None):
+    """The rootcheck findings table of this run (findings.py), opened in the process that
+    uses it (each worker of ``--workers`` opens its own connection)."""
+    from hidsctl.analysis.findings import Findings
+
+    findings = Findings(path, forget=forget_seconds(settings.rootcheck_forget))
+    if path is not None:
+        findings.open()  # a state directory it cannot use stops analyze at the start
+    return findings
+
+
+def forget_seconds(text: str) -> float:
+    """``rootcheck_forget`` in seconds; 0 (or "never") for never."""
+    from hidsctl.scan.settings import parse_interval
+
+    if text.strip() in ("0", "never"):
+        return 0.0
+    try:
+        return parse_interval(text)
+    except HidsError as exc:
+        raise UsageError(f"--rootcheck-forget: {exc}") from None
+
+
+def _commit_when_blocking(reader, writer, findings) -> None:
+    """Sightings are written once the alerts they led to are out: at every checkpoint
+    (after it is echoed, so a component killed before that is fed the batch again and
+    alerts again), and, in a plain pipeline that never sees a checkpoint, whenever the
+    input runs dry (after the output is flushed) and at the end."""
+    before = reader.before_block
+
+    def before_block() -> None:
+        if before is not None:
+            before()
+        if not findings.checkpointed:
+            writer.flush()
+            findings.commit()
+
+    reader.before_block = before_block
 
 
 def _loop(engine, settings: AnalyzeSettings, reader, writer, files, guard,
           dead_letters) -> None:
     from hidsctl.analysis.budget import OverBudget, culprit, notice
     from hidsctl.deadletter import NOT_THE_RECORDS_FAULT, DeadLetters
-    from hidsctl.records import dumps
+    from hidsctl.records import CHECKPOINT, dumps
 
     if dead_letters is None:
         dead_letters = DeadLetters(None, "analyze")
@@ -212,6 +269,8 @@ def _loop(engine, settings: AnalyzeSettings, reader, writer, files, guard,
             if tally.pending:  # what was counted since the last report, when it is due
                 tally.flush()
             writer.write(record)
+            if record["type"] == CHECKPOINT:
+                _checkpointed(engine.correlation.rootcheck, writer, files)
             continue
         number += 1
         guard.event = number
@@ -239,6 +298,15 @@ def _loop(engine, settings: AnalyzeSettings, reader, writer, files, guard,
             guard.event = 0
             writer.write(dead_letters.put(record, exc))
     tally.flush(force=True)
+
+
+def _checkpointed(findings, writer, files) -> None:
+    findings.checkpointed = True
+    if findings.pending:
+        writer.flush()
+        if files is not None:
+            files.flush()
+        findings.commit()
 
 
 def _on_sighup() -> list:

@@ -2,9 +2,10 @@
 the partition's records are analysed, and serialised to the bus's KV store.
 
 An engine's state that spans events is: its alert sequence, its ``Correlation`` (the
-recent-events list, first-time-seen, diff and ignore tables) and, per rule, ``firedtimes``,
-``time_ignored`` and the event lists correlation reads (``sid_prev_matched``,
-``search_list``, ``group_prev_matched``, shared between rules). One engine (one loaded
+recent-events list, first-time-seen, diff and ignore tables, the rootcheck findings of the
+partition's agents) and, per rule, ``firedtimes``, ``time_ignored`` and the event lists
+correlation reads (``sid_prev_matched``, ``search_list``, ``group_prev_matched``, shared
+between rules). One engine (one loaded
 ruleset) serves every partition a member owns: ``install`` puts a partition's state in,
 ``capture`` takes it back out. Everything else in the engine is the ruleset, read only.
 

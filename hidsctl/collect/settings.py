@@ -21,6 +21,9 @@ DEFAULT_FILES = (
     "/var/log/messages", "/var/log/authlog", "/var/log/auth.log", "/var/log/secure",
     "/var/log/syslog", "/var/log/xferlog", "/var/log/maillog", "/var/log/kern.log",
     "/var/log/dpkg.log",
+    # and the other package managers' logs the bundled rules read (0240-packages.xml)
+    "/var/log/apt/history.log", "/var/log/unattended-upgrades/unattended-upgrades.log",
+    "/var/log/dnf.rpm.log", "/var/log/dnf.log",
 )
 SYSLOG_FILES = ("/var/log/messages", "/var/log/auth.log", "/var/log/secure", "/var/log/syslog")
 DEFAULT_FREQUENCY = 360.0

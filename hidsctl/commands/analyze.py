@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -51,6 +52,10 @@ def register(app: typer.Typer) -> None:
         snapshot_interval: Annotated[Optional[float], typer.Option(
             "--snapshot-interval", help="With --from: seconds between snapshots of each "
             "partition's correlation state [default: 30].", show_default=False)] = None,
+        rootcheck_forget: Annotated[Optional[str], typer.Option(
+            "--rootcheck-forget", help="A rootcheck finding not reported for this long "
+            "(30m, 12h, 2d) alerts again when it comes back; 0 never forgets "
+            "[default: 2d].", show_default=False)] = None,
         state_dir: StateDirOption = None,
         config: ConfigOption = None,
     ) -> None:
@@ -72,7 +77,8 @@ def register(app: typer.Typer) -> None:
                              no_default_rules),
             min_level=min_level, alerts_json=alerts_json, alerts_log=alerts_log,
             workers=workers, event_budget=event_budget, source=source, group=group, to=to,
-            lease_ttl=lease_ttl, snapshot_interval=snapshot_interval)
+            lease_ttl=lease_ttl, snapshot_interval=snapshot_interval,
+            rootcheck_forget=rootcheck_forget)
         if settings.source or settings.to or settings.group:
             from hidsctl.bus.group import run_settings
 
@@ -80,12 +86,19 @@ def register(app: typer.Typer) -> None:
         from hidsctl.deadletter import DeadLetters
         from hidsctl.state import state_dir as resolve_state_dir
 
-        # Created only when a record is set aside: analyze keeps no other state.
+        # Created only when a record is set aside.
         dead_letters = DeadLetters(resolve_state_dir(state_dir, create=False) / "deadletter",
                                    "analyze")
+        # The rootcheck findings outlive the run only in a state directory named for it
+        # (--state-dir, $HIDSCTL_STATE_DIR, as supervise does); a one-shot pipeline keeps
+        # them in memory.
+        findings = None
+        if state_dir is not None or os.environ.get("HIDSCTL_STATE_DIR"):
+            findings = resolve_state_dir(state_dir) / "rootcheck.db"
         if settings.workers != 1:
             from hidsctl.analysis.parallel import analyze_parallel
 
             raise typer.Exit(analyze_parallel(settings, settings.workers,
-                                              dead_letters=dead_letters))
-        raise typer.Exit(run(settings, dead_letters=dead_letters))
+                                              dead_letters=dead_letters,
+                                              rootcheck_db=findings))
+        raise typer.Exit(run(settings, dead_letters=dead_letters, rootcheck_db=findings))
