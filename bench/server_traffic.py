@@ -8,7 +8,10 @@ web and proxy traffic, mail, DNS, SSH logins by admins (with the odd mistyped pa
 sudo, cron, systemd timers, auditd, a router; PostgreSQL and MySQL, Exim, OpenVPN, WireGuard
 and strongSwan, HAProxy, Samba, Docker events and Kubernetes audit, Unbound, dnsmasq, ClamAV,
 firewalld, ModSecurity, Squid's cache.log, PHP-FPM, Junos, RouterOS, FortiGate and pfSense,
-Suricata EVE and MongoDB's JSON log. No
+Suricata EVE and MongoDB's JSON log; slapd and a Kerberos KDC, sssd, polkit, chrony/ntpd,
+Redis, Fail2ban, Keepalived, arpwatch, OpenSMTPD, Courier, Cyrus IMAP and Pure-FTPd; Tomcat,
+Jenkins, OpenSearch, Grafana, Roundcube, Nagios, Icinga 2, Zabbix, Suricata's fast.log and
+Sendmail. No
 attacks: every alert of level 7 or more raised on this traffic is a false positive.
 
     python bench/server_traffic.py -n 100000 --seed 1 > traffic.jsonl
@@ -480,6 +483,117 @@ class Traffic:
                 msg = f"filterlog[812]: 5,,,1000000103,igb0,match,block,in,4,0x0,,64,{self.rnd.randrange(65535)},0,DF,6,tcp,60,{self.rnd.choice(self.clients)},192.0.2.10,{port},23,0,S,123,,64240,,mss"
             yield "192.0.2.5", "pf1", f"{stamp} pf1 {msg}"
 
+    def apps(self, when: float):
+        """Tomcat, Jenkins, OpenSearch, Grafana and Roundcube on an ordinary day (one typo'd login
+        now and then)."""
+        tm = time.gmtime(when)
+        ms = int((when % 1) * 1000)
+        r = self.rnd.random()
+        if r < 0.2:
+            stamp = time.strftime("%d-", tm) + MONTHS[tm.tm_mon - 1] + time.strftime("-%Y %H:%M:%S", tm) + f".{ms:03d}"
+            msg = self.rnd.choice([
+                "INFO [http-nio-8080-exec-4] org.apache.coyote.http11.Http11Processor.service Error parsing HTTP request header",
+                "INFO [Catalina-utility-1] org.apache.catalina.startup.HostConfig.deployWAR Deploying web application archive [/var/lib/tomcat10/webapps/app.war]",
+                "INFO [Catalina-utility-1] org.apache.catalina.startup.HostConfig.deployWAR Deployment of web application archive [/var/lib/tomcat10/webapps/app.war] has finished in [2,112] ms",
+                "WARNING [Catalina-utility-2] org.apache.catalina.loader.WebappClassLoaderBase.clearReferencesThreads The web application [app] appears to have started a thread named [pool-2-thread-1] but has failed to stop it. This is very likely to create a memory leak."])
+            yield "/var/log/tomcat10/catalina.out", "app1", f"{stamp} {msg}"
+            yield "/var/log/tomcat10/localhost_access_log.txt", "app1", (
+                f'{self.rnd.choice(self.clients)} - - [{self.clf(when)}] "GET /app/api/status HTTP/1.1" 200 {self.rnd.randrange(17, 900)}')
+        elif r < 0.4:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", tm) + f".{ms:03d}+0000 [id={self.rnd.randrange(20, 400)}]\t"
+            job = self.rnd.choice(["app", "site", "backup-check"])
+            msg = self.rnd.choice([
+                f"INFO\thudson.model.Run#execute: {job} #{self.rnd.randrange(100, 999)} main build action completed: {self.rnd.choice(['SUCCESS'] * 8 + ['FAILURE', 'UNSTABLE'])}",
+                "INFO\th.TcpSlaveAgentListener$ConnectionHandler#run: Accepted JNLP4-connect connection #12 from /192.0.2.31:51234",
+                "INFO\thudson.model.DownloadService$Downloadable#load: Obtained the updated data file for hudson.tasks.Maven.MavenInstaller",
+                "INFO\thudson.model.AsyncPeriodicWork#lambda$doRun$0: Started Download metadata",
+                "INFO\thudson.model.AsyncPeriodicWork#lambda$doRun$0: Finished Download metadata. 1,234 ms"])
+            yield "/var/log/jenkins/jenkins.log", "ci1", stamp + msg
+        elif r < 0.6:
+            stamp = time.strftime("[%Y-%m-%dT%H:%M:%S", tm) + f",{ms:03d}]"
+            msg = self.rnd.choice([
+                "[INFO ][o.o.j.s.JobSweeper       ] [node-1] Running full sweep",
+                "[INFO ][o.o.c.m.MetadataMappingService] [node-1] [logs-2026.11.25/Ab12] update_mapping [_doc]",
+                "[WARN ][o.o.m.j.JvmGcMonitorService] [node-1] [gc][81234] overhead, spent [612ms] collecting in the last [1s]",
+                "[WARN ][o.o.s.a.BackendRegistry  ] [node-1] Authentication finally failed for null from 127.0.0.1:51234",
+                "[INFO ][o.o.c.r.a.AllocationService] [node-1] Cluster health status changed from [YELLOW] to [GREEN] (reason: [shards started [[logs-2026.11.25][0]]])."])
+            if self.rnd.random() < 0.01:
+                msg = "[WARN ][o.o.s.a.BackendRegistry  ] [node-1] Authentication finally failed for admin from 192.0.2.11:51234"
+            yield "/var/log/opensearch/cluster.log", "es1", f"{stamp}{msg}"
+        elif r < 0.8:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", tm) + f".{int((when % 1) * 1e6):06d}Z"
+            msg = self.rnd.choice([
+                f"logger=cleanup t={stamp} level=info msg=\"Completed cleanup jobs\" duration=12.3ms",
+                f"logger=infra.usagestats t={stamp} level=info msg=\"Usage stats are ready to report\"",
+                f"logger=context userId=1 orgId=1 uname=admin t={stamp} level=info msg=\"Request Completed\" method=GET path=/api/live/ws status=-1 remote_addr=192.0.2.10 time_ms=1 duration=1.2ms size=0 referer= handler=/api/live/ws",
+                f"logger=grafana.update.checker t={stamp} level=info msg=\"Update check succeeded\" duration=96.2ms"])
+            if self.rnd.random() < 0.03:
+                msg = (f"logger=context userId=0 orgId=0 uname= t={stamp} level=info msg=\"Request Completed\" method=POST path=/login status=401 "
+                       f"remote_addr={self.rnd.choice(ADMIN_IPS)} time_ms=84 duration=84.1ms size=94 referer=https://grafana.example.com/login handler=/login")
+            yield "/var/log/grafana/grafana.log", "mon1", msg
+        else:
+            stamp = time.strftime("[%d-", tm) + MONTHS[tm.tm_mon - 1] + time.strftime("-%Y %H:%M:%S +0000]:", tm)
+            sess = "".join(self.rnd.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(8))
+            user = self.rnd.choice(MAILBOXES)
+            if self.rnd.random() < 0.97:
+                yield "/var/log/roundcube/userlogins.log", "mx1", f"{stamp} <{sess}> Successful login for {user} (ID: {MAILBOXES.index(user) + 1}) from {self.rnd.choice(self.clients)} in session {sess}"
+            else:
+                yield "/var/log/roundcube/errors.log", "mx1", f"{stamp} <{sess}> Failed login for {user} from {self.rnd.choice(self.clients)} in session {sess} (error: 0)"
+
+    def watch(self, when: float):
+        """Nagios, Icinga 2, Zabbix, Suricata and Sendmail on an ordinary day: soft states that
+        clear, informational IDS signatures, mail delivered and the odd spam bot refused."""
+        tm = time.gmtime(when)
+        r = self.rnd.random()
+        host = self.rnd.choice(["web1", "db1", "mx1", "ns1"])
+        if r < 0.2:
+            svc = self.rnd.choice(["HTTP", "Disk /", "Load", "SSH", "NTP"])
+            msg = self.rnd.choice([
+                f"SERVICE ALERT: {host};{svc};WARNING;SOFT;1;{svc.upper()} WARNING - check took 9.8 seconds",
+                f"SERVICE ALERT: {host};{svc};OK;SOFT;2;{svc.upper()} OK - check took 0.2 seconds",
+                f"SERVICE ALERT: {host};{svc};OK;HARD;3;{svc.upper()} OK",
+                f"SERVICE ALERT: {host};Load;WARNING;HARD;3;WARNING - load average: 6.12, 4.20, 3.10",
+                f"SERVICE NOTIFICATION: admins;{host};{svc};OK;notify-service-by-email;{svc.upper()} OK",
+                f"EXTERNAL COMMAND: PROCESS_SERVICE_CHECK_RESULT;{host};backup;0;OK - last backup 3h ago",
+                "Auto-save of retention data completed successfully."])
+            yield "/var/log/nagios4/nagios.log", "mon1", f"[{int(when)}] {msg}"
+        elif r < 0.3:
+            stamp = time.strftime("[%Y-%m-%d %H:%M:%S +0000]", tm)
+            msg = self.rnd.choice(["information/ConfigItem: Committing config item(s).", "information/WorkQueue: #5 (ApiListener, SyncQueue) items: 0, rate: 0/s",
+                                   f"information/ApiListener: New client connection for identity '{host}.example.com' from [192.0.2.41]:51234",
+                                   f"warning/PluginCheckTask: Check command for object '{host}!http' (PID: 3311, arguments: '/usr/lib/nagios/plugins/check_http') terminated with exit code 128"])
+            yield "/var/log/icinga2/icinga2.log", "mon1", f"{stamp} {msg}"
+        elif r < 0.45:
+            stamp = f"{self.rnd.randrange(1000, 3000):>6}:" + time.strftime("%Y%m%d:%H%M%S", tm) + f".{int((when % 1) * 1000):03d}"
+            msg = self.rnd.choice([f"item \"{host}:vfs.fs.size[/srv,pused]\" became not supported: Cannot obtain filesystem information: [2] No such file or directory",
+                                   f"item \"{host}:vfs.fs.size[/srv,pused]\" became supported",
+                                   "housekeeper [deleted 1234 hist/trends, 0 items/triggers, 12 events, 3 problems, 0 sessions, 0 alarms, 0 audit records, 0 autoreg_host, 0 records in 1.204 sec, idle for 1 hour(s)]",
+                                   f"resuming Zabbix agent checks on host \"{host}\": interface available"])
+            yield "/var/log/zabbix/zabbix_server.log", "mon1", f"{stamp} {msg}"
+        elif r < 0.7:
+            stamp = time.strftime("%m/%d/%Y-%H:%M:%S", tm) + f".{int((when % 1) * 1e6):06d}"
+            lan = f"192.168.1.{self.rnd.randrange(20, 200)}"
+            port = self.rnd.randrange(30000, 60000)
+            msg = self.rnd.choice([
+                f"[1:2013504:6] ET POLICY GNU/Linux APT User-Agent Outbound likely related to package management [**] [Classification: Not Suspicious Traffic] [Priority: 3] {{TCP}} {lan}:{port} -> 151.101.2.132:80",
+                f"[1:2210045:2] SURICATA STREAM Packet with invalid ack [**] [Classification: Generic Protocol Command Decode] [Priority: 3] {{TCP}} {self.rnd.choice(self.clients)}:{port} -> 192.0.2.10:443",
+                f"[1:2260002:1] SURICATA Applayer Detect protocol only one direction [**] [Classification: Generic Protocol Command Decode] [Priority: 3] {{TCP}} {lan}:{port} -> 198.51.100.7:443",
+                f"[1:2027757:4] ET INFO DNS Query for .to TLD [**] [Classification: Potentially Bad Traffic] [Priority: 2] {{UDP}} {lan}:{port} -> 192.0.2.53:53"])
+            yield "/var/log/suricata/fast.log", "ids1", f"{stamp}  [**] {msg}"
+        else:
+            qid = f"5AP{time.strftime('%H%M', tm)}{self.rnd.randrange(10**6):06d}"
+            peer = self.rnd.choice(self.clients)
+            r = self.rnd.random()
+            if r < 0.8:
+                lines = [f"{qid}: from=<news@lists.example.net>, size={self.rnd.randrange(2000, 90000)}, class=0, nrcpts=1, msgid=<{qid}@lists.example.net>, proto=ESMTPS, daemon=MTA-v4, relay=mail.example.net [198.51.100.7]",
+                         f"{qid}: to=<{self.rnd.choice(MAILBOXES)}@example.com>, delay=00:00:01, xdelay=00:00:01, mailer=local, pri=32211, dsn=2.0.0, stat=Sent"]
+            elif r < 0.9:
+                lines = [f"{qid}: [{peer}] did not issue MAIL/EXPN/VRFY/ETRN during connection to MTA-v4"]
+            else:
+                lines = [f"{qid}: ruleset=check_rcpt, arg1=<x{self.rnd.randrange(99)}@other.example>, relay=[{peer}], reject=550 5.7.1 <x@other.example>... Relaying denied"]
+            for line in lines:
+                yield "/var/log/mail.log", "mx3", self.syslog(when, "mx3", "sm-mta", line)
+
     def json_services(self, when: float):
         """Suricata EVE (flows, DNS, HTTP, TLS, stats, the odd low-severity decoder alert) and
         MongoDB's JSON log (connections, logins, slow queries, a mistyped password)."""
@@ -529,6 +643,108 @@ class Traffic:
         for line in lines:
             yield "/var/log/mongodb/mongod.log", "db1", date + "," + line + "}"
 
+    def identity(self, when: float):
+        """A directory server, its KDC, and clients of both (sssd, polkit, pkexec)."""
+        r = self.rnd.random()
+        user = self.rnd.choice(ADMINS + ["dave", "erin"])
+        lan = f"192.0.2.{self.rnd.randrange(20, 60)}"
+        conn = self.rnd.randrange(1000, 99999)
+        if r < 0.4:
+            dn = f"uid={user},ou=people,dc=example,dc=org"
+            err = 49 if self.rnd.random() < 0.02 else 0  # the odd mistyped password
+            for msg in (f"conn={conn} fd=15 ACCEPT from IP={lan}:{self.rnd.randrange(30000, 60000)} (IP=0.0.0.0:389)",
+                        f"conn={conn} op=0 EXT oid=1.3.6.1.4.1.1466.20037", f"conn={conn} op=0 STARTTLS",
+                        f"conn={conn} fd=15 TLS established tls_ssf=256 ssf=256 tls_proto=TLSv1.3 tls_cipher=TLS_AES_256_GCM_SHA384",
+                        f'conn={conn} op=1 BIND dn="{dn}" method=128',
+                        f"conn={conn} op=1 RESULT tag=97 err={err} qtime=0.000011 etime=0.000352 text=",
+                        f'conn={conn} op=2 SRCH base="dc=example,dc=org" scope=2 deref=0 filter="(&(objectClass=posixAccount)(uid={user}))"',
+                        f"conn={conn} op=2 SEARCH RESULT tag=101 err=0 qtime=0.000010 etime=0.000210 nentries=1 text=",
+                        f"conn={conn} op=3 UNBIND", f"conn={conn} fd=15 closed"):
+                yield "/var/log/syslog", "ldap1", self.syslog(when, "ldap1", "slapd", msg)
+        elif r < 0.7:
+            et = "(4 etypes {aes256-cts-hmac-sha1-96(18), aes128-cts-hmac-sha1-96(17), aes256-cts-hmac-sha384-192(20), aes128-cts-hmac-sha256-128(19)})"
+            tkt = "etypes {rep=aes256-cts-hmac-sha1-96(18), tkt=aes256-cts-hmac-sha1-96(18), ses=aes256-cts-hmac-sha1-96(18)}"
+            auth = int(when)
+            tm = time.gmtime(when)
+            stamp = f"{MONTHS[tm.tm_mon - 1]} {tm.tm_mday:2d} {time.strftime('%H:%M:%S', tm)}"
+            for msg in (f"AS_REQ {et} {lan}: NEEDED_PREAUTH: {user}@EXAMPLE.ORG for krbtgt/EXAMPLE.ORG@EXAMPLE.ORG, Additional pre-authentication required",
+                        f"AS_REQ {et} {lan}: ISSUE: authtime {auth}, {tkt}, {user}@EXAMPLE.ORG for krbtgt/EXAMPLE.ORG@EXAMPLE.ORG",
+                        f"TGS_REQ {et} {lan}: ISSUE: authtime {auth}, {tkt}, {user}@EXAMPLE.ORG for host/{self.rnd.choice(['web1', 'db1', 'mx1'])}.example.org@EXAMPLE.ORG"):
+                yield "/var/log/krb5kdc.log", "ldap1", f"{stamp} ldap1 krb5kdc[1234](info): {msg}"
+            if self.rnd.random() < 0.1:
+                yield "/var/log/kadmin.log", "ldap1", (f"{stamp} ldap1 kadmind[1240](Notice): Request: kadm5_get_principal, {user}@EXAMPLE.ORG, success, "
+                                                      "client=admin/admin@EXAMPLE.ORG, service=kadmin/admin@EXAMPLE.ORG, addr=192.0.2.10, flavor=6")
+        elif r < 0.85:
+            msg = self.rnd.choice(["Backend is online", "Enumeration requested but not enabled", "Marking port 389 of server 'ldap1.example.org' as 'working'"])
+            yield "/var/log/syslog", "web1", self.syslog(when, "web1", self.rnd.choice(["sssd_be", "sssd"]), msg)
+        else:
+            admin = self.rnd.choice(ADMINS)
+            proc = f"unix-process:{self.rnd.randrange(3000, 9000)}:{self.rnd.randrange(10**5, 10**6)}"
+            for prog, msg in (("polkitd", f"Registered Authentication Agent for {proc} (system bus name :1.{self.rnd.randrange(40, 400)} [/usr/bin/pkttyagent --notify-fd 5 --fallback], object path /org/freedesktop/PolicyKit1/AuthenticationAgent, locale en_US.UTF-8)"),
+                              ("polkitd", f"Operator of {proc} successfully authenticated as unix-user:{admin} to gain TEMPORARY authorization for action org.freedesktop.systemd1.manage-units for system-bus-name::1.42 [systemctl restart nginx] (owned by unix-user:{admin})"),
+                              ("polkitd", f"Unregistered Authentication Agent for {proc} (system bus name :1.42, object path /org/freedesktop/PolicyKit1/AuthenticationAgent, locale en_US.UTF-8) (disconnected from bus)")):
+                yield "/var/log/syslog", "web1", self.syslog(when, "web1", prog, msg)
+
+    def services(self, when: float):
+        """Time sync, Redis, Fail2ban, Keepalived, arpwatch and the smaller mail and FTP servers."""
+        r = self.rnd.random()
+        tm = time.gmtime(when)
+        client = self.rnd.choice(self.clients)
+        lan = f"192.168.1.{self.rnd.randrange(20, 200)}"
+        if r < 0.12:
+            prog, msg = self.rnd.choice([("chronyd", "Selected source 192.0.2.123 (2.debian.pool.ntp.org)"), ("chronyd", "Source 192.0.2.124 replaced with 192.0.2.125 (2.debian.pool.ntp.org)"),
+                                         ("ntpd", "Listen normally on 3 eth0 192.0.2.10:123"), ("systemd-timesyncd", "Contacted time server 192.0.2.123:123 (ntp.ubuntu.com).")])
+            yield "/var/log/syslog", "db1", self.syslog(when, "db1", prog, msg)
+        elif r < 0.3:
+            stamp = f"{tm.tm_mday:02d} {MONTHS[tm.tm_mon - 1]} {tm.tm_year} {time.strftime('%H:%M:%S', tm)}.{int((when % 1) * 1000):03d}"
+            for mark, msg in self.rnd.choice([[("*", "100 changes in 300 seconds. Saving..."), ("*", "Background saving started by pid 4411"), ("*", "DB saved on disk"),
+                                               ("*", "Fork CoW for RDB: current 1 MB, peak 1 MB, average 1 MB"), ("*", "Background saving terminated with success")],
+                                              [("*", "Connection with replica 192.0.2.41:6379 lost."), ("*", "Replica 192.0.2.41:6379 asks for synchronization"),
+                                               ("*", "Partial resynchronization request from 192.0.2.41:6379 accepted. Sending 0 bytes of backlog starting from offset 812345.")]]):
+                yield "/var/log/redis/redis-server.log", "db1", f"812:M {stamp} {mark} {msg}"
+        elif r < 0.4:
+            f2b = time.strftime("%Y-%m-%d %H:%M:%S", tm) + f",{int((when % 1) * 1000):03d}"
+            msg = self.rnd.choice([f"{'fail2ban.filter':<24} [812]: INFO    [sshd] Found {client} - {time.strftime('%Y-%m-%d %H:%M:%S', tm)}",
+                                   f"{'fail2ban.actions':<24} [812]: NOTICE  [sshd] Unban {client}",
+                                   f"{'fail2ban.filter':<24} [812]: INFO    [postfix-sasl] Found {client} - {time.strftime('%Y-%m-%d %H:%M:%S', tm)}"])
+            if self.rnd.random() < 0.05:  # now and then a scanner gets banned
+                msg = f"{'fail2ban.actions':<24} [812]: NOTICE  [sshd] Ban {client}"
+            yield "/var/log/fail2ban.log", "web1", f"{f2b} {msg}"
+        elif r < 0.5:
+            prog, msg = self.rnd.choice([("Keepalived_vrrp", "(VI_1) received lower priority advert"), ("Keepalived_healthcheckers", "TCP connection to [192.0.2.21]:tcp:80 success."),
+                                         ("Keepalived_vrrp", "VRRP_Script(chk_haproxy) succeeded")])
+            yield "/var/log/syslog", "lb1", self.syslog(when, "lb1", prog, msg)
+        elif r < 0.55:
+            mac = f"52:54:00:{self.rnd.randrange(256):02x}:{self.rnd.randrange(256):02x}:{self.rnd.randrange(256):02x}"
+            yield "/var/log/syslog", "gw1", self.syslog(when, "gw1", "arpwatch", f"{self.rnd.choice(['new activity', 'new activity', 'new station'])} {lan} {mac} eth1")
+        elif r < 0.7:
+            sid = f"{self.rnd.randrange(16**16):016x}"
+            user = self.rnd.choice(MAILBOXES)
+            for msg in (f"{sid} smtp connected address={client} host=mail{self.rnd.randrange(99)}.example.net",
+                        f"{sid} smtp tls ciphers=TLSv1.3:TLS_AES_256_GCM_SHA384:256",
+                        f"{sid} smtp message msgid={self.rnd.randrange(16**8):08x} size={self.rnd.randrange(900, 90000)} nrcpt=1 proto=ESMTP",
+                        f"{sid} smtp envelope evpid={self.rnd.randrange(16**16):016x} from=<news@example.net> to=<{user}@example.org>",
+                        f"{sid} smtp disconnected reason=quit"):
+                yield "/var/log/maillog", "mx2", self.syslog(when, "mx2", "smtpd", msg)
+        elif r < 0.85:
+            user = self.rnd.choice(MAILBOXES)
+            ip = f"192.0.2.{self.rnd.randrange(20, 60)}"
+            if self.rnd.random() < 0.5:
+                for prog, msg in (("imapd-ssl", f"Connection, ip=[::ffff:{ip}]"), ("imapd-ssl", f"LOGIN, user={user}, ip=[::ffff:{ip}], port=[{self.rnd.randrange(30000, 60000)}], protocol=IMAP"),
+                                  ("imapd-ssl", f"LOGOUT, user={user}, ip=[::ffff:{ip}], headers=0, body=0, rcvd=195, sent=1032, time=28, starttls=1")):
+                    yield "/var/log/mail.log", "mx3", self.syslog(when, "mx3", prog, msg, pid=False)
+            else:
+                for msg in ("accepted connection", f"login: client.example.org [{ip}] {user} plaintext+TLS User logged in SESSIONID=<mx4-{self.rnd.randrange(9999)}-{int(when)}-1-{self.rnd.randrange(9999)}>",
+                            f"USAGE {user} user: 0.012 sys: 0.008"):
+                    yield "/var/log/mail.log", "mx4", self.syslog(when, "mx4", "cyrus/imaps", msg)
+        else:
+            ip = self.rnd.choice(self.clients[:50])
+            user = self.rnd.choice(["partner1", "partner2"])
+            for msg in (f"(?@{ip}) [INFO] New connection from {ip}", f"(?@{ip}) [INFO] {user} is now logged in",
+                        f"({user}@{ip}) [NOTICE] /srv/ftp/{user}//report-{self.rnd.randrange(999)}.csv uploaded  ({self.rnd.randrange(1000, 900000)} bytes, 912.40KB/sec)",
+                        f"({user}@{ip}) [INFO] Logout."):
+                yield "/var/log/syslog", "ftp2", self.syslog(when, "ftp2", "pure-ftpd", msg, pid=False)
+
     def sources(self) -> list[tuple[float, Callable]]:
         return [(40, self.web), (4, self.apache), (3, self.ssh_login), (3, self.sudo), (8, self.cron),
                 (6, self.systemd), (7, self.postfix), (5, self.imap), (8, self.dns), (8, self.squid),
@@ -536,7 +752,8 @@ class Traffic:
                 (3, self.database), (3, self.exim),
                 (2, self.vpn), (6, self.haproxy), (2, self.samba),
                 (4, self.containers), (6, self.infra), (3, self.daemons), (4, self.devices),
-                (4, self.json_services)]
+                (4, self.json_services), (3, self.identity), (4, self.services),
+                (3, self.apps), (4, self.watch)]
 
     def records(self, count: int) -> Iterator[dict]:
         weights, makers = zip(*self.sources())

@@ -1,7 +1,27 @@
 """The ``hidsctl`` command: wires each module of hidsctl.commands into one typer app.
 
-A command module defines ``register(app)``; it parses options and calls hidsctl's core,
-importing the core inside the command so that ``hidsctl --help`` stays fast.
+How a command is registered (one way, in every module of hidsctl.commands):
+
+- each command is a module-level function, decorated with ``@handle_errors`` only, so it
+  can be read, imported and tested on its own;
+- the module's ``register(app)`` is the only place that names commands: it calls
+  ``app.command("name")(function)``, or, for a command with subcommands, builds a
+  ``typer.Typer`` group, adds its functions with ``group.command("name")(function)`` and
+  mounts it with ``app.add_typer(group, name="name")``;
+- an option more than one command takes is an ``Annotated`` alias in hidsctl/options.py,
+  never imported from another command's module;
+- every option a command takes is read by it: an option that would do nothing in some
+  combination is refused there with a usage error, not ignored.
+
+tests/test_cli.py holds every command module to these rules.
+
+A command parses options and calls hidsctl's core, importing the core inside the function
+so that ``hidsctl --help`` stays fast. The core's entry point, the stage loop that a command
+runs, is the module ``run.py`` of its package (hidsctl/collect/run.py, scan/run.py,
+analysis/run.py, respond/run.py, agentless/run.py, and outputs/run.py, the loop every output
+shares); where a package serves more than one command, the others' are ``run_<command>.py``
+(analysis/run_logtest.py, analysis/run_rules.py). send and receive run the ``run()`` of
+transport/agent.py and transport/server.py.
 """
 
 from __future__ import annotations
@@ -46,6 +66,7 @@ def build_app() -> typer.Typer:
 
     names = [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
     rank = {name: i for i, name in enumerate(ORDER)}
+    # Each module's register(app) adds its commands, in the one style described above.
     for name in sorted(names, key=lambda n: (rank.get(n, len(ORDER)), n)):
         importlib.import_module(f"hidsctl.commands.{name}").register(app)
     return app

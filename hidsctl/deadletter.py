@@ -15,12 +15,12 @@ record's fault and are never dead-lettered: they end the command as before.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from hidsctl.diagnostics import logger
 from hidsctl.records import Record, make, now, printable
 
 MAX_BYTES = 16 << 20
@@ -49,10 +49,7 @@ class DeadLetters:
         else:
             where = f"could not be kept in {self.path}"
         message = f"record could not be handled ({problem}); {where}"
-        try:
-            print(f"hidsctl: {self.component}: {message}", file=sys.stderr, flush=True)
-        except (BrokenPipeError, ValueError):
-            pass
+        logger(self.component).warning(message)
         return make("notice", component=self.component, code="dead_letter", count=1,
                     message=message, location=str(self.path or ""))
 
@@ -77,8 +74,7 @@ class DeadLetters:
                 os.close(fd)
             return True
         except OSError as exc:
-            print(f"hidsctl: {self.component}: cannot write {self.path}: {exc.strerror or exc}",
-                  file=sys.stderr, flush=True)
+            logger(self.component).error(f"cannot write {self.path}: {exc.strerror or exc}")
             return False
 
 

@@ -1,15 +1,16 @@
-"""Options shared by every command, defined once so a flag means the same everywhere,
-and the wrapper that turns hidsctl's errors into one stderr line and an exit code."""
+"""Options that more than one command takes, defined here and only here so a flag means
+the same everywhere, and the wrapper that turns hidsctl's errors into one stderr line and
+an exit code. An option only one command takes stays in that command's module."""
 
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
 
+from hidsctl.diagnostics import logger
 from hidsctl.errors import HidsError
 
 StateDirOption = Annotated[
@@ -24,10 +25,67 @@ ConfigOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
+# --- the ruleset: analyze, logtest and rules ----------------------------------------------
+
+OssecConfOption = Annotated[
+    Optional[Path],
+    typer.Option("--ossec-conf", help="Load the rules and decoders an ossec.conf's <rules> "
+                 "section names, in its order, from its install (<root>/etc/ossec.conf: "
+                 "rules in <root>/rules, decoders in <root>/etc).", show_default=False,
+                 dir_okay=False),
+]
+RulesOption = Annotated[
+    Optional[list[Path]],
+    typer.Option("--rules", help="Rule file, or directory of *.xml rule files in name order, "
+                 "loaded after the base ruleset as a local_rules.xml is (repeatable).",
+                 show_default=False),
+]
+DecodersOption = Annotated[
+    Optional[list[Path]],
+    typer.Option("--decoders", help="Decoder file or directory, loaded after the base "
+                 "decoders (repeatable).", show_default=False),
+]
+NoDefaultRulesOption = Annotated[
+    bool,
+    typer.Option("--no-default-rules", help="No base ruleset: only what --rules and "
+                 "--decoders name."),
+]
+CrawlerDnsOption = Annotated[
+    bool,
+    typer.Option("--crawler-dns", help="Confirm is_valid_crawler by reverse DNS (cached, "
+                 "time-limited). Off: address blocks only."),
+]
+EventBudgetOption = Annotated[
+    Optional[float],
+    typer.Option("--event-budget", metavar="MS", help="CPU milliseconds one event may take in "
+                 "decoding and rule matching; past them it is reported in a notice and "
+                 "skipped [default: 50].", show_default=False),
+]
+
+
+def ruleset_values(ossec_conf, rules, decoders, crawler_dns, no_default_rules=False) -> dict:
+    """Command-line values as config.build expects them (None = not given)."""
+    return {"ossec_conf": ossec_conf, "rules": list(rules or []), "decoders": list(decoders or []),
+            "crawler_dns": True if crawler_dns else None,
+            "no_default_rules": True if no_default_rules else None}
+
+
+# --- the alert filters and retries of the outputs: mail and forward -----------------------
+
+LevelOption = Annotated[Optional[int], typer.Option(
+    "--level", help="Minimum rule level (default: 7 for mail, 0 for forward).", show_default=False)]
+RuleIdOption = Annotated[Optional[list[str]], typer.Option(
+    "--rule-id", help="Only these rule ids (repeatable).", show_default=False)]
+RuleGroupOption = Annotated[Optional[list[str]], typer.Option(
+    "--group", help="Only alerts in one of these rule groups (repeatable).", show_default=False)]
+LingerOption = Annotated[Optional[float], typer.Option(
+    "--linger", help="At end of input, seconds to keep retrying a server that is down "
+    "(default: 10).", show_default=False)]
+
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print ``hidsctl: error: message`` on stderr and return the Exit to raise."""
-    print(f"hidsctl: error: {message}", file=sys.stderr, flush=True)
+    """Log ``hidsctl: error: message`` on stderr and return the Exit to raise."""
+    logger().error(message)
     return typer.Exit(code)
 
 

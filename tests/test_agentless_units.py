@@ -200,3 +200,21 @@ def test_password_stdin_needs_the_enable_line(tmp_path):
     result = run_hidsctl("agentless", "add-host", "--enable", "--password-stdin", "--state-dir",
                          str(tmp_path), "admin@sw1", input="pw\n")
     assert result.returncode == 2 and b"second line" in result.stderr
+
+
+def test_options_of_the_checks_are_refused_with_a_subcommand(tmp_path):
+    """`agentless --once list` would list and never check: say so instead of ignoring it."""
+    config = write(tmp_path, '[[agentless.host]]\naddress = "sw1"\nuser = "admin"\n'
+                             'type = "device-config"\n')
+    result = run_hidsctl("agentless", "--once", "--concurrency", "2", "list", "--state-dir",
+                         str(tmp_path / "s"), "--config", str(config))
+    assert result.returncode == 2
+    assert b"--once, --concurrency: not an option of agentless list" in result.stderr
+    result = run_hidsctl("agentless", "--config", str(config), "remove", "--state-dir",
+                         str(tmp_path / "s"), "admin@sw1")
+    assert result.returncode == 2 and b"--config: not an option of agentless remove" in result.stderr
+    # the config given before the subcommand is the one list reads
+    listing = run_hidsctl("agentless", "--config", str(config), "list", "--json", "--state-dir",
+                          str(tmp_path / "s"))
+    assert listing.returncode == 0, listing.stderr
+    assert [row["host"] for row in json.loads(listing.stdout)] == ["admin@sw1"]

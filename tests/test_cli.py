@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -37,6 +38,74 @@ def test_help_lists_commands_and_python_m_works():
             assert name in result.stdout.decode()
     version = run_hidsctl("--version")
     assert version.returncode == 0 and version.stdout.startswith(b"hidsctl ")
+
+
+def _command_modules():
+    for path in sorted((ROOT / "hidsctl" / "commands").glob("*.py")):
+        if path.name != "__init__.py":
+            yield path.name, ast.parse(path.read_text())
+
+
+def _commands_of(tree: ast.Module) -> list[ast.FunctionDef]:
+    return [node for node in tree.body if isinstance(node, ast.FunctionDef)
+            and any(isinstance(d, ast.Name) and d.id == "handle_errors"
+                    for d in node.decorator_list)]
+
+
+def test_commands_register_one_way():
+    """The one style cli.py describes: module-level command functions, named only by the
+    module's register(app); options shared between commands come from hidsctl.options."""
+    for name, tree in _command_modules():
+        functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert "register" in functions, f"{name}: no register(app)"
+        register = functions["register"]
+        nested = [n.name for n in ast.walk(register) if isinstance(n, ast.FunctionDef)][1:]
+        assert nested == [], f"{name}: commands defined inside register(): {nested}"
+        registered = {arg.id for call in ast.walk(register) if isinstance(call, ast.Call)
+                      for arg in call.args if isinstance(arg, ast.Name)}
+        commands = _commands_of(tree)
+        assert commands, f"{name}: no command function"
+        for function in commands:
+            assert function.name in registered, f"{name}: {function.name} is not registered"
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef):
+                others = [d for d in node.decorator_list
+                          if not (isinstance(d, ast.Name) and d.id == "handle_errors")]
+                assert others == [], f"{name}: {node.name} is registered by a decorator"
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").startswith("hidsctl.commands"), \
+                    f"{name} imports from {node.module}: shared options go to hidsctl/options.py"
+        module_level_apps = [n for n in tree.body if isinstance(n, ast.Assign)
+                             and "typer.Typer(" in ast.unparse(n.value)]
+        assert module_level_apps == [], f"{name}: a Typer app outside register()"
+
+
+def test_no_command_takes_an_option_it_ignores():
+    """Every parameter of every command is read by the command (an option accepted and
+    ignored makes a script look right while it does nothing)."""
+    unused = []
+    for name, tree in _command_modules():
+        for function in _commands_of(tree):
+            read = {n.id for stmt in function.body for n in ast.walk(stmt)
+                    if isinstance(n, ast.Name)}
+            unused += [f"{name}: {function.name}({a.arg})" for a in function.args.args
+                       if a.arg not in read]
+    assert unused == []
+
+
+def test_commands_without_state_or_settings_take_no_such_option():
+    for args, option in ((["rules", "list"], "--state-dir"), (["logtest"], "--state-dir"),
+                         (["keys", "list"], "--config"), (["status"], "--config"),
+                         (["agentless", "remove", "a@b"], "--config")):
+        result = run_hidsctl(*args, option, "/nonexistent")
+        assert result.returncode == 2 and b"No such option" in result.stderr, (args, option)
+
+
+def test_options_of_another_mode_are_refused_not_ignored(tmp_path):
+    result = run_hidsctl("supervise", "--install-users", "--role", "local", "--state-dir",
+                         str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr == b"hidsctl: error: --install-users takes no --role, --state-dir\n"
 
 
 def test_unknown_command_is_a_usage_error():

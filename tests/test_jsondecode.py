@@ -318,3 +318,15 @@ def test_bundled_json_rules_take_any_value_and_give_valid_alerts(source, value):
     alert = engine.build_alert(outcome.rule, ev) if outcome.rule is not None else None
     if alert is not None:
         assert records.validate(json.loads(json.dumps(alert))) is None
+
+
+def test_every_technique_the_bundled_rules_name_is_in_the_table():
+    """A rule naming an id the table lacks gives alerts with the id alone: keep them in step."""
+    import re
+
+    from conftest import ROOT
+    from hidsctl.analysis.mitre import TECHNIQUES
+    named = set()
+    for path in (ROOT / "rules" / "rules").glob("*.xml"):
+        named |= set(re.findall(r"<id>\s*(T\d{4}(?:\.\d{3})?)\s*</id>", path.read_text()))
+    assert named and named <= set(TECHNIQUES), sorted(named - set(TECHNIQUES))

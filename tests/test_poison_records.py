@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from hidsctl.deadletter import DeadLetters
-from hidsctl.outputs import stage
+from hidsctl.outputs import run
 from hidsctl.outputs.outbox import Outbox
 from hidsctl.records import RecordWriter
 from tests.conftest import run_hidsctl
@@ -80,7 +80,7 @@ def test_mail_sends_the_alert_behind_a_poison(tmp_path, inbox, poison, report):
 
 def test_a_poison_at_the_head_of_the_mail_queue_is_set_aside_once(tmp_path, inbox):
     # queued by a mail that read records without the schema: it must not block the queue
-    outbox = Outbox(tmp_path / "mail" / "queue", what="test")
+    outbox = Outbox(tmp_path / "mail" / "queue", component="mail", what="test")
     outbox.put(orjson.dumps({"alert": POISONS[0][0]}))
     outbox.put(b"not json at all")
     outbox.close()
@@ -175,7 +175,7 @@ def test_stage_sets_aside_a_record_its_sink_fails_on_and_goes_on(tmp_path):
     dead = DeadLetters(tmp_path / "deadletter", "test")
     data = lines({"type": "log", "location": "poison", "log": "p"},
                  {"type": "log", "location": "ok", "log": "good"})
-    stage.run(handle, lambda: None, stream=io.BytesIO(data), writer=RecordWriter(out),
+    run.run(handle, lambda: None, stream=io.BytesIO(data), writer=RecordWriter(out),
               dead_letters=dead)
     assert handled == ["good"]
     (notice,) = [json.loads(line) for line in out.getvalue().splitlines()]
@@ -190,7 +190,7 @@ def test_a_machine_failure_is_not_the_records_fault(tmp_path):
         raise OSError(28, "No space left on device")
 
     with pytest.raises(OSError):
-        stage.run(handle, lambda: None, stream=io.BytesIO(lines({"type": "log", "location": "x",
+        run.run(handle, lambda: None, stream=io.BytesIO(lines({"type": "log", "location": "x",
                                                                  "log": "y"})),
                   dead_letters=DeadLetters(tmp_path, "test"))
     assert not (tmp_path / "test.jsonl").exists()

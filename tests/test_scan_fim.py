@@ -440,6 +440,12 @@ def test_init_and_query(tmp_path, tree):
     assert len(whole.stdout.splitlines()) == 3
     missing = run_hidsctl("scan", "--state-dir", str(state), "--query", "/nowhere")
     assert missing.returncode == 1 and b"not in the integrity baseline" in missing.stderr
+    # a query scans nothing: options of a scan beside it are refused, not ignored
+    mixed = run_hidsctl("scan", "--state-dir", str(state), "--query", str(tree), "--fast", str(tree))
+    assert mixed.returncode == 2
+    assert b"--query takes no PATH..., --fast" in mixed.stderr and mixed.stdout == b""
+    alone = run_hidsctl("scan", "--state-dir", str(state), "--json", str(tree))
+    assert alone.returncode == 2 and b"--json goes with --query" in alone.stderr
 
 
 def test_md5_and_sha1_on_request(tmp_path, tree):

@@ -9,7 +9,10 @@ from pathlib import Path
 
 from hidsctl.agentless.credentials import Credential, CredentialStore, parse_target, target_key
 from hidsctl.agentless.knownhosts import KnownHosts, host_name
+from hidsctl.diagnostics import logger
 from hidsctl.errors import HidsError, UsageError
+
+log = logger("agentless")
 
 
 def add_host(state_dir: Path, config_path: Path | None, target: str, enable: bool,
@@ -30,11 +33,11 @@ def add_host(state_dir: Path, config_path: Path | None, target: str, enable: boo
     if not password:
         raise UsageError("empty password")
     if config_path is not None and not _configured(config_path, user, host, port):
-        print(f"hidsctl: warning: {key} is not among the [[agentless.host]] tables of {config_path}",
-              file=sys.stderr)
+        logger().warning(f"{key} is not among the [[agentless.host]] tables of {config_path}")
     replaced = CredentialStore(state_dir).add(key, Credential(password, enable_password))
-    print(f"{'Replaced' if replaced else 'Stored'} the password{' and enable password' if enable_password else ''} "
-          f"of {key} in {state_dir / 'agentless-credentials.json'}", file=sys.stderr)
+    log.info(f"{'replaced' if replaced else 'stored'} the password"
+             f"{' and enable password' if enable_password else ''} of {key} in "
+             f"{state_dir / 'agentless-credentials.json'}")
 
 
 def _configured(config_path: Path, user: str, host: str, port: int | None) -> bool:
@@ -52,7 +55,7 @@ def remove(state_dir: Path, target: str, host_key: bool) -> None:
     if not removed and not forgot:
         raise HidsError(f"nothing stored for {key}")
     done = [what for what, flag in (("password", removed), ("host key", forgot)) if flag]
-    print(f"Removed the {' and '.join(done)} of {key}", file=sys.stderr)
+    log.info(f"removed the {' and '.join(done)} of {key}")
 
 
 def list_hosts(state_dir: Path, config_path: Path | None, as_json: bool) -> None:

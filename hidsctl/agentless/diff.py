@@ -5,12 +5,14 @@ rules for agentless changes fire) and the unified diff."""
 from __future__ import annotations
 
 import difflib
-import sys
 from typing import Callable
 
 from hidsctl import records
 from hidsctl.agentless.settings import Host
 from hidsctl.agentless.store import Store
+from hidsctl.diagnostics import logger
+
+log = logger("agentless")
 
 HEADER = "ossec: agentless: Change detected:"
 MAX_ALERT_LINES = 16  # changed lines quoted in the log text; the whole diff is in data.diff
@@ -52,8 +54,7 @@ def record_output(host: Host, store: Store, name: str, output: str, emit,
                           data={"diff": diff, "command": name, "host": host.target,
                                 "check": host.type}))
     if previous is None:
-        print(f"hidsctl: agentless: {host.target}: first output of {name!r} stored",
-              file=sys.stderr, flush=True)
+        log.info(f"{host.target}: first output of {name!r} stored")
     if previous != current:
         store.save_output(host.key, name, current)
     return changed

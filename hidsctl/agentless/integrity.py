@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import re
 import shlex
-import sys
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from hidsctl import records
+from hidsctl.diagnostics import logger
 from hidsctl.agentless import ssh
 from hidsctl.agentless.settings import INTEGRITY_TYPES, Host
 from hidsctl.agentless.store import Store
+
+log = logger("agentless")
 
 # Per file: size, mode, uid, gid, user, group, mtime, inode, path. GNU find ends each
 # entry with NUL, so any file name survives; BSD stat cannot, so its entries end a line.
@@ -105,25 +107,24 @@ def scan(session: ssh.Session, host: Host) -> dict[str, dict]:
     flavour = INTEGRITY_TYPES[host.type]
     status, listing, errors = ssh.run(session, list_command(flavour, host.directories), host.timeout)
     if status != 0:
-        _warn(host, errors, "listing files")
+        _report_stderr(host, errors, "listing files")
     files = parse_listing(listing, flavour)
     status, hashed, errors = ssh.run(session, hash_command(flavour, host.directories), host.timeout)
     algorithm, hashes = parse_hashes(hashed)
     if algorithm is None:
-        print(f"hidsctl: agentless: {host.target}: no sha256, sha1 or md5 tool; comparing "
-              "attributes only", file=sys.stderr, flush=True)
+        log.warning(f"{host.target}: no sha256, sha1 or md5 tool; comparing attributes only")
     for path, digest in hashes.items():
         if path in files:
             files[path][algorithm] = digest
     return files
 
 
-def _warn(host: Host, errors: bytes, what: str) -> None:
+def _report_stderr(host: Host, errors: bytes, what: str) -> None:
+    """The remote command's stderr, in one line: its first line and how many more."""
     lines = [line for line in errors.decode("utf-8", "replace").splitlines() if line.strip()]
     if lines:
         more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
-        print(f"hidsctl: agentless: {host.target}: {what}: {lines[0]}{more}",
-              file=sys.stderr, flush=True)
+        log.warning(f"{host.target}: {what}: {lines[0]}{more}")
 
 
 @dataclass
@@ -179,8 +180,7 @@ def check(session: ssh.Session, host: Host, store: Store, emit) -> None:
         emit(records.make("syscheck", location=location, **fields))
     if new_dirs:
         count = sum(1 for path in current if _under(path, new_dirs))
-        print(f"hidsctl: agentless: {host.target}: baseline of {count} files stored for "
-              f"{', '.join(new_dirs)}", file=sys.stderr, flush=True)
+        log.info(f"{host.target}: baseline of {count} files stored for {', '.join(new_dirs)}")
     store.update_files(
         host.key,
         {c.path: c.new for c in changes if c.new is not None},

@@ -23,6 +23,7 @@ TECHNIQUES: dict[str, tuple[str, tuple[str, ...]]] = {
     "T1046": ("Network Service Discovery", (DI,)),
     "T1053.003": ("Cron", (EX, PS, PE)),
     "T1059.004": ("Unix Shell", (EX,)),
+    "T1068": ("Exploitation for Privilege Escalation", (PE,)),
     "T1070": ("Indicator Removal", (DE,)),
     "T1070.002": ("Clear Linux or Mac System Logs", (DE,)),
     "T1070.004": ("File Deletion", (DE,)),

@@ -29,6 +29,7 @@ import orjson
 
 from hidsctl.analysis.run import (HANDLED, AlertFiles, AnalyzeSettings, input_reader,
                                   new_engine, refusals, refused, run_engine)
+from hidsctl.diagnostics import logger
 from hidsctl.errors import HidsError, UsageError
 from hidsctl.records import (CHECKPOINT, CHECKPOINT_TAG, RecordReader, RecordWriter,
                              checkpoint_record, dumps)
@@ -278,6 +279,6 @@ def _wait(worker: Worker) -> int:
     _pid, status = os.waitpid(worker.pid, 0)
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
-        print(f"hidsctl: analysis worker {worker.number} (pid {worker.pid}) exited with "
-              f"status {code}", file=sys.stderr, flush=True)
+        logger("analyze").error(f"analysis worker {worker.number} (pid {worker.pid}) exited "
+                                f"with status {code}")
     return code

@@ -12,12 +12,12 @@ alerts.log file in OSSEC's text layout.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from hidsctl import origin
+from hidsctl.diagnostics import logger
 from hidsctl.errors import HidsError, UsageError
 from hidsctl.records import RecordReader
 
@@ -68,7 +68,7 @@ def load_ruleset(settings: RulesetSettings):
                          "bundled ruleset)")
     loaded = ruleset.load(sources)
     for warning in loaded.warnings:
-        print(f"hidsctl: warning: {warning}", file=sys.stderr)
+        logger().warning(warning)
     return loaded
 
 
@@ -330,8 +330,7 @@ def _reloaded(old, settings: AnalyzeSettings):
         engine = Engine(load_ruleset(settings), crawler_dns=settings.crawler_dns,
                         manager=settings.manager)
     except HidsError as exc:
-        print(f"hidsctl: error: reload refused, the running rules stay: {exc}", file=sys.stderr,
-              flush=True)
+        logger().error(f"reload refused, the running rules stay: {exc}")
         return old
     previous = {rule.id: rule for rule in old.ruleset.tree.rules()}
     for rule in engine.ruleset.tree.rules():
@@ -347,8 +346,8 @@ def _reloaded(old, settings: AnalyzeSettings):
     for rule in engine.ruleset.tree.rules():
         engine.correlation.register(rule)
     engine.sequence = old.sequence
-    print(f"hidsctl: analyze: ruleset reloaded ({len(previous)} rules before, "
-          f"{len(engine.ruleset.tree.rules())} now)", file=sys.stderr, flush=True)
+    logger("analyze").info(f"ruleset reloaded ({len(previous)} rules before, "
+                           f"{len(engine.ruleset.tree.rules())} now)")
     return engine
 
 
@@ -361,4 +360,4 @@ def _take_state(target, source) -> None:
 
 
 def _report(reader, message: str) -> None:
-    print(f"hidsctl: record {reader.stats.records}: {message}", file=sys.stderr, flush=True)
+    logger("analyze").warning(f"record {reader.stats.records}: {message}")

@@ -10,5 +10,5 @@ restart without loss or repeats), command output and the systemd journal, and wr
     watch.py      inotify with a polling fallback
     command.py    ``command`` / ``full_command`` sources
     journal.py    the systemd journal through ``journalctl -o json``
-    runner.py     the loop that ties them together
+    run.py        the loop that ties them together
 """

@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 from hidsctl import records
 from hidsctl.collect.emit import Emitter
 from hidsctl.collect.settings import CommandSource
+from hidsctl.diagnostics import logger
 
+log = logger("collect")
 OUTPUT_LIMIT = 16 << 20  # bytes kept from one run; the rest is counted and reported
 
 
@@ -42,7 +43,7 @@ class CommandRunner:
                 ["/bin/sh", "-c", self.source.command], stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         except OSError as exc:
-            warn(f"command {self.source.command!r}: cannot run: {exc.strerror}")
+            log.warning(f"command {self.source.command!r}: cannot run: {exc.strerror}")
             return []
         fds = [self.proc.stdout.fileno(), self.proc.stderr.fileno()]  # type: ignore[union-attr]
         for fd in fds:
@@ -76,10 +77,10 @@ class CommandRunner:
         self.emit(bytes(self.out))
         if status != 0 and not self.out:
             reason = bytes(self.err).decode("utf-8", "replace").strip().splitlines()
-            warn(f"command {self.source.command!r} exited with status {status}"
+            log.warning(f"command {self.source.command!r} exited with status {status}"
                  + (f": {reason[0]}" if reason else ""))
         if self.dropped:
-            warn(f"command {self.source.command!r}: output over {OUTPUT_LIMIT} bytes; "
+            log.warning(f"command {self.source.command!r}: output over {OUTPUT_LIMIT} bytes; "
                  f"{self.dropped} bytes dropped")
 
     def run_once(self) -> None:
@@ -122,6 +123,3 @@ class CommandRunner:
                 stamp = stamp or records.now()
                 self.emitter.entry(f"{head} {line}", timestamp=stamp)
 
-
-def warn(message: str) -> None:
-    print(f"hidsctl collect: {message}", file=sys.stderr, flush=True)

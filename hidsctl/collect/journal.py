@@ -16,10 +16,11 @@ from typing import Any
 import orjson
 
 from hidsctl import records
-from hidsctl.collect.command import warn
 from hidsctl.collect.emit import Emitter
 from hidsctl.collect.settings import JournalSource
+from hidsctl.diagnostics import logger
 
+log = logger("collect")
 CURSOR_NAME = "journal"
 LOCATION = "journald"
 
@@ -58,7 +59,7 @@ class JournalReader:
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as exc:
-            warn(f"journal: cannot run journalctl: {exc.strerror}")
+            log.warning(f"journal: cannot run journalctl: {exc.strerror}")
             return None
         fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
         os.set_blocking(fd, False)
@@ -89,7 +90,7 @@ class JournalReader:
         self.proc.stderr.close()  # type: ignore[union-attr]
         self.proc = None
         if status != 0:
-            warn(f"journal: journalctl exited with status {status}"
+            log.warning(f"journal: journalctl exited with status {status}"
                  + (f": {error.splitlines()[0]}" if error else ""))
         self.restart_at = time.monotonic() + 10.0
 

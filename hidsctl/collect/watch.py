@@ -4,7 +4,8 @@ so a new line is read as soon as it is written; the caller's poll covers the res
 from __future__ import annotations
 
 import os
-import sys
+
+from hidsctl.diagnostics import logger
 
 try:
     from inotify_simple import INotify, flags
@@ -29,8 +30,7 @@ class Watcher:
             try:
                 self.inotify = INotify()
             except OSError as exc:
-                print(f"hidsctl collect: inotify unavailable ({exc.strerror}); polling",
-                      file=sys.stderr, flush=True)
+                logger("collect").warning(f"inotify unavailable ({exc.strerror}); polling")
 
     @property
     def active(self) -> bool:

@@ -1,1 +1,2 @@
-"""One module per command; each defines ``register(app)``. cli.py finds them all."""
+"""One module per command; each defines ``register(app)``, the one way cli.py's docstring
+describes. cli.py finds them all."""

@@ -9,15 +9,16 @@ import typer
 
 from hidsctl.options import ConfigOption, JsonOption, StateDirOption, handle_errors
 
-agents_app = typer.Typer(help="Show agents and their connectivity.", no_args_is_help=True)
-
 DisconnectOption = Annotated[Optional[float], typer.Option(
     "--disconnect-time", help="Seconds of silence after which an agent counts as "
     "disconnected [default: [receive] disconnect-time, else 600].", show_default=False)]
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(agents_app, name="agents")
+    group = typer.Typer(help="Show agents and their connectivity.", no_args_is_help=True)
+    group.command("list")(list_agents)
+    group.command("show")(show)
+    app.add_typer(group, name="agents")
 
 
 def _rows(state_dir, config, disconnect_time):
@@ -31,7 +32,6 @@ def _rows(state_dir, config, disconnect_time):
     return agent_rows(resolve_state(state_dir), settings.disconnect_time)
 
 
-@agents_app.command("list")
 @handle_errors
 def list_agents(json: JsonOption = False, disconnect_time: DisconnectOption = None,
                 state_dir: StateDirOption = None, config: ConfigOption = None) -> None:
@@ -55,7 +55,6 @@ def list_agents(json: JsonOption = False, disconnect_time: DisconnectOption = No
     Console().print(table)
 
 
-@agents_app.command("show")
 @handle_errors
 def show(agent_id: Annotated[str, typer.Argument(help="The agent's id.", metavar="ID")],
          json: JsonOption = False, disconnect_time: DisconnectOption = None,

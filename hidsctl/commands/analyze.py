@@ -8,97 +8,103 @@ from typing import Annotated, Optional
 
 import typer
 
-from hidsctl.commands._ruleset_options import (CrawlerDnsOption, DecodersOption,
-                                               EventBudgetOption, NoDefaultRulesOption,
-                                               OssecConfOption, RulesOption, ruleset_values)
-from hidsctl.options import ConfigOption, StateDirOption, handle_errors, load_settings
+from hidsctl.options import (ConfigOption, CrawlerDnsOption, DecodersOption, EventBudgetOption,
+                             NoDefaultRulesOption, OssecConfOption, RulesOption, StateDirOption,
+                             handle_errors, load_settings, ruleset_values)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("analyze")
-    @handle_errors
-    def analyze(
-        ossec_conf: OssecConfOption = None,
-        rules: RulesOption = None,
-        decoders: DecodersOption = None,
-        no_default_rules: NoDefaultRulesOption = False,
-        min_level: Annotated[Optional[int], typer.Option(
-            "--min-level", help="Emit alerts of this level and above [default: 1].",
-            show_default=False)] = None,
-        alerts_json: Annotated[Optional[Path], typer.Option(
-            "--alerts-json", help="Also append each alert to this alerts.json file.",
-            show_default=False, dir_okay=False)] = None,
-        alerts_log: Annotated[Optional[Path], typer.Option(
-            "--alerts-log", help="Also append each alert to this file in OSSEC's alerts.log "
-            "layout.", show_default=False, dir_okay=False)] = None,
-        crawler_dns: CrawlerDnsOption = False,
-        workers: Annotated[Optional[int], typer.Option(
-            "--workers", help="Analyse in this many processes, the records partitioned by "
-            "agent id [default: 1].", show_default=False)] = None,
-        event_budget: EventBudgetOption = None,
-        source: Annotated[Optional[str], typer.Option(
-            "--from", help="Read records from a NATS JetStream stream, nats://HOST:PORT"
-            "[,HOST:PORT]/STREAM, as a member of --group, instead of stdin "
-            "(docs/scale-out.md).", show_default=False)] = None,
-        group: Annotated[Optional[str], typer.Option(
-            "--group", help="With --from: the analysis group whose members share the "
-            "stream's partitions.", show_default=False)] = None,
-        to: Annotated[Optional[str], typer.Option(
-            "--to", help="With --from: the stream alerts are published to, "
-            "nats://HOST:PORT[,HOST:PORT]/STREAM.", show_default=False)] = None,
-        lease_ttl: Annotated[Optional[float], typer.Option(
-            "--lease-ttl", help="With --from: seconds after which a silent member's "
-            "partitions are taken over [default: 10].", show_default=False)] = None,
-        snapshot_interval: Annotated[Optional[float], typer.Option(
-            "--snapshot-interval", help="With --from: seconds between snapshots of each "
-            "partition's correlation state [default: 30].", show_default=False)] = None,
-        rootcheck_forget: Annotated[Optional[str], typer.Option(
-            "--rootcheck-forget", help="A rootcheck finding not reported for this long "
-            "(30m, 12h, 2d) alerts again when it comes back; 0 never forgets "
-            "[default: 2d].", show_default=False)] = None,
-        state_dir: StateDirOption = None,
-        config: ConfigOption = None,
-    ) -> None:
-        """Decode records, match OSSEC rules, correlate, and write alert records.
+    app.command("analyze")(analyze)
 
-        Reads records on stdin (log, syscheck, rootcheck, agent_status, ar_result and notice
-        records are analysed; every other record passes through) and writes alert records
-        in Wazuh 4's alerts.json shape. With no ruleset options, the bundled ruleset is used.
 
-        Example:
+@handle_errors
+def analyze(
+    ossec_conf: OssecConfOption = None,
+    rules: RulesOption = None,
+    decoders: DecodersOption = None,
+    no_default_rules: NoDefaultRulesOption = False,
+    min_level: Annotated[Optional[int], typer.Option(
+        "--min-level", help="Emit alerts of this level and above [default: 1].",
+        show_default=False)] = None,
+    alerts_json: Annotated[Optional[Path], typer.Option(
+        "--alerts-json", help="Also append each alert to this alerts.json file.",
+        show_default=False, dir_okay=False)] = None,
+    alerts_log: Annotated[Optional[Path], typer.Option(
+        "--alerts-log", help="Also append each alert to this file in OSSEC's alerts.log "
+        "layout.", show_default=False, dir_okay=False)] = None,
+    crawler_dns: CrawlerDnsOption = False,
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", help="Analyse in this many processes, the records partitioned by "
+        "agent id [default: 1].", show_default=False)] = None,
+    event_budget: EventBudgetOption = None,
+    source: Annotated[Optional[str], typer.Option(
+        "--from", help="Read records from a NATS JetStream stream, nats://HOST:PORT"
+        "[,HOST:PORT]/STREAM, as a member of --group, instead of stdin "
+        "(docs/scale-out.md).", show_default=False)] = None,
+    group: Annotated[Optional[str], typer.Option(
+        "--group", help="With --from: the analysis group whose members share the "
+        "stream's partitions.", show_default=False)] = None,
+    to: Annotated[Optional[str], typer.Option(
+        "--to", help="With --from: the stream alerts are published to, "
+        "nats://HOST:PORT[,HOST:PORT]/STREAM.", show_default=False)] = None,
+    lease_ttl: Annotated[Optional[float], typer.Option(
+        "--lease-ttl", help="With --from: seconds after which a silent member's "
+        "partitions are taken over [default: 10].", show_default=False)] = None,
+    snapshot_interval: Annotated[Optional[float], typer.Option(
+        "--snapshot-interval", help="With --from: seconds between snapshots of each "
+        "partition's correlation state [default: 30].", show_default=False)] = None,
+    rootcheck_forget: Annotated[Optional[str], typer.Option(
+        "--rootcheck-forget", help="A rootcheck finding not reported for this long "
+        "(30m, 12h, 2d) alerts again when it comes back; 0 never forgets "
+        "[default: 2d].", show_default=False)] = None,
+    state_dir: StateDirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Decode records, match OSSEC rules, correlate, and write alert records.
 
-            hidsctl collect /var/log/auth.log | hidsctl analyze --alerts-log alerts.log
-        """
-        from hidsctl.analysis.run import AnalyzeSettings, analyze as run
+    Reads records on stdin (log, syscheck, rootcheck, agent_status, ar_result and notice
+    records are analysed; every other record passes through) and writes alert records
+    in Wazuh 4's alerts.json shape. With no ruleset options, the bundled ruleset is used.
 
-        settings = load_settings(
-            AnalyzeSettings, "analyze", config,
-            **ruleset_values(ossec_conf, rules, decoders, crawler_dns,
-                             no_default_rules),
-            min_level=min_level, alerts_json=alerts_json, alerts_log=alerts_log,
-            workers=workers, event_budget=event_budget, source=source, group=group, to=to,
-            lease_ttl=lease_ttl, snapshot_interval=snapshot_interval,
-            rootcheck_forget=rootcheck_forget)
-        if settings.source or settings.to or settings.group:
-            from hidsctl.bus.group import run_settings
+    Example:
 
-            raise typer.Exit(run_settings(settings))
-        from hidsctl.deadletter import DeadLetters
-        from hidsctl.state import state_dir as resolve_state_dir
+        hidsctl collect /var/log/auth.log | hidsctl analyze --alerts-log alerts.log
+    """
+    from hidsctl.analysis.run import AnalyzeSettings, analyze as run
 
-        # Created only when a record is set aside.
-        dead_letters = DeadLetters(resolve_state_dir(state_dir, create=False) / "deadletter",
-                                   "analyze")
-        # The rootcheck findings outlive the run only in a state directory named for it
-        # (--state-dir, $HIDSCTL_STATE_DIR, as supervise does); a one-shot pipeline keeps
-        # them in memory.
-        findings = None
-        if state_dir is not None or os.environ.get("HIDSCTL_STATE_DIR"):
-            findings = resolve_state_dir(state_dir) / "rootcheck.db"
-        if settings.workers != 1:
-            from hidsctl.analysis.parallel import analyze_parallel
+    settings = load_settings(
+        AnalyzeSettings, "analyze", config,
+        **ruleset_values(ossec_conf, rules, decoders, crawler_dns,
+                         no_default_rules),
+        min_level=min_level, alerts_json=alerts_json, alerts_log=alerts_log,
+        workers=workers, event_budget=event_budget, source=source, group=group, to=to,
+        lease_ttl=lease_ttl, snapshot_interval=snapshot_interval,
+        rootcheck_forget=rootcheck_forget)
+    if settings.source or settings.to or settings.group:
+        from hidsctl.bus.group import run_settings
 
-            raise typer.Exit(analyze_parallel(settings, settings.workers,
-                                              dead_letters=dead_letters,
-                                              rootcheck_db=findings))
-        raise typer.Exit(run(settings, dead_letters=dead_letters, rootcheck_db=findings))
+        if state_dir is not None:  # a member's state is the stream's snapshots
+            from hidsctl.errors import UsageError
+
+            raise UsageError("--from takes no --state-dir: a group member keeps its state in "
+                             "the bus (docs/scale-out.md)")
+        raise typer.Exit(run_settings(settings))
+    from hidsctl.deadletter import DeadLetters
+    from hidsctl.state import state_dir as resolve_state_dir
+
+    # Created only when a record is set aside.
+    dead_letters = DeadLetters(resolve_state_dir(state_dir, create=False) / "deadletter",
+                               "analyze")
+    # The rootcheck findings outlive the run only in a state directory named for it
+    # (--state-dir, $HIDSCTL_STATE_DIR, as supervise does); a one-shot pipeline keeps
+    # them in memory.
+    findings = None
+    if state_dir is not None or os.environ.get("HIDSCTL_STATE_DIR"):
+        findings = resolve_state_dir(state_dir) / "rootcheck.db"
+    if settings.workers != 1:
+        from hidsctl.analysis.parallel import analyze_parallel
+
+        raise typer.Exit(analyze_parallel(settings, settings.workers,
+                                          dead_letters=dead_letters,
+                                          rootcheck_db=findings))
+    raise typer.Exit(run(settings, dead_letters=dead_letters, rootcheck_db=findings))

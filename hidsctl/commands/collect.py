@@ -78,7 +78,7 @@ def collect(
         hidsctl collect /var/log/auth.log /var/log/nginx/*.log | hidsctl analyze
     """
     from hidsctl import state
-    from hidsctl.collect.runner import collect as run
+    from hidsctl.collect.run import collect as run
     from hidsctl.collect.settings import CollectSettings, sources as sources_of
 
     settings = load_settings(

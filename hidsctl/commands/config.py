@@ -73,8 +73,10 @@ def import_ossec(
     from hidsctl.state import atomic_write
 
     document, warnings = convert(ossec_conf)
+    from hidsctl.diagnostics import logger
+
     for warning in warnings:
-        print(f"hidsctl: warning: {ossec_conf}: {warning}", file=sys.stderr)
+        logger().warning(f"{ossec_conf}: {warning}")
     text = f"# Imported from {ossec_conf} by hidsctl config import-ossec\n\n" + tomli_w.dumps(document)
     if output is None:
         sys.stdout.write(text)

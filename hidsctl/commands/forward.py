@@ -7,73 +7,75 @@ from typing import Annotated, Optional
 
 import typer
 
-from hidsctl.commands.mail import GroupOption, LevelOption, LingerOption, RuleIdOption
-from hidsctl.options import ConfigOption, StateDirOption, handle_errors, load_settings
+from hidsctl.options import (ConfigOption, LevelOption, LingerOption, RuleGroupOption,
+                             RuleIdOption, StateDirOption, handle_errors, load_settings)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("forward")
-    @handle_errors
-    def forward(
-        to: Annotated[Optional[list[str]], typer.Option(
-            "--to", help="Destination udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT "
-            "(repeatable).", show_default=False)] = None,
-        format: Annotated[Optional[str], typer.Option(
-            "--format", "-f", help="rfc5424, rfc3164, json, cef or kv (Splunk key=value) "
-            "(default: rfc5424).", show_default=False)] = None,
-        level: LevelOption = None,
-        rule_id: RuleIdOption = None,
-        group: GroupOption = None,
-        facility: Annotated[Optional[str], typer.Option(
-            "--facility", help="Syslog facility (default: local0).", show_default=False)] = None,
-        hostname: Annotated[Optional[str], typer.Option(
-            "--hostname", help="HOSTNAME in the syslog header (default: the alert's manager, "
-            "else this host).", show_default=False)] = None,
-        framing: Annotated[Optional[str], typer.Option(
-            "--framing", help="TCP/TLS framing: lf (newline) or octet (RFC 6587 octet "
-            "counting) (default: lf).", show_default=False)] = None,
-        ca_file: Annotated[Optional[Path], typer.Option(
-            "--ca-file", help="CA certificates to verify a TLS server with (default: system).",
-            show_default=False)] = None,
-        cert_file: Annotated[Optional[Path], typer.Option(
-            "--cert-file", help="Client certificate for TLS servers that ask for one.",
-            show_default=False)] = None,
-        key_file: Annotated[Optional[Path], typer.Option(
-            "--key-file", help="Private key of --cert-file.", show_default=False)] = None,
-        queue_size: Annotated[Optional[int], typer.Option(
-            "--queue-size", help="Bytes queued on disk per destination while it is down; past "
-            "it the oldest are dropped (default: 67108864).", show_default=False)] = None,
-        linger: LingerOption = None,
-        state_dir: StateDirOption = None,
-        config: ConfigOption = None,
-    ) -> None:
-        """Forward alerts read on stdin to syslog servers as RFC 5424, RFC 3164, JSON, CEF or key=value.
+    app.command("forward")(forward)
 
-        Alerts at or above --level (and of --rule-id / --group when given) are queued on
-        disk under STATE_DIR/forward and sent over UDP, TCP or TLS. Writes nothing to stdout
-        but notice records (code dropped) when a queue reaches its bound.
 
-        Example:
-            hidsctl analyze < events.json | hidsctl forward --to tls://siem.example.com:6514 --format cef --level 7
-        """
-        from hidsctl.outputs import stage
-        from hidsctl.outputs.forward import ForwardSettings, Forwarder
-        from hidsctl.records import RecordWriter
-        from hidsctl.state import state_dir as resolve_state_dir
+@handle_errors
+def forward(
+    to: Annotated[Optional[list[str]], typer.Option(
+        "--to", help="Destination udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT "
+        "(repeatable).", show_default=False)] = None,
+    format: Annotated[Optional[str], typer.Option(
+        "--format", "-f", help="rfc5424, rfc3164, json, cef or kv (Splunk key=value) "
+        "(default: rfc5424).", show_default=False)] = None,
+    level: LevelOption = None,
+    rule_id: RuleIdOption = None,
+    group: RuleGroupOption = None,
+    facility: Annotated[Optional[str], typer.Option(
+        "--facility", help="Syslog facility (default: local0).", show_default=False)] = None,
+    hostname: Annotated[Optional[str], typer.Option(
+        "--hostname", help="HOSTNAME in the syslog header (default: the alert's manager, "
+        "else this host).", show_default=False)] = None,
+    framing: Annotated[Optional[str], typer.Option(
+        "--framing", help="TCP/TLS framing: lf (newline) or octet (RFC 6587 octet "
+        "counting) (default: lf).", show_default=False)] = None,
+    ca_file: Annotated[Optional[Path], typer.Option(
+        "--ca-file", help="CA certificates to verify a TLS server with (default: system).",
+        show_default=False)] = None,
+    cert_file: Annotated[Optional[Path], typer.Option(
+        "--cert-file", help="Client certificate for TLS servers that ask for one.",
+        show_default=False)] = None,
+    key_file: Annotated[Optional[Path], typer.Option(
+        "--key-file", help="Private key of --cert-file.", show_default=False)] = None,
+    queue_size: Annotated[Optional[int], typer.Option(
+        "--queue-size", help="Bytes queued on disk per destination while it is down; past "
+        "it the oldest are dropped (default: 67108864).", show_default=False)] = None,
+    linger: LingerOption = None,
+    state_dir: StateDirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Forward alerts read on stdin to syslog servers as RFC 5424, RFC 3164, JSON, CEF or key=value.
 
-        settings = load_settings(
-            ForwardSettings, "forward", config, to=to, format=format, level=level,
-            rule_id=rule_id, group=group, facility=facility, hostname=hostname, framing=framing,
-            ca_file=ca_file, cert_file=cert_file, key_file=key_file, queue_size=queue_size,
-            linger=linger)
-        from hidsctl.deadletter import for_state
+    Alerts at or above --level (and of --rule-id / --group when given) are queued on
+    disk under STATE_DIR/forward and sent over UDP, TCP or TLS. Writes nothing to stdout
+    but notice records (code dropped) when a queue reaches its bound.
 
-        writer = RecordWriter(line_buffered=True)
-        state = resolve_state_dir(state_dir)
-        forwarder = Forwarder(settings, state / "forward", emit=writer.write)
-        try:
-            stage.run(forwarder.handle, forwarder.tick, flush=forwarder.flush, sync=forwarder.sync,
-                      writer=writer, dead_letters=for_state(state, "forward"))
-            forwarder.finish()
-        finally:
-            forwarder.close()
+    Example:
+        hidsctl analyze < events.json | hidsctl forward --to tls://siem.example.com:6514 --format cef --level 7
+    """
+    from hidsctl.outputs import run
+    from hidsctl.outputs.forward import ForwardSettings, Forwarder
+    from hidsctl.records import RecordWriter
+    from hidsctl.state import state_dir as resolve_state_dir
+
+    settings = load_settings(
+        ForwardSettings, "forward", config, to=to, format=format, level=level,
+        rule_id=rule_id, group=group, facility=facility, hostname=hostname, framing=framing,
+        ca_file=ca_file, cert_file=cert_file, key_file=key_file, queue_size=queue_size,
+        linger=linger)
+    from hidsctl.deadletter import for_state
+
+    writer = RecordWriter(line_buffered=True)
+    state = resolve_state_dir(state_dir)
+    forwarder = Forwarder(settings, state / "forward", emit=writer.write)
+    try:
+        run.run(forwarder.handle, forwarder.tick, flush=forwarder.flush, sync=forwarder.sync,
+                  writer=writer, dead_letters=for_state(state, "forward"))
+        forwarder.finish()
+    finally:
+        forwarder.close()

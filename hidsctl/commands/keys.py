@@ -7,14 +7,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from hidsctl.options import JsonOption, StateDirOption, ConfigOption, handle_errors
-
-keys_app = typer.Typer(help="Add, list, remove, export and import agent keys.",
-                       no_args_is_help=True)
+from hidsctl.options import JsonOption, StateDirOption, handle_errors
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(keys_app, name="keys")
+    group = typer.Typer(help="Add, list, remove, export and import agent keys.",
+                        no_args_is_help=True)
+    group.command("add")(add)
+    group.command("list")(list_keys)
+    group.command("remove")(remove)
+    group.command("export")(export)
+    group.command("import")(import_key)
+    app.add_typer(group, name="keys")
 
 
 def _keyfile(state_dir):
@@ -24,7 +28,6 @@ def _keyfile(state_dir):
     return KeyFile.open(keys_path(resolve_state(state_dir)))
 
 
-@keys_app.command("add")
 @handle_errors
 def add(
     name: Annotated[str, typer.Argument(help="The agent's name.")],
@@ -33,7 +36,6 @@ def add(
     agent_id: Annotated[Optional[str], typer.Option(
         "--id", help="The agent id [default: the next free one].", show_default=False)] = None,
     state_dir: StateDirOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Add an agent and print its id.
 
@@ -44,10 +46,8 @@ def add(
     print(key.id)
 
 
-@keys_app.command("list")
 @handle_errors
-def list_keys(json: JsonOption = False, state_dir: StateDirOption = None,
-              config: ConfigOption = None) -> None:
+def list_keys(json: JsonOption = False, state_dir: StateDirOption = None) -> None:
     """List the agents that have keys.
 
     Example:
@@ -69,23 +69,23 @@ def list_keys(json: JsonOption = False, state_dir: StateDirOption = None,
     Console().print(table)
 
 
-@keys_app.command("remove")
 @handle_errors
 def remove(agent_id: Annotated[str, typer.Argument(help="The agent's id.", metavar="ID")],
-           state_dir: StateDirOption = None, config: ConfigOption = None) -> None:
+           state_dir: StateDirOption = None) -> None:
     """Remove an agent's key; it can no longer connect.
 
     Example:
         hidsctl keys remove 001
     """
     key = _keyfile(state_dir).remove(agent_id)
-    print(f"removed agent {key.id} ({key.name})", file=sys.stderr)
+    from hidsctl.diagnostics import logger
+
+    logger("keys").info(f"removed agent {key.id} ({key.name})")
 
 
-@keys_app.command("export")
 @handle_errors
 def export(agent_id: Annotated[str, typer.Argument(help="The agent's id.", metavar="ID")],
-           state_dir: StateDirOption = None, config: ConfigOption = None) -> None:
+           state_dir: StateDirOption = None) -> None:
     """Print an agent's key as one string to paste into 'keys import' on the agent.
 
     Example:
@@ -105,11 +105,10 @@ def export(agent_id: Annotated[str, typer.Argument(help="The agent's id.", metav
     print(export_string(key))
 
 
-@keys_app.command("import")
 @handle_errors
 def import_key(text: Annotated[str, typer.Argument(help="The string 'keys export' printed.",
                                                    metavar="STRING")],
-               state_dir: StateDirOption = None, config: ConfigOption = None) -> None:
+               state_dir: StateDirOption = None) -> None:
     """On an agent: store the key the server exported, replacing one with the same id.
 
     Example:
@@ -123,4 +122,6 @@ def import_key(text: Annotated[str, typer.Argument(help="The string 'keys export
         del keyfile.keys[other.id]
     keyfile.keys[key.id] = key
     keyfile.save()
-    print(f"imported key of agent {key.id} ({key.name})", file=sys.stderr)
+    from hidsctl.diagnostics import logger
+
+    logger("keys").info(f"imported key of agent {key.id} ({key.name})")

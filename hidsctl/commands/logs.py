@@ -32,95 +32,97 @@ def _logs_dir(settings: LogsSettings, state_dir_option: Path | None) -> Path:
 
 
 def register(app: typer.Typer) -> None:
-    logs = typer.Typer(help="Alert files: write OSSEC's dated alert logs and verify their seals.",
-                       no_args_is_help=True)
-    app.add_typer(logs, name="logs")
+    group = typer.Typer(help="Alert files: write OSSEC's dated alert logs and verify their seals.",
+                        no_args_is_help=True)
+    group.command("write")(write)
+    group.command("verify")(verify)
+    app.add_typer(group, name="logs")
 
-    @logs.command("write")
-    @handle_errors
-    def write(
-        dir: DirOption = None,
-        archives: Annotated[Optional[bool], typer.Option(
-            "--archives/--no-archives", help="Also archive every record received "
-            "(archives/YYYY/Mon/ossec-archive-DD.json).", show_default=False)] = None,
-        source: Annotated[Optional[str], typer.Option(
-            "--from", help="Read the records from a NATS JetStream stream, nats://HOST:PORT"
-            "[,HOST:PORT]/STREAM, instead of stdin (docs/scale-out.md).",
-            show_default=False)] = None,
-        group: Annotated[Optional[str], typer.Option(
-            "--group", help="With --from: the durable consumer's name; one writer per "
-            "group and directory.", show_default=False)] = None,
-        state_dir: StateDirOption = None,
-        config: ConfigOption = None,
-    ) -> None:
-        """Write alerts read on stdin to alerts.log and alerts.json files, one pair per UTC day.
 
-        Each alert is filed under the UTC day of its timestamp in
-        DIR/alerts/YYYY/Mon/ossec-alerts-DD.log and .json. A day is gzipped and sealed
-        (its sha256 chained to the previous day's in DIR/alerts/checksums) when a later
-        day's alert arrives or the wall clock passes midnight. Writes nothing to stdout but
-        records of types outside the record contract, passed through.
+@handle_errors
+def write(
+    dir: DirOption = None,
+    archives: Annotated[Optional[bool], typer.Option(
+        "--archives/--no-archives", help="Also archive every record received "
+        "(archives/YYYY/Mon/ossec-archive-DD.json).", show_default=False)] = None,
+    source: Annotated[Optional[str], typer.Option(
+        "--from", help="Read the records from a NATS JetStream stream, nats://HOST:PORT"
+        "[,HOST:PORT]/STREAM, instead of stdin (docs/scale-out.md).",
+        show_default=False)] = None,
+    group: Annotated[Optional[str], typer.Option(
+        "--group", help="With --from: the durable consumer's name; one writer per "
+        "group and directory.", show_default=False)] = None,
+    state_dir: StateDirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write alerts read on stdin to alerts.log and alerts.json files, one pair per UTC day.
 
-        Example:
-            hidsctl analyze < events.json | hidsctl logs write --dir /var/log/hidsctl
-        """
-        from hidsctl.deadletter import DeadLetters
-        from hidsctl.outputs import stage
-        from hidsctl.outputs.alertfiles import AlertFiles
+    Each alert is filed under the UTC day of its timestamp in
+    DIR/alerts/YYYY/Mon/ossec-alerts-DD.log and .json. A day is gzipped and sealed
+    (its sha256 chained to the previous day's in DIR/alerts/checksums) when a later
+    day's alert arrives or the wall clock passes midnight. Writes nothing to stdout but
+    records of types outside the record contract, passed through.
 
-        settings = load_settings(LogsSettings, "logs", config, dir=dir, archives=archives)
-        from hidsctl.records import RecordWriter
+    Example:
+        hidsctl analyze < events.json | hidsctl logs write --dir /var/log/hidsctl
+    """
+    from hidsctl.deadletter import DeadLetters
+    from hidsctl.outputs import run
+    from hidsctl.outputs.alertfiles import AlertFiles
 
-        if bool(source) != bool(group):
-            from hidsctl.errors import UsageError
-            raise UsageError("--from and --group go together")
-        logs_dir = _logs_dir(settings, state_dir)
-        files = AlertFiles(logs_dir, archives=settings.archives)
-        if source:
-            from hidsctl.bus import sink
+    settings = load_settings(LogsSettings, "logs", config, dir=dir, archives=archives)
+    from hidsctl.records import RecordWriter
 
-            try:
-                sink.consume(source, group or "", logs_dir, files.handle, files.tick,
-                             files.sync)
-            finally:
-                files.close()
-            return
+    if bool(source) != bool(group):
+        from hidsctl.errors import UsageError
+        raise UsageError("--from and --group go together")
+    logs_dir = _logs_dir(settings, state_dir)
+    files = AlertFiles(logs_dir, archives=settings.archives)
+    if source:
+        from hidsctl.bus import sink
+
         try:
-            stage.run(files.handle, files.tick, sync=files.sync,
-                      writer=RecordWriter(line_buffered=True),
-                      dead_letters=DeadLetters(logs_dir / "deadletter", "logs"))
+            sink.consume(source, group or "", logs_dir, files.handle, files.tick,
+                         files.sync)
         finally:
             files.close()
+        return
+    try:
+        run.run(files.handle, files.tick, sync=files.sync,
+                  writer=RecordWriter(line_buffered=True),
+                  dead_letters=DeadLetters(logs_dir / "deadletter", "logs"))
+    finally:
+        files.close()
 
-    @logs.command("verify")
-    @handle_errors
-    def verify(
-        dir: DirOption = None,
-        json: JsonOption = False,
-        state_dir: StateDirOption = None,
-        config: ConfigOption = None,
-    ) -> None:
-        """Check every sealed (closed) day against the seal chain, and every open (today's)
-        file against its running chain; exit 1 naming what is wrong.
 
-        A modified, truncated or missing day, a gzip file that is not in the chain, an
-        edited checksum file, or a line of an open file changed after it was written fails
-        verification. Prints one line per problem (JSON objects with --json), what each
-        open file's running chain covers, and a summary.
+@handle_errors
+def verify(
+    dir: DirOption = None,
+    json: JsonOption = False,
+    state_dir: StateDirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Check every sealed (closed) day against the seal chain, and every open (today's)
+    file against its running chain; exit 1 naming what is wrong.
 
-        Example:
-            hidsctl logs verify --dir /var/log/hidsctl
-        """
-        from hidsctl.outputs.alertfiles import verify as verify_dir
-        from hidsctl.outputs.seal import print_verification
+    A modified, truncated or missing day, a gzip file that is not in the chain, an
+    edited checksum file, or a line of an open file changed after it was written fails
+    verification. Prints one line per problem (JSON objects with --json), what each
+    open file's running chain covers, and a summary.
 
-        settings = load_settings(LogsSettings, "logs", config, dir=dir)
-        result = verify_dir(_logs_dir(settings, state_dir))
-        print_verification(result.seals, result.problems, result.open_files, as_json=json)
-        if result.problems:
-            days = ", ".join(sorted({f"{p.day} {p.kind}" + (f" {p.path}{p.lines()}"
-                                                             if p.line is not None else "")
-                                     for p in result.problems}))
-            from hidsctl.options import fail
+    Example:
+        hidsctl logs verify --dir /var/log/hidsctl
+    """
+    from hidsctl.outputs.alertfiles import verify as verify_dir
+    from hidsctl.outputs.seal import print_verification
 
-            raise fail(f"logs failed verification: {days}", 1)
+    settings = load_settings(LogsSettings, "logs", config, dir=dir)
+    result = verify_dir(_logs_dir(settings, state_dir))
+    print_verification(result.seals, result.problems, result.open_files, as_json=json)
+    if result.problems:
+        days = ", ".join(sorted({f"{p.day} {p.kind}" + (f" {p.path}{p.lines()}"
+                                                         if p.line is not None else "")
+                                 for p in result.problems}))
+        from hidsctl.options import fail
+
+        raise fail(f"logs failed verification: {days}", 1)

@@ -7,88 +7,80 @@ from typing import Annotated, Optional
 
 import typer
 
-from hidsctl.options import ConfigOption, StateDirOption, handle_errors, load_settings
-
-LevelOption = Annotated[Optional[int], typer.Option(
-    "--level", help="Minimum rule level (default: 7 for mail, 0 for forward).", show_default=False)]
-RuleIdOption = Annotated[Optional[list[str]], typer.Option(
-    "--rule-id", help="Only these rule ids (repeatable).", show_default=False)]
-GroupOption = Annotated[Optional[list[str]], typer.Option(
-    "--group", help="Only alerts in one of these rule groups (repeatable).", show_default=False)]
-# Outputs that retry a server share this meaning of --linger.
-LingerOption = Annotated[Optional[float], typer.Option(
-    "--linger", help="At end of input, seconds to keep retrying a server that is down "
-    "(default: 10).", show_default=False)]
+from hidsctl.options import (ConfigOption, LevelOption, LingerOption, RuleGroupOption,
+                             RuleIdOption, StateDirOption, handle_errors, load_settings)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("mail")
-    @handle_errors
-    def mail(
-        to: Annotated[Optional[list[str]], typer.Option(
-            "--to", help="Recipient address (repeatable).", show_default=False)] = None,
-        smtp: Annotated[Optional[str], typer.Option(
-            "--smtp", help="SMTP server HOST:PORT (default: localhost:25).", show_default=False)] = None,
-        sender: Annotated[Optional[str], typer.Option(
-            "--sender", help="From address (default: hidsctl@HOSTNAME).", show_default=False)] = None,
-        level: LevelOption = None,
-        rule_id: RuleIdOption = None,
-        group: GroupOption = None,
-        tls: Annotated[Optional[str], typer.Option(
-            "--tls", help="none, starttls or ssl (implicit TLS) (default: none).",
-            show_default=False)] = None,
-        ca_file: Annotated[Optional[Path], typer.Option(
-            "--ca-file", help="CA certificates to verify the server with (default: system).",
-            show_default=False)] = None,
-        user: Annotated[Optional[str], typer.Option(
-            "--user", help="SMTP login; the password comes from --password-file or "
-            "$HIDSCTL_SMTP_PASSWORD.", show_default=False)] = None,
-        password_file: Annotated[Optional[Path], typer.Option(
-            "--password-file", help="File whose first line is the SMTP password.",
-            show_default=False)] = None,
-        group_window: Annotated[Optional[float], typer.Option(
-            "--group-window", help="Seconds to gather alerts into one message (default: 3).",
-            show_default=False)] = None,
-        max_group: Annotated[Optional[int], typer.Option(
-            "--max-group", help="Most alerts in one message (default: 100).",
-            show_default=False)] = None,
-        max_per_hour: Annotated[Optional[int], typer.Option(
-            "--max-per-hour", help="Messages per clock hour; past it, one summary at the next "
-            "hour (default: 12).", show_default=False)] = None,
-        daily_report: Annotated[Optional[bool], typer.Option(
-            "--daily-report/--no-daily-report", help="Mail a report of each UTC day's alerts: "
-            "top rules, agents, sources, users (default: off).", show_default=False)] = None,
-        linger: LingerOption = None,
-        state_dir: StateDirOption = None,
-        config: ConfigOption = None,
-    ) -> None:
-        """Mail alerts read on stdin: grouped, capped per hour, queued on disk while the server is down.
+    app.command("mail")(mail)
 
-        Alerts at or above --level (and of --rule-id / --group when given; rules with the
-        mail option always) are queued under STATE_DIR/mail and sent over SMTP. Writes
-        nothing to stdout but notice records (a message the server refused for good).
 
-        Example:
-            hidsctl analyze < events.json | hidsctl mail --smtp mail.example.com:25 --to soc@example.com --level 10
-        """
-        from hidsctl.outputs import stage
-        from hidsctl.outputs.mail import Mailer, MailSettings
-        from hidsctl.records import RecordWriter
-        from hidsctl.state import state_dir as resolve_state_dir
+@handle_errors
+def mail(
+    to: Annotated[Optional[list[str]], typer.Option(
+        "--to", help="Recipient address (repeatable).", show_default=False)] = None,
+    smtp: Annotated[Optional[str], typer.Option(
+        "--smtp", help="SMTP server HOST:PORT (default: localhost:25).", show_default=False)] = None,
+    sender: Annotated[Optional[str], typer.Option(
+        "--sender", help="From address (default: hidsctl@HOSTNAME).", show_default=False)] = None,
+    level: LevelOption = None,
+    rule_id: RuleIdOption = None,
+    group: RuleGroupOption = None,
+    tls: Annotated[Optional[str], typer.Option(
+        "--tls", help="none, starttls or ssl (implicit TLS) (default: none).",
+        show_default=False)] = None,
+    ca_file: Annotated[Optional[Path], typer.Option(
+        "--ca-file", help="CA certificates to verify the server with (default: system).",
+        show_default=False)] = None,
+    user: Annotated[Optional[str], typer.Option(
+        "--user", help="SMTP login; the password comes from --password-file or "
+        "$HIDSCTL_SMTP_PASSWORD.", show_default=False)] = None,
+    password_file: Annotated[Optional[Path], typer.Option(
+        "--password-file", help="File whose first line is the SMTP password.",
+        show_default=False)] = None,
+    group_window: Annotated[Optional[float], typer.Option(
+        "--group-window", help="Seconds to gather alerts into one message (default: 3).",
+        show_default=False)] = None,
+    max_group: Annotated[Optional[int], typer.Option(
+        "--max-group", help="Most alerts in one message (default: 100).",
+        show_default=False)] = None,
+    max_per_hour: Annotated[Optional[int], typer.Option(
+        "--max-per-hour", help="Messages per clock hour; past it, one summary at the next "
+        "hour (default: 12).", show_default=False)] = None,
+    daily_report: Annotated[Optional[bool], typer.Option(
+        "--daily-report/--no-daily-report", help="Mail a report of each UTC day's alerts: "
+        "top rules, agents, sources, users (default: off).", show_default=False)] = None,
+    linger: LingerOption = None,
+    state_dir: StateDirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Mail alerts read on stdin: grouped, capped per hour, queued on disk while the server is down.
 
-        settings = load_settings(
-            MailSettings, "mail", config, to=to, smtp=smtp, sender=sender, level=level,
-            rule_id=rule_id, group=group, tls=tls, ca_file=ca_file, user=user,
-            password_file=password_file, group_window=group_window, max_group=max_group,
-            max_per_hour=max_per_hour, daily_report=daily_report, linger=linger)
-        from hidsctl.deadletter import for_state
+    Alerts at or above --level (and of --rule-id / --group when given; rules with the
+    mail option always) are queued under STATE_DIR/mail and sent over SMTP. Writes
+    nothing to stdout but notice records (a message the server refused for good).
 
-        writer = RecordWriter(line_buffered=True)
-        state = resolve_state_dir(state_dir)
-        dead_letters = for_state(state, "mail")
-        mailer = Mailer(settings, state / "mail", emit=writer.write, dead_letters=dead_letters)
-        try:
-            stage.run(mailer.handle, mailer.tick, writer=writer, dead_letters=dead_letters)
-            mailer.finish()
-        finally:
-            mailer.close()
+    Example:
+        hidsctl analyze < events.json | hidsctl mail --smtp mail.example.com:25 --to soc@example.com --level 10
+    """
+    from hidsctl.outputs import run
+    from hidsctl.outputs.mail import Mailer, MailSettings
+    from hidsctl.records import RecordWriter
+    from hidsctl.state import state_dir as resolve_state_dir
+
+    settings = load_settings(
+        MailSettings, "mail", config, to=to, smtp=smtp, sender=sender, level=level,
+        rule_id=rule_id, group=group, tls=tls, ca_file=ca_file, user=user,
+        password_file=password_file, group_window=group_window, max_group=max_group,
+        max_per_hour=max_per_hour, daily_report=daily_report, linger=linger)
+    from hidsctl.deadletter import for_state
+
+    writer = RecordWriter(line_buffered=True)
+    state = resolve_state_dir(state_dir)
+    dead_letters = for_state(state, "mail")
+    mailer = Mailer(settings, state / "mail", emit=writer.write, dead_letters=dead_letters)
+    try:
+        run.run(mailer.handle, mailer.tick, writer=writer, dead_letters=dead_letters)
+        mailer.finish()
+    finally:
+        mailer.close()

@@ -52,11 +52,11 @@ def respond(
     """
     from hidsctl import state
     from hidsctl.options import load_settings
-    from hidsctl.respond import service, settings as respond_settings
+    from hidsctl.respond import run, settings as respond_settings
 
     options = load_settings(
         respond_settings.RespondOptions, "respond", config, route=route, allow=allow,
         servers=servers, scripts_dir=scripts_dir, script_timeout=script_timeout,
         ossec_conf=ossec_conf, wait=wait or None, report_unmatched=report_unmatched or None)
     built = respond_settings.build(options, config)
-    raise typer.Exit(service.serve(built, state.state_dir(state_dir)))
+    raise typer.Exit(run.run(built, state.state_dir(state_dir)))

@@ -7,96 +7,94 @@ from typing import Annotated, Optional
 
 import typer
 
-from hidsctl.commands._ruleset_options import (CrawlerDnsOption, DecodersOption,
-                                               NoDefaultRulesOption, OssecConfOption,
-                                               RulesOption, ruleset_values)
-from hidsctl.options import (ConfigOption, JsonOption, StateDirOption, handle_errors,
-                             load_settings)
+from hidsctl.options import (ConfigOption, CrawlerDnsOption, DecodersOption, JsonOption,
+                             NoDefaultRulesOption, OssecConfOption, RulesOption, handle_errors,
+                             load_settings, ruleset_values)
 
 
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Test, check and list OSSEC rulesets.", no_args_is_help=True)
+    group.command("test")(rules_test)
+    group.command("check")(rules_check)
+    group.command("list")(rules_list)
     app.add_typer(group, name="rules")
 
-    @group.command("test")
-    @handle_errors
-    def test(
-        files: Annotated[list[Path], typer.Argument(
-            help="OSSEC rule test files (.ini), or directories of them.", show_default=False)],
-        ossec_conf: OssecConfOption = None,
-        rules: RulesOption = None,
-        decoders: DecodersOption = None,
-        no_default_rules: NoDefaultRulesOption = False,
-        json: JsonOption = False,
-        crawler_dns: CrawlerDnsOption = False,
-        state_dir: StateDirOption = None,
-        config: ConfigOption = None,
-    ) -> None:
-        """Run OSSEC-format rule tests: each log line must give its section's rule, level
-        and decoder ("pass") or must not ("fail"), each with fresh correlation state.
-        Exits 1 when any case fails.
 
-        Example:
+@handle_errors
+def rules_test(
+    files: Annotated[list[Path], typer.Argument(
+        help="OSSEC rule test files (.ini), or directories of them.", show_default=False)],
+    ossec_conf: OssecConfOption = None,
+    rules: RulesOption = None,
+    decoders: DecodersOption = None,
+    no_default_rules: NoDefaultRulesOption = False,
+    json: JsonOption = False,
+    crawler_dns: CrawlerDnsOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Run OSSEC-format rule tests: each log line must give its section's rule, level
+    and decoder ("pass") or must not ("fail"), each with fresh correlation state.
+    Exits 1 when any case fails.
 
-            hidsctl rules test --ossec-conf /var/ossec/etc/ossec.conf tests/*.ini
-        """
-        from hidsctl.analysis.rules_cli import RulesSettings, run_test
+    Example:
 
-        settings = load_settings(RulesSettings, "rules", config,
-                                 **ruleset_values(ossec_conf, rules, decoders, crawler_dns,
-                                                  no_default_rules))
-        raise typer.Exit(run_test(settings, files, as_json=json))
+        hidsctl rules test --ossec-conf /var/ossec/etc/ossec.conf tests/*.ini
+    """
+    from hidsctl.analysis.run_rules import RulesSettings, run_test
 
-    @group.command("check")
-    @handle_errors
-    def check(
-        ossec_conf: OssecConfOption = None,
-        rules: RulesOption = None,
-        decoders: DecodersOption = None,
-        no_default_rules: NoDefaultRulesOption = False,
-        json: JsonOption = False,
-        state_dir: StateDirOption = None,
-        config: ConfigOption = None,
-    ) -> None:
-        """Validate a ruleset and report every problem with its file and line.
-        Exits 1 when there are errors; warnings alone do not fail.
+    settings = load_settings(RulesSettings, "rules", config,
+                             **ruleset_values(ossec_conf, rules, decoders, crawler_dns,
+                                              no_default_rules))
+    raise typer.Exit(run_test(settings, files, as_json=json))
 
-        Example:
 
-            hidsctl rules check --rules /etc/hidsctl/local_rules.xml
-        """
-        from hidsctl.analysis.rules_cli import RulesSettings, run_check
+@handle_errors
+def rules_check(
+    ossec_conf: OssecConfOption = None,
+    rules: RulesOption = None,
+    decoders: DecodersOption = None,
+    no_default_rules: NoDefaultRulesOption = False,
+    json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Validate a ruleset and report every problem with its file and line.
+    Exits 1 when there are errors; warnings alone do not fail.
 
-        settings = load_settings(RulesSettings, "rules", config,
-                                 **ruleset_values(ossec_conf, rules, decoders, False,
-                                                  no_default_rules))
-        raise typer.Exit(run_check(settings, as_json=json))
+    Example:
 
-    @group.command("list")
-    @handle_errors
-    def list_rules(
-        ossec_conf: OssecConfOption = None,
-        rules: RulesOption = None,
-        decoders: DecodersOption = None,
-        no_default_rules: NoDefaultRulesOption = False,
-        group_name: Annotated[Optional[str], typer.Option(
-            "--group", help="Only rules in this group.", show_default=False)] = None,
-        min_level: Annotated[int, typer.Option(
-            "--min-level", help="Only rules of this level and above.")] = 0,
-        json: JsonOption = False,
-        state_dir: StateDirOption = None,
-        config: ConfigOption = None,
-    ) -> None:
-        """List the rules of a ruleset: id, level, groups, description and source.
+        hidsctl rules check --rules /etc/hidsctl/local_rules.xml
+    """
+    from hidsctl.analysis.run_rules import RulesSettings, run_check
 
-        Example:
+    settings = load_settings(RulesSettings, "rules", config,
+                             **ruleset_values(ossec_conf, rules, decoders, False,
+                                              no_default_rules))
+    raise typer.Exit(run_check(settings, as_json=json))
 
-            hidsctl rules list --group authentication_failed --json
-        """
-        from hidsctl.analysis.rules_cli import RulesSettings, run_list
 
-        settings = load_settings(RulesSettings, "rules", config,
-                                 **ruleset_values(ossec_conf, rules, decoders, False,
-                                                  no_default_rules))
-        raise typer.Exit(run_list(settings, group=group_name, min_level=min_level,
-                                  as_json=json))
+@handle_errors
+def rules_list(
+    ossec_conf: OssecConfOption = None,
+    rules: RulesOption = None,
+    decoders: DecodersOption = None,
+    no_default_rules: NoDefaultRulesOption = False,
+    group_name: Annotated[Optional[str], typer.Option(
+        "--group", help="Only rules in this group.", show_default=False)] = None,
+    min_level: Annotated[int, typer.Option(
+        "--min-level", help="Only rules of this level and above.")] = 0,
+    json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """List the rules of a ruleset: id, level, groups, description and source.
+
+    Example:
+
+        hidsctl rules list --group authentication_failed --json
+    """
+    from hidsctl.analysis.run_rules import RulesSettings, run_list
+
+    settings = load_settings(RulesSettings, "rules", config,
+                             **ruleset_values(ossec_conf, rules, decoders, False,
+                                              no_default_rules))
+    raise typer.Exit(run_list(settings, group=group_name, min_level=min_level,
+                              as_json=json))

@@ -59,13 +59,30 @@ def scan(
     from hidsctl.scan.settings import ScanSettings
 
     if query is not None:
+        _refuse_with_query(paths=bool(paths), init=init, fast=fast, realtime=realtime,
+                           every=every is not None, rootcheck=rootcheck,
+                           threads=threads is not None, verbose=verbose,
+                           config=config is not None)
         _print_query(run.query(state.state_dir(state_dir, create=False), query), json_out)
         return
+    if json_out:
+        from hidsctl.errors import UsageError
+
+        raise UsageError("--json goes with --query: a scan writes records, always JSON")
     settings = load_settings(ScanSettings, "scan", config, init=init or None, fast=fast or None,
                              realtime=realtime or None, every=every, threads=threads)
     plan = run.make_plan(settings, list(paths or []), rootcheck, state_dir, config)
     plan.verbose = verbose
     raise typer.Exit(run.execute(plan))
+
+
+def _refuse_with_query(**given: bool) -> None:
+    """--query reads the baseline and scans nothing: options of a scan would do nothing."""
+    named = [("PATH..." if name == "paths" else "--" + name) for name, on in given.items() if on]
+    if named:
+        from hidsctl.errors import UsageError
+
+        raise UsageError(f"--query takes no {', '.join(named)}: it only reads the baseline")
 
 
 def _print_query(found: list[dict], as_json: bool) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Optional
 
 import typer
@@ -70,13 +69,34 @@ def send(
                              keepalive=keepalive, drain_timeout=drain_timeout,
                              queue_size=queue_size, enroll=enroll, password=password,
                              fingerprint=fingerprint, name=name)
+    _refuse_other_mode(bool(settings.enroll), server=server, udp=udp, id=agent_id,
+                       keepalive=keepalive, drain_timeout=drain_timeout, queue_size=queue_size,
+                       password=password, fingerprint=fingerprint, name=name)
     state = resolve_state(state_dir)
     if settings.enroll:
         from hidsctl.transport.enroll import enroll_agent
         key = enroll_agent(settings, state)
-        print(f"hidsctl send: enrolled as agent {key.id} ({key.name})", file=sys.stderr)
+        from hidsctl.diagnostics import logger
+
+        logger("send").info(f"enrolled as agent {key.id} ({key.name})")
         return
     raise typer.Exit(agent.run(settings, state, config))
+
+
+ENROLL_ONLY = ("password", "fingerprint", "name")
+
+
+def _refuse_other_mode(enrolling: bool, **given) -> None:
+    """Enrolling sends nothing, and sending enrolls nothing: the other mode's options given
+    on the command line would do nothing."""
+    wrong = [name for name, value in given.items()
+             if value is not None and (name in ENROLL_ONLY) != enrolling]
+    if wrong:
+        from hidsctl.errors import UsageError
+
+        flags = ", ".join("--" + name.replace("_", "-") for name in wrong)
+        raise UsageError(f"{flags}: only with --enroll" if not enrolling
+                         else f"--enroll takes no {flags}")
 
 
 def _stop(signum: int, frame: object) -> None:

@@ -45,6 +45,13 @@ def supervise(
     from hidsctl.supervise.topology import SuperviseSettings
 
     if install_users:
+        given = [flag for flag, value in (("--role", role), ("--user", user),
+                                          ("--summary", summary), ("--config", config),
+                                          ("--state-dir", state_dir)) if value is not None]
+        if given:  # it only creates the hidsctl user: they would do nothing
+            from hidsctl.errors import UsageError
+
+            raise UsageError(f"--install-users takes no {', '.join(given)}")
         users.install()
         return
     settings = load_settings(SuperviseSettings, "supervise", config, role=role, user=user)
@@ -60,8 +67,7 @@ def supervise(
 
 
 @handle_errors
-def status(json_output: JsonOption = False, state_dir: StateDirOption = None,
-           config: ConfigOption = None) -> None:
+def status(json_output: JsonOption = False, state_dir: StateDirOption = None) -> None:
     """Show each supervised component: pid, user, uptime, restarts and counters.
 
     Example: hidsctl status --json

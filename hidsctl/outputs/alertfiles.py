@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 import gzip
 from dataclasses import dataclass, field
 from datetime import date
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hidsctl.alerttext import format_alert
+from hidsctl.diagnostics import logger
 from hidsctl.errors import StateError
 from hidsctl.outputs import runchain, seal
 from hidsctl.outputs.clock import MONTHS, Clock, system_clock, utc_day
@@ -170,9 +170,9 @@ class Tree:
         silently: the seal would otherwise vouch for the change."""
         coverage = runchain.verify_open(plain, self._label(plain))
         if coverage.problem is not None and coverage.problem != "unchained":
-            print(f"hidsctl logs: warning: {self._label(plain)}: line {coverage.line}: "
-                  f"{coverage.problem} before sealing (its running chain does not match); "
-                  "sealed as found", file=sys.stderr, flush=True)
+            logger("logs").warning(f"{self._label(plain)}: line {coverage.line}: "
+                                   f"{coverage.problem} before sealing (its running chain "
+                                   "does not match); sealed as found")
 
     def _recover(self) -> None:
         """Pick up days a previous run left open; finish a close a crash interrupted."""
@@ -307,7 +307,7 @@ def _verify_open_files(tree: Path, result: Verification) -> None:
         try:
             coverage = runchain.verify_open(plain, relative)
         except OSError as exc:
-            print(f"hidsctl logs: {shown}: {exc.strerror}", file=sys.stderr)
+            logger("logs").error(f"{shown}: {exc.strerror}")
             result.problems.append(seal.Problem(seal.day_of(relative), shown, "unreadable"))
             continue
         result.open_files.append(seal.OpenFile(shown, coverage.intact, coverage.uncovered))

@@ -14,13 +14,13 @@ import os
 import re
 import socket
 import ssl
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 from urllib.parse import urlsplit
 
+from hidsctl.diagnostics import logger
 from hidsctl.errors import UsageError
 from hidsctl.outputs.clock import Clock, system_clock
 from hidsctl.outputs.filters import AlertFilter
@@ -186,8 +186,8 @@ class Route:
                  now: Clock):
         self.destination = destination
         self.sender = SyslogSender(destination, settings)
-        self.outbox = Outbox(state / destination.queue_name(), what=f"forward to {destination}",
-                             now=now, max_bytes=settings.queue_size)
+        self.outbox = Outbox(state / destination.queue_name(), component="forward",
+                             what=str(destination), now=now, max_bytes=settings.queue_size)
         self.buffer: list[bytes] = []
         self.buffered_bytes = 0
 
@@ -266,8 +266,8 @@ class Forwarder:
             self.flush()
         for route in self.routes:
             if route.outbox.has_pending():
-                print(f"hidsctl: forward to {route.destination}: messages remain queued in "
-                      f"{route.outbox.queue.dir}; the next run sends them", file=sys.stderr)
+                logger("forward").warning(f"{route.destination}: messages remain queued in "
+                                          f"{route.outbox.queue.dir}; the next run sends them")
 
     def _report_drops(self, route: Route) -> None:
         dropped = route.outbox.new_drops()

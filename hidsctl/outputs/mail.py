@@ -15,7 +15,6 @@ import os
 import smtplib
 import socket
 import ssl
-import sys
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -26,6 +25,7 @@ from typing import Any, Callable, Optional
 import orjson
 
 from hidsctl.deadletter import NOT_THE_RECORDS_FAULT, DeadLetters
+from hidsctl.diagnostics import logger
 from hidsctl.errors import ConfigError, UsageError
 from hidsctl.outputs import mailtext
 from hidsctl.outputs.clock import Clock, system_clock, utc_day
@@ -34,6 +34,7 @@ from hidsctl.outputs.outbox import Outbox
 from hidsctl.records import Record, make
 from hidsctl.state import atomic_write
 
+log = logger("mail")
 TLS_MODES = ("none", "starttls", "ssl")
 SUMMARY_MAX = 100_000  # alerts read into one summary message
 
@@ -123,7 +124,7 @@ class SmtpTransport:
         except (OSError, smtplib.SMTPException) as exc:
             raise TemporaryFailure(f"SMTP {self.host}:{self.port}: {exc}") from None
         if refused:
-            print(f"hidsctl: mail: recipients refused: {sorted(refused)}", file=sys.stderr)
+            log.warning(f"recipients refused: {sorted(refused)}")
 
 
 def _text(reply: bytes | str) -> str:
@@ -160,7 +161,8 @@ class Mailer:
         self.state = Path(state)
         self.transport = transport or SmtpTransport(settings)
         self.filter = AlertFilter.build(settings.level, settings.rule_id, settings.group)
-        self.outbox = Outbox(self.state / "queue", what=f"mail via {settings.smtp}", now=now)
+        self.outbox = Outbox(self.state / "queue", component="mail", what=settings.smtp,
+                             now=now)
         self.cap_path = self.state / "hourly.json"
         self.cap = self._load_cap()
         self.first_pending: float | None = now() if self.outbox.has_pending() else None
@@ -214,8 +216,8 @@ class Mailer:
             self.tick(final=True)
         if self.outbox.has_pending():
             reason = "held by the hourly cap" if self.cap["held"] else "undelivered"
-            print(f"hidsctl: mail: {self._pending_count()} queued item(s) {reason} remain in "
-                  f"{self.outbox.queue.dir}; the next run sends them", file=sys.stderr)
+            log.warning(f"{self._pending_count()} queued item(s) {reason} remain in "
+                        f"{self.outbox.queue.dir}; the next run sends them")
 
     def close(self) -> None:
         if self.stats is not None:
@@ -334,7 +336,7 @@ class Mailer:
             self.outbox.failed(exc)
             return False
         except PermanentFailure as exc:
-            print(f"hidsctl: mail: message refused for good, dropped: {exc}", file=sys.stderr)
+            log.warning(f"message refused for good, dropped: {exc}")
             self.emit(make("notice", component="mail", code="dropped", count=1,
                            message=f"mail refused by {self.settings.smtp}: {exc}",
                            location=self.settings.smtp))

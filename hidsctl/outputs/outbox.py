@@ -9,10 +9,10 @@ and counted.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from hidsctl.backoff import Backoff
+from hidsctl.diagnostics import logger
 from hidsctl.outputs.clock import Clock, system_clock
 from hidsctl.queue import DurableQueue, Item
 
@@ -20,9 +20,10 @@ CONSUMER = "deliver"
 
 
 class Outbox:
-    def __init__(self, directory: str | os.PathLike, *, what: str, now: Clock = system_clock,
-                 max_bytes: int | None = None):
-        self.what = what  # "mail to smtp.example.com:25", for messages
+    def __init__(self, directory: str | os.PathLike, *, component: str, what: str,
+                 now: Clock = system_clock, max_bytes: int | None = None):
+        self.log = logger(component)  # "mail", "forward"
+        self.what = what  # the server, "smtp.example.com:25", for messages
         self.now = now
         self.queue = DurableQueue(Path(directory), writer=True, max_bytes=max_bytes)
         committed = self.queue.committed(CONSUMER)
@@ -75,11 +76,11 @@ class Outbox:
         self.next_attempt = self.now() + self.backoff.next()
         if not self.reported_down:
             self.reported_down = True
-            _warn(f"{self.what}: {error}; queued on disk, retrying")
+            self.log.warning(f"{self.what}: {error}; queued on disk, retrying")
 
     def succeeded(self) -> None:
         if self.reported_down:
-            _warn(f"{self.what}: delivering again")
+            self.log.info(f"{self.what}: delivering again")
         self.backoff.reset()
         self.next_attempt = 0.0
         self.reported_down = False
@@ -87,9 +88,3 @@ class Outbox:
     def close(self) -> None:
         self.queue.close()
 
-
-def _warn(message: str) -> None:
-    try:
-        print(f"hidsctl: {message}", file=sys.stderr, flush=True)
-    except (BrokenPipeError, ValueError):
-        pass

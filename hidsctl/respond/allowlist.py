@@ -9,9 +9,10 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from typing import Iterable
+
+from hidsctl.diagnostics import logger
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -76,8 +77,8 @@ def resolve(names: Iterable[str]) -> list[Network]:
             for info in socket.getaddrinfo(name, None):
                 out.append(ipaddress.ip_network(str(info[4][0]).split("%")[0]))
         except OSError as exc:
-            print(f"hidsctl respond: server {name!r} does not resolve ({exc}); not allow-listed",
-                  file=sys.stderr)
+            logger("respond").warning(f"server {name!r} does not resolve ({exc}); not "
+                                      "allow-listed")
     return out
 
 

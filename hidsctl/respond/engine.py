@@ -12,7 +12,7 @@ from typing import Any, Callable
 import orjson
 
 from hidsctl import origin, records
-from hidsctl.respond import accounts, runner, values
+from hidsctl.respond import accounts, scripts, values
 from hidsctl.respond.allowlist import AllowList
 from hidsctl.respond.routing import Router
 from hidsctl.respond.settings import Command, RespondSettings, Response
@@ -264,15 +264,15 @@ class Responder:
                                    exit_code=outcome.exit_code, output=outcome.output))
         return out
 
-    def run(self, action: Action, verb: str) -> runner.ScriptResult:
+    def run(self, action: Action, verb: str) -> scripts.ScriptResult:
         path = Path(action.path)
-        args = runner.arguments(verb, action.user, action.srcip, action.alert_id, action.rule_id,
+        args = scripts.arguments(verb, action.user, action.srcip, action.alert_id, action.rule_id,
                                 action.agent, action.filename)
-        stdin = runner.message(verb, path, orjson.loads(action.alert))
+        stdin = scripts.message(verb, path, orjson.loads(action.alert))
         # disable-account checks the account again with the same limits
         env = {"HIDSCTL_UID_MIN": str(self.settings.uid_min),
                "HIDSCTL_SYSTEM_USERS": ",".join(sorted(self.settings.system_users))}
-        return runner.run(path, args, stdin, self.settings.script_timeout, env)
+        return scripts.run(path, args, stdin, self.settings.script_timeout, env)
 
     def route(self, command: Command, subject: Subject, alert: Record, timeout: int,
               target: str, action: str = "add") -> Record:

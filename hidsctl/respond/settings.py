@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hidsctl import records, resources
+from hidsctl.diagnostics import logger
 from hidsctl.errors import ConfigError, SourceLocation
 from hidsctl.respond import accounts
 
@@ -117,7 +117,7 @@ def build(options: RespondOptions, source: str | os.PathLike | None = None) -> R
         try:
             command = _command(table, search, SourceLocation(str(options.ossec_conf), detail=f"<command> #{number}"))
         except ConfigError as exc:  # OSSEC's stock config names scripts hidsctl has no use for
-            print(f"hidsctl respond: {exc}; command left out", file=sys.stderr)
+            logger("respond").warning(f"{exc}; command left out")
             continue
         commands[command.name] = command
     for number, table in enumerate(options.command, start=1):

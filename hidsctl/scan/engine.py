@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import os
 import stat
-import sys
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hidsctl import records
+from hidsctl.diagnostics import logger
 from hidsctl.scan import attributes, pathtext
 from hidsctl.scan.attributes import Entry, Unreadable
 from hidsctl.scan.baseline import Baseline
@@ -91,7 +91,7 @@ class Scanner:
         self.threads = threads or default_threads()
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="hash")
         self.emit = emit
-        self.warn = warn or _warn
+        self.warn = warn or logger("scan").warning
         self.show_progress = progress
         self.run_records: list[dict] = []  # the current scan's result, without ``emit``
 
@@ -372,6 +372,3 @@ def _hash_batch(batch: list, names: tuple[str, ...], follow: bool) -> list:
 
 _show = pathtext.show
 
-
-def _warn(message: str) -> None:
-    print(f"hidsctl scan: {message}", file=sys.stderr, flush=True)

@@ -12,17 +12,19 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import sys
 import time
 from contextlib import AbstractContextManager
 from typing import Protocol
 
 from inotify_simple import INotify, flags
 
+from hidsctl.diagnostics import logger
 from hidsctl.records import RecordWriter
 from hidsctl.scan.engine import Scanner
 from hidsctl.scan.settings import DirOptions
 from hidsctl.scan.walk import Root
+
+log = logger("scan")
 
 WATCH_MASK = (flags.CREATE | flags.MODIFY | flags.CLOSE_WRITE | flags.ATTRIB | flags.MOVED_FROM
               | flags.MOVED_TO | flags.DELETE | flags.DELETE_SELF | flags.MOVE_SELF
@@ -200,14 +202,14 @@ def watch(directories: list[DirOptions], scanner: Scanner, writer: RecordWriter,
             with scans.batch():
                 scans.full(init)
                 writer.flush()
-            _warn(f"the inotify watch limit is reached (fs.inotify.max_user_watches); "
-                  f"falling back to a full scan every {interval:g}s")
+            log.warning(f"the inotify watch limit is reached (fs.inotify.max_user_watches); "
+                        f"falling back to a full scan every {interval:g}s")
             _periodic(scans, writer, interval)
             return
         with scans.batch():
             scans.full(init)
             writer.flush()
-        _warn(f"watching {len(watcher.wds)} directories")
+        log.info(f"watching {len(watcher.wds)} directories")
         next_full = time.monotonic() + every if every else None
         while True:
             timeout = None if next_full is None else max(0.0, next_full - time.monotonic())
@@ -234,6 +236,3 @@ def _periodic(scans: Scans, writer: RecordWriter, interval: float) -> None:
         scans.full()
         writer.flush()
 
-
-def _warn(message: str) -> None:
-    print(f"hidsctl scan: {message}", file=sys.stderr, flush=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from hidsctl import records, state
+from hidsctl.diagnostics import logger
 from hidsctl.errors import HidsError, UsageError
 from hidsctl.scan import baseline as baseline_mod, pathtext
 from hidsctl.scan.engine import ScanResult, Scanner
@@ -120,7 +121,7 @@ def _drop_unknown_missing(plan: Plan, scanner: Scanner) -> bool:
     unknown = {p for p in plan.missing
                if next(scanner.baseline.under(os.fsencode(p)), None) is None}
     for path in sorted(unknown):
-        print(f"hidsctl scan: {path}: no such file or directory", file=sys.stderr, flush=True)
+        logger("scan").error(f"{path}: no such file or directory")
     plan.directories = [d for d in plan.directories if d.path not in unknown]
     return bool(unknown)
 
@@ -175,12 +176,12 @@ def full_scan(plan: Plan, scanner: Scanner, *, init: bool = False) -> ScanResult
     prune = frozenset(r.path for r in roots)
     result = scanner.scan(roots, fast=plan.settings.fast, init=init, prune=prune)
     if sys.stderr.isatty() or plan.verbose:
-        print(f"hidsctl scan: {result.files} files ({result.hashed} hashed, "
-              f"{result.bytes / 1e6:.1f} MB) in {result.seconds:.1f}s: {result.added} added, "
-              f"{result.modified} modified, {result.deleted} deleted"
-              + (f", {result.special} special files skipped" if result.special else "")
-              + (f", {result.errors} errors" if result.errors else ""),
-              file=sys.stderr, flush=True)
+        logger("scan").info(
+            f"{result.files} files ({result.hashed} hashed, {result.bytes / 1e6:.1f} MB) in "
+            f"{result.seconds:.1f}s: {result.added} added, {result.modified} modified, "
+            f"{result.deleted} deleted"
+            + (f", {result.special} special files skipped" if result.special else "")
+            + (f", {result.errors} errors" if result.errors else ""))
     return result
 
 

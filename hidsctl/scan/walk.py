@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import re
 import stat
-import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from hidsctl.diagnostics import logger
 from hidsctl.scan import pathtext
 from hidsctl.scan.settings import DirOptions
 
@@ -81,7 +81,7 @@ def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
     file (``--fast``), the lister threads' contention for the GIL costs more than their
     overlap gains on a warm cache.
     """
-    warn = warn or _warn
+    warn = warn or _log_warning
     options = root.options
     try:
         top = os.lstat(root.path)
@@ -228,5 +228,6 @@ def _file(path: bytes, st: os.stat_result, root: Root, stats: WalkStats, warn):
 _show = pathtext.show
 
 
-def _warn(message: str, path: bytes | None = None) -> None:
-    print(f"hidsctl scan: {message}", file=sys.stderr, flush=True)
+def _log_warning(message: str, path: bytes | None = None) -> None:
+    """walk's default ``warn``: the message alone (a Scanner also records the path)."""
+    logger("scan").warning(message)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from hidsctl import config as config_module
+from hidsctl.diagnostics import STAMPED, logger
 from hidsctl.errors import ConfigError, SourceLocation, StateError
 from hidsctl.queue import DurableQueue
 from hidsctl.state import ExclusiveLock
@@ -284,11 +285,9 @@ def last_exit_reason(state: Path) -> str:
 
 
 def _stderr_log(message: str) -> None:
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    try:
-        print(f"{stamp} {message}", file=sys.stderr, flush=True)
-    except (BrokenPipeError, ValueError):
-        pass
+    """supervise's own log: its lines ("supervise: reloaded") and its components' ("scan:
+    started", "scan: hidsctl scan: ..."), each stamped with the time."""
+    logger("supervise").info(message.removeprefix("supervise: "), extra=STAMPED)
 
 
 def _unprivileged_user(name: str | None) -> tuple[int, int, str] | None:

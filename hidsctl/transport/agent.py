@@ -28,6 +28,7 @@ import orjson
 
 from hidsctl import __version__, records
 from hidsctl.backoff import Backoff
+from hidsctl.diagnostics import logger
 from hidsctl.errors import UsageError
 from hidsctl.queue import DurableQueue, Item
 from hidsctl.state import atomic_write
@@ -161,10 +162,7 @@ class Agent:
         except Exception as exc:
             if self.loop is None:
                 return
-            try:
-                print(f"hidsctl send: input: {exc}", file=sys.stderr, flush=True)
-            except (BrokenPipeError, ValueError):
-                pass
+            logger("send").error(f"input: {exc}")
             self._notify(self._input_finished)
 
     def read_input(self, stream: BinaryIO) -> None:

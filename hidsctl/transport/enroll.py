@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import socket
 import ssl
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from hidsctl.diagnostics import logger
 from hidsctl.errors import HidsError, ProtocolError, UsageError
 from hidsctl.state import atomic_write
 from hidsctl.transport.agent import SendSettings
@@ -172,8 +172,7 @@ def enroll_agent(settings: SendSettings, state: Path) -> AgentKey:
                 raise ProtocolError(f"server certificate {seen} does not match --fingerprint; "
                                     f"not enrolling")
             if not pinned:
-                print(f"hidsctl send: enrolling with unpinned server certificate {seen}",
-                      file=sys.stderr)
+                logger("send").warning(f"enrolling with unpinned server certificate {seen}")
             tls.sendall(orjson.dumps(request) + b"\n")
             reply = _read_line(tls)
     except (OSError, ssl.SSLError) as exc:

@@ -10,10 +10,10 @@ import functools
 import glob
 import os
 import stat
-import sys
 from typing import Any, Iterator
 
 from hidsctl import records
+from hidsctl.diagnostics import logger
 from hidsctl.resources import rules_dir
 from hidsctl.scan import pathtext
 from hidsctl.scan.attributes import user_name
@@ -35,7 +35,7 @@ def load_all(settings: RootcheckSettings):
     """Load every signature and policy file first, so a broken one fails before any check."""
     checks = set(settings.checks)
     files = signatures.load_files(settings.rootkit_files or bundled("rootkit_files.txt"),
-                                  warn=_warn) if "files" in checks else []
+                                  warn=logger("scan").warning) if "files" in checks else []
     trojans = signatures.load_trojans(settings.rootkit_trojans or bundled("rootkit_trojans.txt")) \
         if "trojans" in checks else []
     policies = [policy.load(p) for p in policy_files(settings)] if "policies" in checks else []
@@ -111,9 +111,6 @@ def _shown(path: str | bytes) -> str:
     """A path as scan's records show every path (hidsctl.scan.pathtext)."""
     return pathtext.show(path if isinstance(path, bytes) else os.fsencode(path))
 
-
-def _warn(message: str) -> None:
-    print(f"hidsctl scan: {message}", file=sys.stderr, flush=True)
 
 
 def _record(title: str, *, file: str | None = None, detail: str | None = None) -> dict:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from hidsctl import records
-from hidsctl.collect.command import CommandRunner, warn
+from hidsctl.collect.command import CommandRunner
 from hidsctl.collect.emit import Emitter
 from hidsctl.collect.formats import SYSLOG, make_framer
 from hidsctl.collect.journal import CURSOR_NAME, JournalReader
@@ -23,7 +23,9 @@ from hidsctl.collect.offsets import Offset, OffsetStore, find_inode
 from hidsctl.collect.settings import CollectSettings, FileSource, Sources
 from hidsctl.collect.tail import FileTail
 from hidsctl.collect.watch import Watcher, directory_of
+from hidsctl.diagnostics import logger
 
+log = logger("collect")
 COMMIT_INTERVAL = 0.2      # seconds between offset commits while records keep coming
 ONCE_BUDGET = 64 << 20     # bytes per file per round with --once, between commits
 FOLLOW_BUDGET = 16 << 20   # bytes per file per wake-up, so one busy file cannot starve others
@@ -52,7 +54,7 @@ class Collector:
                     self.store.cursor(CURSOR_NAME), follow=not self.once,
                     from_start=self.once and not settings.from_end or settings.from_start)
             else:
-                warn("journal: journalctl not found; the journal is not collected")
+                log.warning("journal: journalctl not found; the journal is not collected")
         self.saved_cursor = self.journal.cursor if self.journal else None
         self.stop_signal: int | None = None
         self.missing = False  # with --once, a named file or glob that gave nothing to read
@@ -369,7 +371,7 @@ class Collector:
                 return
             old.close()
         if row.fingerprint and row.fp_len:
-            warn(f"{row.path}: the file read before (inode {row.ino}) is gone; anything written "
+            log.warning(f"{row.path}: the file read before (inode {row.ino}) is gone; anything written "
                  f"to it after offset {row.pos} was not collected")
 
     # -- reading ------------------------------------------------------------------------------
@@ -434,7 +436,7 @@ class Collector:
         else:
             if tail.framer.pending_bytes or tail.carry:
                 tail.finish()
-            warn(f"{tail.path}: truncated; reading it again from its start")
+            log.warning(f"{tail.path}: truncated; reading it again from its start")
         tail.restart(0)
         tail.saved = None
 
@@ -497,7 +499,7 @@ class Collector:
         code) also as a ``notice`` record, so a log nobody can read raises an alert."""
         if self.reported.get(path) != problem:
             self.reported[path] = problem
-            warn(f"{path}: {problem}")
+            log.warning(f"{path}: {problem}")
             if notice:
                 self.writer.write(records.make("notice", component="collect", code=notice,
                                                message=f"{path}: {problem}", location=path))

@@ -23,7 +23,7 @@ BATCH = 256
 _END = object()
 
 
-def serve(settings: RespondSettings, directory: Path, stdin: BinaryIO | None = None,
+def run(settings: RespondSettings, directory: Path, stdin: BinaryIO | None = None,
           stdout: BinaryIO | None = None) -> int:
     """Run until end of input, then undo what is due and exit (with ``wait``, only once
     every pending undo has run). Returns the exit code."""

@@ -17,6 +17,7 @@ class LogtestSettings(RulesetSettings):
 
 def _lines(interactive: bool):
     if interactive:
+        # the prompt of an interactive session: output for a person, not a diagnostic
         print("hidsctl logtest: Type one log per line (Ctrl-D to end).\n", file=sys.stderr)
         while True:
             try:

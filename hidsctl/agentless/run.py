@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,10 +20,12 @@ from hidsctl.agentless.knownhosts import KnownHosts
 from hidsctl.agentless.profiles import Profile, load_all
 from hidsctl.agentless.settings import AgentlessSettings, Host
 from hidsctl.agentless.store import Store
+from hidsctl.diagnostics import logger
 from hidsctl.errors import ConfigError
 from hidsctl.state import ExclusiveLock
 
 Emit = Callable[[records.Record], None]
+log = logger("agentless")
 
 
 @dataclass
@@ -55,7 +56,8 @@ def check_host(host: Host, ctx: Context) -> bool:
             ctx.sessions.add(session)
         if session.new_host_key:
             key = session.transport.get_remote_server_key()
-            _say(host, f"new host key accepted: {key.get_name()} {key.fingerprint}")
+            log.info(f"{host.target}:{host.port}: new host key accepted: {key.get_name()} "
+                     f"{key.fingerprint}")
         if ctx.stop.is_set():
             return False
         if host.kind == "integrity":
@@ -87,15 +89,11 @@ def check_host(host: Host, ctx: Context) -> bool:
 
 def _fail(host: Host, failure: CheckFailed, ctx: Context) -> None:
     what = failure.code.replace("_", " ")
-    _say(host, f"{what}: {failure.message}")
+    log.warning(f"{host.target}:{host.port}: {what}: {failure.message}")
     ctx.emit(records.make(
         "notice", component="agentless", code=failure.code,
         message=f"{host.target} port {host.port} ({host.type}): {failure.message}",
         location=host.target, host=host.address, port=host.port, check=host.type))
-
-
-def _say(host: Host, message: str) -> None:
-    print(f"hidsctl: agentless: {host.target}:{host.port}: {message}", file=sys.stderr, flush=True)
 
 
 def validate(hosts: list[Host], profiles: dict[str, Profile]) -> None:
@@ -130,8 +128,7 @@ def run(state_dir: Path, settings: AgentlessSettings, hosts: list[Host]) -> int:
     with ExclusiveLock(state_dir / "agentless.lock", "the agentless state"):
         Store(state_dir).close()  # bring the schema up to date once, before any thread
         if not hosts:
-            print("hidsctl: agentless: no hosts configured ([[agentless.host]] tables)",
-                  file=sys.stderr, flush=True)
+            log.warning("no hosts configured ([[agentless.host]] tables)")
             return 0
         if settings.once:
             _run_once(hosts, ctx)
@@ -204,8 +201,7 @@ def _result(future: Future) -> None:
     try:
         future.result()
     except Exception as exc:  # a bug in one host's check must not stop the others
-        print(f"hidsctl: agentless: internal error: {type(exc).__name__}: {exc}",
-              file=sys.stderr, flush=True)
+        log.error(f"internal error: {type(exc).__name__}: {exc}")
 
 
 def _stop(ctx: Context) -> None:
