@@ -44,6 +44,37 @@ def run(settings: RespondSettings, directory: Path, stdin: BinaryIO | None = Non
     return 0
 
 
+def run_bus(settings: RespondSettings, directory: Path, source: str, group: str) -> int:
+    """Respond to the alerts of a bus stream (``--from``) until SIGTERM. An alert is acked
+    once its response ran and its undo is recorded (bus/sink.py)."""
+    from hidsctl.bus import sink
+
+    with state.ExclusiveLock(directory / "respond.lock", "the active-response state"):
+        timers = Timers(directory)
+        router = Router(settings.route) if settings.route else None
+        try:
+            responder = Responder(settings, timers, AllowList(settings.allow + tuple(resolve(settings.servers))),
+                                  router)
+            writer = records.RecordWriter(line_buffered=True)
+            dead_letters = for_state(directory, "respond")
+
+            def handle(record: dict) -> None:
+                for result in _handled(responder, record, dead_letters):
+                    writer.write(result)
+
+            def tick() -> None:
+                for result in responder.undo_due():
+                    writer.write(result)
+
+            output = sink.Output(handle, tick, writer.flush, each=True)
+            return sink.consume(source, group, directory, output, name="respond",
+                                option="--bus-group")
+        finally:
+            if router is not None:
+                router.close()
+            timers.close()
+
+
 def _loop(responder: Responder, timers: Timers, writer: records.RecordWriter,
           inbox: queue.Queue, wait: bool, dead_letters: DeadLetters) -> None:
     ended = False
