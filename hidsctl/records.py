@@ -532,9 +532,10 @@ def _json_problem(raw: bytes, exc: Exception) -> str:
     return f"not valid JSON ({str(exc).split(':')[0]})"
 
 
-def _fileno(stream: BinaryIO) -> int | None:
+def _fileno(stream: Any) -> int | None:
     try:
-        return stream.fileno()
+        number: int = stream.fileno()
+        return number
     except (AttributeError, OSError, ValueError):
         return None
 

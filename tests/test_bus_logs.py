@@ -54,7 +54,9 @@ def read(directory, suffix: str) -> str:
 
 
 def written(directory) -> list[dict]:
-    return [json.loads(line) for line in read(directory, ".json").splitlines() if line.strip()]
+    """Whole lines only: the writer may be mid-line while the test polls."""
+    whole = read(directory, ".json").rpartition("\n")[0]
+    return [json.loads(line) for line in whole.splitlines() if line.strip()]
 
 
 def start(tmp_path, address: str) -> subprocess.Popen:

@@ -75,7 +75,7 @@ class Pattern:
         """Whether the pattern (with its negation) accepts ``text``."""
         return (self.search(text) is not None) is not self.negate
 
-    def captures(self, text: str):
+    def captures(self, text: str) -> tuple[int, list[str]] | None:
         """(end offset, captured groups that were set) or None."""
         m = self.search(text)
         if m is None:
@@ -91,12 +91,12 @@ SHORT_TEXT = 128
 
 
 def _by_length(short: Any, long: Any) -> Any:
-    def search(text: str):
+    def search(text: str) -> Any:
         return short(text) if len(text) <= SHORT_TEXT else long(text)
     return search
 
 
-def required_literals(alternatives: list | None,
+def required_literals(alternatives: list[Any] | None,
                       C: Any) -> tuple[tuple[str, ...] | None, bool, bool]:
     """Analyse a parsed pattern's alternatives: (literals, exact, anchored).
 
@@ -118,7 +118,7 @@ def required_literals(alternatives: list | None,
     return literals, exact, anchored
 
 
-def _prefixes(alternatives: list, C: Any):
+def _prefixes(alternatives: list[Any], C: Any) -> tuple[tuple[str, ...], bool, bool] | None:
     """Every alternative anchored at the start with a literal: those literals."""
     literals, exact = [], True
     for alt in alternatives:
@@ -136,7 +136,7 @@ def _prefixes(alternatives: list, C: Any):
     return tuple(literals), exact, True
 
 
-def _runs(alternatives: list, C: Any):
+def _runs(alternatives: list[Any], C: Any) -> tuple[tuple[str, ...], bool, bool] | None:
     """Each alternative's longest literal run, when all are long enough to be worth it."""
     literals, exact = [], True
     for alt in alternatives:
@@ -157,7 +157,7 @@ def _runs(alternatives: list, C: Any):
     return tuple(literals), exact, False
 
 
-def _parse(rx: Any):
+def _parse(rx: Any) -> Any:
     """The parse tree of a stdlib pattern; None for other engines' patterns."""
     if not isinstance(rx, re.Pattern):
         return None
@@ -168,7 +168,7 @@ def _parse(rx: Any):
         return None
 
 
-def _parsed_alternatives(rx: Any, parsed: Any):
+def _parsed_alternatives(rx: Any, parsed: Any) -> tuple[Any, Any]:
     """The top-level alternatives of a case-insensitive stdlib pattern's parse tree, and
     the parser's opcodes; (None, None) for other patterns."""
     from re import _constants as C  # type: ignore[attr-defined]
@@ -183,7 +183,7 @@ def _parsed_alternatives(rx: Any, parsed: Any):
     return [items], C
 
 
-def first_characters(alternatives: list | None, C: Any) -> frozenset[str] | None:
+def first_characters(alternatives: list[Any] | None, C: Any) -> frozenset[str] | None:
     """ASCII characters every match must start the text with (see Pattern.first)."""
     if alternatives is None:
         return None
@@ -201,7 +201,7 @@ def first_characters(alternatives: list | None, C: Any) -> frozenset[str] | None
 _ASCII = [chr(i) for i in range(128)]
 
 
-def _first_of(items: list, C: Any) -> set[str] | None:
+def _first_of(items: list[Any], C: Any) -> set[str] | None:
     """ASCII characters the sequence ``items`` can start with; None when unknown."""
     if not items:
         return None
@@ -226,7 +226,7 @@ def _first_of(items: list, C: Any) -> set[str] | None:
     return None
 
 
-def _class_members(items: list, C: Any) -> set[str] | None:
+def _class_members(items: list[Any], C: Any) -> set[str] | None:
     categories = {C.CATEGORY_DIGIT: r"\d", C.CATEGORY_NOT_DIGIT: r"\D",
                   C.CATEGORY_SPACE: r"\s", C.CATEGORY_NOT_SPACE: r"\S",
                   C.CATEGORY_WORD: r"\w", C.CATEGORY_NOT_WORD: r"\W"}
