@@ -271,17 +271,10 @@ level = {level}
 """
 
 
-def test_agent_log_line_alerts_on_the_server_and_responds_on_the_agent(world):
-    port = free_port()
-    server_state, agent_state = world / "server", world / "agent"
-    for side in ("server", "agent"):
-        recorder = world / f"record-{side}"
-        recorder.write_text(f"#!/bin/sh\necho \"$@\" >> {world}/responses-{side}\ncat > /dev/null\n")
-        recorder.chmod(0o755)
-        (world / f"{side}.log").write_text("")
-        (world / f"{side}-watched").mkdir()
-    (world / "server.toml").write_text(server_toml(world, port, location="local", level=10))
-    (world / "agent.toml").write_text(f"""
+def agent_toml(world: Path, port: int) -> str:
+    """An agent's configuration: send to ``port``, collect agent.log, scan agent-watched,
+    and the record-agent script as a response."""
+    return f"""
 [supervise]
 role = "agent"
 [send]
@@ -296,15 +289,34 @@ directories = ["{world}/agent-watched"]
 name = "record"
 executable = "{world}/record-agent"
 expect = ["srcip"]
-""")
-    added = run_hidsctl("keys", "add", "web1", "--state-dir", str(server_state / "receive"))
+"""
+
+
+def exchange_key(receive_state: Path, agent_state: Path) -> str:
+    """Add agent web1 to the server and import its key on the agent, by the CLI; its id."""
+    added = run_hidsctl("keys", "add", "web1", "--state-dir", str(receive_state))
     assert added.returncode == 0, added.stderr
     agent_id = json.loads(run_hidsctl("keys", "list", "--json", "--state-dir",
-                                      str(server_state / "receive")).stdout)[0]["id"]
-    exported = run_hidsctl("keys", "export", agent_id, "--state-dir", str(server_state / "receive"))
+                                      str(receive_state)).stdout)[0]["id"]
+    exported = run_hidsctl("keys", "export", agent_id, "--state-dir", str(receive_state))
     key = exported.stdout.decode().strip().splitlines()[-1]
     imported = run_hidsctl("keys", "import", key, "--state-dir", str(agent_state))
     assert imported.returncode == 0, imported.stderr
+    return agent_id
+
+
+def test_agent_log_line_alerts_on_the_server_and_responds_on_the_agent(world):
+    port = free_port()
+    server_state, agent_state = world / "server", world / "agent"
+    for side in ("server", "agent"):
+        recorder = world / f"record-{side}"
+        recorder.write_text(f"#!/bin/sh\necho \"$@\" >> {world}/responses-{side}\ncat > /dev/null\n")
+        recorder.chmod(0o755)
+        (world / f"{side}.log").write_text("")
+        (world / f"{side}-watched").mkdir()
+    (world / "server.toml").write_text(server_toml(world, port, location="local", level=10))
+    (world / "agent.toml").write_text(agent_toml(world, port))
+    agent_id = exchange_key(server_state / "receive", agent_state)
     server = start(world / "server.toml", server_state)
     agent = start(world / "agent.toml", agent_state)
     try:
