@@ -15,7 +15,7 @@ import pytest
 from nats_support import nats_server  # noqa: F401  (fixture)
 from netutil import inbox  # noqa: F401  (fixture)
 from test_supervise_e2e import (ATTACKER, agent_toml, exchange_key, free_port,  # noqa: F401
-                                running, sshd_failure, start, status, stop, wait_for,
+                                record_response, running, sshd_failure, start, status, stop, wait_for,
                                 world)  # world: a fixture
 
 pytestmark = pytest.mark.slow
@@ -57,14 +57,7 @@ smtp = "127.0.0.1:{smtp_port}"
 to = ["soc@example.com"]
 level = 10
 group-window = 0
-[[respond.command]]
-name = "record"
-executable = "{world}/record-server"
-expect = ["srcip"]
-[[respond.response]]
-command = "record"
-location = "local"
-level = 10
+{record_response(world / "record-server", "local", 10)}
 """)
     (world / "agent.toml").write_text(agent_toml(world, port))
     agent_id = exchange_key(server_state / "receive", agent_state)

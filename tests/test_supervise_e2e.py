@@ -87,15 +87,7 @@ directories = [{{ path = "{world}/watched", realtime = true }}]
 json = "{world}/alerts/alerts.json"
 dir = "{world}/alerts"
 
-[[respond.command]]
-name = "record"
-executable = "{recorder}"
-expect = ["srcip"]
-
-[[respond.response]]
-command = "record"
-location = "local"
-level = 10
+{record_response(recorder, "local", 10)}
 timeout = 0
 """)
     return config
@@ -260,15 +252,20 @@ files = ["{world}/server.log"]
 directories = ["{world}/server-watched"]
 [alerts]
 json = "{world}/alerts.json"
-[[respond.command]]
+{record_response(world / "record-server", location, level)}
+"""
+
+
+def record_response(executable: Path, location: str, level: int) -> str:
+    """A ``record`` command running ``executable`` with the srcip, on alerts of ``level``."""
+    return f"""[[respond.command]]
 name = "record"
-executable = "{world}/record-server"
+executable = "{executable}"
 expect = ["srcip"]
 [[respond.response]]
 command = "record"
 location = "{location}"
-level = {level}
-"""
+level = {level}"""
 
 
 def agent_toml(world: Path, port: int) -> str:
