@@ -14,7 +14,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Annotated, Any, BinaryIO, Callable, Iterator, Literal, Optional, Union, get_args
+from typing import (Annotated, Any, BinaryIO, Callable, Iterator, Literal, Optional, TextIO, Union,
+                    get_args)
 
 import msgspec
 import orjson
@@ -24,7 +25,6 @@ READ_CHUNK = 1 << 16
 
 Record = dict[str, Any]
 
-SYSCHECK_EVENTS = frozenset({"added", "modified", "deleted"})
 SYSCHECK_ATTRIBUTES = (
     "size", "mode", "uid", "gid", "uname", "gname", "mtime", "inode", "sha256", "sha1", "md5",
 )
@@ -434,7 +434,7 @@ class RecordReader:
     """
 
     def __init__(self, stream: BinaryIO | None = None, *, name: str = "",
-                 stderr: Any = None, before_block: Callable[[], None] | None = None,
+                 stderr: TextIO | None = None, before_block: Callable[[], None] | None = None,
                  strict_types: bool = True):
         self.stream = stream if stream is not None else sys.stdin.buffer
         self.name = name
