@@ -133,10 +133,10 @@ def _lists_key(ruleset: Ruleset) -> dict[str, list[str | None]]:
 
 def _lists_still(recorded: dict[str, list[str | None]], sources: RulesetSources) -> bool:
     """Each list the rules named is still found where it was, with the same content."""
-    from hidsctl.analysis.ruleset import _find_list
+    from hidsctl.analysis.ruleset import find_list
 
     for name, (path, digest) in recorded.items():
-        found = _find_list(name, sources)
+        found = find_list(name, sources)
         if found is None or str(found) != path or _digest(found) != digest:
             return False
     return True
