@@ -264,3 +264,43 @@ def test_logtest_and_rules_test_use_the_cache(tmp_path):
                          env={**env, "HIDSCTL_STATE_DIR": str(fresh)})
     assert tested.returncode in (0, 1), tested.stderr.decode()
     assert len(_cache_files(fresh)) == 1
+
+
+def test_editing_a_cdb_list_or_a_decoder_invalidates_the_cache(tmp_path):
+    rules, state = tmp_path / "rules", tmp_path / "state"
+    (rules / "lists").mkdir(parents=True)
+    (rules / "local.xml").write_text(
+        '<group name="local,">\n'
+        '  <rule id="1" level="0" noalert="1"><category>syslog</category>'
+        '<description>t</description></rule>\n'
+        '  <rule id="100101" level="8">\n'
+        '    <if_sid>1</if_sid>\n'
+        '    <list field="srcip" lookup="address_match_key">lists/blocked</list>\n'
+        '    <description>a blocked host</description>\n'
+        '  </rule>\n'
+        '</group>\n')
+    blocked = rules / "lists" / "blocked"
+    blocked.write_text("203.0.113.9:bad\n")
+    decoders = tmp_path / "decoders.xml"
+
+    def write_decoder(field: str) -> None:
+        decoders.write_text(
+            '<decoder name="sshd">\n  <program_name>^sshd</program_name>\n</decoder>\n'
+            '<decoder name="sshd-fail">\n  <parent>sshd</parent>\n'
+            f'  <regex>from (\\S+) port</regex>\n  <order>{field}</order>\n</decoder>\n')
+
+    def fired() -> list[str]:
+        run = _analyze(state, "--decoders", str(decoders), *_local_args(rules),
+                       corpus=_record(LINE))
+        assert run.returncode == 0 and b"notice" not in run.stderr, run.stderr.decode()
+        return [a[0] for a in _alerts(run.stdout)]
+
+    write_decoder("srcip")
+    assert fired() == ["100101"]
+    assert fired() == ["100101"]  # from the cache
+    blocked.write_text("198.51.100.7:bad\n")
+    assert fired() == []
+    blocked.write_text("203.0.113.9:bad\n")
+    assert fired() == ["100101"]
+    write_decoder("dstip")  # the address no longer lands in srcip
+    assert fired() == []
