@@ -99,7 +99,7 @@ def test_a_cache_hit_gives_the_alerts_of_no_cache_on_the_ossec_corpus(tmp_path):
     for run in (plain, cold, warm):
         assert run.returncode == 0, run.stderr.decode()
     assert cache.stat().st_ino == written.st_ino  # read, not written again
-    assert b"notice" not in warm.stderr
+    assert b"hidsctl rule-cache:" not in warm.stderr
     expected = _alerts(plain.stdout)
     assert len(expected) > 150
     assert _alerts(cold.stdout) == expected
@@ -142,7 +142,7 @@ def test_editing_a_rule_file_invalidates_the_cache(tmp_path):
     _rules_dir(tmp_path, level=9)
     second = _analyze(state, *_local_args(rules), corpus=_record(LINE))
     assert [a[:2] for a in _alerts(second.stdout)] == [("100100", 9)], second.stderr.decode()
-    assert b"notice" not in second.stderr  # a stale cache is routine: rebuilt silently
+    assert b"hidsctl rule-cache:" not in second.stderr  # a stale cache is routine: rebuilt silently
     assert _cache_files(state) == [cache] and cache.stat().st_ino != before
 
 
@@ -156,7 +156,8 @@ def test_a_corrupt_cache_is_ignored_with_one_notice_and_rebuilt(tmp_path):
         run = _analyze(state, *_local_args(rules), corpus=_record(LINE))
         assert run.returncode == 0
         assert [a[:2] for a in _alerts(run.stdout)] == [("100100", 7)]
-        notices = [line for line in run.stderr.decode().splitlines() if "notice" in line]
+        notices = [line for line in run.stderr.decode().splitlines()
+                   if line.startswith("hidsctl rule-cache:")]
         assert len(notices) == 1 and "corrupt" in notices[0], run.stderr.decode()
         assert cache.read_bytes() == blob  # rebuilt
 
@@ -209,12 +210,12 @@ def test_concurrent_writers_leave_a_whole_cache(tmp_path):
                                   stderr=subprocess.PIPE, env=env) for _ in range(4)]
         for proc in procs:
             _out, err = proc.communicate(timeout=120)
-            assert proc.returncode == 0 and b"notice" not in err, err.decode()
+            assert proc.returncode == 0 and b"hidsctl rule-cache:" not in err, err.decode()
         [cache] = _cache_files(state)
         assert not [p for p in (state / "cache").iterdir() if p.name.startswith(".")]
         warm = _analyze(state, *_local_args(rules), corpus=_record(LINE))
         assert [a[:2] for a in _alerts(warm.stdout)] == [("100100", 7)]
-        assert b"notice" not in warm.stderr
+        assert b"hidsctl rule-cache:" not in warm.stderr
         assert _cache_files(state) == [cache]
 
 
@@ -292,7 +293,7 @@ def test_editing_a_cdb_list_or_a_decoder_invalidates_the_cache(tmp_path):
     def fired() -> list[str]:
         run = _analyze(state, "--decoders", str(decoders), *_local_args(rules),
                        corpus=_record(LINE))
-        assert run.returncode == 0 and b"notice" not in run.stderr, run.stderr.decode()
+        assert run.returncode == 0 and b"hidsctl rule-cache:" not in run.stderr, run.stderr.decode()
         return [a[0] for a in _alerts(run.stdout)]
 
     write_decoder("srcip")

@@ -31,6 +31,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from hidsctl import diagnostics
+
 if TYPE_CHECKING:
     from hidsctl.analysis.ruleset import Ruleset, RulesetSources
 
@@ -80,7 +82,7 @@ def notice(message: str) -> None:
     global _noticed
     if not _noticed:
         _noticed = True
-        print(f"hidsctl: notice: {message}", file=sys.stderr, flush=True)
+        diagnostics.logger("rule-cache").warning(message)
 
 
 # --- the key -------------------------------------------------------------------------------
