@@ -81,6 +81,13 @@ RuleGroupOption = Annotated[Optional[list[str]], typer.Option(
 LingerOption = Annotated[Optional[float], typer.Option(
     "--linger", help="At end of input, seconds to keep retrying a server that is down "
     "(default: 10).", show_default=False)]
+# Outputs reading alerts from a NATS JetStream stream instead of stdin: mail, forward, respond.
+FromOption = Annotated[Optional[str], typer.Option(
+    "--from", help="Read alerts from a NATS JetStream stream, nats://HOST:PORT[,HOST:PORT]"
+    "/STREAM, instead of stdin (docs/scale-out.md).", show_default=False)]
+BusGroupOption = Annotated[Optional[str], typer.Option(
+    "--bus-group", help="With --from: the durable consumer's name; members of one group "
+    "share the alerts.", show_default=False)]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

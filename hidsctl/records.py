@@ -14,7 +14,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Annotated, Any, BinaryIO, Callable, Iterator, Literal, Optional, Union, get_args
+from typing import (Annotated, Any, BinaryIO, Callable, Iterator, Literal, Optional, TextIO, Union,
+                    get_args)
 
 import msgspec
 import orjson
@@ -24,7 +25,6 @@ READ_CHUNK = 1 << 16
 
 Record = dict[str, Any]
 
-SYSCHECK_EVENTS = frozenset({"added", "modified", "deleted"})
 SYSCHECK_ATTRIBUTES = (
     "size", "mode", "uid", "gid", "uname", "gname", "mtime", "inode", "sha256", "sha1", "md5",
 )
@@ -317,7 +317,7 @@ def agent_id(value: int | str) -> str:
 
 # --- building and validating --------------------------------------------------------------
 
-def make(record_type: str, *, agent: dict | None = None, timestamp: str | None = None,
+def make(record_type: str, *, agent: dict[str, Any] | None = None, timestamp: str | None = None,
          **fields: Any) -> Record:
     """A new record with the common fields filled in."""
     record: Record = {
@@ -434,7 +434,7 @@ class RecordReader:
     """
 
     def __init__(self, stream: BinaryIO | None = None, *, name: str = "",
-                 stderr=None, before_block: Callable[[], None] | None = None,
+                 stderr: TextIO | None = None, before_block: Callable[[], None] | None = None,
                  strict_types: bool = True):
         self.stream = stream if stream is not None else sys.stdin.buffer
         self.name = name
@@ -532,9 +532,10 @@ def _json_problem(raw: bytes, exc: Exception) -> str:
     return f"not valid JSON ({str(exc).split(':')[0]})"
 
 
-def _fileno(stream) -> int | None:
+def _fileno(stream: Any) -> int | None:
     try:
-        return stream.fileno()
+        number: int = stream.fileno()
+        return number
     except (AttributeError, OSError, ValueError):
         return None
 

@@ -58,6 +58,9 @@ def hidsctl_on_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m hidsctl "$@"\n')
     wrapper.chmod(0o755)
     os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ['PATH']}"
+    # The compiled-ruleset cache of commands run without a state directory goes here, not
+    # into the host's ~/.cache or /var/cache.
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
     return wrapper

@@ -72,3 +72,60 @@ def test_a_snapshot_of_another_ruleset_or_garbage_is_refused(engine, tmp_path):
         other.loads(blob)
     with pytest.raises(ValueError, match="unreadable"):
         codec.loads(b"not a snapshot")
+
+
+class _Touch:
+    """Unpickling this creates a file: what a pickle snapshot would have let a writer do."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        import pathlib
+        return (pathlib.Path.touch, (self.path,))
+
+
+def test_a_snapshot_is_data_only_and_checked_against_its_schema(engine, tmp_path):
+    import json
+    import pickle
+    import zlib
+
+    codec = Codec(engine)
+    alerts(engine, [record(n) for n in range(9)])
+    blob = codec.dumps(capture(engine), 9)
+    doc = json.loads(zlib.decompress(blob))
+    assert doc["format"] == 2 and doc["ruleset"] == codec.fingerprint
+    assert {"sid 5710", "events"} <= set(doc["lists"])
+    assert "record" not in doc["seen"][0] and len(doc["seen"][0]) == 6
+
+    planted = tmp_path / "planted"
+    with pytest.raises(ValueError, match="unreadable"):
+        codec.loads(zlib.compress(pickle.dumps({"format": 2, "x": _Touch(str(planted))})))
+    assert not planted.exists()
+
+    def altered(**changes) -> bytes:
+        return zlib.compress(json.dumps({**doc, **changes}).encode())
+
+    with pytest.raises(ValueError, match="another format"):
+        codec.loads(altered(format=1))
+    with pytest.raises(ValueError, match=r"unreadable snapshot: Expected `int`.*\$\.sequence"):
+        codec.loads(altered(sequence="many"))
+    with pytest.raises(ValueError, match="unreadable snapshot: event list 'sid 1' is not"):
+        codec.loads(altered(lists={"sid 1": doc["lists"]["sid 5710"]}))
+    with pytest.raises(ValueError, match="unreadable snapshot: list index out of range"):
+        codec.loads(altered(seen=[]))
+    with pytest.raises(ValueError, match="unreadable snapshot: larger than 64 MiB"):
+        codec.loads(zlib.compress(b" " * (65 << 20)))
+    assert codec.loads(altered())[0] == 9
+
+
+def test_rootcheck_findings_go_into_the_snapshot_as_rows(engine):
+    codec = Codec(engine)
+    state = codec.fresh()
+    assert state.rootcheck.sighting("001", "rootkit a", 100.0)
+    blob = codec.dumps(state, 1)
+    _, restored = codec.loads(blob)
+    assert restored.rootcheck.held("001") == ["rootkit a"]
+    assert not restored.rootcheck.sighting("001", "rootkit a", 200.0)  # held: not new
+    assert restored.rootcheck.sighting("001", "rootkit b", 200.0)
+    assert restored.rootcheck.forget == state.rootcheck.forget

@@ -88,15 +88,7 @@ directories = [{{ path = "{world}/watched", realtime = true }}]
 json = "{world}/alerts/alerts.json"
 dir = "{world}/alerts"
 
-[[respond.command]]
-name = "record"
-executable = "{recorder}"
-expect = ["srcip"]
-
-[[respond.response]]
-command = "record"
-location = "local"
-level = 10
+{record_response(recorder, "local", 10)}
 timeout = 0
 """)
     return config
@@ -295,36 +287,42 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_agent_log_line_alerts_on_the_server_and_responds_on_the_agent(world):
-    port = free_port()
-    server_state, agent_state = world / "server", world / "agent"
-    for side in ("server", "agent"):
-        recorder = world / f"record-{side}"
-        recorder.write_text(f"#!/bin/sh\necho \"$@\" >> {world}/responses-{side}\ncat > /dev/null\n")
-        recorder.chmod(0o755)
-        (world / f"{side}.log").write_text("")
-        (world / f"{side}-watched").mkdir()
-    (world / "server.toml").write_text(f"""
+def server_toml(world: Path, port: int, *, location: str, level: int,
+                receive_extra: str = "") -> str:
+    """A server's configuration: receive on ``port``, collect server.log, scan
+    server-watched, alerts.json, and the record-server script as a response."""
+    return f"""
 [supervise]
 role = "server"
 [receive]
 listen = ["127.0.0.1:{port}"]
+{receive_extra}
 [collect]
 files = ["{world}/server.log"]
 [scan]
 directories = ["{world}/server-watched"]
 [alerts]
 json = "{world}/alerts.json"
-[[respond.command]]
+{record_response(world / "record-server", location, level)}
+"""
+
+
+def record_response(executable: Path, location: str, level: int) -> str:
+    """A ``record`` command running ``executable`` with the srcip, on alerts of ``level``."""
+    return f"""[[respond.command]]
 name = "record"
-executable = "{world}/record-server"
+executable = "{executable}"
 expect = ["srcip"]
 [[respond.response]]
 command = "record"
-location = "local"
-level = 10
-""")
-    (world / "agent.toml").write_text(f"""
+location = "{location}"
+level = {level}"""
+
+
+def agent_toml(world: Path, port: int) -> str:
+    """An agent's configuration: send to ``port``, collect agent.log, scan agent-watched,
+    and the record-agent script as a response."""
+    return f"""
 [supervise]
 role = "agent"
 [send]
@@ -339,15 +337,34 @@ directories = ["{world}/agent-watched"]
 name = "record"
 executable = "{world}/record-agent"
 expect = ["srcip"]
-""")
-    added = run_hidsctl("keys", "add", "web1", "--state-dir", str(server_state / "receive"))
+"""
+
+
+def exchange_key(receive_state: Path, agent_state: Path) -> str:
+    """Add agent web1 to the server and import its key on the agent, by the CLI; its id."""
+    added = run_hidsctl("keys", "add", "web1", "--state-dir", str(receive_state))
     assert added.returncode == 0, added.stderr
     agent_id = json.loads(run_hidsctl("keys", "list", "--json", "--state-dir",
-                                      str(server_state / "receive")).stdout)[0]["id"]
-    exported = run_hidsctl("keys", "export", agent_id, "--state-dir", str(server_state / "receive"))
+                                      str(receive_state)).stdout)[0]["id"]
+    exported = run_hidsctl("keys", "export", agent_id, "--state-dir", str(receive_state))
     key = exported.stdout.decode().strip().splitlines()[-1]
     imported = run_hidsctl("keys", "import", key, "--state-dir", str(agent_state))
     assert imported.returncode == 0, imported.stderr
+    return agent_id
+
+
+def test_agent_log_line_alerts_on_the_server_and_responds_on_the_agent(world):
+    port = free_port()
+    server_state, agent_state = world / "server", world / "agent"
+    for side in ("server", "agent"):
+        recorder = world / f"record-{side}"
+        recorder.write_text(f"#!/bin/sh\necho \"$@\" >> {world}/responses-{side}\ncat > /dev/null\n")
+        recorder.chmod(0o755)
+        (world / f"{side}.log").write_text("")
+        (world / f"{side}-watched").mkdir()
+    (world / "server.toml").write_text(server_toml(world, port, location="local", level=10))
+    (world / "agent.toml").write_text(agent_toml(world, port))
+    agent_id = exchange_key(server_state / "receive", agent_state)
     server = start(world / "server.toml", server_state)
     agent = start(world / "agent.toml", agent_state)
     try:

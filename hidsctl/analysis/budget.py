@@ -20,6 +20,7 @@ import signal
 import threading
 from typing import Any
 
+from hidsctl.analysis.compiler import GENERATED
 from hidsctl.errors import UsageError
 
 DEFAULT_MS = 50.0
@@ -83,7 +84,7 @@ def culprit(exc: BaseException, engine: Any) -> str:
         tb = tb.tb_next
     for tb in reversed(frames):
         code = tb.tb_frame.f_code
-        if code.co_filename == "<hidsctl rules>":
+        if code.co_filename.startswith(GENERATED):
             return _rule_at(engine, tb)
         if code.co_name in ("decode", "_run_regexes") and \
                 code.co_filename.endswith("decoders.py"):
@@ -102,7 +103,7 @@ def _rule_at(engine: Any, tb: Any) -> str:
     return f"{text}, {describe(pattern)}" if pattern is not None else text
 
 
-def _pattern_called(engine: Any, tb: Any):
+def _pattern_called(engine: Any, tb: Any) -> Any:
     """The pattern whose search the generated code was calling: the last bound name it
     loaded before the instruction it stopped at."""
     name = None
@@ -138,7 +139,8 @@ def describe(pattern: Any) -> str:
     return f"{kind} {source!r}"
 
 
-def notice(record: dict | None, what: str, milliseconds: float, *, location: str | None = None):
+def notice(record: dict[str, Any] | None, what: str, milliseconds: float, *,
+           location: str | None = None) -> dict[str, Any]:
     """The ``notice`` record for an event given up at the budget."""
     from hidsctl import records
 

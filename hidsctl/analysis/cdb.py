@@ -9,8 +9,12 @@ list entry ``10.0.0`` covers ``10.0.0.0/24`` as OSSEC's does.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hidsctl.errors import RuleError, SourceLocation
+
+if TYPE_CHECKING:
+    from hidsctl.analysis.patterns import Pattern
 
 
 class CdbList:
@@ -54,7 +58,7 @@ class CdbList:
             key = key[:dot]
 
 
-def lookup(table: CdbList, kind: str, value: str, check) -> bool:
+def lookup(table: CdbList, kind: str, value: str, check: Pattern | None) -> bool:
     """Whether ``value`` passes a ``<list lookup=kind>`` test against ``table``."""
     if kind.startswith("address") or kind.startswith("not_address"):
         found = table.address_value(value)

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import socket
 import time
-from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hidsctl.analysis.events import Event
 
 CRAWLER_PREFIXES = ("66.249.", "72.14.", "209.85.", "65.55.", "207.46.", "74.6.", "72.30.",
                     "67.195.", "157.55.", "40.77.")
 CRAWLER_DOMAINS = (".googlebot.com", ".google.com", ".search.msn.com", ".crawl.yahoo.net")
 
 
-def is_simple_http_request(ev) -> bool:
+def is_simple_http_request(ev: Event) -> bool:
     """A GET-style request without a query string; a POST is never simple."""
     url = ev.fields.get("url")
     if url is None:
@@ -29,12 +33,12 @@ def is_simple_http_request(ev) -> bool:
     return url == "/" or "?" not in url
 
 
-def comp_srcuser_dstuser(ev) -> bool:
+def comp_srcuser_dstuser(ev: Event) -> bool:
     src, dst = ev.fields.get("srcuser"), ev.fields.get("dstuser")
     return src is not None and dst is not None and src != dst
 
 
-def comp_mswin_targetuser_calleruser_diff(ev) -> bool:
+def comp_mswin_targetuser_calleruser_diff(ev: Event) -> bool:
     # Windows events carry "target user" and "caller user" in the text OSSEC compares.
     log = ev.log
     t = log.find("Target Account Name:")
@@ -46,7 +50,7 @@ def comp_mswin_targetuser_calleruser_diff(ev) -> bool:
     return target != caller
 
 
-def check_id_size(ev) -> bool:
+def check_id_size(ev: Event) -> bool:
     value = ev.fields.get("id")
     return value is not None and len(value) > 3
 
@@ -61,7 +65,7 @@ class CrawlerCheck:
         self.cache: dict[str, tuple[float, bool]] = {}
         self.pool: ThreadPoolExecutor | None = None
 
-    def __call__(self, ev) -> bool:
+    def __call__(self, ev: Event) -> bool:
         ip = ev.fields.get("srcip") or ev.log.split(" ", 1)[0]
         if not ip.startswith(CRAWLER_PREFIXES):
             return False
@@ -71,6 +75,8 @@ class CrawlerCheck:
         hit = self.cache.get(ip)
         if hit is not None and hit[0] > now:
             return hit[1]
+        from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
+
         if self.pool is None:
             self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="crawler-dns")
         future = self.pool.submit(self._resolve, ip)
@@ -92,7 +98,7 @@ class CrawlerCheck:
         return name.endswith(CRAWLER_DOMAINS)
 
 
-COMPILED_RULES: dict[str, Callable] = {
+COMPILED_RULES: dict[str, Callable[[Event], bool]] = {
     "is_simple_http_request": is_simple_http_request,
     "is_valid_crawler": CrawlerCheck(),
     "comp_srcuser_dstuser": comp_srcuser_dstuser,

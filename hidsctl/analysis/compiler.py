@@ -20,18 +20,28 @@ so a traceback's line in the generated code says which rule was running (budget.
 
 Semantics are _descend's: a node whose conditions pass runs its correlation search (when
 it correlates), then its children in order (the first that yields a rule wins), then
-itself, unless it is ``noalert``; the winner's ``firedtimes`` counts up.
+itself, unless it is ``noalert``. (The engine counts the winner's ``firedtimes``.)
+
+The source is registered with ``linecache`` under its file name (``<hidsctl rules N>``),
+so a traceback through a generated function shows the generated line.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import itertools
+import linecache
+import marshal
+from types import CodeType
+import weakref
 from typing import Any, Callable
 
 from hidsctl.analysis.patterns import Pattern
 from hidsctl.analysis.rules import (FIELD_ELEMENTS, FIELD_ORDER, EXTRA_ORDER, Rule, RuleNode,
                                     in_time_range)
 
+GENERATED = "<hidsctl rules "  # how the generated rule code's file names begin
 ARGS = "ev, log, low, f, dn, pn"
 SPLIT_AT = 4  # children with this many distinct decoded_as values are split per decoder
 
@@ -52,7 +62,7 @@ class RuleCompiler:
 
     # --- public ------------------------------------------------------------------------------
 
-    def compile(self, top: tuple[RuleNode, ...]) -> dict[str, Callable]:
+    def compile(self, top: tuple[RuleNode, ...]) -> dict[str, Callable[..., Rule | None]]:
         """One entry function per category: the templates of that category, in order."""
         categories: dict[str, list[RuleNode]] = {}
         for node in top:
@@ -67,8 +77,10 @@ class RuleCompiler:
             self._function(name, body)
             entries[category] = name
         self.lines = self._source + self._tables
-        code = compile("\n".join(self.lines), "<hidsctl rules>", "exec")
-        exec(code, self.ns)  # noqa: S102 - source generated above from parsed rules only
+        name = f"<hidsctl rules {next(_serial)}>"
+        run_generated("\n".join(self.lines) + "\n", name, self.ns,
+                      getattr(self.services.ruleset, "compiled", None))
+        weakref.finalize(self.services, linecache.cache.pop, name, None)
         return {category: self.ns[name] for category, name in entries.items()}
 
     # --- nodes -------------------------------------------------------------------------------
@@ -82,15 +94,12 @@ class RuleCompiler:
         rule = node.rule
         r = self._bind(rule, "R")
         body = []
-        if rule.search_kind is not None:
-            body += [f"p = E.correlation.search({r}, ev)",
+        if rule.search_key is not None:
+            body += [f"p = E.state.search({r}, ev)",
                      "if p is None:", "    return None",
                      "ev.previous = p or None"]
         body += self._children(node)
-        if rule.noalert:
-            body.append("return None")
-        else:
-            body += [f"{r}.firedtimes += 1", f"return {r}"]
+        body.append("return None" if rule.noalert else f"return {r}")
         self._function(name, body, rule=r)
         return name
 
@@ -134,8 +143,8 @@ class RuleCompiler:
             return [f"if {test}:  # {r}", f"    r = {call}({ARGS})", "    if r is not None:",
                     "        return r"]
         lines = [f"if {test}:  # {r}"]
-        if rule.search_kind is not None:
-            lines += [f"    p = E.correlation.search({r}, ev)", "    if p is not None:",
+        if rule.search_key is not None:
+            lines += [f"    p = E.state.search({r}, ev)", "    if p is not None:",
                       "        ev.previous = p or None"]
             indent = "        "
         else:
@@ -143,7 +152,7 @@ class RuleCompiler:
         if rule.noalert:
             lines.append(f"{indent}pass")
         else:
-            lines += [f"{indent}{r}.firedtimes += 1", f"{indent}return {r}"]
+            lines.append(f"{indent}return {r}")
         return lines
 
     # --- conditions --------------------------------------------------------------------------
@@ -276,3 +285,36 @@ def _memoised(pat: Pattern) -> Callable[[str], bool]:
     def found(value: str) -> bool:
         return search(value) is not None
     return found
+
+
+_serial = itertools.count(1)
+
+
+def run_generated(source: str, filename: str, namespace: dict[str, Any],
+                  memo: dict[str, bytes] | None = None) -> None:
+    """Compile and run generated source in ``namespace``, its text registered with
+    ``linecache`` as ``filename`` so tracebacks through it show its lines.
+
+    ``memo`` (the ruleset's, kept by the compiled-ruleset cache, rulecache.py) holds code
+    compiled before, marshalled, by the hash of its source: compiling a full ruleset's
+    source is most of an engine's start-up, and the same ruleset makes the same source."""
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    code = None
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    if memo is not None and digest in memo:
+        code = _renamed(marshal.loads(memo[digest]), filename)
+    if code is None:
+        code = compile(source, filename, "exec")
+        if memo is not None:
+            memo[digest] = marshal.dumps(code)
+    exec(code, namespace)  # noqa: S102 - generated here
+
+
+def _renamed(code: CodeType, filename: str) -> CodeType:
+    """``code`` and the functions in it as if compiled under ``filename`` (each engine's
+    generated code has a name of its own, for linecache)."""
+    if code.co_filename == filename:
+        return code
+    consts = tuple(_renamed(c, filename) if isinstance(c, CodeType) else c
+                   for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)

@@ -1,5 +1,10 @@
 """State that spans events: frequency/timeframe searches, first-time-seen, diffs, ignores.
 
+Rules are read-only once loaded; everything an engine learns from the events it has seen
+is one :class:`CorrelationState`, plain data (numbers, strings, tuples, lists, dicts)
+keyed by rule id and by event-list name, so it can be swapped (one per partition),
+started afresh (``rules test``) and written as JSON (bus/snapshot.py).
+
 Searches follow OSSEC's: walk the events a rule reads (newest first) while they are
 inside the timeframe and not already part of a correlation at this level or above; skip
 those that fail the ``same_*``/``different_url`` conditions; the rule matches when
@@ -12,18 +17,27 @@ For rules with ``same_*`` options the walk goes through an index of the list by 
 fields' values, so a search costs what that one source (or user…) has sent, not what
 everybody has; the marks are kept beside it, so the result is the walk OSSEC does.
 
-Memory is bounded: every event list keeps at most ``limit`` events (per list and per
-index key) and drops those older than the longest timeframe of the rules that read it;
-the first-time-seen, diff and ignore tables are LRU-bounded. The rootcheck findings each
-agent has reported (findings.py) live here too, so they travel with the rest.
+A list keeps, per event, only what searches read (:class:`Seen`): its time, its mark, its
+full log (``previous_output``) and, where a rule reads it, the decoder type, the log and
+the few field values compared. Memory is bounded: every list keeps at most ``LIST_LIMIT``
+events and none older than the longest timeframe of the rules reading it, an index at
+most ``LIST_LIMIT`` values of ``INDEX_KEY_LIMIT`` events each; the first-time-seen, diff
+and ignore tables are LRU tables of ``TABLE_LIMIT`` entries.
+The rootcheck findings each agent has reported (findings.py) live here too, so they
+travel with the rest.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable, Iterable
+from typing import TYPE_CHECKING, Any
 
-from hidsctl.analysis.findings import Findings
-from hidsctl.analysis.rules import EventList, Rule
+from hidsctl.analysis.findings import DEFAULT_FORGET, Findings
+
+if TYPE_CHECKING:
+    from hidsctl.analysis.events import Event
+    from hidsctl.analysis.rules import Rule
 
 FTS_FIELDS = {"name": None, "user": "dstuser", "dstuser": "dstuser", "srcuser": "srcuser",
               "location": "location", "srcip": "srcip", "dstip": "dstip", "id": "id",
@@ -32,28 +46,78 @@ FTS_FIELDS = {"name": None, "user": "dstuser", "dstuser": "dstuser", "srcuser": 
               "action": "action", "status": "status"}
 IGNORE_FIELD_NAMES = {"user": "dstuser", "srcip": "srcip", "dstip": "dstip", "id": "id",
                       "location": "location", "data": "extra_data", "name": None}
-INDEX_KEY_LIMIT = 256  # events kept per index key (a frequency above this never fires)
+LIST_LIMIT = 4096      # events per list, and values per same_* index
+INDEX_KEY_LIMIT = 256  # events kept per index value (a frequency above this never fires)
+TABLE_LIMIT = 100000   # first-time-seen keys, diff baselines, ignore entries
+RECENT = "events"      # the list of every alerted event (rules with only if_matched_regex)
+LEVELS = 17            # marks per list: one per rule level 0..16
+
+Key = tuple[Any, ...]
+Entry = tuple[int, "Seen"]  # (position in its list, event)
+
+
+class Seen:
+    """What a list keeps of an event: what the searches reading it compare, no more.
+
+    One object per event, shared by every list it is in, so a mark made through one list
+    holds in all (OSSEC marks the event itself).
+    """
+
+    __slots__ = ("time", "matched", "full_log", "type", "log", "values")
+
+    def __init__(self, time: float, matched: int, full_log: str, type_: str,
+                 log: str | None, values: dict[str, str | None]):
+        self.time = time
+        self.matched = matched
+        self.full_log = full_log
+        self.type = type_
+        self.log = log            # kept only when a rule reading all events has a regex
+        self.values = values      # the same_* / url fields rules compare against it
 
 
 class BoundedSet:
+    """An LRU table: the newest ``limit`` keys (with a value each)."""
+
     def __init__(self, limit: int):
-        self.items: OrderedDict = OrderedDict()
+        self.items: OrderedDict[Hashable, Any] = OrderedDict()
         self.limit = limit
 
-    def __contains__(self, key) -> bool:
+    def __contains__(self, key: Hashable) -> bool:
         return key in self.items
 
-    def add(self, key, value=True) -> None:
+    def add(self, key: Hashable, value: Any = True) -> None:
         self.items[key] = value
         self.items.move_to_end(key)
         if len(self.items) > self.limit:
             self.items.popitem(last=False)
 
-    def get(self, key):
+    def get(self, key: Hashable) -> Any:
         return self.items.get(key)
 
 
-def same_key(ev, names: tuple[str, ...]):
+class EventList:
+    """Events some rules fired on, newest last; what one set of correlating rules reads.
+
+    Besides the list itself it keeps, per set of ``same_*`` fields its readers compare, an
+    index from those fields' values to the events that have them, so a search looks only
+    at its own source/user/... instead of scanning everything; and the positions of the
+    newest events marked as part of a correlation, per level, which end every search that
+    reaches them (OSSEC's rule).
+    """
+
+    __slots__ = ("events", "seq", "indexes", "marks", "horizon")
+
+    def __init__(self, horizon: float = 0.0, index_names: Iterable[tuple[str, ...]] = ()):
+        self.events: deque[Entry] = deque(maxlen=LIST_LIMIT)
+        self.seq = 0
+        self.indexes: dict[tuple[str, ...], dict[Key, deque[Entry]]] = {
+            names: {} for names in index_names}
+        # A search of a rule of level L stops at max(marks[L:]).
+        self.marks = [0] * LEVELS
+        self.horizon = horizon    # longest timeframe of the rules reading this
+
+
+def same_key(ev: Event, names: tuple[str, ...]) -> Key | None:
     """The values of the ``same_*`` fields, or None when one is missing (never matches)."""
     getter = _KEY_GETTERS.get(names)
     if getter is None:
@@ -61,12 +125,19 @@ def same_key(ev, names: tuple[str, ...]):
     return getter(ev)
 
 
-_KEY_GETTERS: dict = {}
+def _seen_key(seen: Seen, names: tuple[str, ...]) -> Key | None:
+    key = tuple(seen.values.get(name) for name in names)
+    return None if None in key else key
 
 
-def _key_getter(names: tuple[str, ...]):
+_KEY_GETTERS: dict[tuple[str, ...], Callable[[Event], Key | None]] = {}
+
+
+def _key_getter(names: tuple[str, ...]) -> Callable[[Event], Key | None]:
     """A function reading those fields of an event as one tuple: generated, since it runs
     for every event a correlating rule records or searches."""
+    from hidsctl.analysis.compiler import run_generated
+
     parts = []
     for name in names:
         if name == "agent":
@@ -77,52 +148,100 @@ def _key_getter(names: tuple[str, ...]):
             parts.append(f"f.get({name!r})")
     source = (f"def key(ev):\n    f = ev.fields\n    k = ({', '.join(parts)},)\n"
               "    return None if None in k else k\n")
-    namespace: dict = {}
-    exec(compile(source, "<same_* key>", "exec"), namespace)  # noqa: S102 - fixed names
-    return namespace["key"]
+    namespace: dict[str, Any] = {}
+    run_generated(source, f"<same_* key {','.join(names)}>", namespace)
+    key: Callable[[Event], Key | None] = namespace["key"]
+    return key
 
 
-class Correlation:
-    def __init__(self, *, list_limit: int = 4096, recent_limit: int = 4096,
-                 table_limit: int = 100000):
-        self.recent = EventList(recent_limit)  # every alerted event (plain context rules)
-        self.list_limit = list_limit
-        self.fts_seen = BoundedSet(table_limit)
-        self.diffs = BoundedSet(table_limit)
-        self.ignored = BoundedSet(table_limit)
-        self.rootcheck = Findings()  # in memory; analyze puts one on disk in its place
+class Plan:
+    """Which lists a ruleset's correlation needs and what each kept event must carry: the
+    part of the state fixed by the rules (a fresh state is made from it)."""
 
-    def register(self, rule: Rule) -> None:
-        target = self.recent if rule.search_kind == "events" else rule.search_list
-        if target is None:
-            return
-        target.horizon = max(target.horizon, float(rule.timeframe))
-        if target is not self.recent and target.limit != self.list_limit:
-            target.limit = self.list_limit
-            target.events = deque(target.events, maxlen=self.list_limit)
-        if rule.same and rule.search_kind != "events":
-            target.indexes.setdefault(tuple(rule.same), {})
+    def __init__(self, rules: Iterable[Rule]):
+        self.horizons: dict[str, float] = {RECENT: 0.0}
+        self.indexes: dict[str, list[tuple[str, ...]]] = {RECENT: []}
+        kept: set[str] = set()
+        self.keep_log = False
+        for rule in rules:
+            for name in rule.record_keys:
+                self.horizons.setdefault(name, 0.0)
+                self.indexes.setdefault(name, [])
+            target = rule.search_key
+            if target is None:
+                continue
+            self.horizons[target] = max(self.horizons.get(target, 0.0), float(rule.timeframe))
+            names = self.indexes.setdefault(target, [])
+            if rule.same and target != RECENT and tuple(rule.same) not in names:
+                names.append(tuple(rule.same))
+            if target == RECENT:
+                kept.update(rule.same)
+                self.keep_log = self.keep_log or rule.if_matched_regex is not None
+            if rule.different_url:
+                kept.add("url")
+        self.kept = tuple(sorted(kept))
+
+
+class CorrelationState:
+    """All an engine remembers between events (see the module's docstring)."""
+
+    def __init__(self, plan: Plan, *, rootcheck_forget: float = DEFAULT_FORGET):
+        self.plan = plan
+        self.sequence = 0                          # alerts made (their ids count it)
+        self.fired: dict[int, int] = {}            # rule id -> times it won
+        self.ignored_at: dict[int, float] = {}     # rule id -> start of its ignore time
+        self.lists = {name: EventList(plan.horizons[name], plan.indexes[name])
+                      for name in plan.horizons}
+        self.recent = self.lists[RECENT]
+        self.fts_seen = BoundedSet(TABLE_LIMIT)
+        self.diffs = BoundedSet(TABLE_LIMIT)
+        self.ignored = BoundedSet(TABLE_LIMIT)
+        # In memory; analyze puts one on disk in its place (run.py).
+        self.rootcheck = Findings(forget=rootcheck_forget)
+
+    def carried_to(self, plan: Plan) -> CorrelationState:
+        """This state for another ruleset (a reload): what the rules and lists that are
+        still there had, under the new ruleset's timeframes and indexes."""
+        new = CorrelationState(plan)
+        new.sequence = self.sequence
+        new.fired = dict(self.fired)
+        new.ignored_at = dict(self.ignored_at)
+        for name, target in new.lists.items():
+            old = self.lists.get(name)
+            if old is not None:
+                target.events, target.seq, target.marks = old.events, old.seq, old.marks
+                target.horizon = max(target.horizon, old.horizon)
+                for names, index in old.indexes.items():
+                    target.indexes[names] = index
+        new.fts_seen, new.diffs, new.ignored = self.fts_seen, self.diffs, self.ignored
+        new.rootcheck = self.rootcheck
+        return new
 
     # --- recording ---------------------------------------------------------------------------
 
-    def record(self, rule: Rule, ev) -> None:
+    def record(self, rule: Rule, ev: Event) -> None:
         """Remember an alerted event where correlating rules will look for it."""
-        if rule.sid_prev_matched is not None:
-            self._append(rule.sid_prev_matched, ev)
-        elif rule.group_prev_matched:
-            for target in rule.group_prev_matched:
-                self._append(target, ev)
-        if self.recent.horizon:
-            self._append(self.recent, ev)
+        targets = rule.record_keys
+        recent = self.recent.horizon
+        if not targets and not recent:
+            return
+        plan = self.plan
+        seen = Seen(ev.time, ev.matched, ev.full_log, ev.decoder.type,
+                    ev.log if plan.keep_log else None,
+                    {name: ev.field(name) for name in plan.kept})
+        for name in targets:
+            self._append(self.lists[name], ev, seen)
+        if recent:
+            self._append(self.recent, ev, seen)
 
-    def _append(self, target: EventList, ev) -> None:
+    def _append(self, target: EventList, ev: Event, seen: Seen) -> None:
         target.seq += 1
-        entry = (target.seq, ev)
+        entry = (target.seq, seen)
         events = target.events
         events.append(entry)
-        if ev.matched:
-            self._note_mark(target, target.seq, ev.matched)
-        cutoff = ev.time - target.horizon
+        if seen.matched:
+            _note_mark(target, target.seq, seen.matched)
+        cutoff = seen.time - target.horizon
         while events and events[0][1].time < cutoff:
             events.popleft()
         for names, index in target.indexes.items():
@@ -131,52 +250,32 @@ class Correlation:
                 continue
             bucket = index.get(key)
             if bucket is None:
-                if len(index) >= target.limit:
-                    self._prune(index, cutoff)
+                if len(index) >= LIST_LIMIT:
+                    _prune(index, cutoff)
                 bucket = index[key] = deque(maxlen=INDEX_KEY_LIMIT)
             bucket.append(entry)
 
-    @staticmethod
-    def _prune(index: dict, cutoff: float) -> None:
-        """Drop index keys whose newest event has left every timeframe."""
-        stale = [k for k, b in index.items() if not b or b[-1][1].time < cutoff]
-        for k in stale:
-            del index[k]
-        if len(index) > 0 and not stale:
-            # Still full of live keys: forget the oldest tenth.
-            for k in sorted(index, key=lambda k: index[k][-1][0])[:max(1, len(index) // 10)]:
-                del index[k]
-
-    def _mark(self, target: EventList, seq: int, ev, level: int) -> None:
-        ev.matched = level
-        self._note_mark(target, seq, level)
-
-    @staticmethod
-    def _note_mark(target: EventList, seq: int, level: int) -> None:
-        marks = target.marks
-        level = min(max(level, 0), 16)
-        if seq > marks[level]:
-            marks[level] = seq
-
     # --- searching ---------------------------------------------------------------------------
 
-    def search(self, rule: Rule, ev) -> list[str] | None:
+    def search(self, rule: Rule, ev: Event) -> list[str] | None:
         """The earlier events' logs when the rule's correlation holds, else None."""
-        kind = rule.search_kind
-        target = self.recent if kind == "events" else rule.search_list
+        target = self.lists[rule.search_key or RECENT]
         if not target.events:
             return None
         level = rule.level
-        same = rule.same
-        if same and kind != "events":
-            key = same_key(ev, tuple(same))
+        same = tuple(rule.same)
+        every = rule.search_key == RECENT
+        walk: deque[Entry]
+        if same and not every:
+            key = same_key(ev, same)
             if key is None:
                 return None
-            walk = target.indexes[tuple(same)].get(key)
-            if not walk:
+            bucket = target.indexes[same].get(key)
+            if not bucket:
                 return None
+            walk = bucket
             barrier = max(target.marks[level:])
-            same = []  # the index already holds only events with the same values
+            same = ()  # the index already holds only events with the same values
         else:
             walk = target.events
             barrier = 0
@@ -190,15 +289,15 @@ class Correlation:
         for seq, prev in reversed(walk):
             if seq <= barrier or now - prev.time > timeframe or prev.matched >= level:
                 return None
-            if kind == "events":
-                if prev.decoder.type != ev.decoder.type:
+            if every:
+                if prev.type != ev.decoder.type:
                     continue
-                if regex is not None and regex.search(prev.log) is None:
+                if regex is not None and (prev.log is None or regex.search(prev.log) is None):
                     continue
-            if same and same_key(prev, tuple(same)) != same_key(ev, tuple(same)):
+            if same and _seen_key(prev, same) != same_key(ev, same):
                 continue
             if different_url:
-                a, b = prev.fields.get("url"), ev.fields.get("url")
+                a, b = prev.values.get("url"), ev.fields.get("url")
                 if a is None or b is None or a == b:
                     continue
             if len(previous) < 10:
@@ -207,15 +306,15 @@ class Correlation:
                 count += 1
                 continue
             ev.matched = level
-            self._mark(target, seq, prev, level)
+            _mark(target, seq, prev, level)
             first_seq, first = target.events[-1]
-            self._mark(target, first_seq, first, level)
+            _mark(target, first_seq, first, level)
             return previous
         return None
 
     # --- first time seen, diffs, ignores -----------------------------------------------------
 
-    def first_time_seen(self, ev) -> bool:
+    def first_time_seen(self, ev: Event) -> bool:
         if ev.fts is not None:
             return ev.fts
         names = ev.decoder.fts
@@ -223,25 +322,51 @@ class Correlation:
             ev.fts = False
             return False
         key = (ev.decoder.reported,) + tuple(
-            ev.decoder.reported if FTS_FIELDS.get(n, n) is None else ev.field(FTS_FIELDS.get(n, n))
+            ev.decoder.reported if FTS_FIELDS.get(n, n) is None
+            else ev.field(FTS_FIELDS.get(n, n) or n)
             for n in names)
         seen = key in self.fts_seen
         self.fts_seen.add(key)
         ev.fts = not seen
         return ev.fts
 
-    def changed(self, rule: Rule, ev) -> bool:
+    def changed(self, rule: Rule, ev: Event) -> bool:
         key = (rule.id, ev.agent.get("id"), ev.location)
         before = self.diffs.get(key)
         self.diffs.add(key, ev.full_log)
         return before is not None and before != ev.full_log
 
-    def _ignore_key(self, fields: tuple[str, ...], ev) -> tuple:
+    @staticmethod
+    def _ignore_key(fields: tuple[str, ...], ev: Event) -> Key:
         return tuple((name, ev.decoder.reported if IGNORE_FIELD_NAMES.get(name, name) is None
-                      else ev.field(IGNORE_FIELD_NAMES.get(name, name))) for name in fields)
+                      else ev.field(IGNORE_FIELD_NAMES.get(name, name) or name))
+                     for name in fields)
 
-    def add_ignore(self, rule: Rule, ev) -> None:
+    def add_ignore(self, rule: Rule, ev: Event) -> None:
         self.ignored.add(self._ignore_key(rule.ignore_fields, ev))
 
-    def is_ignored(self, rule: Rule, ev) -> bool:
+    def is_ignored(self, rule: Rule, ev: Event) -> bool:
         return self._ignore_key(rule.check_if_ignored, ev) in self.ignored
+
+
+def _prune(index: dict[Key, deque[Entry]], cutoff: float) -> None:
+    """Drop index keys whose newest event has left every timeframe."""
+    stale = [k for k, b in index.items() if not b or b[-1][1].time < cutoff]
+    for k in stale:
+        del index[k]
+    if len(index) > 0 and not stale:
+        # Still full of live keys: forget the oldest tenth.
+        for k in sorted(index, key=lambda k: index[k][-1][0])[:max(1, len(index) // 10)]:
+            del index[k]
+
+
+def _mark(target: EventList, seq: int, seen: Seen, level: int) -> None:
+    seen.matched = level
+    _note_mark(target, seq, level)
+
+
+def _note_mark(target: EventList, seq: int, level: int) -> None:
+    marks = target.marks
+    level = min(max(level, 0), 16)
+    if seq > marks[level]:
+        marks[level] = seq

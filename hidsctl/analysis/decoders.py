@@ -13,11 +13,14 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from hidsctl.analysis.patterns import Pattern, PatternError, compile_pattern
 from hidsctl.analysis.xmlload import Node
 from hidsctl.errors import DecoderError, SourceLocation
+
+if TYPE_CHECKING:
+    from hidsctl.analysis.events import Event
 
 # OSSEC's names in <order>, mapped to the event field they fill (alerts.json names).
 ORDER_FIELDS = {
@@ -44,11 +47,9 @@ class Decoder:
     regex_offset: str | None = None
     order: list[str | None] = field(default_factory=list)
     fts: list[str] = field(default_factory=list)
-    ftscomment: str | None = None
     type: str = "syslog"
-    accumulate: bool = False
     use_own_name: bool = False
-    plugin: Callable | None = None
+    plugin: Callable[..., None] | None = None
     plugin_name: str | None = None
     plugin_offset: str | None = None   # after_parent or after_prematch (JSON_Decoder)
     get_next: bool = False
@@ -59,7 +60,7 @@ class Decoder:
     pre_kind: int = 0
     pre_literals: Any = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, str]:
         out = {"name": self.reported}
         if self.parent_reported:
             out["parent"] = self.parent_reported
@@ -72,7 +73,7 @@ class DecoderNode:
     children: list[Decoder] = field(default_factory=list)
     # (index, child) for the children decoding tries, in order: a child continuing a
     # sibling's regex (OSSEC's get_next chain) is never tried on its own.
-    tried: tuple = ()
+    tried: tuple[tuple[int, Decoder], ...] = ()
 
     def arrange(self) -> None:
         tried = []
@@ -170,11 +171,11 @@ class DecoderSet:
             self._by_program[key] = found
         return found
 
-    def decode(self, ev) -> None:
+    def decode(self, ev: Event) -> None:
         """Set ``ev.decoder`` and decoded fields, following OSSEC's DecodeEvent."""
         log = ev.log
-        low = ev.lower
-        if len(low) != len(log):
+        low: str | None = ev.lower
+        if len(ev.lower) != len(log):
             low = None  # lowercasing moved offsets: no prefilters for this text
         for node in self.candidates(ev.program_name, log[:1]):
             top = node.decoder
@@ -227,7 +228,7 @@ class DecoderSet:
             return
 
     @staticmethod
-    def _run_regexes(ev, chain: list[Decoder], idx: int, pmatch: int,
+    def _run_regexes(ev: Event, chain: list[Decoder], idx: int, pmatch: int,
                      cmatch: int | None) -> None:
         log = ev.log
         dec = chain[idx]
@@ -365,50 +366,94 @@ def _json_options(dec: Decoder, texts: dict[str, list[Node]]) -> None:
         dec.plugin = functools.partial(dec.plugin, **options)
 
 
-def decoder_from_xml(node: Node, plugins: dict[str, Callable]) -> Decoder:
+@dataclass
+class _Reading:
+    """A ``<decoder>`` being read: the decoder, the plugins it may name, and the texts kept
+    for the end (patterns and JSON options, checked and compiled together)."""
+
+    decoder: Decoder
+    plugins: dict[str, Callable[..., None]]
+    texts: dict[str, list[Node]] = field(default_factory=dict)
+
+
+def _text(r: _Reading, child: Node) -> None:
+    r.texts.setdefault(child.tag.lower(), []).append(child)
+
+
+def _parent(r: _Reading, child: Node) -> None:
+    r.decoder.parent = child.text
+
+
+def _order(r: _Reading, child: Node) -> None:
+    r.decoder.order = [ORDER_FIELDS.get(w.strip(), w.strip()) or None
+                       for w in child.text.split(",")]
+
+
+def _fts(r: _Reading, child: Node) -> None:
+    r.decoder.fts = [w.strip() for w in child.text.split(",") if w.strip()]
+
+
+def _type(r: _Reading, child: Node) -> None:
+    if child.text not in CATEGORIES:
+        raise DecoderError(f"decoder {r.decoder.name!r}: invalid type {child.text!r}",
+                           child.where())
+    r.decoder.type = child.text
+
+
+def _use_own_name(r: _Reading, child: Node) -> None:
+    r.decoder.use_own_name = child.text.strip().lower() in ("true", "yes")
+
+
+def _plugin_decoder(r: _Reading, child: Node) -> None:
+    dec = r.decoder
+    plugin = r.plugins.get(child.text)
+    if plugin is None:
+        raise DecoderError(f"decoder {dec.name!r}: unknown plugin decoder {child.text!r}",
+                           child.where())
+    dec.plugin = plugin
+    dec.plugin_name = child.text
+    dec.plugin_offset = _plugin_offset(child, dec.name)
+
+
+def _nothing(r: _Reading, child: Node) -> None:
+    """Accepted, with no effect: ``<var>`` (variables are expanded when the file is read),
+    ``<ftscomment>`` (a comment) and ``<accumulate>`` (accumulation across events is not
+    performed; docs/rules.md)."""
+
+
+# Every element a <decoder> may hold, and what reading it does: the index of what is
+# supported.
+DECODER_ELEMENTS: dict[str, Callable[[_Reading, Node], None]] = {
+    **dict.fromkeys(("regex", "pcre2", "prematch", "prematch_pcre2", "program_name",
+                     "program_name_pcre2", *JSON_OPTIONS), _text),
+    "parent": _parent,
+    "order": _order,
+    "fts": _fts,
+    "ftscomment": _nothing,
+    "type": _type,
+    "use_own_name": _use_own_name,
+    "accumulate": _nothing,
+    "plugin_decoder": _plugin_decoder,
+    "var": _nothing,
+}
+
+
+def decoder_from_xml(node: Node, plugins: dict[str, Callable[..., None]]) -> Decoder:
+    """One ``<decoder>``: its elements read by the handlers of ``DECODER_ELEMENTS``; an
+    unknown element is warned about and ignored, as OSSEC does."""
     name = node.attrs.get("name")
     if not name:
         raise DecoderError("<decoder> without a name", node.where())
     dec = Decoder(name=name, where=node.where(f"decoder {name!r}"))
-    texts: dict[str, list[Node]] = {}
+    reading = _Reading(dec, plugins)
     for child in node.children:
-        tag = child.tag.lower()
-        if tag in ("regex", "pcre2", "prematch", "prematch_pcre2", "program_name",
-                   "program_name_pcre2"):
-            texts.setdefault(tag, []).append(child)
-        elif tag == "parent":
-            dec.parent = child.text
-        elif tag == "order":
-            dec.order = [ORDER_FIELDS.get(w.strip(), w.strip()) or None
-                         for w in child.text.split(",")]
-        elif tag == "fts":
-            dec.fts = [w.strip() for w in child.text.split(",") if w.strip()]
-        elif tag == "ftscomment":
-            dec.ftscomment = child.text
-        elif tag == "type":
-            if child.text not in CATEGORIES:
-                raise DecoderError(f"decoder {name!r}: invalid type {child.text!r}",
-                                   child.where())
-            dec.type = child.text
-        elif tag == "use_own_name":
-            dec.use_own_name = child.text.strip().lower() in ("true", "yes")
-        elif tag == "accumulate":
-            dec.accumulate = True
-        elif tag == "plugin_decoder":
-            plugin = plugins.get(child.text)
-            if plugin is None:
-                raise DecoderError(f"decoder {name!r}: unknown plugin decoder {child.text!r}",
-                                   child.where())
-            dec.plugin = plugin
-            dec.plugin_name = child.text
-            dec.plugin_offset = _plugin_offset(child, name)
-        elif tag in ("json_null_field", "json_array_structure"):
-            texts.setdefault(tag, []).append(child)
-        elif tag == "var":
-            pass
-        else:
+        handler = DECODER_ELEMENTS.get(child.tag.lower())
+        if handler is None:
             warnings.warn(f"{child.where()}: decoder {name!r}: unknown option <{child.tag}> "
                           "ignored", stacklevel=2)
+        else:
+            handler(reading, child)
+    texts = reading.texts
     _json_options(dec, texts)
     for plain, pcre in (("regex", "pcre2"), ("prematch", "prematch_pcre2"),
                         ("program_name", "program_name_pcre2")):

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from hidsctl.analysis import cdb
 from hidsctl.analysis.compiled import COMPILED_RULES, CrawlerCheck
 from hidsctl.analysis.compiler import RuleCompiler
-from hidsctl.analysis.correlation import Correlation
+from hidsctl.analysis.correlation import CorrelationState, Plan
 from hidsctl.analysis.events import NO_DECODER, ROOTCHECK, Event, from_record
-from hidsctl.analysis.findings import finding_of
+from hidsctl.analysis.findings import DEFAULT_FORGET, finding_of
+from hidsctl.analysis.patterns import Pattern
 from hidsctl.analysis.jsondecode import SCALAR_FIELDS as _SCALAR
-from hidsctl.analysis.rules import ListRule, Rule, RuleNode, finish_rule
+from hidsctl.analysis.rules import ListRule, Rule, RuleNode
 from hidsctl.analysis.ruleset import Ruleset
 from hidsctl.records import Record, format_timestamp
 
@@ -30,56 +31,54 @@ class Outcome:
 
     event: Event
     rule: Rule | None = None
-    alert: dict | None = None
+    alert: dict[str, Any] | None = None
+    firedtimes: int = 0  # the rule's wins so far, this one included
 
 
 class Engine:
+    """One compiled ruleset and the correlation state it works with. The rules are
+    read-only; ``state`` is everything learnt from events, and may be swapped for another
+    (bus/snapshot.py: one per partition) or a fresh one (``reset``)."""
+
     def __init__(self, ruleset: Ruleset, *, crawler_dns: bool = False,
-                 manager: str | None = None):
+                 manager: str | None = None, rootcheck_forget: float = DEFAULT_FORGET):
         self.ruleset = ruleset
         self.decoders = ruleset.decoders
         self.top: tuple[RuleNode, ...] = tuple(ruleset.tree.top)
-        self.correlation = Correlation()
+        self.plan = Plan(ruleset.tree.rules())
+        self.rootcheck_forget = rootcheck_forget
+        self.state = self.new_state()
         self.crawler = CrawlerCheck(use_dns=crawler_dns)
         self.manager = {"name": manager or socket.gethostname()}
-        self.sequence = 0
-        for rule in ruleset.tree.rules():
-            finish_rule(rule)
-            self.correlation.register(rule)
         compiler = RuleCompiler(self)
         self._entries = compiler.compile(self.top)
         self._lines, self._names, self._patterns = compiler.lines, compiler.ns, compiler.patterns
 
+    def new_state(self) -> CorrelationState:
+        return CorrelationState(self.plan, rootcheck_forget=self.rootcheck_forget)
+
     def reset(self) -> None:
         """Forget all state between events, as a fresh ossec-logtest process would."""
-        self.correlation = Correlation()
-        self.sequence = 0
-        for rule in self.ruleset.tree.rules():
-            rule.firedtimes = 0
-            rule.time_ignored = 0.0
-            for target in [rule.sid_prev_matched, rule.search_list, *rule.group_prev_matched]:
-                if target is not None:
-                    target.clear()
-            self.correlation.register(rule)
+        self.state = self.new_state()
 
     # --- services the compiled rule checks call ----------------------------------------------
 
-    def compiled_check(self, name: str):
+    def compiled_check(self, name: str) -> Callable[[Event], bool]:
         if name == "is_valid_crawler":
             return self.crawler
         return COMPILED_RULES[name]
 
-    def diff_check(self, rule: Rule):
-        return lambda ev: self.correlation.changed(rule, ev)
+    def diff_check(self, rule: Rule) -> Callable[[Event], bool]:
+        return lambda ev: self.state.changed(rule, ev)
 
-    def fts_check(self):
-        return lambda ev: self.correlation.first_time_seen(ev)
+    def fts_check(self) -> Callable[[Event], bool]:
+        return lambda ev: self.state.first_time_seen(ev)
 
-    def list_check(self, list_rule: ListRule):
+    def list_check(self, list_rule: ListRule) -> Callable[[Event], bool]:
         name = list_rule.field
         kind, check = list_rule.lookup, list_rule.check_value
 
-        def check_list(ev) -> bool:
+        def check_list(ev: Event) -> bool:
             table = list_rule.table
             if table is None:
                 return False
@@ -105,7 +104,7 @@ class Engine:
                 return None
         return None
 
-    def pattern_named(self, name: str):
+    def pattern_named(self, name: str) -> Pattern | None:
         return self._patterns.get(name)
 
     # --- evaluation --------------------------------------------------------------------------
@@ -115,7 +114,12 @@ class Engine:
         entry = self._entries.get(ev.decoder.type)
         if entry is None:
             return None
-        return entry(ev, ev.log, ev.lower, ev.fields, ev.decoder.reported, ev.program_name)
+        rule: Rule | None = entry(ev, ev.log, ev.lower, ev.fields, ev.decoder.reported,
+                                  ev.program_name)
+        if rule is not None:
+            fired = self.state.fired
+            fired[rule.id] = fired.get(rule.id, 0) + 1
+        return rule
 
     def process(self, ev: Event) -> Outcome:
         """Decode (for log events), match, apply ignores and correlation; build the alert."""
@@ -124,27 +128,31 @@ class Engine:
         elif ev.decoder is ROOTCHECK:
             self.note_rootcheck(ev)
         rule = self.match(ev)
-        outcome = Outcome(ev, rule)
-        if rule is None or rule.level == 0:
+        if rule is None:
+            return Outcome(ev)
+        state = self.state
+        outcome = Outcome(ev, rule, firedtimes=state.fired[rule.id])
+        if rule.level == 0:
             return outcome
         if rule.ignore_time:
-            if rule.time_ignored and ev.time - rule.time_ignored < rule.ignore_time:
+            since = state.ignored_at.get(rule.id)
+            if since and ev.time - since < rule.ignore_time:
                 return outcome
-            rule.time_ignored = ev.time
-        if rule.check_if_ignored and self.correlation.is_ignored(rule, ev):
+            state.ignored_at[rule.id] = ev.time
+        if rule.check_if_ignored and self.state.is_ignored(rule, ev):
             return outcome
         if rule.ignore_fields:
-            self.correlation.add_ignore(rule, ev)
-        self.correlation.record(rule, ev)
+            self.state.add_ignore(rule, ev)
+        self.state.record(rule, ev)
         if "no_log" not in rule.options:
-            outcome.alert = self.build_alert(rule, ev)
+            outcome.alert = self.build_alert(rule, ev, outcome.firedtimes)
         return outcome
 
     def note_rootcheck(self, ev: Event) -> None:
         """As OSSEC's rootcheck decoder: the event is first-time-seen (``<if_fts />``, rule
         510) only when the agent's findings (findings.py) did not hold it yet."""
         finding = finding_of(ev.record) if ev.record is not None else ev.full_log
-        ev.fts = self.correlation.rootcheck.sighting(str(ev.agent.get("id", "")), finding,
+        ev.fts = self.state.rootcheck.sighting(str(ev.agent.get("id", "")), finding,
                                                      ev.time)
 
     def process_record(self, record: Record) -> Outcome | None:
@@ -153,8 +161,12 @@ class Engine:
             return None
         return self.process(ev)
 
-    def build_alert(self, rule: Rule, ev: Event) -> dict[str, Any]:
-        self.sequence += 1
+    def build_alert(self, rule: Rule, ev: Event, firedtimes: int | None = None
+                    ) -> dict[str, Any]:
+        """The alert of ``rule`` on ``ev``; ``firedtimes`` defaults to the rule's count."""
+        if firedtimes is None:
+            firedtimes = self.state.fired.get(rule.id, 0)
+        self.state.sequence += 1
         record = ev.record
         stamp = record.get("timestamp") if record is not None else None
         if not isinstance(stamp, str):
@@ -162,8 +174,8 @@ class Engine:
         alert: dict[str, Any] = {
             "type": "alert",
             "timestamp": stamp,
-            "id": f"{int(ev.time)}.{self.sequence}",
-            "rule": dict(rule.alert_rule, firedtimes=rule.firedtimes),
+            "id": f"{int(ev.time)}.{self.state.sequence}",
+            "rule": dict(rule.alert_rule, firedtimes=firedtimes),
             "agent": ev.agent,
             "manager": self.manager,
         }
@@ -186,7 +198,8 @@ class Engine:
         return alert
 
 
-def alert_data(fields: dict[str, str], structured: dict[str, list] | None = None) -> dict:
+def alert_data(fields: dict[str, str], structured: dict[str, list[Any]] | None = None
+               ) -> dict[str, Any]:
     """The alert's ``data``: dotted field names nested as Wazuh nests them (``user.name``
     under ``user``), arrays the JSON decoder kept shown as arrays. A name that cannot nest
     (its parent is already a value, or it is one the schema types as text) stays whole."""
@@ -205,7 +218,7 @@ def alert_data(fields: dict[str, str], structured: dict[str, list] | None = None
     return data
 
 
-def _parent_of(data: dict, parts: list[str]) -> dict | None:
+def _parent_of(data: dict[str, Any], parts: list[str]) -> dict[str, Any] | None:
     """The object a dotted name's last part goes in, made as needed; None if it cannot nest."""
     if not all(parts) or parts[0] in _SCALAR:
         return None

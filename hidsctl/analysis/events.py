@@ -50,7 +50,7 @@ class Event:
                  "header", "decoder", "fields", "time", "agent", "matched", "syscheck",
                  "fts", "previous", "lower", "_local", "structured")
 
-    def __init__(self, record: Record | None, full_log: str, location: str, agent: dict,
+    def __init__(self, record: Record | None, full_log: str, location: str, agent: dict[str, Any],
                  when: float, header: Header | None = None):
         self.record = record
         self.full_log = full_log
@@ -70,19 +70,15 @@ class Event:
         self.decoder: Decoder = NO_DECODER
         self.fields: dict[str, str] = {}
         self.matched = 0
-        self.syscheck: dict | None = None
+        self.syscheck: dict[str, Any] | None = None
         self.fts: bool | None = None
         self.previous: list[str] | None = None
         self.lower = self.log.lower()  # for the rules' substring prefilters
         self._local: time.struct_time | None = None
         # Fields the alert shows as JSON arrays rather than as their text (JSON decoder).
-        self.structured: dict[str, list] | None = None
+        self.structured: dict[str, list[Any]] | None = None
 
-    @property
-    def size(self) -> int:
-        return len(self.log)
-
-    def _localtime(self):
+    def _localtime(self) -> time.struct_time:
         if self._local is None:
             self._local = time.localtime(self.time)
         return self._local
@@ -96,13 +92,14 @@ class Event:
 
     def field(self, name: str) -> str | None:
         if name in ("location", "hostname", "program_name"):
-            return getattr(self, name)
+            value: str | None = getattr(self, name)
+            return value
         if name == "agent":
             return self.agent.get("id")
         return self.fields.get(name)
 
 
-def _host_of(agent: dict, location: str) -> str:
+def _host_of(agent: dict[str, Any], location: str) -> str:
     if location.startswith("("):
         return location
     return str(agent.get("name") or "")
@@ -110,7 +107,7 @@ def _host_of(agent: dict, location: str) -> str:
 
 # --- records to events ------------------------------------------------------------------------
 
-def from_log_line(line: str, location: str = "stdin", agent: dict | None = None,
+def from_log_line(line: str, location: str = "stdin", agent: dict[str, Any] | None = None,
                   when: float | None = None, record: Record | None = None) -> Event:
     return Event(record, line, location, agent or {}, time.time() if when is None else when,
                  predecode(line))
@@ -152,7 +149,7 @@ def from_record(record: Record) -> Event | None:
     return Event(record, text, location, agent, when, predecode(text))
 
 
-def agent_status_text(record: Record, agent: dict) -> str:
+def agent_status_text(record: Record, agent: dict[str, Any]) -> str:
     name = agent.get("name") or agent.get("id") or "unknown"
     ip = agent.get("ip") or "any"
     status = record.get("status")
@@ -203,7 +200,7 @@ SYSCHECK_LINES = (
 _WAZUH_NAMES = {"mode": "perm", "uname": "uname", "gname": "gname"}
 
 
-def _syscheck(record: Record, agent: dict, when: float) -> Event:
+def _syscheck(record: Record, agent: dict[str, Any], when: float) -> Event:
     path = str(record.get("path", ""))
     event = record.get("event")
     old, new = record.get("old"), record.get("new")
@@ -234,8 +231,8 @@ def _syscheck(record: Record, agent: dict, when: float) -> Event:
     return ev
 
 
-def syscheck_object(path: str, event: Any, changed: list[str], old: dict, new: dict,
-                    diff: Any) -> dict:
+def syscheck_object(path: str, event: Any, changed: list[str], old: dict[str, Any],
+                    new: dict[str, Any], diff: Any) -> dict[str, Any]:
     """The alert's Wazuh-style ``syscheck`` object."""
     out: dict[str, Any] = {"path": path, "event": event, "changed_attributes": changed}
     for name in ("size", "mode", "uid", "gid", "uname", "gname", "mtime", "inode", "md5",

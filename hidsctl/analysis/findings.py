@@ -15,8 +15,8 @@ matched, and does not make a finding new).
   ``LIMIT`` in all; forgotten findings are pruned.
 
 Without a path the table lives in memory: one run's worth for a pipeline without a state
-directory, and the partition state that ``analyze --group`` snapshots to the bus (pickling
-serialises the database). With a path (``STATE_DIR/rootcheck.db``) it survives restarts;
+directory, and the partition state that ``analyze --group`` snapshots to the bus (as rows:
+``dump`` and ``restore``). With a path (``STATE_DIR/rootcheck.db``) it survives restarts;
 sightings are kept aside and written in one short transaction by ``commit``, which
 ``analyze`` calls once the output they led to is written (run.py says when), so processes
 sharing the file (``analyze --workers``) never hold a write lock for long, and a crash
@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 DEFAULT_FORGET = 2 * 86400.0
 PER_AGENT = 10000
@@ -41,7 +42,7 @@ SCHEMA = ("CREATE TABLE findings (agent TEXT NOT NULL, finding TEXT NOT NULL, "
           "CREATE INDEX findings_last_seen ON findings (last_seen)")
 
 
-def finding_of(record: dict) -> str:
+def finding_of(record: dict[str, Any]) -> str:
     """What identifies a finding of a ``rootcheck`` record."""
     title = str(record.get("title", ""))
     file = record.get("file")
@@ -51,7 +52,7 @@ def finding_of(record: dict) -> str:
 
 
 class Findings:
-    def __init__(self, path: str | os.PathLike | None = None, *,
+    def __init__(self, path: str | os.PathLike[str] | None = None, *,
                  forget: float = DEFAULT_FORGET, per_agent: int = PER_AGENT,
                  limit: int = LIMIT):
         self.path = Path(path) if path is not None else None
@@ -152,22 +153,23 @@ class Findings:
             self._db.close()
             self._db = None
 
-    # --- pickling: analyze --group's partition snapshots -----------------------------------
+    # --- as data: analyze --group's partition snapshots (bus/snapshot.py) -----------------
 
-    def __getstate__(self) -> dict:
+    def dump(self) -> tuple[list[tuple[str, str, float, float]], float, int]:
+        """(rows of (agent, finding, first seen, last seen), newest time, findings added
+        since the last prune) of an in-memory table."""
         if self.path is not None:
-            raise TypeError("a rootcheck database on disk is not pickled")
-        state = {name: getattr(self, name) for name in ("forget", "per_agent", "limit",
-                                                        "newest", "added")}
+            raise TypeError("a rootcheck database on disk is not snapshotted")
         self.commit()
-        state["db"] = self._db.serialize() if self._db is not None else None
-        return state
+        rows = [(str(a), str(f), float(first), float(last)) for a, f, first, last in
+                self.open().execute("SELECT agent, finding, first_seen, last_seen FROM findings "
+                                    "ORDER BY agent, finding")]
+        return rows, self.newest, self.added
 
-    def __setstate__(self, state: dict) -> None:
-        blob = state.pop("db")
-        Findings.__init__(self, None, forget=state["forget"], per_agent=state["per_agent"],
-                          limit=state["limit"])
-        self.newest, self.added = state["newest"], state["added"]
-        if blob is not None:
-            self._db = sqlite3.connect(":memory:", isolation_level=None)
-            self._db.deserialize(blob)
+    def restore(self, rows: list[tuple[str, str, float, float]], newest: float,
+                added: int) -> None:
+        """Add what ``dump`` gave, this table's bounds applied."""
+        for agent, finding, first, last in rows:
+            self.pending[(agent, finding)] = (first, last)
+        self.newest, self.added = max(self.newest, newest), max(self.added, added)
+        self.commit()

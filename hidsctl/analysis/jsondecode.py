@@ -17,15 +17,16 @@ included) decodes nothing; past :data:`MAX_FIELDS` fields the rest are dropped.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hidsctl.analysis.decoders import ORDER_FIELDS
+
+if TYPE_CHECKING:
+    from hidsctl.analysis.events import Event
 
 MAX_INPUT = 65536      # characters of JSON read (Wazuh's whole event is at most 64 KiB)
 MAX_DEPTH = 32         # nesting of objects and arrays
 MAX_FIELDS = 512       # fields taken from one document
-NULL_MODES = ("string", "discard", "empty")
-ARRAY_MODES = ("array", "csv")
 # Fields the alert schema types as scalars: never nested objects or arrays under these.
 SCALAR_FIELDS = frozenset(("srcip", "srcport", "dstip", "dstport", "srcuser", "dstuser",
                            "url"))
@@ -39,7 +40,7 @@ def _no_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_int=str, parse_float=str, parse_constant=_no_constant)
 
 
-def parse_object(text: str) -> dict | None:
+def parse_object(text: str) -> dict[str, Any] | None:
     """The JSON object ``text`` begins with (after blanks), or None."""
     text = text.lstrip()
     if not text.startswith("{") or len(text) > MAX_INPUT:
@@ -82,12 +83,12 @@ def _scalar(value: Any, null: str) -> str | None:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def flatten(doc: dict, *, null: str = "string", arrays: str = "array"
-            ) -> tuple[dict[str, str], dict[str, list]]:
+def flatten(doc: dict[str, Any], *, null: str = "string", arrays: str = "array"
+            ) -> tuple[dict[str, str], dict[str, list[Any]]]:
     """(fields as text, the arrays to show as JSON arrays in the alert) of a document."""
     fields: dict[str, str] = {}
-    shown: dict[str, list] = {}
-    stack: list[tuple[str, dict]] = [("", doc)]
+    shown: dict[str, list[Any]] = {}
+    stack: list[tuple[str, dict[str, Any]]] = [("", doc)]
     while stack and len(fields) < MAX_FIELDS:
         prefix, obj = stack.pop()
         nested = []
@@ -115,7 +116,7 @@ def flatten(doc: dict, *, null: str = "string", arrays: str = "array"
     return fields, shown
 
 
-def _array(value: list, null: str, arrays: str) -> tuple[str | None, list | None]:
+def _array(value: list[Any], null: str, arrays: str) -> tuple[str | None, list[Any] | None]:
     """(the text rules match, the list the alert shows or None) of an array."""
     items = [_scalar(v, null) if not isinstance(v, (dict, list)) else
              json.dumps(v, separators=(",", ":"), ensure_ascii=False) for v in value]
@@ -125,7 +126,7 @@ def _array(value: list, null: str, arrays: str) -> tuple[str | None, list | None
     return json.dumps(kept, separators=(",", ":"), ensure_ascii=False), kept
 
 
-def json_decoder(ev, start: int = 0, *, null: str = "string", arrays: str = "array") -> None:
+def json_decoder(ev: Event, start: int = 0, *, null: str = "string", arrays: str = "array") -> None:
     """Fill the event's fields from the JSON object at ``start`` of its message."""
     doc = parse_object(ev.log[start:] if start else ev.log)
     if doc is None:

@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 import re2
 
+Search = Callable[[str], Any]  # a pattern's search: a match object or None
+
 _MAXREPEAT = C.MAXREPEAT
 
 
@@ -44,7 +46,7 @@ _UNICODE_CLASS = {
 _NEGATED = {C.CATEGORY_NOT_WORD: C.CATEGORY_WORD, C.CATEGORY_NOT_SPACE: C.CATEGORY_SPACE}
 
 
-def _ascii_members(test) -> list[int]:
+def _ascii_members(test: Callable[[str], Any]) -> list[int]:
     return [c for c in range(128) if test(chr(c))]
 
 
@@ -95,7 +97,7 @@ def _scoped_ignorecase(items: Any) -> bool:
     return False
 
 
-def _sequence(seq: list, info: Translation) -> str:
+def _sequence(seq: list[Any], info: Translation) -> str:
     return "".join(_item(op, av, info) for op, av in seq)
 
 
@@ -170,7 +172,7 @@ def _class(items: Any, info: Translation) -> str:
     return f"[{'^' if negate else ''}{''.join(parts)}]"
 
 
-def _ascii_class(items: list, negate: bool, info: Translation) -> str:
+def _ascii_class(items: list[Any], negate: bool, info: Translation) -> str:
     """A class written as the ASCII characters it holds. Negation stays RE2's, so that
     case folding applies before it, as in re (``(?i)[^a]`` holds neither a nor A)."""
     members: set[int] = set()
@@ -226,7 +228,7 @@ class Match:
 
     __slots__ = ("_text", "_spans")
 
-    def __init__(self, text: str, spans: list):
+    def __init__(self, text: str, spans: list[tuple[int, int]]):
         self._text = text
         self._spans = spans
 
@@ -236,19 +238,16 @@ class Match:
     def end(self, group: int = 0) -> int:
         return self._spans[group][1]
 
-    def span(self, group: int = 0) -> tuple[int, int]:
-        return tuple(self._spans[group])
-
     def group(self, group: int = 0) -> str | None:
         start, end = self._spans[group]
         return None if start < 0 else self._text[start:end]
 
-    def groups(self) -> tuple:
+    def groups(self) -> tuple[str | None, ...]:
         text = self._text
         return tuple([None if s < 0 else text[s:e] for s, e in self._spans[1:]])
 
 
-def _binding_match(rx: Any):
+def _binding_match(rx: Any) -> tuple[Any, Any] | None:
     """(Match, UNANCHORED) of the wrapper's C++ binding, or None when it has other names.
 
     The wrapper's own search costs 4 us (a generator and offset tables per call); the
@@ -259,7 +258,7 @@ def _binding_match(rx: Any):
     return None if match is None or anchor is None else (match, anchor)
 
 
-def _compile(items: Any, flags: int, *, ascii_text: bool, capture: bool):
+def _compile(items: Any, flags: int, *, ascii_text: bool, capture: bool) -> tuple[Any, Any]:
     """(compiled program, Translation) or (None, None) when RE2 cannot run it."""
     try:
         source, info = translate(items, flags, ascii_text=ascii_text)
@@ -269,8 +268,8 @@ def _compile(items: Any, flags: int, *, ascii_text: bool, capture: bool):
         return None, None
 
 
-def searcher(items: Any, flags: int, fallback: Callable, *,
-             capture: bool = True) -> Callable | None:
+def searcher(items: Any, flags: int, fallback: Search, *,
+             capture: bool = True) -> Search | None:
     """``search(text)`` on RE2 for a parsed pattern, texts RE2 cannot take handed to
     ``fallback``; None when RE2 cannot run the pattern.
 
@@ -299,7 +298,7 @@ def searcher(items: Any, flags: int, fallback: Callable, *,
     assert translation is not None  # ascii_rx or unicode_source exists, each with its info
     dollar = translation.dollar
 
-    def unicode_search(text: str):
+    def unicode_search(text: str) -> Any:
         if not unicode_programs:
             try:
                 unicode_programs.append(re2.compile(unicode_source, options).search)
@@ -310,7 +309,7 @@ def searcher(items: Any, flags: int, fallback: Callable, *,
         except UnicodeEncodeError:  # a lone surrogate: not UTF-8
             return fallback(text)
 
-    def search(text: str):
+    def search(text: str) -> Any:
         if dollar and text[-1:] == "\n":
             return fallback(text)
         if binding is not None and text.isascii():

@@ -57,7 +57,7 @@ def as_json(outcome: Outcome) -> dict[str, Any]:
     if rule is not None:
         out["rule"] = {"id": str(rule.id), "level": rule.level,
                        "description": rule.description, "groups": rule.groups,
-                       "firedtimes": rule.firedtimes}
+                       "firedtimes": outcome.firedtimes}
     return out
 
 

@@ -23,7 +23,7 @@ import traceback
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import orjson
 
@@ -33,6 +33,10 @@ from hidsctl.diagnostics import logger
 from hidsctl.errors import HidsError, UsageError
 from hidsctl.records import (CHECKPOINT, CHECKPOINT_TAG, RecordReader, RecordWriter,
                              checkpoint_record, dumps)
+
+if TYPE_CHECKING:
+    from hidsctl.analysis.engine import Engine
+    from hidsctl.deadletter import DeadLetters
 
 BATCH_BYTES = 1 << 16  # lines gathered per worker before one write to its pipe
 MAX_WORKERS = 64
@@ -61,7 +65,8 @@ class Worker:
 
 
 def analyze_parallel(settings: AnalyzeSettings, workers: int, stdin: BinaryIO | None = None,
-                     stdout: BinaryIO | None = None, dead_letters=None,
+                     stdout: BinaryIO | None = None,
+                     dead_letters: DeadLetters | None = None,
                      rootcheck_db: Path | None = None) -> int:
     if not 1 <= workers <= MAX_WORKERS:
         raise UsageError(f"--workers must be 1..{MAX_WORKERS}")
@@ -98,7 +103,7 @@ def analyze_parallel(settings: AnalyzeSettings, workers: int, stdin: BinaryIO | 
 def _dispatch(stdin: BinaryIO | None, procs: list[Worker], merger: "Merger") -> None:
     """Read the input; analysable records to their agent's worker, others straight out."""
     count = len(procs)
-    slot_of: dict = {}
+    slot_of: dict[str, int] = {}
 
     def flush_all() -> None:
         for worker in procs:
@@ -222,8 +227,8 @@ class Merger:
 
 # --- the worker processes ---------------------------------------------------------------------
 
-def _fork_worker(number: int, engine, settings: AnalyzeSettings,
-                 earlier: list[Worker], dead_letters=None,
+def _fork_worker(number: int, engine: Engine, settings: AnalyzeSettings,
+                 earlier: list[Worker], dead_letters: DeadLetters | None = None,
                  rootcheck_db: Path | None = None) -> Worker:
     in_read, in_write = os.pipe()
     out_read, out_write = os.pipe()
@@ -249,8 +254,9 @@ def _fork_worker(number: int, engine, settings: AnalyzeSettings,
     return Worker(number, pid, os.fdopen(in_write, "wb"), os.fdopen(out_read, "rb", buffering=0))
 
 
-def _worker_main(number: int, engine, settings: AnalyzeSettings, in_fd: int,
-                 out_fd: int, dead_letters=None, rootcheck_db: Path | None = None) -> int:
+def _worker_main(number: int, engine: Engine, settings: AnalyzeSettings, in_fd: int,
+                 out_fd: int, dead_letters: DeadLetters | None = None,
+                 rootcheck_db: Path | None = None) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until run_engine takes it over
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     devnull = os.open(os.devnull, os.O_RDWR)

@@ -71,11 +71,17 @@ class Pattern:
             self.search, self.exists = _by_length(rx.search, linear), _by_length(rx.search,
                                                                                exists)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # For the compiled-ruleset cache (rulecache.py): the analysis results travel, the
+        # bound searchers (closures, RE2 objects) are made again from them.
+        return (_restore, (self.source, self.kind, self.rx, self.negate, self.shapes,
+                           self.literals, self.exact, self.anchored, self.first))
+
     def test(self, text: str) -> bool:
         """Whether the pattern (with its negation) accepts ``text``."""
         return (self.search(text) is not None) is not self.negate
 
-    def captures(self, text: str):
+    def captures(self, text: str) -> tuple[int, list[str]] | None:
         """(end offset, captured groups that were set) or None."""
         m = self.search(text)
         if m is None:
@@ -86,17 +92,34 @@ class Pattern:
         return f"Pattern({self.kind}, {self.source!r})"
 
 
+def _restore(source: str, kind: str, rx: Any, negate: bool, shapes: list[Any],
+             literals: tuple[str, ...] | None, exact: bool, anchored: bool,
+             first: frozenset[str] | None) -> Pattern:
+    """A pickled Pattern made whole without analysing its parse tree again (only the few
+    patterns with a slow shape parse it, to build their RE2 searchers)."""
+    pattern = Pattern.__new__(Pattern)
+    pattern.source, pattern.kind, pattern.rx, pattern.negate = source, kind, rx, negate
+    pattern.search = pattern.exists = rx.search
+    pattern.engine = "re" if isinstance(rx, re.Pattern) else "regex"
+    pattern.shapes = shapes
+    pattern.literals, pattern.exact, pattern.anchored, pattern.first = \
+        literals, exact, anchored, first
+    if shapes:
+        pattern._to_re2(_parse(rx))
+    return pattern
+
+
 _RUN_MIN = 3
 SHORT_TEXT = 128
 
 
 def _by_length(short: Any, long: Any) -> Any:
-    def search(text: str):
+    def search(text: str) -> Any:
         return short(text) if len(text) <= SHORT_TEXT else long(text)
     return search
 
 
-def required_literals(alternatives: list | None,
+def required_literals(alternatives: list[Any] | None,
                       C: Any) -> tuple[tuple[str, ...] | None, bool, bool]:
     """Analyse a parsed pattern's alternatives: (literals, exact, anchored).
 
@@ -118,7 +141,7 @@ def required_literals(alternatives: list | None,
     return literals, exact, anchored
 
 
-def _prefixes(alternatives: list, C: Any):
+def _prefixes(alternatives: list[Any], C: Any) -> tuple[tuple[str, ...], bool, bool] | None:
     """Every alternative anchored at the start with a literal: those literals."""
     literals, exact = [], True
     for alt in alternatives:
@@ -136,7 +159,7 @@ def _prefixes(alternatives: list, C: Any):
     return tuple(literals), exact, True
 
 
-def _runs(alternatives: list, C: Any):
+def _runs(alternatives: list[Any], C: Any) -> tuple[tuple[str, ...], bool, bool] | None:
     """Each alternative's longest literal run, when all are long enough to be worth it."""
     literals, exact = [], True
     for alt in alternatives:
@@ -157,7 +180,7 @@ def _runs(alternatives: list, C: Any):
     return tuple(literals), exact, False
 
 
-def _parse(rx: Any):
+def _parse(rx: Any) -> Any:
     """The parse tree of a stdlib pattern; None for other engines' patterns."""
     if not isinstance(rx, re.Pattern):
         return None
@@ -168,7 +191,7 @@ def _parse(rx: Any):
         return None
 
 
-def _parsed_alternatives(rx: Any, parsed: Any):
+def _parsed_alternatives(rx: Any, parsed: Any) -> tuple[Any, Any]:
     """The top-level alternatives of a case-insensitive stdlib pattern's parse tree, and
     the parser's opcodes; (None, None) for other patterns."""
     from re import _constants as C  # type: ignore[attr-defined]
@@ -183,7 +206,7 @@ def _parsed_alternatives(rx: Any, parsed: Any):
     return [items], C
 
 
-def first_characters(alternatives: list | None, C: Any) -> frozenset[str] | None:
+def first_characters(alternatives: list[Any] | None, C: Any) -> frozenset[str] | None:
     """ASCII characters every match must start the text with (see Pattern.first)."""
     if alternatives is None:
         return None
@@ -201,7 +224,7 @@ def first_characters(alternatives: list | None, C: Any) -> frozenset[str] | None
 _ASCII = [chr(i) for i in range(128)]
 
 
-def _first_of(items: list, C: Any) -> set[str] | None:
+def _first_of(items: list[Any], C: Any) -> set[str] | None:
     """ASCII characters the sequence ``items`` can start with; None when unknown."""
     if not items:
         return None
@@ -226,7 +249,7 @@ def _first_of(items: list, C: Any) -> set[str] | None:
     return None
 
 
-def _class_members(items: list, C: Any) -> set[str] | None:
+def _class_members(items: list[Any], C: Any) -> set[str] | None:
     categories = {C.CATEGORY_DIGIT: r"\d", C.CATEGORY_NOT_DIGIT: r"\D",
                   C.CATEGORY_SPACE: r"\s", C.CATEGORY_NOT_SPACE: r"\S",
                   C.CATEGORY_WORD: r"\w", C.CATEGORY_NOT_WORD: r"\W"}

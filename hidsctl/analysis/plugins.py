@@ -7,8 +7,12 @@ plugin does for its log format.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from hidsctl.analysis.jsondecode import json_decoder
+
+if TYPE_CHECKING:
+    from hidsctl.analysis.events import Event
 
 _PF = re.compile(
     r"(?:rule \S+\s*)?(?:\(match\):\s*)?(\w+) (?:in|out) on \S+: "
@@ -16,7 +20,7 @@ _PF = re.compile(
 _PF_NOPORT = re.compile(r"(\w+) (?:in|out) on \S+: (\S+) > (\S+?):? (\w+)")
 
 
-def pf_decoder(ev) -> None:
+def pf_decoder(ev: Event) -> None:
     f = ev.fields
     m = _PF.search(ev.log)
     if m:
@@ -32,7 +36,7 @@ def pf_decoder(ev) -> None:
 _KV = re.compile(r'(\w+)=("[^"]*"|\S+)')
 
 
-def sonicwall_decoder(ev) -> None:
+def sonicwall_decoder(ev: Event) -> None:
     f = ev.fields
     for key, value in _KV.findall(ev.log):
         value = value.strip('"')
@@ -51,7 +55,7 @@ def sonicwall_decoder(ev) -> None:
             f["status"] = value
 
 
-def symantec_ws_decoder(ev) -> None:
+def symantec_ws_decoder(ev: Event) -> None:
     parts = ev.log.split(",")
     f = ev.fields
     if len(parts) > 2:
@@ -69,7 +73,7 @@ _OSSEC_ALERT = re.compile(
 _OSSEC_ALERT_FIELDS = re.compile(r"(srcip|user|dstip): ([^;]*);\s*")
 
 
-def ossec_alert_decoder(ev) -> None:
+def ossec_alert_decoder(ev: Event) -> None:
     """An alert relayed as text (``ossec: Alert Level: N; Rule: ID - desc; Location: …``)."""
     m = _OSSEC_ALERT.search(ev.log)
     if not m:

@@ -46,7 +46,7 @@ class Header:
         self.program_name = program_name
         self.timestamp = timestamp
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, str]:
         out = {}
         if self.hostname is not None:
             out["hostname"] = self.hostname
@@ -216,7 +216,7 @@ def _asl(s: str) -> Header:
     return header
 
 
-def _rfc5424(m: re.Match) -> Header:
+def _rfc5424(m: re.Match[str]) -> Header:
     stamp, host, app, procid, msgid, sd, msg = m.groups()
     msg = msg or ""
     if msg.startswith("\ufeff"):

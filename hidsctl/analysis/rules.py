@@ -6,6 +6,12 @@ each id appears), of every rule whose groups contain its ``if_group``, of every 
 above its ``if_level``, or else of the template of its category. ``overwrite="yes"``
 replaces a rule's options in place. Siblings are kept in descending level, level 0 first
 (OSSEC evaluates ignore rules before alerting ones), ties in file order.
+
+Reading: ``RULE_ATTRIBUTES`` and ``RULE_ELEMENTS`` map each attribute and element a
+``<rule>`` may hold to the function that reads it; they are the list of what is
+supported (anything else is warned about and ignored). Once the whole ruleset is loaded
+(``RuleTree.finish``) a rule is read-only: what analysis learns from events is the
+engine's (correlation.CorrelationState).
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import warnings
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterator
 
+from hidsctl.analysis.correlation import RECENT
 from hidsctl.analysis.mitre import mitre_object
 from hidsctl.analysis.patterns import Pattern, PatternError, compile_pattern
 from hidsctl.analysis.xmlload import Node
@@ -86,7 +93,7 @@ class IpList:
 _ip_cache: dict[str, Any] = {}
 
 
-def _ip(text: str):
+def _ip(text: str) -> Any:
     addr = _ip_cache.get(text, False)
     if addr is False:
         try:
@@ -129,8 +136,8 @@ class Rule:
     action: str | None = None
     srcip: IpList | None = None
     dstip: IpList | None = None
-    day_time: tuple | None = None
-    week_day: frozenset | None = None
+    day_time: tuple[int, int, bool] | None = None
+    week_day: frozenset[int] | None = None
     if_sid: list[int] = field(default_factory=list)
     if_group: str | None = None
     if_level: int = 0
@@ -147,21 +154,23 @@ class Rule:
     check_if_ignored: tuple[str, ...] = ()
     lists: list[ListRule] = field(default_factory=list)
     compiled_rule: str | None = None
-    info: list[dict] = field(default_factory=list)
+    info: list[dict[str, str]] = field(default_factory=list)
     cve: list[str] = field(default_factory=list)
     field_patterns: list[tuple[str, Pattern]] = field(default_factory=list)  # <field name=>
     mitre: list[str] = field(default_factory=list)  # ATT&CK technique ids
-    # built at load
-    checks: tuple = ()
+    # built at load (RuleTree.link_correlation, finish_rule)
+    search_key: str | None = None      # the event list its correlation reads
+    record_keys: tuple[str, ...] = ()  # the event lists its alerted events go to
     groups: list[str] = field(default_factory=list)
-    alert_rule: dict = field(default_factory=dict)
-    # runtime state
-    firedtimes: int = 0
-    time_ignored: float = 0.0
-    sid_prev_matched: Any = None       # list of events when this rule is an if_matched_sid
-    group_prev_matched: list = field(default_factory=list)
-    search_list: Any = None            # the list this rule's correlation reads
-    search_kind: str | None = None     # "sid", "group" or "events"
+    alert_rule: dict[str, Any] = field(default_factory=dict)
+    finished: bool = False             # read-only from then on
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # What an engine learns at run time lives in correlation.CorrelationState; a rule
+        # is the same definition for every engine and partition that uses it.
+        if self.__dict__.get("finished"):
+            raise AttributeError(f"rule {self.id} is read-only once loaded ({name})")
+        object.__setattr__(self, name, value)
 
     @property
     def sort_level(self) -> int:
@@ -194,10 +203,12 @@ class RuleTree:
         self.by_id: dict[int, Rule] = {}
         self.first_node: dict[int, RuleNode] = {}  # a rule id's first node (it exists)
         self.nodes_of: dict[int, list[RuleNode]] = {}  # every node of a rule id
+        self._sid_watched: set[int] = set()               # rules an if_matched_sid names
+        self._group_watched: dict[int, list[str]] = {}    # rule id -> group lists it feeds
 
     # --- arrangement (OSSEC's rules_list) ---------------------------------------------------
 
-    def _walk(self, nodes=None):
+    def _walk(self, nodes: list[RuleNode] | None = None) -> Iterator[RuleNode]:
         for node in self.top if nodes is None else nodes:
             yield node
             yield from self._walk(node.children)
@@ -207,7 +218,7 @@ class RuleTree:
             old = self.by_id.get(rule.id)
             if old is None:
                 raise RuleError(f"overwrite of rule {rule.id}, which does not exist", rule.where)
-            _overwrite(old, rule)
+            self._overwrite(old, rule)
             return
         if rule.id in self.by_id:
             first = self.by_id[rule.id].where
@@ -253,79 +264,57 @@ class RuleTree:
             for parent in parents:
                 self._placed(rule, parent.add_child(rule))
         else:
-            parent = next((n for n in self.top if n.rule.category == rule.category), None)
-            if parent is None:
+            template = next((n for n in self.top if n.rule.category == rule.category), None)
+            if template is None:
                 raise RuleError(f"no template rule for category {rule.category!r} (rules "
                                 "below id 10 define them)", rule.where)
-            self._placed(rule, parent.add_child(rule))
+            self._placed(rule, template.add_child(rule))
         self.by_id[rule.id] = rule
+
+    def _overwrite(self, old: Rule, new: Rule) -> None:
+        """``overwrite="yes"``: the new definition takes the old one's place in the tree,
+        keeping what placed it there (its parents, category and sort order)."""
+        merged = replace(new, overwrite=False, accuracy=old.accuracy, category=old.category,
+                         if_sid=old.if_sid, if_group=old.if_group, if_level=old.if_level)
+        for node in self.nodes_of[old.id]:
+            node.rule = merged
+        self.by_id[old.id] = merged
 
     def _placed(self, rule: Rule, node: RuleNode) -> None:
         self.first_node.setdefault(rule.id, node)
         self.nodes_of.setdefault(rule.id, []).append(node)
 
     def link_correlation(self, rule: Rule) -> None:
-        """Point a correlating rule at the event list it searches (OSSEC's OS_MarkID/Group)."""
+        """Name the event list a correlating rule searches and note the rules it watches
+        (OSSEC's OS_MarkID/Group); the lists themselves are CorrelationState's."""
         if rule.if_matched_sid:
             target = self.by_id.get(rule.if_matched_sid)
             if target is None:
                 raise RuleError(f"if_matched_sid {rule.if_matched_sid} names no rule",
                                 rule.where)
-            if target.sid_prev_matched is None:
-                target.sid_prev_matched = EventList()
-            rule.search_list = target.sid_prev_matched
-            rule.search_kind = "sid"
+            rule.search_key = f"sid {target.id}"
+            self._sid_watched.add(target.id)
         elif rule.if_matched_group is not None:
-            rule.search_list = EventList()
-            rule.search_kind = "group"
+            rule.search_key = f"group {rule.id}"
             for other in self.by_id.values():
                 if other is not rule and rule.if_matched_group.test(other.groups_text):
-                    other.group_prev_matched.append(rule.search_list)
+                    self._group_watched.setdefault(other.id, []).append(rule.search_key)
         elif rule.context and not rule.check_diff:
-            rule.search_kind = "events"
+            rule.search_key = RECENT
+
+    def finish(self) -> None:
+        """Once every rule is loaded and linked: give each the lists its alerted events go
+        to (a rule watched by id keeps its own list only, as OSSEC's does), build its
+        alert, and make it read-only."""
+        for rule in self.by_id.values():
+            if rule.id in self._sid_watched:
+                rule.record_keys = (f"sid {rule.id}",)
+            else:
+                rule.record_keys = tuple(self._group_watched.get(rule.id, ()))
+            finish_rule(rule)
 
     def rules(self) -> list[Rule]:
         return list(self.by_id.values())
-
-
-class EventList:
-    """Events a rule fired on, newest last; the correlation state one list of rules reads.
-
-    Besides the list itself it keeps, per set of ``same_*`` fields its readers compare, an
-    index from those fields' values to the events that have them, so a search looks only
-    at its own source/user/... instead of scanning everything; and the few events marked
-    as part of a correlation, which end every search that reaches them (OSSEC's rule).
-    """
-
-    __slots__ = ("events", "limit", "seq", "indexes", "marks", "horizon")
-
-    def __init__(self, limit: int = 4096):
-        from collections import deque
-        self.limit = limit
-        self.events: deque[tuple[int, Any]] = deque(maxlen=limit)   # (seq, event)
-        self.seq = 0
-        self.indexes: dict[tuple, dict] = {}  # same-fields -> {values: deque[(seq, event)]}
-        # The newest marked position per correlation level: a search of a rule of level L
-        # stops at max(marks[L:]), the newest event marked at L or above.
-        self.marks = [0] * 17
-        self.horizon = 0.0                    # longest timeframe of the rules reading this
-
-    def clear(self) -> None:
-        self.events.clear()
-        self.marks = [0] * 17
-        self.seq = 0
-        for index in self.indexes.values():
-            index.clear()
-
-
-def _overwrite(old: Rule, new: Rule) -> None:
-    for name in ("level", "maxsize", "frequency", "timeframe", "ignore_time", "groups_text",
-                 "patterns", "day_time", "week_day", "srcip", "dstip", "description",
-                 "info", "cve", "if_matched_regex", "if_matched_group", "if_matched_sid",
-                 "options", "same", "different_url", "context", "decoded_as", "action",
-                 "lists", "compiled_rule", "noalert", "check_diff", "if_fts",
-                 "ignore_fields", "check_if_ignored", "field_patterns", "mitre", "where"):
-        setattr(old, name, getattr(new, name))
 
 
 # --- reading XML ---------------------------------------------------------------------------
@@ -342,137 +331,286 @@ def _int_attr(node: Node, name: str, value: str, low: int, high: int) -> int:
 
 def rule_from_xml(node: Node, group_name: str, decoder_names: set[str] | None,
                   *, default_timeframe: int = 360) -> Rule:
+    """One ``<rule>``: its attributes and elements read by the handlers of
+    ``RULE_ATTRIBUTES`` and ``RULE_ELEMENTS``; an unknown element is warned about and
+    ignored, as OSSEC does."""
     attrs = {k.lower(): v for k, v in node.attrs.items()}
     if "id" not in attrs or "level" not in attrs:
         raise RuleError("<rule> needs an id and a level", node.where())
     rid = _int_attr(node, "id", attrs["id"], 1, 999999)
     where = node.where(f"rule {rid}")
     rule = Rule(id=rid, level=_int_attr(node, "level", attrs["level"], 0, 16), where=where,
-                timeframe=default_timeframe)
+                timeframe=default_timeframe, groups_text=group_name)
     for key, value in attrs.items():
         if key in ("id", "level"):
             continue
-        if key == "maxsize":
-            rule.maxsize = _int_attr(node, key, value, 1, 99999)
-        elif key == "frequency":
-            rule.frequency = _int_attr(node, key, value, 0, 9999)
-        elif key == "timeframe":
-            rule.timeframe = _int_attr(node, key, value, 1, 999999)
-        elif key == "ignore":
-            rule.ignore_time = _int_attr(node, key, value, 0, 999999)
-        elif key == "accuracy":
-            rule.accuracy = value.strip() != "0"
-        elif key == "noalert":
-            rule.noalert = True
-        elif key == "overwrite":
-            if value not in ("yes", "no"):
-                raise RuleError(f"overwrite must be yes or no, not {value!r}", where)
-            rule.overwrite = value == "yes"
-        else:
+        attribute = RULE_ATTRIBUTES.get(key)
+        if attribute is None:
             raise RuleError(f"unknown rule attribute {key!r}", where)
-    rule.groups_text = group_name
-    texts: dict[str, list[Node]] = {}
+        attribute(rule, node, key, value)
+    reading = _Reading(rule, decoder_names)
     for child in node.children:
-        tag = child.tag.lower()
-        text = child.text
-        if tag in ("match", "regex", "pcre2", "match_pcre2", "regex_pcre2") or \
-                tag.removesuffix("_pcre2") in FIELD_ELEMENTS:
-            texts.setdefault(tag, []).append(child)
-        elif tag == "decoded_as":
-            if decoder_names is not None and text not in decoder_names:
-                raise RuleError(f"decoded_as names unknown decoder {text!r}", child.where())
-            rule.decoded_as = text
-        elif tag == "category":
-            if text not in CATEGORIES:
-                raise RuleError(f"unknown category {text!r}", child.where())
-            rule.category = text
-        elif tag == "description":
-            rule.description += text.replace("\n", " ")
-        elif tag == "group":
-            rule.groups_text += text
-        elif tag == "info":
-            rule.info.append({"type": child.attrs.get("type", "text"), "value": text})
-        elif tag == "cve":
-            rule.cve.append(text)
-        elif tag == "time":
-            rule.day_time = parse_time_range(text, child)
-        elif tag == "weekday":
-            rule.week_day = parse_weekdays(text, child)
-        elif tag in ("srcip", "dstip"):
-            iplist = getattr(rule, tag) or IpList()
-            try:
-                iplist.add(text)
-            except ValueError:
-                raise RuleError(f"<{tag}> {text!r} is not an address or CIDR block",
-                                child.where()) from None
-            setattr(rule, tag, iplist)
-        elif tag == "if_sid":
-            for part in re.split(r"[,\s]+", text.strip()):
-                if not part:
-                    continue
-                if not part.isdigit():
-                    raise RuleError(f"if_sid {part!r} is not a rule id", child.where())
-                rule.if_sid.append(int(part))
-        elif tag == "if_group":
-            rule.if_group = (rule.if_group or "") + text
-        elif tag == "if_level":
-            if not text.strip().isdigit() or not 1 <= int(text) <= 16:
-                raise RuleError(f"if_level {text!r} must be 1..16", child.where())
-            rule.if_level = int(text)
-        elif tag == "if_matched_sid":
-            if not text.strip().isdigit():
-                raise RuleError(f"if_matched_sid {text!r} is not a rule id", child.where())
-            rule.if_matched_sid = int(text)
-            rule.context = True
-        elif tag == "if_matched_group":
-            rule.if_matched_group = _pattern(child, "match", rule)
-            rule.context = True
-        elif tag in ("if_matched_regex", "if_matched_pcre2", "if_matched_regex_pcre2"):
-            kind = "regex" if tag == "if_matched_regex" else "pcre2"
-            rule.if_matched_regex = _pattern(child, kind, rule)
-            rule.context = True
-        elif tag in CONTEXT_OPTIONS:
-            if CONTEXT_OPTIONS[tag] not in rule.same:
-                rule.same.append(CONTEXT_OPTIONS[tag])
-        elif tag in NOT_SAME:
-            # OSSEC clears the matching same_* flag.
-            if NOT_SAME[tag] in rule.same:
-                rule.same.remove(NOT_SAME[tag])
-        elif tag == "different_url":
-            rule.different_url = True
-        elif tag == "check_diff":
-            rule.check_diff = True
-            rule.context = True
-        elif tag == "if_fts":
-            rule.if_fts = True
-        elif tag == "options":
-            for option in re.split(r"[,\s]+", text.strip()):
-                if option and option not in ALERT_OPTIONS:
-                    raise RuleError(f"unknown option {option!r}", child.where())
-                if option:
-                    rule.options.add(option)
-        elif tag == "ignore":
-            rule.ignore_fields = _ignore_fields(text, child)
-        elif tag == "check_if_ignored":
-            rule.check_if_ignored = _ignore_fields(text, child)
-        elif tag == "list":
-            rule.lists.append(_list_rule(child, rule))
-        elif tag == "compiled_rule":
-            from hidsctl.analysis.compiled import COMPILED_RULES
-            if text not in COMPILED_RULES:
-                raise RuleError(f"unknown compiled_rule {text!r} (known: "
-                                f"{', '.join(sorted(COMPILED_RULES))})", child.where())
-            rule.compiled_rule = text
-        elif tag == "field":
-            rule.field_patterns.append(_field_pattern(child, rule))
-        elif tag == "mitre":
-            rule.mitre += _mitre_ids(child, rule)
-        elif tag == "var":
-            pass
-        else:
+        handler = RULE_ELEMENTS.get(child.tag.lower())
+        if handler is None:
             warnings.warn(f"{child.where()}: rule {rid}: unknown option <{child.tag}> ignored",
                           stacklevel=2)
-    for tag, parts in texts.items():
+        else:
+            handler(reading, child)
+    _text_patterns(reading)
+    if (rule.same or rule.frequency or rule.different_url) and not rule.context:
+        raise RuleError("frequency and same_*/different_* options need an if_matched_sid, "
+                        "if_matched_group or if_matched_regex", where)
+    if rule.if_matched_group is not None and not rule.if_sid and not rule.if_group:
+        rule.if_group = rule.if_matched_group.source
+    if rule.if_matched_sid and not rule.if_sid and not rule.if_group:
+        rule.if_sid = [rule.if_matched_sid]
+    return rule
+
+
+# --- <rule> attributes ----------------------------------------------------------------------
+
+def _number_attr(name: str, low: int, high: int) -> Callable[[Rule, Node, str, str], None]:
+    def read(rule: Rule, node: Node, key: str, value: str) -> None:
+        setattr(rule, name, _int_attr(node, key, value, low, high))
+    return read
+
+
+def _accuracy(rule: Rule, node: Node, key: str, value: str) -> None:
+    rule.accuracy = value.strip() != "0"
+
+
+def _noalert(rule: Rule, node: Node, key: str, value: str) -> None:
+    rule.noalert = True
+
+
+def _overwrite_attr(rule: Rule, node: Node, key: str, value: str) -> None:
+    if value not in ("yes", "no"):
+        raise RuleError(f"overwrite must be yes or no, not {value!r}", rule.where)
+    rule.overwrite = value == "yes"
+
+
+RULE_ATTRIBUTES: dict[str, Callable[[Rule, Node, str, str], None]] = {
+    "maxsize": _number_attr("maxsize", 1, 99999),
+    "frequency": _number_attr("frequency", 0, 9999),
+    "timeframe": _number_attr("timeframe", 1, 999999),
+    "ignore": _number_attr("ignore_time", 0, 999999),
+    "accuracy": _accuracy,
+    "noalert": _noalert,
+    "overwrite": _overwrite_attr,
+}
+
+
+# --- <rule> elements ------------------------------------------------------------------------
+
+@dataclass
+class _Reading:
+    """A ``<rule>`` being read: the rule, and the pattern texts kept for the end (an
+    element given several times is one pattern of its joined texts)."""
+
+    rule: Rule
+    decoder_names: set[str] | None
+    texts: dict[str, list[Node]] = field(default_factory=dict)
+
+
+def _text(r: _Reading, child: Node) -> None:
+    r.texts.setdefault(child.tag.lower(), []).append(child)
+
+
+def _decoded_as(r: _Reading, child: Node) -> None:
+    if r.decoder_names is not None and child.text not in r.decoder_names:
+        raise RuleError(f"decoded_as names unknown decoder {child.text!r}", child.where())
+    r.rule.decoded_as = child.text
+
+
+def _category(r: _Reading, child: Node) -> None:
+    if child.text not in CATEGORIES:
+        raise RuleError(f"unknown category {child.text!r}", child.where())
+    r.rule.category = child.text
+
+
+def _description(r: _Reading, child: Node) -> None:
+    r.rule.description += child.text.replace("\n", " ")
+
+
+def _group(r: _Reading, child: Node) -> None:
+    r.rule.groups_text += child.text
+
+
+def _info(r: _Reading, child: Node) -> None:
+    r.rule.info.append({"type": child.attrs.get("type", "text"), "value": child.text})
+
+
+def _cve(r: _Reading, child: Node) -> None:
+    r.rule.cve.append(child.text)
+
+
+def _time(r: _Reading, child: Node) -> None:
+    r.rule.day_time = parse_time_range(child.text, child)
+
+
+def _weekday(r: _Reading, child: Node) -> None:
+    r.rule.week_day = parse_weekdays(child.text, child)
+
+
+def _ip_list(r: _Reading, child: Node) -> None:
+    tag = child.tag.lower()
+    iplist = getattr(r.rule, tag) or IpList()
+    try:
+        iplist.add(child.text)
+    except ValueError:
+        raise RuleError(f"<{tag}> {child.text!r} is not an address or CIDR block",
+                        child.where()) from None
+    setattr(r.rule, tag, iplist)
+
+
+def _if_sid(r: _Reading, child: Node) -> None:
+    for part in re.split(r"[,\s]+", child.text.strip()):
+        if not part:
+            continue
+        if not part.isdigit():
+            raise RuleError(f"if_sid {part!r} is not a rule id", child.where())
+        r.rule.if_sid.append(int(part))
+
+
+def _if_group(r: _Reading, child: Node) -> None:
+    r.rule.if_group = (r.rule.if_group or "") + child.text
+
+
+def _if_level(r: _Reading, child: Node) -> None:
+    text = child.text
+    if not text.strip().isdigit() or not 1 <= int(text) <= 16:
+        raise RuleError(f"if_level {text!r} must be 1..16", child.where())
+    r.rule.if_level = int(text)
+
+
+def _if_matched_sid(r: _Reading, child: Node) -> None:
+    if not child.text.strip().isdigit():
+        raise RuleError(f"if_matched_sid {child.text!r} is not a rule id", child.where())
+    r.rule.if_matched_sid = int(child.text)
+    r.rule.context = True
+
+
+def _if_matched_group(r: _Reading, child: Node) -> None:
+    r.rule.if_matched_group = _pattern(child, "match", r.rule)
+    r.rule.context = True
+
+
+def _if_matched_regex(r: _Reading, child: Node) -> None:
+    kind = "regex" if child.tag.lower() == "if_matched_regex" else "pcre2"
+    r.rule.if_matched_regex = _pattern(child, kind, r.rule)
+    r.rule.context = True
+
+
+def _same(r: _Reading, child: Node) -> None:
+    name = CONTEXT_OPTIONS[child.tag.lower()]
+    if name not in r.rule.same:
+        r.rule.same.append(name)
+
+
+def _not_same(r: _Reading, child: Node) -> None:
+    # OSSEC clears the matching same_* flag.
+    name = NOT_SAME[child.tag.lower()]
+    if name in r.rule.same:
+        r.rule.same.remove(name)
+
+
+def _different_url(r: _Reading, child: Node) -> None:
+    r.rule.different_url = True
+
+
+def _check_diff(r: _Reading, child: Node) -> None:
+    r.rule.check_diff = True
+    r.rule.context = True
+
+
+def _if_fts(r: _Reading, child: Node) -> None:
+    r.rule.if_fts = True
+
+
+def _options(r: _Reading, child: Node) -> None:
+    for option in re.split(r"[,\s]+", child.text.strip()):
+        if option and option not in ALERT_OPTIONS:
+            raise RuleError(f"unknown option {option!r}", child.where())
+        if option:
+            r.rule.options.add(option)
+
+
+def _ignore(r: _Reading, child: Node) -> None:
+    r.rule.ignore_fields = _ignore_fields(child.text, child)
+
+
+def _check_if_ignored(r: _Reading, child: Node) -> None:
+    r.rule.check_if_ignored = _ignore_fields(child.text, child)
+
+
+def _list(r: _Reading, child: Node) -> None:
+    r.rule.lists.append(_list_rule(child, r.rule))
+
+
+def _compiled_rule(r: _Reading, child: Node) -> None:
+    from hidsctl.analysis.compiled import COMPILED_RULES
+    if child.text not in COMPILED_RULES:
+        raise RuleError(f"unknown compiled_rule {child.text!r} (known: "
+                        f"{', '.join(sorted(COMPILED_RULES))})", child.where())
+    r.rule.compiled_rule = child.text
+
+
+def _field(r: _Reading, child: Node) -> None:
+    r.rule.field_patterns.append(_field_pattern(child, r.rule))
+
+
+def _mitre(r: _Reading, child: Node) -> None:
+    r.rule.mitre += _mitre_ids(child, r.rule)
+
+
+def _nothing(r: _Reading, child: Node) -> None:
+    """``<var>`` inside a rule: variables are expanded when the file is read."""
+
+
+TEXT_ELEMENTS = ("match", "regex", "pcre2", "match_pcre2", "regex_pcre2",
+                 *FIELD_ELEMENTS, *(f"{tag}_pcre2" for tag in FIELD_ELEMENTS))
+
+# Every element a <rule> may hold, and what reading it does: the index of what is supported.
+RULE_ELEMENTS: dict[str, Callable[[_Reading, Node], None]] = {
+    **dict.fromkeys(TEXT_ELEMENTS, _text),
+    "decoded_as": _decoded_as,
+    "category": _category,
+    "description": _description,
+    "group": _group,
+    "info": _info,
+    "cve": _cve,
+    "time": _time,
+    "weekday": _weekday,
+    "srcip": _ip_list,
+    "dstip": _ip_list,
+    "if_sid": _if_sid,
+    "if_group": _if_group,
+    "if_level": _if_level,
+    "if_matched_sid": _if_matched_sid,
+    "if_matched_group": _if_matched_group,
+    "if_matched_regex": _if_matched_regex,
+    "if_matched_pcre2": _if_matched_regex,
+    "if_matched_regex_pcre2": _if_matched_regex,
+    **dict.fromkeys(CONTEXT_OPTIONS, _same),
+    **dict.fromkeys(NOT_SAME, _not_same),
+    "different_url": _different_url,
+    "check_diff": _check_diff,
+    "if_fts": _if_fts,
+    "options": _options,
+    "ignore": _ignore,
+    "check_if_ignored": _check_if_ignored,
+    "list": _list,
+    "compiled_rule": _compiled_rule,
+    "field": _field,
+    "mitre": _mitre,
+    "var": _nothing,
+}
+
+
+def _text_patterns(r: _Reading) -> None:
+    """The pattern elements, each compiled once from its joined texts."""
+    rule = r.rule
+    for tag, parts in r.texts.items():
         joined = Node(parts[0].tag, parts[0].attrs, "".join(p.text for p in parts),
                       parts[0].line, parts[0].path)
         base = tag.removesuffix("_pcre2")
@@ -491,14 +629,6 @@ def rule_from_xml(node: Node, group_name: str, decoder_names: set[str] | None,
         if key in rule.patterns:
             raise RuleError(f"<{tag}> given in both plain and pcre2 forms", joined.where())
         rule.patterns[key] = _pattern(joined, kind, rule)
-    if (rule.same or rule.frequency or rule.different_url) and not rule.context:
-        raise RuleError("frequency and same_*/different_* options need an if_matched_sid, "
-                        "if_matched_group or if_matched_regex", where)
-    if rule.if_matched_group is not None and not rule.if_sid and not rule.if_group:
-        rule.if_group = rule.if_matched_group.source
-    if rule.if_matched_sid and not rule.if_sid and not rule.if_group:
-        rule.if_sid = [rule.if_matched_sid]
-    return rule
 
 
 def _pattern(node: Node, kind: str, rule: Rule) -> Pattern:
@@ -615,7 +745,7 @@ _DAYS = {"sunday": 6, "sun": 6, "monday": 0, "mon": 0, "tuesday": 1, "tue": 1,
          "saturday": 5, "sat": 5}
 
 
-def parse_weekdays(text: str, node: Node) -> frozenset:
+def parse_weekdays(text: str, node: Node) -> frozenset[int]:
     body = text.strip().lower()
     negate = body.startswith("!")
     body = body.lstrip("!")
@@ -647,8 +777,9 @@ def parse_weekdays(text: str, node: Node) -> frozenset:
 # --- compiling checks -------------------------------------------------------------------------
 
 def finish_rule(rule: Rule) -> None:
-    """Split a rule's groups from its compliance tags and build its alert's ``rule`` object.
-    (Its conditions are compiled with the whole tree: analysis/compiler.py.)"""
+    """Split a rule's groups from its compliance tags, build its alert's ``rule`` object
+    and make it read-only. (Its conditions are compiled with the whole tree, per engine:
+    analysis/compiler.py.)"""
     groups = [g.strip() for g in rule.groups_text.split(",") if g.strip()]
     rule.groups = [g for g in groups if not g.startswith(COMPLIANCE_PREFIXES)]
     alert_rule: dict[str, Any] = {"id": str(rule.id), "level": rule.level,
@@ -667,3 +798,4 @@ def finish_rule(rule: Rule) -> None:
         alert_rule["mitre"] = mitre_object(rule.mitre)
     alert_rule["mail"] = "alert_by_email" in rule.options
     rule.alert_rule = alert_rule
+    rule.finished = True

@@ -20,13 +20,14 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from hidsctl import resources
 from hidsctl.analysis import xmlload
 from hidsctl.analysis.cdb import CdbList
 from hidsctl.analysis.decoders import DecoderSet, decoder_from_xml
 from hidsctl.analysis.plugins import PLUGINS
-from hidsctl.analysis.rules import Rule, RuleTree, rule_from_xml
+from hidsctl.analysis.rules import RuleTree, rule_from_xml
 from hidsctl.errors import (ConfigError, DecoderError, HidsError, RuleError, SourceLocation,
                             UsageError)
 
@@ -53,6 +54,9 @@ class Ruleset:
     sources: RulesetSources
     lists: dict[str, CdbList]
     warnings: list[str] = field(default_factory=list)
+    # The generated rule code compiled for this ruleset (compiler.run_generated), marshalled,
+    # by the hash of its source: a memo the compiled-ruleset cache (rulecache.py) keeps.
+    compiled: dict[str, bytes] = field(default_factory=dict)
 
 
 def _xml_files(path: Path) -> list[Path]:
@@ -144,7 +148,7 @@ def sources_from_ossec_conf(conf: Path) -> RulesetSources:
     return src
 
 
-def _add_rules_item(src: RulesetSources, layout: OssecLayout, item) -> None:
+def _add_rules_item(src: RulesetSources, layout: OssecLayout, item: xmlload.Node) -> None:
     text, where = item.text.strip(), item.where()
     if item.tag == "decoder":
         src.decoder_files.append(layout.resolve(text, "decoder file", where=where))
@@ -233,7 +237,6 @@ def load(sources: RulesetSources, *, errors: list[HidsError] | None = None) -> R
                     problem(exc)
         tree = RuleTree()
         names = decoders.names | BUILTIN_DECODERS
-        loaded: list[Rule] = []
         for path in sources.rule_files:
             try:
                 nodes = xmlload.parse_file(path, RuleError)
@@ -250,30 +253,29 @@ def load(sources: RulesetSources, *, errors: list[HidsError] | None = None) -> R
                     try:
                         if node.tag.lower() != "rule":
                             raise RuleError(f"unexpected <{node.tag}> in <group>", node.where())
-                        rule = rule_from_xml(node, gname, names)
-                        tree.add(rule)
-                        if not rule.overwrite:
-                            loaded.append(rule)
+                        tree.add(rule_from_xml(node, gname, names))
                     except HidsError as exc:
                         problem(exc)
-        for rule in loaded:
+        for rule in tree.rules():
             try:
                 tree.link_correlation(rule)
             except HidsError as exc:
                 problem(exc)
         lists = _load_lists(tree, sources, problem)
+        tree.finish()
         collected.extend(str(w.message) for w in caught)
     return Ruleset(decoders, tree, sources, lists, collected)
 
 
-def _load_lists(tree: RuleTree, sources: RulesetSources, problem) -> dict[str, CdbList]:
+def _load_lists(tree: RuleTree, sources: RulesetSources,
+                problem: Callable[[HidsError], None]) -> dict[str, CdbList]:
     cache: dict[str, CdbList] = {}
     for rule in tree.rules():
         for list_rule in rule.lists:
             name = list_rule.path
             table = cache.get(name)
             if table is None:
-                path = _find_list(name, sources)
+                path = find_list(name, sources)
                 if path is None:
                     problem(RuleError(f"list {name!r} not found (looked in "
                                       f"{', '.join(str(d) for d in sources.list_dirs)})",
@@ -288,7 +290,7 @@ def _load_lists(tree: RuleTree, sources: RulesetSources, problem) -> dict[str, C
     return cache
 
 
-def _find_list(name: str, sources: RulesetSources) -> Path | None:
+def find_list(name: str, sources: RulesetSources) -> Path | None:
     stems = [name, name.removesuffix(".cdb")]
     if name.startswith("etc/"):
         stems.append(name[4:])

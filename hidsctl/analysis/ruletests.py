@@ -16,6 +16,7 @@ import configparser
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hidsctl.analysis.logtest import expectation_met, run_line
 from hidsctl.analysis.ruleset import Ruleset
@@ -47,7 +48,7 @@ class CaseResult:
     got_level: int | None
     got_decoder: str | None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         c = self.case
         return {"file": c.file, "section": c.section, "line": c.name, "log": c.log,
                 "expect": {"rule": c.rule, "level": c.alert, "decoder": c.decoder,
@@ -104,7 +105,7 @@ def _local_time(text: str, path: Path, section: str) -> float:
                           "YYYY-MM-DD HH:MM", SourceLocation(str(path))) from None
 
 
-def run_cases(ruleset: Ruleset, cases: list[Case], **engine_options) -> Summary:
+def run_cases(ruleset: Ruleset, cases: list[Case], **engine_options: Any) -> Summary:
     from hidsctl.analysis.engine import Engine
 
     summary = Summary()

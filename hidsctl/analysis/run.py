@@ -14,12 +14,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 from hidsctl import origin
 from hidsctl.diagnostics import logger
 from hidsctl.errors import HidsError, UsageError
-from hidsctl.records import RecordReader
+from hidsctl.records import Record, RecordReader
+
+if TYPE_CHECKING:
+    from hidsctl.analysis.budget import Guard
+    from hidsctl.analysis.engine import Engine
+    from hidsctl.analysis.findings import Findings
+    from hidsctl.analysis.ruleset import Ruleset, RulesetSources
+    from hidsctl.deadletter import DeadLetters
+    from hidsctl.records import RecordWriter
 
 HANDLED = frozenset({"log", "syscheck", "rootcheck", "agent_status", "ar_result", "notice"})
 
@@ -52,24 +60,39 @@ class AnalyzeSettings(RulesetSettings):
     rootcheck_forget: str = "2d"
 
 
-def ruleset_sources(settings: RulesetSettings):
+def ruleset_sources(settings: RulesetSettings) -> RulesetSources:
     from hidsctl.analysis import ruleset
 
     return ruleset.gather_sources(settings.ossec_conf, settings.rules, settings.decoders,
                                   no_default_rules=settings.no_default_rules)
 
 
-def load_ruleset(settings: RulesetSettings):
+def load_ruleset(settings: RulesetSettings) -> Ruleset:
     from hidsctl.analysis import ruleset
 
     sources = ruleset_sources(settings)
     if not sources.rule_files:
         raise UsageError("no rule files to load (give --rules, --ossec-conf, or install the "
                          "bundled ruleset)")
-    loaded = ruleset.load(sources)
+    from hidsctl.analysis import rulecache
+
+    loaded = rulecache.load(sources, settings.ossec_conf)
+    if loaded is None:
+        loaded = ruleset.load(sources)
+        if rulecache.active() is not None:
+            _compile_for_cache(loaded)
+            rulecache.save(loaded, settings.ossec_conf)
     for warning in loaded.warnings:
         logger().warning(warning)
     return loaded
+
+
+def _compile_for_cache(loaded: Ruleset) -> None:
+    """Fill the ruleset's memo of generated rule code (an engine compiles it), so the cache
+    holds it too; the caller's own engine then finds it there."""
+    from hidsctl.analysis.engine import Engine
+
+    Engine(loaded)
 
 
 class AlertFiles:
@@ -88,7 +111,7 @@ class AlertFiles:
             from hidsctl.alerttext import format_alert
             self.format = format_alert
 
-    def write(self, alert: dict, line: bytes) -> None:
+    def write(self, alert: dict[str, Any], line: bytes) -> None:
         if self.json is not None:
             self.json.write(line)
         if self.log is not None:
@@ -125,12 +148,12 @@ class HintingReader(RecordReader):
                 pass
 
 
-def input_reader(stdin: BinaryIO | None, before_block) -> HintingReader:
+def input_reader(stdin: BinaryIO | None, before_block: Callable[[], None]) -> HintingReader:
     return HintingReader(stdin, before_block=before_block)
 
 
 def analyze(settings: AnalyzeSettings, stdin: BinaryIO | None = None,
-            stdout: BinaryIO | None = None, dead_letters=None,
+            stdout: BinaryIO | None = None, dead_letters: DeadLetters | None = None,
             rootcheck_db: Path | None = None) -> int:
     from hidsctl.records import RecordWriter
 
@@ -151,12 +174,12 @@ def analyze(settings: AnalyzeSettings, stdin: BinaryIO | None = None,
     return 0
 
 
-def refusals(emit) -> "origin.Refusals":
+def refusals(emit: Callable[[Record], None]) -> origin.Refusals:
     """The tally of records refused for their origin; ``emit`` writes its notices."""
     return origin.Refusals("analyze", emit, what="that analyze does not analyse")
 
 
-def refused(record: dict, tally: "origin.Refusals") -> bool:
+def refused(record: Record, tally: origin.Refusals) -> bool:
     """Whether a record analyze does not analyse came from a remote origin (then it is
     counted, and dropped by the caller instead of passed through)."""
     sender = origin.remote(record)
@@ -166,7 +189,7 @@ def refused(record: dict, tally: "origin.Refusals") -> bool:
     return True
 
 
-def new_engine(settings: AnalyzeSettings):
+def new_engine(settings: AnalyzeSettings) -> Engine:
     from hidsctl.analysis.engine import Engine
 
     if settings.min_level < 0 or settings.min_level > 16:
@@ -174,14 +197,14 @@ def new_engine(settings: AnalyzeSettings):
     if not settings.event_budget > 0:
         raise UsageError("--event-budget must be a positive number of milliseconds")
     forget = forget_seconds(settings.rootcheck_forget)
-    engine = Engine(load_ruleset(settings), crawler_dns=settings.crawler_dns,
-                    manager=settings.manager)
-    engine.correlation.rootcheck.forget = forget
-    return engine
+    return Engine(load_ruleset(settings), crawler_dns=settings.crawler_dns,
+                  manager=settings.manager, rootcheck_forget=forget)
 
 
-def run_engine(engine, settings: AnalyzeSettings, reader, writer, files: AlertFiles | None,
-               dead_letters=None, rootcheck_db: Path | None = None):
+def run_engine(engine: Engine, settings: AnalyzeSettings, reader: RecordReader,
+               writer: RecordWriter, files: AlertFiles | None,
+               dead_letters: DeadLetters | None = None,
+               rootcheck_db: Path | None = None) -> None:
     """The analysis loop: every record of ``reader`` analysed or passed through to
     ``writer``; alerts at or above the minimum level also go to ``files``. SIGHUP reloads
     the ruleset between records. A record analysis fails on goes to ``dead_letters`` and
@@ -190,7 +213,7 @@ def run_engine(engine, settings: AnalyzeSettings, reader, writer, files: AlertFi
     from hidsctl.analysis.budget import Guard
 
     findings = rootcheck_findings(settings, rootcheck_db)
-    engine.correlation.rootcheck = findings
+    engine.state.rootcheck = findings
     _commit_when_blocking(reader, writer, findings)
     try:
         with Guard(settings.event_budget) as guard:
@@ -201,7 +224,7 @@ def run_engine(engine, settings: AnalyzeSettings, reader, writer, files: AlertFi
         findings.close()
 
 
-def rootcheck_findings(settings: AnalyzeSettings, path: Path | None):
+def rootcheck_findings(settings: AnalyzeSettings, path: Path | None) -> Findings:
     """The rootcheck findings table of this run (findings.py), opened in the process that
     uses it (each worker of ``--workers`` opens its own connection)."""
     from hidsctl.analysis.findings import Findings
@@ -224,7 +247,8 @@ def forget_seconds(text: str) -> float:
         raise UsageError(f"--rootcheck-forget: {exc}") from None
 
 
-def _commit_when_blocking(reader, writer, findings) -> None:
+def _commit_when_blocking(reader: RecordReader, writer: RecordWriter,
+                          findings: Findings) -> None:
     """Sightings are written once the alerts they led to are out: at every checkpoint
     (after it is echoed, so a component killed before that is fed the batch again and
     alerts again), and, in a plain pipeline that never sees a checkpoint, whenever the
@@ -241,8 +265,9 @@ def _commit_when_blocking(reader, writer, findings) -> None:
     reader.before_block = before_block
 
 
-def _loop(engine, settings: AnalyzeSettings, reader, writer, files, guard,
-          dead_letters) -> None:
+def _loop(engine: Engine, settings: AnalyzeSettings, reader: RecordReader,
+          writer: RecordWriter, files: AlertFiles | None, guard: Guard,
+          dead_letters: DeadLetters | None) -> None:
     from hidsctl.analysis.budget import OverBudget, culprit, notice
     from hidsctl.deadletter import NOT_THE_RECORDS_FAULT, DeadLetters
     from hidsctl.records import CHECKPOINT, dumps
@@ -254,7 +279,7 @@ def _loop(engine, settings: AnalyzeSettings, reader, writer, files, guard,
     process = engine.process_record
     write_raw = writer.write_raw
     wants_files = files is not None and (files.json is not None or files.log is not None)
-    write_files = files.write if wants_files else None
+    write_files = files.write if files is not None and wants_files else None
     reload_requested = _on_sighup()
     tally = refusals(writer.write)
     number = 0
@@ -270,7 +295,7 @@ def _loop(engine, settings: AnalyzeSettings, reader, writer, files, guard,
                 tally.flush()
             writer.write(record)
             if record["type"] == CHECKPOINT:
-                _checkpointed(engine.correlation.rootcheck, writer, files)
+                _checkpointed(engine.state.rootcheck, writer, files)
             continue
         number += 1
         guard.event = number
@@ -300,7 +325,7 @@ def _loop(engine, settings: AnalyzeSettings, reader, writer, files, guard,
     tally.flush(force=True)
 
 
-def _checkpointed(findings, writer, files) -> None:
+def _checkpointed(findings: Findings, writer: RecordWriter, files: AlertFiles | None) -> None:
     findings.checkpointed = True
     if findings.pending:
         writer.flush()
@@ -309,18 +334,18 @@ def _checkpointed(findings, writer, files) -> None:
         findings.commit()
 
 
-def _on_sighup() -> list:
+def _on_sighup() -> list[bool]:
     """A flag (a list, true once SIGHUP arrived) for reloading the ruleset between records."""
     import signal
     import threading
 
-    flag: list = []
+    flag: list[bool] = []
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGHUP, lambda *_: flag.append(True) if not flag else None)
     return flag
 
 
-def _reloaded(old, settings: AnalyzeSettings):
+def _reloaded(old: Engine, settings: AnalyzeSettings) -> Engine:
     """A new engine on the ruleset as it is now on disk, carrying over the correlation state
     (counts, ignore times, event windows) of every rule that is still there. A ruleset that
     no longer loads leaves the running one in place."""
@@ -328,36 +353,16 @@ def _reloaded(old, settings: AnalyzeSettings):
 
     try:
         engine = Engine(load_ruleset(settings), crawler_dns=settings.crawler_dns,
-                        manager=settings.manager)
+                        manager=settings.manager, rootcheck_forget=old.rootcheck_forget)
     except HidsError as exc:
         logger().error(f"reload refused, the running rules stay: {exc}")
         return old
-    previous = {rule.id: rule for rule in old.ruleset.tree.rules()}
-    for rule in engine.ruleset.tree.rules():
-        before = previous.get(rule.id)
-        if before is None:
-            continue
-        rule.firedtimes, rule.time_ignored = before.firedtimes, before.time_ignored
-        for name in ("sid_prev_matched", "search_list"):
-            new_list, old_list = getattr(rule, name, None), getattr(before, name, None)
-            if new_list is not None and old_list is not None and new_list is not old_list:
-                _take_state(new_list, old_list)
-    engine.correlation = old.correlation
-    for rule in engine.ruleset.tree.rules():
-        engine.correlation.register(rule)
-    engine.sequence = old.sequence
-    logger("analyze").info(f"ruleset reloaded ({len(previous)} rules before, "
+    before = len(old.ruleset.tree.rules())
+    engine.state = old.state.carried_to(engine.plan)
+    logger("analyze").info(f"ruleset reloaded ({before} rules before, "
                            f"{len(engine.ruleset.tree.rules())} now)")
     return engine
 
 
-def _take_state(target, source) -> None:
-    """Give ``target`` the contents of ``source`` (same class; slots or a dict)."""
-    names = getattr(type(source), "__slots__", None) or list(vars(source))
-    for name in ([names] if isinstance(names, str) else names):
-        if hasattr(source, name):
-            setattr(target, name, getattr(source, name))
-
-
-def _report(reader, message: str) -> None:
+def _report(reader: RecordReader, message: str) -> None:
     logger("analyze").warning(f"record {reader.stats.records}: {message}")

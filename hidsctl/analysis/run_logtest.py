@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
 
 from hidsctl.analysis.run import RulesetSettings, load_ruleset
+
+if TYPE_CHECKING:
+    from hidsctl.analysis.engine import Outcome
 
 
 @dataclass
@@ -15,7 +20,7 @@ class LogtestSettings(RulesetSettings):
     event_budget: float = 50.0  # milliseconds of CPU time to decode and match one line
 
 
-def _lines(interactive: bool):
+def _lines(interactive: bool) -> Iterator[str]:
     if interactive:
         # the prompt of an interactive session: output for a person, not a diagnostic
         print("hidsctl logtest: Type one log per line (Ctrl-D to end).\n", file=sys.stderr)
@@ -68,7 +73,7 @@ def run(settings: LogtestSettings, *, expect: str | None = None, as_json: bool =
     return 0 if all_met and seen else 1
 
 
-def _show(outcome, met: bool | None, as_json: bool) -> None:
+def _show(outcome: Outcome, met: bool | None, as_json: bool) -> None:
     from hidsctl.analysis.logtest import as_json as outcome_json, as_text
 
     if as_json:

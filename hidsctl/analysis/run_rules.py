@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from hidsctl.analysis.run import RulesetSettings, load_ruleset, ruleset_sources
-from hidsctl.errors import HidsError, UsageError
+from hidsctl.errors import HidsError, SourceLocation, UsageError
+
+if TYPE_CHECKING:
+    from hidsctl.analysis.patterns import Pattern
+    from hidsctl.analysis.ruleset import Ruleset
+    from hidsctl.analysis.ruletests import CaseResult
 
 
 @dataclass
@@ -59,7 +66,7 @@ def run_test(settings: RulesSettings, files: list[Path], *, as_json: bool = Fals
     return 1 if failed else 0
 
 
-def _failure_table(failed) -> None:
+def _failure_table(failed: list[CaseResult]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -96,7 +103,7 @@ def run_check(settings: RulesSettings, *, as_json: bool = False) -> int:
     return 1 if errors else 0
 
 
-def slow_pattern_warnings(loaded) -> list[str]:
+def slow_pattern_warnings(loaded: Ruleset) -> list[str]:
     """One line per pattern with a shape that backtracks slowly (shapes.py): every
     exponential one, and a quadratic one where RE2 cannot take it (analysis then runs it on
     a backtracking engine, bounded only by the event budget)."""
@@ -114,7 +121,7 @@ def slow_pattern_warnings(loaded) -> list[str]:
     return found
 
 
-def _patterns(loaded):
+def _patterns(loaded: Ruleset) -> Iterator[tuple[SourceLocation, str, str, Pattern]]:
     """(where, "rule N" or "decoder 'x'", tag, pattern) for every pattern of the ruleset."""
     seen: set[int] = set()
     for node in loaded.decoders.with_program + loaded.decoders.without_program:
@@ -137,14 +144,14 @@ def run_list(settings: RulesSettings, *, group: str | None = None, min_level: in
              as_json: bool = False) -> int:
     loaded = load_ruleset(settings)
     rules = sorted(loaded.tree.rules(), key=lambda r: r.id)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for rule in rules:
         groups = [g.strip() for g in rule.groups_text.split(",") if g.strip()]
         if group is not None and group not in groups:
             continue
         if rule.level < min_level:
             continue
-        parents = rule.if_sid or ([] if not rule.if_group else [rule.if_group])
+        parents: list[int] | list[str] = rule.if_sid or ([rule.if_group] if rule.if_group else [])
         rows.append({"id": str(rule.id), "level": rule.level, "description": rule.description,
                      "groups": groups, "decoded_as": rule.decoded_as,
                      "if": [str(p) for p in parents],

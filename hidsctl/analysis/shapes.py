@@ -21,7 +21,7 @@ forms above.
 from __future__ import annotations
 
 from re import _constants as C  # type: ignore[attr-defined]
-from typing import Any, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 _ALL_ASCII = (1 << 128) - 1
 _MAXREPEAT = C.MAXREPEAT
@@ -71,7 +71,7 @@ def find_shapes(items: Any, ignorecase: bool) -> list[Shape]:
     return unique
 
 
-def _walk(seq: list, ic: bool, found: list[Shape]) -> None:
+def _walk(seq: list[Any], ic: bool, found: list[Shape]) -> None:
     """Check every sequence and repeat in ``seq``, nested ones included."""
     _adjacent(_flatten(seq), ic, found)
     for op, av in seq:
@@ -92,7 +92,7 @@ def _walk(seq: list, ic: bool, found: list[Shape]) -> None:
             _walk(list(av), ic, found)
 
 
-def _nested(body: list, ic: bool, found: list[Shape]) -> None:
+def _nested(body: list[Any], ic: bool, found: list[Shape]) -> None:
     """A repeated ``body``: exponential when iterations can split a text in many ways."""
     for inner in _inner_repeats(body):
         taken = _chars_of(list(inner[1][2]), ic)
@@ -110,7 +110,7 @@ def _nested(body: list, ic: bool, found: list[Shape]) -> None:
                 return
 
 
-def _adjacent(flat: list, ic: bool, found: list[Shape]) -> None:
+def _adjacent(flat: list[Any], ic: bool, found: list[Shape]) -> None:
     """Two unbounded repeats in sequence that can share a run of one character."""
     for i, (op, av) in enumerate(flat):
         if op not in _REPEATS or av[1] != _MAXREPEAT:
@@ -154,7 +154,7 @@ def unbounded_repeats(items: Any) -> int:
 
 # --- the parts of a parse tree ---------------------------------------------------------------
 
-def _flatten(seq: list) -> list:
+def _flatten(seq: list[Any]) -> list[Any]:
     """``seq`` with groups opened up, so a group's first item follows what precedes it."""
     out = []
     for op, av in seq:
@@ -165,7 +165,7 @@ def _flatten(seq: list) -> list:
     return out
 
 
-def _inner_repeats(seq: list):
+def _inner_repeats(seq: list[Any]) -> Iterator[Any]:
     """Variable repeats that can take more than one character, anywhere inside ``seq``."""
     for item in seq:
         op, av = item
@@ -180,13 +180,13 @@ def _inner_repeats(seq: list):
                 yield from _inner_repeats(list(alt))
 
 
-def _top_branches(seq: list):
+def _top_branches(seq: list[Any]) -> Iterator[Any]:
     for item in _flatten(seq):
         if item[0] is C.BRANCH:
             yield item
 
 
-def _mandatory(seq: list, ic: bool, skip: Any) -> list[Chars]:
+def _mandatory(seq: list[Any], ic: bool, skip: Any) -> list[Chars]:
     """Character sets of the parts every match of ``seq`` must contain, ``skip`` aside."""
     out: list[Chars] = []
     for item in seq:
@@ -215,7 +215,7 @@ def _mandatory(seq: list, ic: bool, skip: Any) -> list[Chars]:
     return out
 
 
-def _prefix(seq: list, ic: bool) -> list[Chars] | None:
+def _prefix(seq: list[Any], ic: bool) -> list[Chars] | None:
     """The character sets of the single characters an alternative starts with, in order
     (at least the set of its first character); None when it can match nothing at all."""
     out: list[Chars] = []
@@ -240,7 +240,7 @@ def _overlap(a: list[Chars] | None, b: list[Chars] | None) -> bool:
     return all(x & y for x, y in zip(a, b))
 
 
-def _holds(seq: list, target: Any) -> bool:
+def _holds(seq: list[Any], target: Any) -> bool:
     for item in seq:
         if item is target:
             return True
@@ -254,7 +254,7 @@ def _holds(seq: list, target: Any) -> bool:
     return False
 
 
-def _first(seq: list, ic: bool) -> Chars | None:
+def _first(seq: list[Any], ic: bool) -> Chars | None:
     """Characters a non-empty match of ``seq`` can start with; None when it can be empty."""
     chars = NONE
     for op, av in seq:
@@ -287,7 +287,7 @@ def _first(seq: list, ic: bool) -> Chars | None:
     return None
 
 
-def _chars_of(seq: list, ic: bool) -> Chars:
+def _chars_of(seq: list[Any], ic: bool) -> Chars:
     """Every character some part of ``seq`` can take."""
     chars = NONE
     for op, av in seq:
@@ -329,7 +329,7 @@ def _literal(code: int, ic: bool) -> int:
     return mask
 
 
-def _ascii(test) -> int:
+def _ascii(test: Callable[[str], Any]) -> int:
     return sum(1 << c for c in range(128) if test(chr(c)))
 
 

@@ -9,10 +9,11 @@ anywhere, text content up to the next ``<`` that is not escaped by a backslash, 
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 
-from hidsctl.errors import RuleError, SourceLocation
+from hidsctl.errors import HidsError, RuleError, SourceLocation
 
 
 @dataclass
@@ -36,7 +37,7 @@ _ENTITY_RE = re.compile("|".join(_ENTITIES))
 
 
 class _Reader:
-    def __init__(self, text: str, path: str, error_cls: type):
+    def __init__(self, text: str, path: str, error_cls: type[HidsError]):
         self.text = text
         self.path = path
         self.pos = 0
@@ -46,7 +47,7 @@ class _Reader:
     def line_at(self, pos: int) -> int:
         return self.text.count("\n", 0, pos) + 1
 
-    def fail(self, message: str, pos: int | None = None):
+    def fail(self, message: str, pos: int | None = None) -> HidsError:
         where = SourceLocation(self.path, self.line_at(self.pos if pos is None else pos))
         return self.error_cls(message, where)
 
@@ -171,7 +172,8 @@ def parse_text(text: str, path: str, error_cls: type = RuleError) -> list[Node]:
     return reader.parse_nodes(None)
 
 
-def parse_file(path, error_cls: type = RuleError) -> list[Node]:
+def parse_file(path: str | os.PathLike[str], error_cls: type[HidsError] = RuleError
+               ) -> list[Node]:
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             text = handle.read()

@@ -24,6 +24,9 @@ from hidsctl.bus import client, partition
 from hidsctl.bus.address import parse
 from hidsctl.transport.output import Output
 
+# server.py's stamp(): (stamped records, problems, refused counts per type) of a batch
+Stamp = Callable[[list[bytes], dict[str, str]], tuple[list[bytes], list[str], dict[str, int]]]
+
 ACK_TIMEOUT = client.ACK_TIMEOUT
 
 
@@ -122,7 +125,8 @@ class BusOutput(Output):
         link.publishing = asyncio.get_running_loop().create_task(publish())
 
 
-def stamp_numbered(stamp, lines: list[bytes], identity: dict, first_seq: int):
+def stamp_numbered(stamp: Stamp, lines: list[bytes], identity: dict[str, str], first_seq: int
+                   ) -> tuple[list[tuple[int, bytes]], list[str], dict[str, int]]:
     """``stamp`` (server.py) line by line, keeping each record's sequence number."""
     numbered: list[tuple[int, bytes]] = []
     problems: list[str] = []

@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from hidsctl.options import (ConfigOption, LevelOption, LingerOption, RuleGroupOption,
-                             RuleIdOption, StateDirOption, handle_errors, load_settings)
+from hidsctl.options import (BusGroupOption, ConfigOption, FromOption, LevelOption,
+                             LingerOption, RuleGroupOption, RuleIdOption, StateDirOption,
+                             handle_errors, load_settings)
 
 
 def register(app: typer.Typer) -> None:
@@ -46,6 +47,8 @@ def forward(
         "--queue-size", help="Bytes queued on disk per destination while it is down; past "
         "it the oldest are dropped (default: 67108864).", show_default=False)] = None,
     linger: LingerOption = None,
+    source: FromOption = None,
+    bus_group: BusGroupOption = None,
     state_dir: StateDirOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -58,6 +61,7 @@ def forward(
     Example:
         hidsctl analyze < events.json | hidsctl forward --to tls://siem.example.com:6514 --format cef --level 7
     """
+    from hidsctl.bus.sink import check_pair
     from hidsctl.outputs import run
     from hidsctl.outputs.forward import ForwardSettings, Forwarder
     from hidsctl.records import RecordWriter
@@ -70,12 +74,27 @@ def forward(
         linger=linger)
     from hidsctl.deadletter import for_state
 
+    bus = check_pair(source, bus_group)
     writer = RecordWriter(line_buffered=True)
     state = resolve_state_dir(state_dir)
     forwarder = Forwarder(settings, state / "forward", emit=writer.write)
+    dead_letters = for_state(state, "forward")
     try:
+        if bus:
+            from hidsctl.bus import sink
+
+            def tick() -> None:
+                forwarder.flush()
+                writer.flush()
+
+            # acked once every destination's queue was sent past it
+            sink.consume(source or "", bus_group or "", state / "forward", sink.Output(
+                forwarder.handle, tick, forwarder.sync, forwarder.marks, forwarder.delivered,
+                lambda record, exc: writer.write(dead_letters.put(record, exc))),
+                name="forward", option="--bus-group")
+            return
         run.run(forwarder.handle, forwarder.tick, flush=forwarder.flush, sync=forwarder.sync,
-                  writer=writer, dead_letters=for_state(state, "forward"))
+                writer=writer, dead_letters=dead_letters)
         forwarder.finish()
     finally:
         forwarder.close()

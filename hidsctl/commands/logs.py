@@ -82,8 +82,11 @@ def write(
         from hidsctl.bus import sink
 
         try:
-            sink.consume(source, group or "", logs_dir, files.handle, files.tick,
-                         files.sync)
+            letters = DeadLetters(logs_dir / "deadletter", "logs")
+            notices = RecordWriter(line_buffered=True)
+            sink.consume(source, group or "", logs_dir, sink.Output(
+                files.handle, files.tick, files.sync,
+                failed=lambda record, exc: notices.write(letters.put(record, exc))))
         finally:
             files.close()
         return

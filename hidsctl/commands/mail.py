@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from hidsctl.options import (ConfigOption, LevelOption, LingerOption, RuleGroupOption,
-                             RuleIdOption, StateDirOption, handle_errors, load_settings)
+from hidsctl.options import (BusGroupOption, ConfigOption, FromOption, LevelOption,
+                             LingerOption, RuleGroupOption, RuleIdOption, StateDirOption,
+                             handle_errors, load_settings)
 
 
 def register(app: typer.Typer) -> None:
@@ -51,6 +52,8 @@ def mail(
         "--daily-report/--no-daily-report", help="Mail a report of each UTC day's alerts: "
         "top rules, agents, sources, users (default: off).", show_default=False)] = None,
     linger: LingerOption = None,
+    source: FromOption = None,
+    bus_group: BusGroupOption = None,
     state_dir: StateDirOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -63,6 +66,7 @@ def mail(
     Example:
         hidsctl analyze < events.json | hidsctl mail --smtp mail.example.com:25 --to soc@example.com --level 10
     """
+    from hidsctl.bus.sink import check_pair
     from hidsctl.outputs import run
     from hidsctl.outputs.mail import Mailer, MailSettings
     from hidsctl.records import RecordWriter
@@ -75,11 +79,25 @@ def mail(
         max_per_hour=max_per_hour, daily_report=daily_report, linger=linger)
     from hidsctl.deadletter import for_state
 
+    bus = check_pair(source, bus_group)
     writer = RecordWriter(line_buffered=True)
     state = resolve_state_dir(state_dir)
     dead_letters = for_state(state, "mail")
     mailer = Mailer(settings, state / "mail", emit=writer.write, dead_letters=dead_letters)
     try:
+        if bus:
+            from hidsctl.bus import sink
+
+            def tick() -> None:
+                mailer.tick()
+                writer.flush()
+
+            # acked once the SMTP server took the message (the outbox committed past it)
+            sink.consume(source or "", bus_group or "", state / "mail", sink.Output(
+                mailer.handle, tick, lambda: None, mailer.mark, mailer.sent,
+                lambda record, exc: writer.write(dead_letters.put(record, exc)), each=True),
+                name="mail", option="--bus-group")
+            return
         run.run(mailer.handle, mailer.tick, writer=writer, dead_letters=dead_letters)
         mailer.finish()
     finally:

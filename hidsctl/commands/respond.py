@@ -7,7 +7,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from hidsctl.options import ConfigOption, StateDirOption, handle_errors
+from hidsctl.options import BusGroupOption, ConfigOption, FromOption, StateDirOption, handle_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -40,6 +40,8 @@ def respond(
         "--wait", help="At end of input, stay until every pending undo has run.")] = False,
     report_unmatched: Annotated[bool, typer.Option(
         "--report-unmatched", help="Emit a skipped ar_result for alerts no response matches.")] = False,
+    source: FromOption = None,
+    bus_group: BusGroupOption = None,
 ) -> None:
     """Run active-response scripts for alerts and ar records; undo them on time.
 
@@ -51,6 +53,7 @@ def respond(
         hidsctl analyze < events.jsonl | hidsctl respond --config /etc/hidsctl.toml
     """
     from hidsctl import state
+    from hidsctl.bus.sink import check_pair
     from hidsctl.options import load_settings
     from hidsctl.respond import run, settings as respond_settings
 
@@ -59,4 +62,7 @@ def respond(
         servers=servers, scripts_dir=scripts_dir, script_timeout=script_timeout,
         ossec_conf=ossec_conf, wait=wait or None, report_unmatched=report_unmatched or None)
     built = respond_settings.build(options, config)
+    if check_pair(source, bus_group):
+        raise typer.Exit(run.run_bus(built, state.state_dir(state_dir), source or "",
+                                     bus_group or ""))
     raise typer.Exit(run.run(built, state.state_dir(state_dir)))

@@ -27,6 +27,9 @@ def supervise(
     summary: Annotated[Optional[bool], typer.Option(
         "--summary/--no-summary", help="Live summary table [default: on a terminal].",
         show_default=False)] = None,
+    bus: Annotated[Optional[str], typer.Option(
+        "--bus", help="Server role: scale out on these NATS JetStream servers, "
+        "nats://HOST:PORT[,HOST:PORT] (docs/scale-out.md).", show_default=False)] = None,
     config: ConfigOption = None,
     state_dir: StateDirOption = None,
 ) -> None:
@@ -46,7 +49,8 @@ def supervise(
 
     if install_users:
         given = [flag for flag, value in (("--role", role), ("--user", user),
-                                          ("--summary", summary), ("--config", config),
+                                          ("--summary", summary), ("--bus", bus),
+                                          ("--config", config),
                                           ("--state-dir", state_dir)) if value is not None]
         if given:  # it only creates the hidsctl user: they would do nothing
             from hidsctl.errors import UsageError
@@ -54,7 +58,9 @@ def supervise(
             raise UsageError(f"--install-users takes no {', '.join(given)}")
         users.install()
         return
-    settings = load_settings(SuperviseSettings, "supervise", config, role=role, user=user)
+    settings = load_settings(SuperviseSettings, "supervise", config, role=role, user=user,
+                             bus=bus)
+    settings.check()
     # created by the supervisor, with the owner and modes its components need
     supervisor = Supervisor(settings, config, state.state_dir(state_dir, create=False))
     show = sys.stderr.isatty() if summary is None else summary
@@ -68,7 +74,10 @@ def supervise(
 
 @handle_errors
 def status(json_output: JsonOption = False, state_dir: StateDirOption = None) -> None:
-    """Show each supervised component: pid, user, uptime, restarts and counters.
+    """Show each supervised component: pid, user, uptime, restarts, counters, bus backlog.
+
+    With a bus (supervise --bus), each bus consumer's backlog: records not yet delivered
+    plus delivered but unacknowledged.
 
     Example: hidsctl status --json
     """
@@ -86,6 +95,10 @@ def status(json_output: JsonOption = False, state_dir: StateDirOption = None) ->
         reason = last_exit_reason(directory)  # it stopped on its own: say why
         raise HidsError(f"{exc.message}; it stopped at {reason}" if reason else exc.message) \
             from None
+    if report.get("bus"):
+        from hidsctl.bus.backlog import backlog
+
+        report["bus"] = backlog(report["bus"])
     if json_output or not sys.stdout.isatty():
         sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
         return

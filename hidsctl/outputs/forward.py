@@ -253,6 +253,14 @@ class Forwarder:
         for route in self.routes:
             route.store()
 
+    def marks(self) -> list[int]:
+        """Where each destination's queue ends now (after ``sync``)."""
+        return [route.outbox.queue.end_offset() for route in self.routes]
+
+    def delivered(self, marks: list[int]) -> bool:
+        """Whether every destination's queue was sent (or dropped at its bound) up to ``marks``."""
+        return all(route.outbox.offset >= mark for route, mark in zip(self.routes, marks))
+
     def finish(self) -> None:
         """End of input: deliver, retrying a server that is down for up to ``linger`` seconds."""
         deadline = time.monotonic() + self.settings.linger

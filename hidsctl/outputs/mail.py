@@ -204,6 +204,14 @@ class Mailer:
         if self.outbox.ready():
             self._deliver()
 
+    def mark(self) -> int:
+        """Where the queue ends now: everything handled so far is before it."""
+        return self.outbox.queue.end_offset()
+
+    def sent(self, mark: int) -> bool:
+        """Whether the queue was delivered (or set aside) up to ``mark``."""
+        return self.outbox.offset >= mark
+
     def finish(self) -> None:
         """End of input: report finished days, send what is due, retry a while if down."""
         if self.stats is not None:

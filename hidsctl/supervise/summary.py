@@ -37,11 +37,27 @@ def status_table(report: dict[str, Any]) -> Group:
                       _duration(c["uptime"]), str(c["restarts"]), _count(c["records_in"]),
                       _count(c["records_out"]), _count(alerts) if alerts else "-",
                       _count(c["dropped"]))
+    lines = _bus_lines(report.get("bus") or [])
     errors = [Text.assemble((f"{c['name']}: ", "bold"), c["last_error"], overflow="fold")
               for c in components if c.get("last_error")]
     if errors:
         errors.insert(0, Text("last errors:"))
-    return Group(table, *errors)
+    return Group(table, *lines, *errors)
+
+
+def _bus_lines(consumers: list[dict[str, Any]]) -> list[Text]:
+    """One line per bus consumer: its backlog, unread + delivered but unacknowledged.
+    Before `hidsctl status` asked the bus (the live summary), no counts."""
+    if not consumers or "stream" not in consumers[0]:
+        return []
+    lines = [Text("bus backlog (unread + unacked):")]
+    for c in consumers:
+        stream = c["stream"].rsplit("/", 1)[-1]
+        counts = (f"{_count(c['unread'])} + {_count(c['unacked'])}" if "unread" in c
+                  else c.get("error", "not asked"))
+        lines.append(Text.assemble(f"  {c['component']} ", (f"{stream}", "dim"), f": {counts}",
+                                   overflow="fold"))
+    return lines
 
 
 def _count(n: int) -> str:

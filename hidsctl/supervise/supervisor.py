@@ -255,6 +255,9 @@ class Supervisor:
             "components": [c.status() for c in self.components.values()],
             "queues": {name: {"end": q.end_offset(), "dropped": q.dropped}
                        for name, q in self.queues.items()},
+            **({"bus": [{"component": c, "stream": s, "consumer": d}
+                        for c, s, d in self.topology.bus_consumers]}
+               if self.topology.bus_consumers else {}),
         }
 
 

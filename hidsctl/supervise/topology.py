@@ -4,6 +4,9 @@
     agent:  collect, scan, agentless ─> events ─> send ─> commands ─> respond ─> (back to send)
     server: receive, collect, scan ─> events ─> analyze ─> alerts ─> logs, respond, mail, forward
             respond ─> routes ─> receive (delivered to agents)
+    server with a bus (``bus = "nats://…"``, docs/scale-out.md):
+            receive ═> EVENTS ═> analyze members ═> ALERTS ═> logs, respond, mail, forward
+            respond ─> routes ─> receive (delivered to agents)
 
 Queues are named after what flows in them. Outputs of sinks (notices, active-response
 results) flow back into analyze (or send), as OSSEC analyses its own active-responses.log.
@@ -32,6 +35,30 @@ class SuperviseSettings:
     rootcheck: bool = False
     rootcheck_every: str = "12h"
     disconnect_time: int | None = None
+    bus: str | None = None  # nats://HOST:PORT[,HOST:PORT]: the server role scales out on it
+    analyze_members: int = 1  # with bus: analysis group members this server runs
+
+    def check(self) -> None:
+        if self.bus is not None:
+            bus_address(self.bus, "EVENTS")  # a usage error now
+            if self.role != "server":
+                raise ConfigError("bus is for the server role only")
+        if not 0 <= self.analyze_members <= 64:
+            raise ConfigError("analyze-members must be 0..64")
+
+
+EVENTS_STREAM, ALERTS_STREAM = "EVENTS", "ALERTS"
+
+
+def bus_address(bus: str, stream: str) -> str:
+    """``bus`` (servers only) with the stream appended; a usage error when malformed."""
+    from hidsctl.bus.address import parse
+    from hidsctl.errors import UsageError
+
+    if "/" in bus.removeprefix("nats://"):
+        raise UsageError(f"--bus {bus!r}: name the servers only, nats://HOST:PORT[,HOST:PORT]; "
+                         f"the streams are {EVENTS_STREAM} and {ALERTS_STREAM}")
+    return str(parse(f"{bus}/{stream}", "--bus"))
 
 
 @dataclass
@@ -40,6 +67,9 @@ class Topology:
     components: list[ComponentSpec]
     queues: list[str]
     fifos: dict[str, str] = field(default_factory=dict)  # fifo name -> queue it feeds
+    # With a bus: (component, stream address, durable consumer, or "" for the analysis
+    # group's members), whose backlog `hidsctl status` shows.
+    bus_consumers: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def hidsctl_argv() -> list[str]:
@@ -52,8 +82,11 @@ def build(settings: SuperviseSettings, config: dict[str, Any], config_path: Path
     if settings.role not in ROLES:
         raise ConfigError(f"unknown role {settings.role!r}; use one of {', '.join(ROLES)}",
                           SourceLocation(str(config_path or "command line"), detail="role"))
+    settings.check()
     common = ["--config", str(config_path)] if config_path else []
     maker = _Builder(settings, config, common, state)
+    if settings.bus:
+        return maker.bus_server(settings.bus)
     return {"local": maker.local, "agent": maker.agent, "server": maker.server}[settings.role]()
 
 
@@ -65,9 +98,10 @@ class _Builder:
         self.common = common
         self.state = state
 
-    def _cmd(self, *args: str, state_subdir: str | None = None) -> list[str]:
+    def _cmd(self, *args: str, state_subdir: str | None = None, stateless: bool = False) -> list[str]:
         state = self.state / state_subdir if state_subdir else self.state
-        return hidsctl_argv() + list(args) + self.common + ["--state-dir", str(state)]
+        return hidsctl_argv() + list(args) + self.common + \
+            ([] if stateless else ["--state-dir", str(state)])
 
     def has(self, table: str, key: str | None = None) -> bool:
         value = self.config.get(table)
@@ -152,6 +186,29 @@ class _Builder:
             self.outputs(route=True)
         return Topology("server", specs, ["events", "alerts", "feedback", "routes"],
                         fifos={"routes.fifo": "routes"})
+
+    def bus_server(self, bus: str) -> Topology:
+        """receive publishes to EVENTS; analyze members read it as one group and publish
+        to ALERTS; each output reads ALERTS through its own durable consumer. Outputs'
+        notices stay on their stdout: no analyze of this server reads them."""
+        events, alerts = bus_address(bus, EVENTS_STREAM), bus_address(bus, ALERTS_STREAM)
+        specs = [ComponentSpec("receive", self._cmd("receive", "--control", "-", "--to", events,
+                                                     state_subdir="receive"),
+                               inputs=["routes"], source=True)]
+        for n in range(1, self.settings.analyze_members + 1):
+            name = "analyze" if n == 1 else f"analyze-{n}"
+            # a member keeps its state in the bus
+            specs.append(ComponentSpec(name, self._cmd(
+                "analyze", "--from", events, "--group", "analyze", "--to", alerts,
+                stateless=True), source=True))
+        consumers = [("analyze", events, "")] if self.settings.analyze_members else []
+        for spec in self.outputs(route=True):
+            group = ["--group" if spec.name == "logs" else "--bus-group", spec.name]
+            specs.append(ComponentSpec(spec.name, spec.argv + ["--from", alerts] + group,
+                                       privileged=spec.privileged, source=True))
+            consumers.append((spec.name, alerts, spec.name))
+        return Topology("server", specs, ["routes"], fifos={"routes.fifo": "routes"},
+                        bus_consumers=consumers)
 
     def agent(self) -> Topology:
         specs = self.sources()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from hidsctl import records
 
@@ -44,7 +44,7 @@ class BoundedLog:
     MAX_KEYS = 10000
 
     def __init__(self, output: Output | None, component: str, interval: float = 60.0,
-                 stderr=None):
+                 stderr: TextIO | None = None):
         self.output = output
         self.component = component
         self.interval = interval

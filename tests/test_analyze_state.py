@@ -1,0 +1,161 @@
+"""Rules are definitions, read-only once loaded; what analysis learns from events is the
+engine's CorrelationState; generated code shows its own lines in tracebacks."""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+
+import pytest
+
+from hidsctl.analysis import ruleset as rs
+from hidsctl.analysis.correlation import INDEX_KEY_LIMIT, LIST_LIMIT
+from hidsctl.analysis.engine import Engine
+from hidsctl.analysis.events import from_log_line, from_record
+
+DECODERS = """
+<decoder name="sshd">
+  <program_name>^sshd</program_name>
+</decoder>
+<decoder name="sshd-failed">
+  <parent>sshd</parent>
+  <prematch>^Failed \\S+ </prematch>
+  <regex offset="after_prematch">^for (\\S+) from (\\S+) port </regex>
+  <order>user, srcip</order>
+</decoder>
+<decoder name="web">
+  <prematch>^\\d+.\\d+.\\d+.\\d+ - </prematch>
+  <regex>^(\\S+) - - [\\S+ \\S+] "\\w+ (\\S+) \\S+" (\\d+) </regex>
+  <order>srcip, url, id</order>
+</decoder>
+"""
+
+RULES = """
+<group name="syslog,">
+  <rule id="1" level="0" noalert="1">
+    <category>syslog</category>
+    <description>syslog template</description>
+  </rule>
+  <rule id="100" level="0">
+    <decoded_as>sshd</decoded_as>
+    <description>sshd messages</description>
+  </rule>
+  <rule id="101" level="5">
+    <if_sid>100</if_sid>
+    <match>Failed password</match>
+    <description>sshd: authentication failed.</description>
+  </rule>
+  <rule id="102" level="10" frequency="2" timeframe="60">
+    <if_matched_sid>101</if_matched_sid>
+    <same_source_ip />
+    <description>sshd: brute force</description>
+  </rule>
+  <rule id="130" level="6">
+    <if_sid>1</if_sid>
+    <decoded_as>web</decoded_as>
+    <id>^4</id>
+    <url>/admin</url>
+    <description>web 4xx on admin</description>
+  </rule>
+</group>
+"""
+
+FAILED = "Dec  3 10:00:{s:02d} web sshd[1]: Failed password for root from {ip} port 22 ssh2"
+
+
+def load(tmp_path: Path, extra: str = "") -> rs.Ruleset:
+    (tmp_path / "d.xml").write_text(DECODERS)
+    (tmp_path / "r.xml").write_text(RULES)
+    files = [tmp_path / "r.xml"]
+    if extra:
+        (tmp_path / "local.xml").write_text(extra)
+        files.append(tmp_path / "local.xml")
+    return rs.load(rs.RulesetSources([tmp_path / "d.xml"], files, [tmp_path]))
+
+
+def failed(n: int, ip: str = "192.0.2.7") -> dict:
+    return {"type": "log", "timestamp": f"2026-12-03T10:{n // 60:02d}:{n % 60:02d}Z",
+            "agent": {"id": "001", "name": "web", "ip": "10.0.0.1"},
+            "location": "/var/log/auth.log", "log": FAILED.format(s=n % 60, ip=ip)}
+
+
+def fired(engine: Engine, records: list[dict]) -> list[tuple[int, int]]:
+    out = []
+    for record in records:
+        outcome = engine.process_record(record)
+        if outcome is not None and outcome.alert is not None:
+            out.append((outcome.rule.id, outcome.firedtimes))
+    return out
+
+
+def test_rules_are_read_only_once_loaded(tmp_path):
+    rule = load(tmp_path).tree.by_id[102]
+    with pytest.raises(AttributeError, match="rule 102 is read-only"):
+        rule.frequency = 0
+    assert rule.search_key == "sid 101"
+
+
+def test_engines_on_one_ruleset_keep_their_own_state(tmp_path):
+    rules = load(tmp_path)
+    first, second = Engine(rules), Engine(rules)
+    assert fired(first, [failed(n) for n in range(4)]) == [(101, 1), (101, 2), (101, 3),
+                                                            (102, 1)]
+    # The second engine has seen nothing: no counts, no events to correlate with.
+    assert fired(second, [failed(n) for n in range(2)]) == [(101, 1), (101, 2)]
+    first.reset()
+    assert fired(first, [failed(10)]) == [(101, 1)]
+
+
+def test_overwrite_replaces_the_definition_where_the_rule_stands(tmp_path):
+    rules = load(tmp_path, '<group name="local,"><rule id="102" level="12" frequency="4" '
+                           'timeframe="60" overwrite="yes"><if_matched_sid>101</if_matched_sid>'
+                           '<same_source_ip /><description>slower brute force</description>'
+                           '</rule></group>')
+    rule = rules.tree.by_id[102]
+    assert (rule.level, rule.frequency, rule.description) == (12, 4, "slower brute force")
+    assert rules.tree.first_node[102].rule is rule
+    got = fired(Engine(rules), [failed(n) for n in range(6)])
+    assert got[-1] == (102, 1) and len(got) == 6  # the 6th event, not the 4th
+
+
+def test_correlation_memory_is_bounded(tmp_path):
+    engine = Engine(load(tmp_path))
+    # More sources than an index keeps, and more events than a list keeps, in one window.
+    records = [failed(n % 60, f"198.51.{n // 250}.{n % 250}") for n in range(LIST_LIMIT + 200)]
+    records += [failed(59) for _ in range(2 * INDEX_KEY_LIMIT)]  # a quarter correlate
+    fired(engine, records)
+    target = engine.state.lists["sid 101"]
+    assert len(target.events) == LIST_LIMIT
+    (index,) = target.indexes.values()
+    assert len(index) <= LIST_LIMIT
+    assert max(len(bucket) for bucket in index.values()) == INDEX_KEY_LIMIT
+    seen = target.events[-1][1]
+    # Only what searches read: no record, no decoded fields beyond those compared.
+    assert seen.values == {} and seen.log is None and seen.full_log.endswith("ssh2")
+
+
+def test_a_traceback_in_generated_rule_code_shows_the_generated_line(tmp_path):
+    engine = Engine(load(tmp_path))
+    ev = from_log_line('192.0.2.1 - - [03/Dec/2026:10:00:00 +0000] "GET /admin HTTP/1.1" 404 0')
+    engine.decoders.decode(ev)
+    assert ev.decoder.reported == "web"
+    ev.fields = None  # type: ignore[assignment]  # what a broken decoder could leave
+    with pytest.raises(AttributeError) as caught:
+        engine.match(ev)
+    text = "".join(traceback.format_exception(caught.value))
+    lines = text.splitlines()
+    frame = max(n for n, line in enumerate(lines) if '"<hidsctl rules ' in line)
+    source = lines[frame + 1]
+    assert "f.get('id')" in source and "# R" in source
+
+
+def test_a_traceback_in_a_generated_key_shows_the_generated_line(tmp_path):
+    engine = Engine(load(tmp_path))
+    fired(engine, [failed(1)])
+    ev = from_record(failed(2))
+    engine.decoders.decode(ev)
+    ev.fields = None  # type: ignore[assignment]
+    with pytest.raises(AttributeError) as caught:
+        engine.state.record(engine.ruleset.tree.by_id[101], ev)
+    text = "".join(traceback.format_exception(caught.value))
+    assert '"<same_* key srcip>", line 3' in text and "k = (f.get('srcip'),)" in text
