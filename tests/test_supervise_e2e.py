@@ -108,12 +108,14 @@ def start(config: Path, state: Path, *extra: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=open(state.parent / "supervise.err", "ab"))
 
 
-def status(state: Path, cli: bool = False) -> dict:
-    """The supervisor's report: through `hidsctl status --json` with ``cli``, else asked on
-    its control socket in process (polling through a new interpreter each time is slow)."""
-    if cli:
-        result = run_hidsctl("status", "--json", "--state-dir", str(state))
-        return json.loads(result.stdout) if result.returncode == 0 else {}
+def status(state: Path) -> dict:
+    result = run_hidsctl("status", "--json", "--state-dir", str(state))
+    return json.loads(result.stdout) if result.returncode == 0 else {}
+
+
+def report(state: Path) -> dict:
+    """The supervisor's own report, asked on its control socket in process: for polling
+    (a new interpreter each time is slow); `hidsctl status` adds the bus backlog to it."""
     from hidsctl.errors import HidsError
     from hidsctl.supervise import control
 
@@ -124,9 +126,9 @@ def status(state: Path, cli: bool = False) -> dict:
 
 
 def running(state: Path, names: set[str]) -> dict:
-    report = status(state)
-    up = {c["name"] for c in report.get("components", []) if c["state"] == "running"}
-    return report if names <= up else {}
+    now = report(state)
+    up = {c["name"] for c in now.get("components", []) if c["state"] == "running"}
+    return now if names <= up else {}
 
 
 def following(state: Path, path: Path) -> bool:
@@ -205,7 +207,7 @@ def test_local_role_brute_force_alerts_and_responds_and_integrity_alerts(world):
         changed = wait_for(lambda: [a for a in alerts(alerts_json)
                                     if a["rule"]["id"] == "550"], what="integrity alert 550")
         assert changed[0]["syscheck"]["path"] == str(world / "watched" / "app.conf")
-        counters = {c["name"]: c for c in status(state, cli=True)["components"]}
+        counters = {c["name"]: c for c in status(state)["components"]}
         assert counters["analyze"]["records_in"] >= 13
         assert sum(counters["analyze"]["alerts_by_level"].values()) >= 2
     finally:
@@ -234,9 +236,9 @@ def test_sigkill_of_each_component_loses_and_repeats_nothing(world):
                 for n in range(5):
                     log.write(sshd_failure(round_no * 100 + n))
                     total += 1
-            before = next(c for c in status(state)["components"] if c["name"] == victim)
+            before = next(c for c in report(state)["components"] if c["name"] == victim)
             os.kill(before["pid"], signal.SIGKILL)
-            wait_for(lambda: next(c for c in status(state)["components"]
+            wait_for(lambda: next(c for c in report(state)["components"]
                                   if c["name"] == victim)["restarts"] > before["restarts"],
                      what=f"{victim} restarted")
             wait_for(lambda: running(state, {victim}), what=f"{victim} running again")
