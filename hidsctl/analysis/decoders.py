@@ -13,14 +13,12 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
-from hidsctl.analysis.patterns import Pattern, PatternError, compile_pattern
+from hidsctl.analysis.languages import compile_pattern
+from hidsctl.analysis.patterns import Pattern, PatternError
 from hidsctl.analysis.xmlload import Node
 from hidsctl.errors import DecoderError, SourceLocation
-
-if TYPE_CHECKING:
-    from hidsctl.analysis.events import Event
 
 # OSSEC's names in <order>, mapped to the event field they fill (alerts.json names).
 ORDER_FIELDS = {
@@ -33,6 +31,17 @@ ORDER_FIELDS = {
 CATEGORIES = ("syslog", "firewall", "ids", "web-log", "squid", "windows", "ossec",
               "host-information")
 OFFSETS = ("after_parent", "after_prematch", "after_regex")
+
+
+class Decodable(Protocol):
+    """What decoding reads and sets of an event (events.Event): named here rather than
+    imported, because events builds on this module."""
+
+    log: str
+    lower: str
+    program_name: str | None
+    decoder: Decoder
+    fields: dict[str, str]
 
 
 @dataclass(eq=False)
@@ -171,7 +180,7 @@ class DecoderSet:
             self._by_program[key] = found
         return found
 
-    def decode(self, ev: Event) -> None:
+    def decode(self, ev: Decodable) -> None:
         """Set ``ev.decoder`` and decoded fields, following OSSEC's DecodeEvent."""
         log = ev.log
         low: str | None = ev.lower
@@ -228,7 +237,7 @@ class DecoderSet:
             return
 
     @staticmethod
-    def _run_regexes(ev: Event, chain: list[Decoder], idx: int, pmatch: int,
+    def _run_regexes(ev: Decodable, chain: list[Decoder], idx: int, pmatch: int,
                      cmatch: int | None) -> None:
         log = ev.log
         dec = chain[idx]
