@@ -219,6 +219,7 @@ class DecoderSet:
                     return
                 base = pmatch if kid.prematch_after_parent else 0
                 kind = kid.pre_kind
+                # The top-level prefilter above again, on purpose: a hot-path copy (see there).
                 if kind and low is not None:
                     literals = kid.pre_literals
                     if kind == 1:
