@@ -14,6 +14,7 @@ from typing import Any
 
 from hidsctl.bus import partition
 from hidsctl.bus.address import BusAddress
+from hidsctl.diagnostics import logger
 from hidsctl.errors import ConfigError, HidsError
 
 CONNECT_DEADLINE = 10.0  # seconds for the first connection to any listed server
@@ -115,15 +116,12 @@ async def retrying(make, say, deadline: float = SETUP_DEADLINE):
         await asyncio.sleep(1.0)
 
 
-def quiet_loop(loop: asyncio.AbstractEventLoop, name: str, stderr=None) -> None:
+def quiet_loop(loop: asyncio.AbstractEventLoop, name: str) -> None:
     """Report as one line what asyncio or nats-py would log with a traceback: an exception
     nobody awaited (nats-py's background tasks while a server is away), or one nats-py's
     read loop hit while handling what the server sent (it logs it, then reconnects)."""
     def say(text: str) -> None:
-        try:
-            print(f"hidsctl {name}: NATS: {text}", file=stderr or sys.stderr, flush=True)
-        except (BrokenPipeError, ValueError):
-            pass
+        logger(name).warning(f"NATS: {text}")
 
     def on_loop_error(_loop, context: dict) -> None:
         exc = context.get("exception")
