@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import threading
 from typing import Any
 
@@ -25,22 +24,22 @@ DUPLICATE_WINDOW = 600.0  # seconds JetStream remembers a Nats-Msg-Id to drop a 
 SETUP_DEADLINE = 120.0
 
 
-async def connect(address: BusAddress, name: str, stderr=None) -> Any:
+async def connect(address: BusAddress, name: str) -> Any:
     """A connected nats-py client, reconnecting (to any listed server) for ever after."""
     import nats
 
-    err = stderr if stderr is not None else sys.stderr
+    log = logger(name)
     reported: dict[str, bool] = {}
 
     async def on_error(exc: Exception) -> None:
         text = f"{type(exc).__name__}: {exc}"
         if not reported.get(text):  # one line per distinct error, not one per retry
             reported[text] = True
-            print(f"hidsctl {name}: NATS: {text}", file=err, flush=True)
+            log.warning(f"NATS: {text}")
 
     async def on_reconnect() -> None:
         reported.clear()
-        print(f"hidsctl {name}: NATS: reconnected", file=err, flush=True)
+        log.info("NATS: reconnected")
 
     try:
         # Once connected it reconnects for ever; the first connection gets a deadline.
