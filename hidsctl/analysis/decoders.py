@@ -125,6 +125,7 @@ class DecoderSet:
         dec.parent_reported = dec.parent
         for node in parents:
             self._add_child(node, dec)
+        self._plans.clear()  # a plan knows which candidates have no children
 
     @staticmethod
     def _add_child(node: DecoderNode, dec: Decoder) -> None:
@@ -176,7 +177,8 @@ class DecoderSet:
     def _plan(self, key: tuple[str | None, str]) -> tuple[_Step, ...]:
         """The candidates for ``key`` with what their prefilter needs, unpacked once."""
         plan = tuple((node, node.decoder, node.decoder.prematch, node.decoder.pre_kind,
-                      node.decoder.pre_literals) for node in self.candidates(*key))
+                      node.decoder.pre_literals, None if node.children else [node.decoder])
+                     for node in self.candidates(*key))
         if len(self._plans) > 10000:
             self._plans.clear()
         self._plans[key] = plan
@@ -195,7 +197,7 @@ class DecoderSet:
         # The candidates come unpacked (no attribute look-ups) and their prefilters are
         # written out here rather than called: most candidates of a line fail them, and a
         # call or look-up per candidate was a large part of all decoding time.
-        for node, top, prematch, kind, literals in plan:
+        for node, top, prematch, kind, literals, alone in plan:
             pmatch = 0
             if prematch is not None:
                 if kind and low is not None:
@@ -216,8 +218,8 @@ class DecoderSet:
                     continue
                 pmatch = m.end()
             ev.decoder = top
-            if not node.children:
-                self._run_regexes(ev, [top], 0, pmatch, pmatch)
+            if alone is not None:
+                self._run_regexes(ev, alone, 0, pmatch, pmatch)
                 return
             for i, kid in node.tried:
                 prematch = kid.prematch
@@ -300,8 +302,9 @@ class DecoderSet:
             return
 
 
-# One top-level candidate: its node, decoder, prematch, prefilter kind and literals.
-_Step = tuple[DecoderNode, Decoder, Any, int, Any]
+# One top-level candidate: its node, decoder, prematch, prefilter kind and literals, and
+# the decoder alone as a chain when it has no children.
+_Step = tuple[DecoderNode, Decoder, Any, int, Any, "list[Decoder] | None"]
 
 
 def _decodes(dec: Decoder) -> bool:
