@@ -188,7 +188,7 @@ class DecoderSet:
         """Set ``ev.decoder`` and decoded fields, following OSSEC's DecodeEvent."""
         log = ev.log
         low: str | None = ev.lower
-        if len(low) != len(log):
+        if len(ev.lower) != len(log):
             low = None  # lowercasing moved offsets: no prefilters for this text
         key = (ev.program_name, log[:1])
         plan = self._plans.get(key)
