@@ -20,7 +20,7 @@ from conftest import run_hidsctl
 from ossec_fixture import OSSEC, OSSEC_CONF
 from hidsctl.analysis import linear
 from hidsctl.analysis.budget import Guard, OverBudget
-from hidsctl.analysis.patterns import compile_pattern
+from hidsctl.analysis.languages import compile_pattern
 from hidsctl.analysis.shapes import find_shapes
 
 EVIL = "a" * 34 + "!"

@@ -150,17 +150,14 @@ def _no_sleep(sleep):
     return fast
 
 
-def test_an_exception_nobody_awaited_is_one_line_not_a_traceback():
+def test_an_exception_nobody_awaited_is_one_line_not_a_traceback(capfd):
     import asyncio
     import gc
-    import io
 
     from hidsctl.bus import client
 
-    err = io.StringIO()
-
     async def main():
-        client.quiet_loop(asyncio.get_running_loop(), "analyze", err)
+        client.quiet_loop(asyncio.get_running_loop(), "analyze")
 
         async def fails():
             raise ConnectionResetError("node gone")
@@ -170,26 +167,25 @@ def test_an_exception_nobody_awaited_is_one_line_not_a_traceback():
         gc.collect()  # asyncio reports a never-retrieved exception when the task is freed
 
     asyncio.run(main())
-    assert "hidsctl analyze: NATS: ConnectionResetError: node gone" in err.getvalue()
-    assert "Traceback" not in err.getvalue()
+    err = capfd.readouterr().err
+    assert "hidsctl analyze: NATS: ConnectionResetError: node gone" in err
+    assert "Traceback" not in err
 
 
 def test_nats_py_logging_an_error_is_one_line_not_a_traceback(capfd):
     import asyncio
-    import io
     import logging
 
     from hidsctl.bus import client
 
-    err = io.StringIO()
-
     async def main():
-        client.quiet_loop(asyncio.get_running_loop(), "analyze", err)
+        client.quiet_loop(asyncio.get_running_loop(), "analyze")
         try:
             raise KeyError("sid")
         except KeyError as exc:  # what nats-py's read loop does with an unexpected error
             logging.getLogger("nats.aio.client").error("nats: encountered error", exc_info=exc)
 
     asyncio.run(main())
-    assert err.getvalue() == "hidsctl analyze: NATS: nats: encountered error: KeyError: 'sid'\n"
-    assert "Traceback" not in capfd.readouterr().err
+    err = capfd.readouterr().err
+    assert err == "hidsctl analyze: NATS: nats: encountered error: KeyError: 'sid'\n"
+    assert "Traceback" not in err

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import threading
 from typing import Any
 
 from hidsctl.bus import partition
 from hidsctl.bus.address import BusAddress
+from hidsctl.diagnostics import logger
 from hidsctl.errors import ConfigError, HidsError
 
 CONNECT_DEADLINE = 10.0  # seconds for the first connection to any listed server
@@ -24,7 +24,7 @@ DUPLICATE_WINDOW = 600.0  # seconds JetStream remembers a Nats-Msg-Id to drop a 
 SETUP_DEADLINE = 120.0
 
 
-async def connect(address: BusAddress, name: str, stderr=None) -> Any:
+async def connect(address: BusAddress, name: str) -> Any:
     """A connected nats-py client, reconnecting (to any listed server) for ever after.
 
     The first connection fails at once when every listed server refuses it (nothing
@@ -32,7 +32,7 @@ async def connect(address: BusAddress, name: str, stderr=None) -> Any:
     server does not answer (a firewall, a host down, a server still starting)."""
     import nats
 
-    err = stderr if stderr is not None else sys.stderr
+    log = logger(name)
     reported: dict[str, bool] = {}
     refused: set[int] = set()  # which of the first round of attempts were refused
     attempts = [0]
@@ -42,7 +42,7 @@ async def connect(address: BusAddress, name: str, stderr=None) -> Any:
         text = f"{type(exc).__name__}: {exc}"
         if not reported.get(text):  # one line per distinct error, not one per retry
             reported[text] = True
-            print(f"hidsctl {name}: NATS: {text}", file=err, flush=True)
+            log.warning(f"NATS: {text}")
         # nats-py tries the listed servers in turn: the first len(servers) errors are
         # one attempt on each of them.
         if attempts[0] < len(address.servers):
@@ -54,7 +54,7 @@ async def connect(address: BusAddress, name: str, stderr=None) -> Any:
 
     async def on_reconnect() -> None:
         reported.clear()
-        print(f"hidsctl {name}: NATS: reconnected", file=err, flush=True)
+        log.info("NATS: reconnected")
 
     # Once connected it reconnects for ever; the first connection gets a deadline.
     connecting = asyncio.ensure_future(nats.connect(
@@ -139,15 +139,12 @@ async def retrying(make, say, deadline: float = SETUP_DEADLINE):
         await asyncio.sleep(1.0)
 
 
-def quiet_loop(loop: asyncio.AbstractEventLoop, name: str, stderr=None) -> None:
+def quiet_loop(loop: asyncio.AbstractEventLoop, name: str) -> None:
     """Report as one line what asyncio or nats-py would log with a traceback: an exception
     nobody awaited (nats-py's background tasks while a server is away), or one nats-py's
     read loop hit while handling what the server sent (it logs it, then reconnects)."""
     def say(text: str) -> None:
-        try:
-            print(f"hidsctl {name}: NATS: {text}", file=stderr or sys.stderr, flush=True)
-        except (BrokenPipeError, ValueError):
-            pass
+        logger(name).warning(f"NATS: {text}")
 
     def on_loop_error(_loop, context: dict) -> None:
         exc = context.get("exception")
