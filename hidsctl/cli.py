@@ -27,7 +27,10 @@ transport/agent.py and transport/server.py.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 import pkgutil
+import sys
 
 import typer
 
@@ -44,7 +47,8 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def build_app() -> typer.Typer:
+def build_app(only: str | None = None) -> typer.Typer:
+    """The app with every command, or with command ``only`` alone (see main)."""
     app = typer.Typer(
         name="hidsctl",
         help="Host-based intrusion detection in OSSEC's architecture: composable commands "
@@ -68,9 +72,23 @@ def build_app() -> typer.Typer:
     rank = {name: i for i, name in enumerate(ORDER)}
     # Each module's register(app) adds its commands, in the one style described above.
     for name in sorted(names, key=lambda n: (rank.get(n, len(ORDER)), n)):
-        importlib.import_module(f"hidsctl.commands.{name}").register(app)
+        if only is None or name == only:
+            importlib.import_module(f"hidsctl.commands.{name}").register(app)
     return app
 
 
+def _invoked() -> str | None:
+    """The command the command line names, when it names one plainly. Typer builds every
+    registered command's parameters before running one, so registering only the command
+    asked for is a good part of a one-shot ``analyze`` or ``logtest``'s start-up. The full
+    app serves anything else: ``--help``, a mistyped name, shell completion."""
+    if len(sys.argv) < 2 or any(key.endswith("_COMPLETE") for key in os.environ):
+        return None
+    name = sys.argv[1]
+    if name.startswith("-") or not name.isidentifier():
+        return None
+    return name if importlib.util.find_spec(f"hidsctl.commands.{name}") else None
+
+
 def main() -> None:
-    build_app()(prog_name="hidsctl")
+    build_app(_invoked())(prog_name="hidsctl")

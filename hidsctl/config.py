@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 import types
 import typing
 from pathlib import Path
@@ -23,6 +22,8 @@ def load(path: str | os.PathLike | None) -> dict[str, Any]:
     """The whole config file as a dict; {} when no file is given."""
     if path is None:
         return {}
+    import tomllib  # only with a config file: a command without one starts faster
+
     file = Path(path)
     try:
         with open(file, "rb") as handle:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Iterable
 
 from hidsctl.errors import StateError
-from hidsctl.state import ExclusiveLock, atomic_write
+from hidsctl.state import ExclusiveLock, atomic_write, fsync_dir
 
 SEGMENT_SUFFIX = ".seg"
 MARKER = b"#"  # lines starting with # carry source offsets, never records
@@ -162,7 +162,7 @@ class DurableQueue:
             if self.sync:
                 os.fdatasync(self._fd)
             self._end += len(data)
-        _fsync_dir(self.segments_dir)
+        fsync_dir(self.segments_dir)
 
     def _enforce_bound(self) -> None:
         starts = self.segment_starts()
@@ -317,14 +317,6 @@ def _count_records(path: Path, skip_bytes: int) -> int:
             return sum(1 for line in handle if line.endswith(b"\n") and not line.startswith(MARKER))
     except FileNotFoundError:
         return 0
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def tail_records(queue: DurableQueue, max_bytes: int = 4 << 20) -> list[bytes]:

@@ -155,8 +155,14 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, mode: int = 0o644) 
         except FileNotFoundError:
             pass
         raise
-    dir_fd = os.open(target.parent, os.O_RDONLY)
+    fsync_dir(target.parent)
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Make the entries of a directory durable: a file created, renamed or removed in it
+    survives a power loss only once its directory is synced too."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        os.fsync(dir_fd)
+        os.fsync(fd)
     finally:
-        os.close(dir_fd)
+        os.close(fd)

@@ -4,7 +4,8 @@ It behaves as IOS does over SSH: optional Username/Password prompts inside the s
 ``R1>`` prompt, ``enable`` with a password to ``R1#``, ``terminal length 0``, a ``--More--``
 pager after every page of ``show running-config`` unless paging was turned off, and a
 configuration whose clock lines change on every call. ``hang_on_show`` makes it go silent
-in the middle of the configuration, as a wedged device does.
+in the middle of the configuration, as a wedged device does; ``flood_on_show`` makes it
+print configuration lines without end and never a prompt.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Device:
         self.hostname = hostname
         self.host_key: paramiko.PKey = paramiko.ECDSAKey.generate()
         self.hang_on_show = False
+        self.flood_on_show = False
         self.config_lines = [f"hostname {hostname}", "!", "interface GigabitEthernet0/0",
                              " ip address 192.0.2.1 255.255.255.0", " no shutdown", "!"]
         self.config_lines += [f"access-list 10 permit 198.51.100.{n}" for n in range(40)]
@@ -201,6 +203,8 @@ class _Shell:
         self.write("                ^\r\n% Invalid input detected at '^' marker.\r\n")
 
     def show_config(self) -> None:
+        while self.device.flood_on_show:  # until the client gives up and closes
+            self.write("access-list 10 permit 198.51.100.1\r\n" * 1000)
         lines = self.device.running_config()
         for number, line in enumerate(lines, start=1):
             if self.device.hang_on_show and number == 5:

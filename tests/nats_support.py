@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from transport_support import terminate
+
 
 def server_binary() -> str | None:
     return (shutil.which("nats-server", path=sysconfig.get_path("scripts"))
@@ -50,12 +52,7 @@ class NatsServer:
         return f"{self.url}/{stream}"
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
         self.log.close()
 
 

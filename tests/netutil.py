@@ -10,6 +10,7 @@ from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -20,6 +21,16 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@pytest.fixture
+def inbox():
+    """An SMTP server on a free loopback port (``inbox.port``) keeping what it is sent."""
+    box = Inbox()
+    box.port = free_port()
+    controller = smtp_server(box.port, box)
+    yield box
+    controller.stop()
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:

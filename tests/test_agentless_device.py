@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -13,6 +14,8 @@ import pytest
 
 from agentless_sim import Device
 from conftest import run_hidsctl
+from hidsctl.agentless.expect import Expect
+from hidsctl.agentless.failures import CheckFailed
 
 
 @pytest.fixture
@@ -183,3 +186,29 @@ def test_sigterm_ends_the_loop(tmp_path, device):
         proc.kill()
     assert proc.returncode == 0, err
     assert b"first output" in err
+
+
+def test_device_that_talks_without_end_is_given_up(device):
+    """Output without a prompt is bounded: past the limit the check fails, nothing grows."""
+    device.flood_on_show = True
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # the simulator's own key
+    client.connect("127.0.0.1", device.port, device.user, device.password,
+                   look_for_keys=False, allow_agent=False, timeout=10)
+    try:
+        channel = client.get_transport().open_session(timeout=10)
+        channel.get_pty()
+        channel.invoke_shell()
+        shell = Expect(channel, max_output=1 << 20)
+        shell.expect([re.compile(r"R1>")], 10, "the prompt")
+        shell.sendline("enable")
+        shell.expect([re.compile(r"Password: ")], 10, "the enable password prompt")
+        shell.sendline(device.enable)
+        shell.expect([re.compile(r"R1#")], 10, "the privileged prompt")
+        shell.sendline("show running-config")
+        with pytest.raises(CheckFailed) as failed:
+            shell.expect([re.compile(r"R1#")], 60, "the prompt after the configuration")
+    finally:
+        client.close()
+    assert failed.value.code == "unexpected_output"
+    assert "over 1 MiB of output without a prompt" in failed.value.message

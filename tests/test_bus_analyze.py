@@ -17,7 +17,7 @@ from hidsctl.bus import partition
 from hidsctl.bus.address import parse
 from hidsctl.bus.client import SyncBus
 from nats_support import nats_server  # noqa: F401  (fixture)
-from transport_support import hidsctl_argv, wait_for
+from transport_support import hidsctl_argv, kill_running, wait_for
 
 pytestmark = pytest.mark.slow
 PARTITIONS = 6
@@ -163,10 +163,7 @@ def test_members_share_partitions_and_a_killed_one_loses_and_repeats_nothing(
         got = output_by_partition(outbus)
         after = leases(inbus)
     finally:
-        for proc in members:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        kill_running(*members)
         inbus.close()
         outbus.close()
     assert "Traceback" not in errors(), errors()
@@ -248,10 +245,7 @@ def test_members_joining_mid_stream_take_partitions_with_their_state(
         assert all(proc.wait(30) == 0 for proc in members)
         got = output_by_partition(outbus)
     finally:
-        for proc in members:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        kill_running(*members)
         inbus.close()
         outbus.close()
     errors = "".join((tmp_path / f"member{n}.err").read_text() for n in range(3))

@@ -16,7 +16,7 @@ from hidsctl.bus import partition
 from hidsctl.bus.address import parse
 from hidsctl.bus.client import SyncBus
 from nats_support import nats_server  # noqa: F401  (fixture)
-from transport_support import hidsctl_argv, wait_for
+from transport_support import hidsctl_argv, kill_running, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,9 @@ def read(directory, suffix: str) -> str:
 
 
 def written(directory) -> list[dict]:
-    return [json.loads(line) for line in read(directory, ".json").splitlines() if line.strip()]
+    """Whole lines only: the writer may be mid-line while the test polls."""
+    whole = read(directory, ".json").rpartition("\n")[0]
+    return [json.loads(line) for line in whole.splitlines() if line.strip()]
 
 
 def start(tmp_path, address: str) -> subprocess.Popen:
@@ -83,9 +85,7 @@ def test_alert_files_get_every_alert_once_across_a_killed_writer(tmp_path, nats_
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_running(proc)
         bus.close()
     got = written(tmp_path / "out")
     assert sorted(a["id"] for a in got) == sorted(f"1796292000.{n}" for n in range(500))
@@ -116,8 +116,6 @@ def test_records_written_before_a_lost_ack_are_not_written_again(tmp_path, nats_
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_running(proc)
         bus.close()
     assert [a["id"] for a in written(tmp_path / "out")] == order[20:]

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from netutil import Inbox, StreamListener, free_port, smtp_server
-from test_supervise_e2e import alerts, running, start, stop, wait_for, world  # noqa: F401
+from test_supervise_e2e import (alerts, running, server_toml, start, stop,  # noqa: F401
+                               wait_for, world)
 from transport_support import SendProcess, enroll_keys, kill_quietly
 
 FORGED = "203.0.113.66"  # documentation range: only ever text in a record
@@ -24,26 +25,8 @@ def server_config(world: Path, port: int, smtp: int, siem: int) -> Path:
     (world / "server.log").write_text("")
     (world / "server-watched").mkdir()
     config = world / "server.toml"
-    config.write_text(f"""
-[supervise]
-role = "server"
-[receive]
-listen = ["127.0.0.1:{port}"]
-log-interval = 0
-[collect]
-files = ["{world}/server.log"]
-[scan]
-directories = ["{world}/server-watched"]
-[alerts]
-json = "{world}/alerts.json"
-[[respond.command]]
-name = "record"
-executable = "{recorder}"
-expect = ["srcip"]
-[[respond.response]]
-command = "record"
-location = "server"
-level = 5
+    config.write_text(server_toml(world, port, location="server", level=5,
+                                  receive_extra="log-interval = 0") + f"""
 [mail]
 to = ["soc@example.com"]
 smtp = "127.0.0.1:{smtp}"

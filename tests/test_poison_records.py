@@ -17,7 +17,8 @@ from hidsctl.outputs import run
 from hidsctl.outputs.outbox import Outbox
 from hidsctl.records import RecordWriter
 from tests.conftest import run_hidsctl
-from tests.netutil import Inbox, StreamListener, free_port, smtp_server
+from tests.netutil import (Inbox, StreamListener, free_port,  # noqa: F401  (inbox: fixture)
+                           inbox, smtp_server)
 from respond_helpers import calls, rec_config
 from tests.test_alertfiles import alert
 
@@ -53,15 +54,6 @@ def test_logs_write_files_the_alert_behind_a_poison(tmp_path, poison, report):
     written = gzip.decompress(Path(f"{day}.json.gz").read_bytes()).splitlines()
     assert [json.loads(line)["id"] for line in written] == [GOOD["id"]]
     assert b"Failed password for root (2)" in gzip.decompress(Path(f"{day}.log.gz").read_bytes())
-
-
-@pytest.fixture
-def inbox():
-    box = Inbox()
-    box.port = free_port()
-    controller = smtp_server(box.port, box)
-    yield box
-    controller.stop()
 
 
 def mail(inbox: Inbox, state: Path, data: bytes):

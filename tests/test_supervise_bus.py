@@ -12,11 +12,11 @@ import re
 
 import pytest
 
-from conftest import run_hidsctl
 from nats_support import nats_server  # noqa: F401  (fixture)
-from netutil import Inbox, smtp_server
-from test_supervise_e2e import (ATTACKER, free_port, running, sshd_failure, start, status, stop,
-                                wait_for, world)  # noqa: F401  (world: fixture)
+from netutil import inbox  # noqa: F401  (fixture)
+from test_supervise_e2e import (ATTACKER, agent_toml, exchange_key, free_port,  # noqa: F401
+                                record_response, running, sshd_failure, start, status, stop, wait_for,
+                                world)  # world: a fixture
 
 pytestmark = pytest.mark.slow
 
@@ -31,15 +31,6 @@ def dated_alerts(logs: str) -> list[dict]:
             else path.read_bytes()
         found += [json.loads(line) for line in data.decode().splitlines() if line.strip()]
     return found
-
-
-@pytest.fixture
-def inbox():
-    box = Inbox()
-    box.port = free_port()
-    controller = smtp_server(box.port, box)
-    yield box
-    controller.stop()
 
 
 def test_server_on_a_bus_alerts_responds_on_the_agent_and_mails(world, nats_server, inbox):  # noqa: F811
@@ -66,38 +57,10 @@ smtp = "127.0.0.1:{smtp_port}"
 to = ["soc@example.com"]
 level = 10
 group-window = 0
-[[respond.command]]
-name = "record"
-executable = "{world}/record-server"
-expect = ["srcip"]
-[[respond.response]]
-command = "record"
-location = "local"
-level = 10
+{record_response(world / "record-server", "local", 10)}
 """)
-    (world / "agent.toml").write_text(f"""
-[supervise]
-role = "agent"
-[send]
-server = ["127.0.0.1:{port}"]
-keepalive = 1
-[collect]
-files = ["{world}/agent.log"]
-poll-interval = 0.2
-[scan]
-directories = ["{world}/agent-watched"]
-[[respond.command]]
-name = "record"
-executable = "{world}/record-agent"
-expect = ["srcip"]
-""")
-    receive_state = str(server_state / "receive")
-    assert run_hidsctl("keys", "add", "web1", "--state-dir", receive_state).returncode == 0
-    agent_id = json.loads(run_hidsctl("keys", "list", "--json", "--state-dir",
-                                      receive_state).stdout)[0]["id"]
-    key = run_hidsctl("keys", "export", agent_id, "--state-dir",
-                      receive_state).stdout.decode().strip().splitlines()[-1]
-    assert run_hidsctl("keys", "import", key, "--state-dir", str(agent_state)).returncode == 0
+    (world / "agent.toml").write_text(agent_toml(world, port))
+    agent_id = exchange_key(server_state / "receive", agent_state)
     server = start(world / "server.toml", server_state, "--bus", nats_server.url)
     agent = start(world / "agent.toml", agent_state)
     components = {"receive", "analyze", "analyze-2", "logs", "respond", "mail"}

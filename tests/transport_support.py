@@ -86,12 +86,7 @@ class ReceiveProcess:
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            terminate(self.proc)
 
 
 class SendProcess:
@@ -123,9 +118,25 @@ class SendProcess:
         return self.err_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        kill_running(self.proc)
+
+
+def terminate(proc: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it is still there after ``grace`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def kill_running(*procs: subprocess.Popen) -> None:
+    """SIGKILL each process that has not exited yet (a test's cleanup), and reap it."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def enroll_keys(server_state: Path, agent_states: dict[str, Path]) -> dict[str, str]:

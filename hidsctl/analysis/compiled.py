@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import socket
 import time
-from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from hidsctl.analysis.events import Event
 
 CRAWLER_PREFIXES = ("66.249.", "72.14.", "209.85.", "65.55.", "207.46.", "74.6.", "72.30.",
@@ -74,6 +75,8 @@ class CrawlerCheck:
         hit = self.cache.get(ip)
         if hit is not None and hit[0] > now:
             return hit[1]
+        from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
+
         if self.pool is None:
             self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="crawler-dns")
         future = self.pool.submit(self._resolve, ip)

@@ -29,8 +29,11 @@ so a traceback through a generated function shows the generated line.
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import linecache
+import marshal
+from types import CodeType
 import weakref
 from typing import Any, Callable
 
@@ -75,7 +78,8 @@ class RuleCompiler:
             entries[category] = name
         self.lines = self._source + self._tables
         name = f"<hidsctl rules {next(_serial)}>"
-        run_generated("\n".join(self.lines) + "\n", name, self.ns)
+        run_generated("\n".join(self.lines) + "\n", name, self.ns,
+                      getattr(self.services.ruleset, "compiled", None))
         weakref.finalize(self.services, linecache.cache.pop, name, None)
         return {category: self.ns[name] for category, name in entries.items()}
 
@@ -286,8 +290,31 @@ def _memoised(pat: Pattern) -> Callable[[str], bool]:
 _serial = itertools.count(1)
 
 
-def run_generated(source: str, filename: str, namespace: dict[str, Any]) -> None:
+def run_generated(source: str, filename: str, namespace: dict[str, Any],
+                  memo: dict[str, bytes] | None = None) -> None:
     """Compile and run generated source in ``namespace``, its text registered with
-    ``linecache`` as ``filename`` so tracebacks through it show its lines."""
+    ``linecache`` as ``filename`` so tracebacks through it show its lines.
+
+    ``memo`` (the ruleset's, kept by the compiled-ruleset cache, rulecache.py) holds code
+    compiled before, marshalled, by the hash of its source: compiling a full ruleset's
+    source is most of an engine's start-up, and the same ruleset makes the same source."""
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - generated here
+    code = None
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    if memo is not None and digest in memo:
+        code = _renamed(marshal.loads(memo[digest]), filename)
+    if code is None:
+        code = compile(source, filename, "exec")
+        if memo is not None:
+            memo[digest] = marshal.dumps(code)
+    exec(code, namespace)  # noqa: S102 - generated here
+
+
+def _renamed(code: CodeType, filename: str) -> CodeType:
+    """``code`` and the functions in it as if compiled under ``filename`` (each engine's
+    generated code has a name of its own, for linecache)."""
+    if code.co_filename == filename:
+        return code
+    consts = tuple(_renamed(c, filename) if isinstance(c, CodeType) else c
+                   for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)

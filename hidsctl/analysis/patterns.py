@@ -8,6 +8,9 @@ in order, which is what OSSEC hands to a decoder's ``order``.
 A pattern with a shape that backtracks slowly (:mod:`shapes`) searches with RE2
 (:mod:`linear`) where RE2 can run it; every other pattern searches with the engine it was
 compiled with, which is faster on log lines, and the per-event budget bounds it.
+
+The three languages (:mod:`osmatch`, :mod:`osregex`, :mod:`pcre`) build on this module;
+:mod:`languages` compiles a pattern in any of them.
 """
 
 from __future__ import annotations
@@ -71,6 +74,12 @@ class Pattern:
             self.search, self.exists = _by_length(rx.search, linear), _by_length(rx.search,
                                                                                exists)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # For the compiled-ruleset cache (rulecache.py): the analysis results travel, the
+        # bound searchers (closures, RE2 objects) are made again from them.
+        return (_restore, (self.source, self.kind, self.rx, self.negate, self.shapes,
+                           self.literals, self.exact, self.anchored, self.first))
+
     def test(self, text: str) -> bool:
         """Whether the pattern (with its negation) accepts ``text``."""
         return (self.search(text) is not None) is not self.negate
@@ -84,6 +93,23 @@ class Pattern:
 
     def __repr__(self) -> str:
         return f"Pattern({self.kind}, {self.source!r})"
+
+
+def _restore(source: str, kind: str, rx: Any, negate: bool, shapes: list[Any],
+             literals: tuple[str, ...] | None, exact: bool, anchored: bool,
+             first: frozenset[str] | None) -> Pattern:
+    """A pickled Pattern made whole without analysing its parse tree again (only the few
+    patterns with a slow shape parse it, to build their RE2 searchers)."""
+    pattern = Pattern.__new__(Pattern)
+    pattern.source, pattern.kind, pattern.rx, pattern.negate = source, kind, rx, negate
+    pattern.search = pattern.exists = rx.search
+    pattern.engine = "re" if isinstance(rx, re.Pattern) else "regex"
+    pattern.shapes = shapes
+    pattern.literals, pattern.exact, pattern.anchored, pattern.first = \
+        literals, exact, anchored, first
+    if shapes:
+        pattern._to_re2(_parse(rx))
+    return pattern
 
 
 _RUN_MIN = 3
@@ -250,16 +276,3 @@ def _class_members(items: list[Any], C: Any) -> set[str] | None:
 def _both_cases(chars: set[str]) -> set[str]:
     return {c for ch in chars for c in (ch, ch.lower(), ch.upper()) if c.isascii()}
 
-
-def compile_pattern(kind: str, source: str, *, negate: bool = False) -> Pattern:
-    """Compile ``source`` in pattern language ``kind`` ("match", "regex" or "pcre2")."""
-    if kind == "match":
-        from hidsctl.analysis.osmatch import compile_osmatch
-        return compile_osmatch(source, negate=negate)
-    if kind == "regex":
-        from hidsctl.analysis.osregex import compile_osregex
-        return compile_osregex(source, negate=negate)
-    if kind == "pcre2":
-        from hidsctl.analysis.pcre import compile_pcre2
-        return compile_pcre2(source, negate=negate)
-    raise PatternError(f"unknown pattern language {kind!r}")

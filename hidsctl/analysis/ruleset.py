@@ -54,6 +54,9 @@ class Ruleset:
     sources: RulesetSources
     lists: dict[str, CdbList]
     warnings: list[str] = field(default_factory=list)
+    # The generated rule code compiled for this ruleset (compiler.run_generated), marshalled,
+    # by the hash of its source: a memo the compiled-ruleset cache (rulecache.py) keeps.
+    compiled: dict[str, bytes] = field(default_factory=dict)
 
 
 def _xml_files(path: Path) -> list[Path]:
@@ -272,7 +275,7 @@ def _load_lists(tree: RuleTree, sources: RulesetSources,
             name = list_rule.path
             table = cache.get(name)
             if table is None:
-                path = _find_list(name, sources)
+                path = find_list(name, sources)
                 if path is None:
                     problem(RuleError(f"list {name!r} not found (looked in "
                                       f"{', '.join(str(d) for d in sources.list_dirs)})",
@@ -287,7 +290,7 @@ def _load_lists(tree: RuleTree, sources: RulesetSources,
     return cache
 
 
-def _find_list(name: str, sources: RulesetSources) -> Path | None:
+def find_list(name: str, sources: RulesetSources) -> Path | None:
     stems = [name, name.removesuffix(".cdb")]
     if name.startswith("etc/"):
         stems.append(name[4:])

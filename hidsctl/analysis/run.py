@@ -74,10 +74,25 @@ def load_ruleset(settings: RulesetSettings) -> Ruleset:
     if not sources.rule_files:
         raise UsageError("no rule files to load (give --rules, --ossec-conf, or install the "
                          "bundled ruleset)")
-    loaded = ruleset.load(sources)
+    from hidsctl.analysis import rulecache
+
+    loaded = rulecache.load(sources, settings.ossec_conf)
+    if loaded is None:
+        loaded = ruleset.load(sources)
+        if rulecache.active() is not None:
+            _compile_for_cache(loaded)
+            rulecache.save(loaded, settings.ossec_conf)
     for warning in loaded.warnings:
         logger().warning(warning)
     return loaded
+
+
+def _compile_for_cache(loaded: Ruleset) -> None:
+    """Fill the ruleset's memo of generated rule code (an engine compiles it), so the cache
+    holds it too; the caller's own engine then finds it there."""
+    from hidsctl.analysis.engine import Engine
+
+    Engine(loaded)
 
 
 class AlertFiles:

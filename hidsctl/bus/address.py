@@ -28,11 +28,6 @@ class BusAddress:
         return f"nats://{hosts}/{self.stream}"
 
 
-def is_bus(text: str | None) -> bool:
-    """Whether an option's value names a bus rather than a file or an address."""
-    return bool(text) and text.startswith("nats://")  # type: ignore[union-attr]
-
-
 def parse(text: str, option: str = "--to") -> BusAddress:
     """The servers and stream of ``text``; a UsageError saying what is wrong otherwise."""
     def bad(why: str) -> UsageError:

@@ -80,6 +80,9 @@ def analyze(
         workers=workers, event_budget=event_budget, source=source, group=group, to=to,
         lease_ttl=lease_ttl, snapshot_interval=snapshot_interval,
         rootcheck_forget=rootcheck_forget)
+    from hidsctl.analysis.rulecache import enable as enable_rule_cache
+
+    enable_rule_cache(state_dir)
     if settings.source or settings.to or settings.group:
         from hidsctl.bus.group import run_settings
 

@@ -50,5 +50,8 @@ def logtest(
                              **ruleset_values(ossec_conf, rules, decoders, crawler_dns,
                                               no_default_rules),
                              event_budget=event_budget)
+    from hidsctl.analysis.rulecache import enable as enable_rule_cache
+
+    enable_rule_cache(None)  # $HIDSCTL_STATE_DIR/cache, else the user's cache directory
     raise typer.Exit(run(settings, expect=expect, as_json=json, quiet=quiet,
                          location=location))

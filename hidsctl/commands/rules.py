@@ -45,6 +45,9 @@ def rules_test(
     settings = load_settings(RulesSettings, "rules", config,
                              **ruleset_values(ossec_conf, rules, decoders, crawler_dns,
                                               no_default_rules))
+    from hidsctl.analysis.rulecache import enable as enable_rule_cache
+
+    enable_rule_cache(None)  # $HIDSCTL_STATE_DIR/cache, else the user's cache directory
     raise typer.Exit(run_test(settings, files, as_json=json))
 
 
@@ -96,5 +99,8 @@ def rules_list(
     settings = load_settings(RulesSettings, "rules", config,
                              **ruleset_values(ossec_conf, rules, decoders, False,
                                               no_default_rules))
+    from hidsctl.analysis.rulecache import enable as enable_rule_cache
+
+    enable_rule_cache(None)
     raise typer.Exit(run_list(settings, group=group_name, min_level=min_level,
                               as_json=json))

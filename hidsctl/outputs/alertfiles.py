@@ -33,7 +33,7 @@ from hidsctl.errors import StateError
 from hidsctl.outputs import runchain, seal
 from hidsctl.outputs.clock import MONTHS, Clock, system_clock, utc_day
 from hidsctl.records import Record, dumps, record_time
-from hidsctl.state import ExclusiveLock
+from hidsctl.state import ExclusiveLock, fsync_dir
 
 _PLAIN = re.compile(r"^(?P<year>\d{4})/(?P<mon>[A-Z][a-z]{2})/(?P<prefix>ossec-[a-z]+)-"
                     r"(?P<day>\d{2})(?:-(?P<part>\d+))?\.(?P<ext>log|json)$")
@@ -157,12 +157,12 @@ class Tree:
             os.fsync(raw.fileno())
         size = plain.stat().st_size
         os.replace(temporary, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         seal.append_seal(self.root, day.isoformat(), final.relative_to(self.root).as_posix(),
                          seal.file_sha256(final), size)
         plain.unlink()
         runchain.sidecar(plain).unlink(missing_ok=True)  # the seal covers the file now
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         return final
 
     def _check_before_sealing(self, plain: Path) -> None:
@@ -314,11 +314,3 @@ def _verify_open_files(tree: Path, result: Verification) -> None:
         if coverage.problem is not None:
             result.problems.append(seal.Problem(seal.day_of(relative), shown, coverage.problem,
                                                 coverage.line, coverage.last_line))
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

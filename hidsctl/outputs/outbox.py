@@ -11,13 +11,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from hidsctl.backoff import Backoff
 from hidsctl.diagnostics import logger
 from hidsctl.outputs.clock import Clock, system_clock
 from hidsctl.queue import DurableQueue, Item
 
 CONSUMER = "deliver"
-MIN_BACKOFF = 1.0
-MAX_BACKOFF = 10.0  # a server back up is found within seconds
 
 
 class Outbox:
@@ -29,7 +28,7 @@ class Outbox:
         self.queue = DurableQueue(Path(directory), writer=True, max_bytes=max_bytes)
         committed = self.queue.committed(CONSUMER)
         self.offset = committed if committed is not None else self.queue.start_offset()
-        self.backoff = 0.0
+        self.backoff = Backoff(1.0, 10.0)  # a server back up is found within seconds
         self.next_attempt = 0.0
         self.reported_down = False
         self._dropped_seen = 0
@@ -74,8 +73,7 @@ class Outbox:
         return self.now() >= self.next_attempt
 
     def failed(self, error: object) -> None:
-        self.backoff = min(MAX_BACKOFF, max(MIN_BACKOFF, self.backoff * 2))
-        self.next_attempt = self.now() + self.backoff
+        self.next_attempt = self.now() + self.backoff.next()
         if not self.reported_down:
             self.reported_down = True
             self.log.warning(f"{self.what}: {error}; queued on disk, retrying")
@@ -83,7 +81,7 @@ class Outbox:
     def succeeded(self) -> None:
         if self.reported_down:
             self.log.info(f"{self.what}: delivering again")
-        self.backoff = 0.0
+        self.backoff.reset()
         self.next_attempt = 0.0
         self.reported_down = False
 

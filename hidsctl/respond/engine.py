@@ -5,7 +5,7 @@ one ``ar_result`` record."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,7 +16,7 @@ from hidsctl.respond import accounts, scripts, values
 from hidsctl.respond.allowlist import AllowList
 from hidsctl.respond.routing import Router
 from hidsctl.respond.settings import Command, RespondSettings, Response
-from hidsctl.respond.timers import Action, Timers, action_key
+from hidsctl.respond.timers import Action, Subject, Timers, action_key
 
 UNDO_ATTEMPTS = 3
 UNDO_RETRY_SECONDS = 60.0
@@ -28,18 +28,6 @@ Record = dict[str, Any]
 
 class Skip(Exception):
     """Why a response is not carried out (the ``reason`` of a skipped ar_result)."""
-
-
-@dataclass
-class Subject:
-    """The validated values a response acts on, taken from an alert or an ``ar`` record."""
-
-    srcip: str = ""
-    user: str = ""
-    rule_id: str = ""
-    alert_id: str = ""
-    agent: str = ""
-    filename: str = ""
 
 
 class Responder:
@@ -222,9 +210,7 @@ class Responder:
             self.timers.extend(key, expires, timeout)
             return self.result("extended", **base, timeout=timeout, offences=count,
                                **_expiry(expires))
-        action = Action(command=command.name, path=str(command.path), srcip=subject.srcip,
-                        user=subject.user, rule_id=subject.rule_id, alert_id=subject.alert_id,
-                        agent=subject.agent, filename=subject.filename,
+        action = Action(command=command.name, path=str(command.path), **asdict(subject),
                         alert=orjson.dumps(script_alert(alert, subject)).decode(),
                         added=now, timeout=timeout, expires=expires)
         self.timers.put(action)  # before the script runs: a crash mid-script still undoes
@@ -244,8 +230,7 @@ class Responder:
             return self.result("skipped", reason=why, **base)
         key = action_key(command.name, subject.srcip, subject.user)
         action = self.timers.get(key) or Action(
-            command=command.name, path=str(command.path), srcip=subject.srcip, user=subject.user,
-            rule_id=subject.rule_id, alert_id=subject.alert_id, agent=subject.agent,
+            command=command.name, path=str(command.path), **asdict(subject),
             alert=orjson.dumps(script_alert(alert, subject)).decode())
         outcome = self.run(action, "delete")
         if not outcome.ok:

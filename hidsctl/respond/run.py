@@ -7,8 +7,9 @@ import queue
 import signal
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 from hidsctl import records, state
 from hidsctl.deadletter import NOT_THE_RECORDS_FAULT, DeadLetters, for_state
@@ -28,20 +29,26 @@ def run(settings: RespondSettings, directory: Path, stdin: BinaryIO | None = Non
     """Run until end of input, then undo what is due and exit (with ``wait``, only once
     every pending undo has run). Returns the exit code."""
     signal.signal(signal.SIGTERM, _stop)
+    with _responder(settings, directory) as (responder, timers):
+        writer = records.RecordWriter(stdout, line_buffered=True)
+        _loop(responder, timers, writer, _read_in_background(stdin), settings.wait,
+              for_state(directory, "respond"))
+    return 0
+
+
+@contextmanager
+def _responder(settings: RespondSettings, directory: Path) -> Iterator[tuple[Responder, Timers]]:
+    """The responder and its timers, under the state's lock; closed on the way out."""
     with state.ExclusiveLock(directory / "respond.lock", "the active-response state"):
         timers = Timers(directory)
         router = Router(settings.route) if settings.route else None
         try:
-            responder = Responder(settings, timers, AllowList(settings.allow + tuple(resolve(settings.servers))),
-                                  router)
-            writer = records.RecordWriter(stdout, line_buffered=True)
-            _loop(responder, timers, writer, _read_in_background(stdin), settings.wait,
-                  for_state(directory, "respond"))
+            allow = AllowList(settings.allow + tuple(resolve(settings.servers)))
+            yield Responder(settings, timers, allow, router), timers
         finally:
             if router is not None:
                 router.close()
             timers.close()
-    return 0
 
 
 def run_bus(settings: RespondSettings, directory: Path, source: str, group: str) -> int:
@@ -49,30 +56,21 @@ def run_bus(settings: RespondSettings, directory: Path, source: str, group: str)
     once its response ran and its undo is recorded (bus/sink.py)."""
     from hidsctl.bus import sink
 
-    with state.ExclusiveLock(directory / "respond.lock", "the active-response state"):
-        timers = Timers(directory)
-        router = Router(settings.route) if settings.route else None
-        try:
-            responder = Responder(settings, timers, AllowList(settings.allow + tuple(resolve(settings.servers))),
-                                  router)
-            writer = records.RecordWriter(line_buffered=True)
-            dead_letters = for_state(directory, "respond")
+    with _responder(settings, directory) as (responder, _timers):
+        writer = records.RecordWriter(line_buffered=True)
+        dead_letters = for_state(directory, "respond")
 
-            def handle(record: dict) -> None:
-                for result in _handled(responder, record, dead_letters):
-                    writer.write(result)
+        def handle(record: dict) -> None:
+            for result in _handled(responder, record, dead_letters):
+                writer.write(result)
 
-            def tick() -> None:
-                for result in responder.undo_due():
-                    writer.write(result)
+        def tick() -> None:
+            for result in responder.undo_due():
+                writer.write(result)
 
-            output = sink.Output(handle, tick, writer.flush, each=True)
-            return sink.consume(source, group, directory, output, name="respond",
-                                option="--bus-group")
-        finally:
-            if router is not None:
-                router.close()
-            timers.close()
+        output = sink.Output(handle, tick, writer.flush, each=True)
+        return sink.consume(source, group, directory, output, name="respond",
+                            option="--bus-group")
 
 
 def _loop(responder: Responder, timers: Timers, writer: records.RecordWriter,

@@ -42,22 +42,32 @@ MIGRATIONS = [
 
 
 @dataclass
-class Action:
-    """One action as carried out: everything its undo needs, even if the config changed."""
+class Subject:
+    """The validated values a response acts on, taken from an alert or an ``ar`` record."""
 
-    command: str
-    path: str
     srcip: str = ""
     user: str = ""
     rule_id: str = ""
     alert_id: str = ""
     agent: str = ""
     filename: str = ""
+
+
+@dataclass(kw_only=True)
+class Action(Subject):
+    """One action as carried out: everything its undo needs, even if the config changed."""
+
+    command: str
+    path: str
     alert: str = "{}"  # the triggering alert as JSON text
     added: float = 0.0
     timeout: int = 0
     expires: float | None = None
     attempts: int = 0
+
+    @classmethod
+    def of_row(cls, row: tuple) -> Action:
+        return cls(**dict(zip(_COLUMNS, row)))
 
     @property
     def key(self) -> str:
@@ -90,7 +100,7 @@ class Timers:
     def get(self, key: str) -> Action | None:
         row = self.conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM active WHERE key = ?",
                                 (key,)).fetchone()
-        return Action(*row) if row else None
+        return Action.of_row(row) if row else None
 
     def put(self, action: Action) -> None:
         self.conn.execute(
@@ -120,7 +130,7 @@ class Timers:
         rows = self.conn.execute(
             f"SELECT {', '.join(_COLUMNS)} FROM active WHERE expires IS NOT NULL AND expires <= ? "
             "ORDER BY expires", (now,)).fetchall()
-        return [Action(*row) for row in rows]
+        return [Action.of_row(row) for row in rows]
 
     def next_due(self) -> float | None:
         if self._next is _UNKNOWN:

@@ -13,18 +13,16 @@ import errno
 import os
 import stat
 import time
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from typing import Protocol
 
 from inotify_simple import INotify, flags
 
 from hidsctl.diagnostics import logger
+from hidsctl.records import RecordWriter
+from hidsctl.scan.engine import Scanner
 from hidsctl.scan.settings import DirOptions
 from hidsctl.scan.walk import Root
-
-if TYPE_CHECKING:
-    from hidsctl.records import RecordWriter
-    from hidsctl.scan.engine import Scanner
-    from hidsctl.scan.run import Plan
 
 log = logger("scan")
 
@@ -178,57 +176,63 @@ def outermost(paths: set[bytes]) -> list[bytes]:
     return kept
 
 
-def watch(plan: "Plan", scanner: "Scanner", writer: "RecordWriter", every: float | None,
-          *, init: bool = False) -> None:
-    """Watch first, then scan, so nothing that changes in between goes unseen."""
-    from hidsctl.scan.run import full_scan, shutdown
+class Scans(Protocol):
+    """What watching needs of ``hidsctl scan`` (scan/run.py), passed in so this module
+    depends on no caller: a full scan of every configured directory, and the guard that
+    keeps SIGTERM from ending a batch half committed."""
 
-    directories = [d for d in plan.directories if d.realtime]
-    watcher = Watcher(directories, scanner.skip)
-    configured = frozenset(os.fsencode(d.path) for d in plan.directories)
+    def full(self, init: bool = False) -> object: ...
+
+    def batch(self) -> AbstractContextManager[None]: ...
+
+
+def watch(directories: list[DirOptions], scanner: Scanner, writer: RecordWriter,
+          every: float | None, scans: Scans, *, init: bool = False) -> None:
+    """Watch first, then scan, so nothing that changes in between goes unseen.
+    ``directories`` are all the configured ones; those marked realtime are watched."""
+    watcher = Watcher([d for d in directories if d.realtime], scanner.skip)
+    configured = frozenset(os.fsencode(d.path) for d in directories)
     try:
         try:
-            for options in directories:
+            for options in watcher.directories:
                 watcher.add_tree(os.fsencode(options.path))
         except WatchLimit:
             interval = every or FALLBACK_INTERVAL
             watcher.close()
-            with shutdown.batch():
-                full_scan(plan, scanner, init=init)
+            with scans.batch():
+                scans.full(init)
                 writer.flush()
             log.warning(f"the inotify watch limit is reached (fs.inotify.max_user_watches); "
                         f"falling back to a full scan every {interval:g}s")
-            _periodic(plan, scanner, writer, interval)
+            _periodic(scans, writer, interval)
             return
-        with shutdown.batch():
-            full_scan(plan, scanner, init=init)
+        with scans.batch():
+            scans.full(init)
             writer.flush()
         log.info(f"watching {len(watcher.wds)} directories")
         next_full = time.monotonic() + every if every else None
         while True:
             timeout = None if next_full is None else max(0.0, next_full - time.monotonic())
             paths, overflow = watcher.changed_paths(timeout)
-            with shutdown.batch():
+            with scans.batch():
                 if overflow:
-                    full_scan(plan, scanner)
+                    scans.full()
                 elif paths:
                     roots = [root for root in map(watcher.root_for, outermost(paths)) if root]
                     if roots:
                         scanner.scan(roots, fast=False, prune=configured, remember=False,
                                      progress=False)
                 if every and next_full is not None and time.monotonic() >= next_full:
-                    full_scan(plan, scanner)
+                    scans.full()
                     next_full = time.monotonic() + every
                 writer.flush()
     finally:
         watcher.close()
 
 
-def _periodic(plan: "Plan", scanner: "Scanner", writer: "RecordWriter", interval: float) -> None:
-    from hidsctl.scan.run import full_scan
-
+def _periodic(scans: Scans, writer: RecordWriter, interval: float) -> None:
     while True:
         time.sleep(interval)
-        full_scan(plan, scanner)
+        scans.full()
         writer.flush()
 

@@ -7,10 +7,10 @@ import os
 import signal
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from hidsctl import records, state
 from hidsctl.diagnostics import logger
@@ -79,7 +79,7 @@ class Shutdown:
             raise SystemExit(0)
 
     @contextmanager
-    def batch(self):
+    def batch(self) -> Iterator[None]:
         self.busy = True
         try:
             yield
@@ -142,7 +142,9 @@ def _loop(plan: Plan, scanner: Scanner | None, writer: records.RecordWriter) -> 
         if plan.rootcheck is not None:
             run_rootcheck(plan.rootcheck, writer)
             writer.flush()
-        watch(plan, scanner, writer, every, init=settings.init)  # scans, then watches
+        # scans, then watches
+        watch(plan.directories, scanner, writer, every, PlanScans(plan, scanner),
+              init=settings.init)
         return
     first = True
     while True:
@@ -181,6 +183,20 @@ def full_scan(plan: Plan, scanner: Scanner, *, init: bool = False) -> ScanResult
             + (f", {result.special} special files skipped" if result.special else "")
             + (f", {result.errors} errors" if result.errors else ""))
     return result
+
+
+class PlanScans:
+    """The plan's full scan and the SIGTERM guard, as realtime watching uses them."""
+
+    def __init__(self, plan: Plan, scanner: Scanner):
+        self.plan = plan
+        self.scanner = scanner
+
+    def full(self, init: bool = False) -> ScanResult:
+        return full_scan(self.plan, self.scanner, init=init)
+
+    def batch(self) -> AbstractContextManager[None]:
+        return shutdown.batch()
 
 
 def run_rootcheck(settings: RootcheckSettings, writer: records.RecordWriter) -> None:

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hidsctl.backoff import Backoff
 from hidsctl.queue import DurableQueue, tail_records
 from hidsctl.supervise.pipes import Counters, Drainer, Feeder, keep_types
 
@@ -49,7 +50,6 @@ def _describe_exit(code: int) -> str:
 class Component:
     """A running component: restarts after a crash with exponential backoff."""
 
-    MAX_BACKOFF = 30.0
     STABLE_AFTER = 60.0  # running this long resets the backoff
 
     def __init__(self, spec: ComponentSpec, queues: dict[str, DurableQueue], log,
@@ -64,7 +64,7 @@ class Component:
         self.restarts = 0
         self.started_at = 0.0
         self.next_start = 0.0
-        self.backoff = 0.5
+        self.backoff = Backoff(0.5, 30.0)
         self.stopping = False
         self.feed_stop = threading.Event()
         self.feeder: Feeder | None = None
@@ -96,8 +96,7 @@ class Component:
             self.process = None
             self.restarts += 1
             self.state = "restarting"
-            self.next_start = time.monotonic() + self.backoff
-            self.backoff = min(self.MAX_BACKOFF, self.backoff * 2)
+            self.next_start = time.monotonic() + self.backoff.next()
             return
         self.started_at = time.monotonic()
         self.state = "running"
@@ -164,7 +163,7 @@ class Component:
         code = self.process.poll()
         if code is None:
             if time.monotonic() - self.started_at > self.STABLE_AFTER:
-                self.backoff = 0.5
+                self.backoff.reset()
             return
         self._reap()
         if self.stopping:
@@ -180,9 +179,9 @@ class Component:
             return
         self.restarts += 1
         self.state = "restarting"
-        self.next_start = time.monotonic() + self.backoff
-        self.log(f"{self.spec.name}: exited with code {code}; restarting in {self.backoff:.1f}s")
-        self.backoff = min(self.MAX_BACKOFF, self.backoff * 2)
+        wait = self.backoff.next()
+        self.next_start = time.monotonic() + wait
+        self.log(f"{self.spec.name}: exited with code {code}; restarting in {wait:.1f}s")
 
     def _reap(self) -> None:
         self.feed_stop.set()

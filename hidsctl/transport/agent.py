@@ -14,7 +14,6 @@ import concurrent.futures
 import hashlib
 import os
 import platform
-import random
 import select
 import signal
 import socket
@@ -23,13 +22,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, BinaryIO, Callable
 
 import orjson
 
 from hidsctl import __version__, records
+from hidsctl.backoff import Backoff
 from hidsctl.diagnostics import logger
 from hidsctl.errors import UsageError
-from hidsctl.queue import DurableQueue
+from hidsctl.queue import DurableQueue, Item
 from hidsctl.state import atomic_write
 from hidsctl.transport import protocol
 from hidsctl.transport.addresses import DEFAULT_PORT, parse_address
@@ -101,14 +102,14 @@ def _os_name() -> str:
 
 class Agent:
     def __init__(self, settings: SendSettings, state: Path, key: AgentKey,
-                 info: dict[str, str], output: Output | None = None, stderr=None):
+                 info: dict[str, str], output: Output | None = None):
         if not settings.server:
             raise UsageError("no server: give --server HOST:PORT (several for failover)")
         self.settings = settings
         self.key = key
         self.info = info
         self.output = output or Output()
-        self.log = BoundedLog(None, "send", 30.0, stderr)
+        self.log = BoundedLog(None, "send", 30.0)
         self.servers = [parse_address(s, DEFAULT_PORT) for s in settings.server]
         self.queue = DurableQueue(state / QUEUE_DIR, writer=True,
                                   max_bytes=settings.queue_size, sync=settings.sync)
@@ -135,9 +136,23 @@ class Agent:
         self.drained: asyncio.Event | None = None
         self.reset_session = False
 
+    # --- what a session (agent_link.LinkAgent) asks of the agent -------------------------
+
+    def read(self, offset: int, max_records: int, max_bytes: int) -> list[Item]:
+        return self.queue.read(offset, max_records, max_bytes)
+
+    def keepalive_payload(self) -> bytes:
+        return orjson.dumps(self.info)
+
+    def command(self, record: dict[str, Any]) -> None:
+        self.output.record(record)
+
+    def problem(self, code: str, where: str, message: str) -> None:
+        self.log.report(code, where, message, notice=False)
+
     # --- input: stdin to the durable queue -------------------------------------------------
 
-    def read_input_or_say(self, stream) -> None:
+    def read_input_or_say(self, stream: BinaryIO) -> None:
         """The input thread: ``read_input``, with what goes wrong said in one line. Once
         send is shutting down (``loop`` gone) the queue may close under a read still in
         progress: that is the end of input, not an error."""
@@ -149,7 +164,7 @@ class Agent:
             logger("send").error(f"input: {exc}")
             self._notify(self._input_finished)
 
-    def read_input(self, stream) -> None:
+    def read_input(self, stream: BinaryIO) -> None:
         """Append what stdin brings, in chunks: whenever reading would block (so a quiet
         source is queued at once) and every 5,000 records or 1 MiB (less for a small
         queue) otherwise."""
@@ -192,7 +207,7 @@ class Agent:
             self._notify(lambda: self._dropped(dropped))
         self._notify(self._wake)
 
-    def _notify(self, callback) -> None:
+    def _notify(self, callback: Callable[[], None]) -> None:
         loop = self.loop
         if loop is not None:
             try:
@@ -276,7 +291,7 @@ class Agent:
 
     # --- the connection loop --------------------------------------------------------------
 
-    async def run(self, stdin=None) -> int:
+    async def run(self, stdin: BinaryIO | None = None) -> int:
         self.loop = asyncio.get_running_loop()
         self.new_data = asyncio.Event()
         self.drained = asyncio.Event()
@@ -318,7 +333,7 @@ class Agent:
             pass
 
     async def connect_forever(self) -> None:
-        backoff = 1.0
+        backoff = Backoff(1.0, self.settings.max_backoff, jitter=0.5)
         while True:
             for host, port in self.servers:
                 where = f"{host}:{port}"
@@ -332,11 +347,10 @@ class Agent:
                     self.log.report(exc.code, where, str(exc), notice=False)
                     delivered = False
                 if delivered:
-                    backoff = 1.0
+                    backoff.reset()
                     break  # the connection was good: retry the same list from the top
             else:
-                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
-                backoff = min(backoff * 2, self.settings.max_backoff)
+                await asyncio.sleep(backoff.next())
 
     async def session(self, host: str, port: int) -> bool:
         """One connection, until it breaks; True when the handshake succeeded."""

@@ -7,16 +7,69 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Any, Coroutine, Protocol
 
 import orjson
 
 from hidsctl import records
+from hidsctl.queue import Item
 from hidsctl.transport import protocol
 from hidsctl.transport.protocol import Rejected
 
-if TYPE_CHECKING:
-    from hidsctl.transport.agent import Agent
+
+class LinkSettings(Protocol):
+    @property
+    def keepalive(self) -> float: ...  # seconds between keepalives
+
+    @property
+    def ack_timeout(self) -> float: ...  # an unacknowledged window this long: reconnect
+
+    @property
+    def window(self) -> int: ...  # batches in flight over TCP
+
+    @property
+    def batch_records(self) -> int: ...
+
+
+class LinkAgent(Protocol):
+    """All a session asks of ``send`` (agent.py's Agent): its queued records and where
+    their delivery stands, and where commands and problems go."""
+
+    @property
+    def settings(self) -> LinkSettings: ...
+
+    @property
+    def committed(self) -> int: ...  # queue offset the server has acknowledged
+
+    @property
+    def committed_seq(self) -> int: ...  # sequence number of the next record to send
+
+    @property
+    def stream(self) -> bytes: ...  # this run's stream id
+
+    @property
+    def reset_session(self) -> bool: ...  # records were dropped: start a new stream
+
+    @property
+    def new_data(self) -> asyncio.Event | None: ...  # set when records are queued
+
+    def read(self, offset: int, max_records: int, max_bytes: int) -> list[Item]:
+        """Queued records from ``offset`` on."""
+
+    def keepalive_payload(self) -> bytes: ...
+
+    def drop_notice(self) -> tuple[int, bytes] | None:
+        """(count, DATA payload) reporting records dropped at the queue bound, or None."""
+
+    def drops_reported(self, count: int) -> None: ...
+
+    def acknowledge(self, offset: int, seq: int) -> None:
+        """The server has everything before queue offset ``offset``."""
+
+    def command(self, record: dict[str, Any]) -> None:
+        """An ``ar`` record the server sent."""
+
+    def problem(self, code: str, where: str, message: str) -> None: ...
 
 
 class Inbox(asyncio.DatagramProtocol):
@@ -24,9 +77,9 @@ class Inbox(asyncio.DatagramProtocol):
     dropped here, never buffered without end)."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue = asyncio.Queue(1000)
+        self.queue: asyncio.Queue[bytes | Exception] = asyncio.Queue(1000)
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         if not self.queue.full():
             self.queue.put_nowait(data)
 
@@ -44,7 +97,7 @@ class Inbox(asyncio.DatagramProtocol):
 class AgentLink:
     """One live session: a sender, a receiver and a keepalive timer."""
 
-    def __init__(self, agent: Agent, session: protocol.Session, reader: asyncio.StreamReader,
+    def __init__(self, agent: LinkAgent, session: protocol.Session, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter):
         self.agent = agent
         self.session = session
@@ -56,9 +109,11 @@ class AgentLink:
         self.acked = asyncio.Event()
         self.last_progress = time.monotonic()  # last ack, or when the window became non-empty
 
+    def duties(self) -> list[Coroutine[Any, Any, None]]:
+        return [self.sender(), self.receiver(), self.keepalives(), self.watchdog()]
+
     async def run(self) -> None:
-        tasks = [asyncio.create_task(c) for c in (self.sender(), self.receiver(),
-                                                   self.keepalives(), self.watchdog())]
+        tasks = [asyncio.create_task(duty) for duty in self.duties()]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
@@ -72,11 +127,14 @@ class AgentLink:
         self.writer.write(protocol.frame(self.session.seal(kind, payload)))
         return self.session.send.counter - 1
 
+    async def drain(self) -> None:
+        await self.writer.drain()
+
     async def keepalives(self) -> None:
-        info = orjson.dumps(self.agent.info)
+        info = self.agent.keepalive_payload()
         while True:
             self.send(protocol.KEEPALIVE, info)
-            await self.writer.drain()
+            await self.drain()
             await asyncio.sleep(self.agent.settings.keepalive)
 
     async def watchdog(self) -> None:
@@ -103,7 +161,7 @@ class AgentLink:
                 await self.acked.wait()
                 continue
             new_data.clear()
-            items = agent.queue.read(offset, settings.batch_records, 512 << 10)
+            items = agent.read(offset, settings.batch_records, 512 << 10)
             if not items:
                 await new_data.wait()
                 continue
@@ -145,10 +203,9 @@ class AgentLink:
         except orjson.JSONDecodeError:
             raise Rejected("bad_payload", "command is not JSON") from None
         if not isinstance(record, dict) or record.get("type") != "ar" or records.validate(record):
-            self.agent.log.report("bad_command", "server", "ignored a malformed command",
-                                  notice=False)
+            self.agent.problem("bad_command", "server", "ignored a malformed command")
             return
-        self.agent.output.record(record)
+        self.agent.command(record)
 
 
 class UdpAgentLink(AgentLink):
@@ -157,7 +214,8 @@ class UdpAgentLink(AgentLink):
 
     RETRIES = 5
 
-    def __init__(self, agent: Agent, session: protocol.Session, transport, inbox: Inbox):
+    def __init__(self, agent: LinkAgent, session: protocol.Session,
+                 transport: asyncio.DatagramTransport, inbox: Inbox):
         self.agent = agent
         self.session = session
         self.transport = transport
@@ -170,23 +228,11 @@ class UdpAgentLink(AgentLink):
         self.transport.sendto(self.session.seal(kind, payload))
         return self.session.send.counter - 1
 
-    async def run(self) -> None:
-        tasks = [asyncio.create_task(c) for c in (self.sender(), self.receiver(),
-                                                   self.keepalives())]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                task.result()
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+    def duties(self) -> list[Coroutine[Any, Any, None]]:
+        return [self.sender(), self.receiver(), self.keepalives()]  # deliver() times out
 
-    async def keepalives(self) -> None:
-        info = orjson.dumps(self.agent.info)
-        while True:
-            self.send(protocol.KEEPALIVE, info)
-            await asyncio.sleep(self.agent.settings.keepalive)
+    async def drain(self) -> None:
+        """Datagrams are sent at once: nothing to wait for."""
 
     async def sender(self) -> None:
         agent = self.agent
@@ -199,7 +245,7 @@ class UdpAgentLink(AgentLink):
             agent.drops_reported(notice[0])
         while not agent.reset_session:
             new_data.clear()
-            items = agent.queue.read(offset, agent.settings.batch_records, 256 << 10)
+            items = agent.read(offset, agent.settings.batch_records, 256 << 10)
             if not items:
                 await new_data.wait()
                 continue
@@ -208,8 +254,8 @@ class UdpAgentLink(AgentLink):
                 items = items[:len(items) // 2]
                 payload = protocol.encode_batch(agent.stream, seq, [i.data for i in items])
             if len(payload) > protocol.MAX_DATAGRAM - 64:
-                agent.log.report("too_large", "queue", "a record too large for one datagram "
-                                 "was dropped; use TCP for such records", notice=False)
+                agent.problem("too_large", "queue", "a record too large for one datagram was "
+                              "dropped; use TCP for such records")
             else:
                 await self.deliver(payload)
             offset, seq = items[-1].next_offset, seq + len(items)

@@ -7,7 +7,7 @@ import asyncio
 import os
 import stat
 import threading
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
 import orjson
 
@@ -87,8 +87,8 @@ def _route_line(line: bytes, number: int, where: str, route: Route, log: Bounded
     route(record)
 
 
-def _reader_thread(loop: asyncio.AbstractEventLoop, route: Route, opener, name: str,
-                   reopen: bool) -> None:
+def _reader_thread(loop: asyncio.AbstractEventLoop, route: Route,
+                   opener: Callable[[], BinaryIO], name: str, reopen: bool) -> None:
     def work() -> None:
         while True:
             with opener() as stream:

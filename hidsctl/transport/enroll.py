@@ -27,7 +27,9 @@ from cryptography.x509.oid import NameOID
 from hidsctl.diagnostics import logger
 from hidsctl.errors import HidsError, ProtocolError, UsageError
 from hidsctl.state import atomic_write
-from hidsctl.transport.keys import KeyFile, export_string, import_string, keys_path
+from hidsctl.transport.agent import SendSettings
+from hidsctl.transport.keys import (AgentKey, KeyFile, export_string, import_string,
+                                    keys_path)
 from hidsctl.transport.output import BoundedLog
 
 DEFAULT_PORT = 1515
@@ -149,10 +151,11 @@ class EnrollServer:
         return {"key": export_string(key)}
 
 
-def enroll_agent(settings, state: Path):
+def enroll_agent(settings: SendSettings, state: Path) -> AgentKey:
     """The agent side: obtain a key and store it in the state directory's keys file."""
     from hidsctl.transport.addresses import parse_address
 
+    assert settings.enroll is not None  # called for send --enroll
     host, port = parse_address(settings.enroll, DEFAULT_PORT)
     pinned = normalise_fingerprint(settings.fingerprint) if settings.fingerprint else None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

@@ -1,19 +1,17 @@
 """The server's side of each peer: a TCP connection or a UDP session going through the
-handshake, then opening the agent's messages and handing them to the Receiver."""
+handshake, then opening the agent's messages and handing them to the link's owner (a
+``LinkOwner``: server.py's Receiver)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from hidsctl.transport import protocol
 from hidsctl.transport.addresses import normal_ip as _ip
 from hidsctl.transport.keys import AgentKey
 from hidsctl.transport.protocol import Rejected, Session
-
-if TYPE_CHECKING:
-    from hidsctl.transport.server import Receiver
 
 
 class TokenBucket:
@@ -93,20 +91,59 @@ class HelloLimiter:
         return refused
 
 
+class LinkLimits(Protocol):
+    @property
+    def rate_limit(self) -> float: ...  # records a second from one agent; 0: no limit
+
+    @property
+    def max_frame(self) -> int: ...  # bytes in one TCP frame
+
+
+class LinkOwner(Protocol):
+    """All a link asks of the server it belongs to; everything else of the server is
+    hidden from links."""
+
+    @property
+    def settings(self) -> LinkLimits: ...
+
+    @property
+    def hellos(self) -> HelloLimiter: ...
+
+    def agent_key(self, ident: str, peer: str) -> AgentKey | None:
+        """The key of agent ``ident``; raises Rejected when it may not connect from ``peer``."""
+
+    def opened(self, link: TcpLink) -> None:
+        """A TCP connection came in (not yet authenticated)."""
+
+    def attach(self, link: Link) -> None:
+        """The peer proved its key: the link is now that agent's session."""
+
+    def closed(self, link: Link) -> None:
+        """The link is gone."""
+
+    def deliver(self, link: Link, payload: bytes) -> float:
+        """A batch of records; returns how long to pause to stay under the rate limit."""
+
+    def keepalive(self, link: Link, payload: bytes) -> None: ...
+
+    def rejected(self, link: Link, exc: Rejected) -> None:
+        """The peer broke the protocol (the caller drops it)."""
+
+
 class Link:
     """One authenticated (or authenticating) peer: a TCP connection or a UDP session."""
 
     protocol_name = "tcp"
     publishing = None  # with receive --to: the bus's future for the last batch (bus/publish.py)
 
-    def __init__(self, receiver: "Receiver", peer: str):
-        self.receiver = receiver
+    def __init__(self, owner: LinkOwner, peer: str):
+        self.owner = owner
         self.peer = peer
         self.session: Session | None = None
         self.key: AgentKey | None = None
         self.opened = self.last_rx = time.monotonic()
         self.attached = False
-        self.bucket = TokenBucket(receiver.settings.rate_limit)
+        self.bucket = TokenBucket(owner.settings.rate_limit)
 
     def send_body(self, body: bytes) -> None:
         raise NotImplementedError
@@ -127,24 +164,28 @@ class Link:
         if kind == protocol.DATA:
             self.data(payload)
         elif kind == protocol.KEEPALIVE:
-            self.receiver.keepalive(self, payload)
+            self.owner.keepalive(self, payload)
         else:
             raise Rejected("bad_frame", f"agents do not send {protocol.KIND_NAMES[kind]}")
 
     def handshake(self, body: bytes) -> tuple[Session, AgentKey]:
-        receiver = self.receiver
-        agent, welcome, session = protocol.server_handshake(
-            body, lambda ident: receiver.agent_key(ident, self.peer),
-            strict=self.protocol_name == "tcp")
-        key = receiver.keys.get(agent)
-        assert key is not None
+        key: AgentKey | None = None
+
+        def lookup(ident: str) -> bytes | None:
+            nonlocal key
+            key = self.owner.agent_key(ident, self.peer)
+            return key.derived() if key is not None else None
+
+        _agent, welcome, session = protocol.server_handshake(
+            body, lookup, strict=self.protocol_name == "tcp")
+        assert key is not None  # the handshake raises Rejected for an unknown agent
         self.send_body(welcome)
         return session, key
 
     def hello(self, body: bytes) -> None:
         if self.session is not None:
             raise Rejected("bad_handshake", "second hello on one connection")
-        if not self.receiver.hellos.admit(self.peer):
+        if not self.owner.hellos.admit(self.peer):
             self.close()  # over the handshake rate: no answer, no crypto, counted
             return
         self.session, self.key = self.handshake(body)
@@ -157,12 +198,12 @@ class Link:
             # Only now has the peer proven the key: a hello alone never displaces the
             # agent's live session or counts as a connection.
             self.attached = True
-            self.receiver.attach(self)
+            self.owner.attach(self)
         return opened
 
     def data(self, payload: bytes) -> None:
         assert self.session is not None
-        wait = self.receiver.deliver(self, payload)
+        wait = self.owner.deliver(self, payload)
         counter = self.session.recv.counter - 1
         if self.publishing is None:
             self.send_ack(counter)
@@ -175,11 +216,11 @@ class Link:
         if self.session is not None:
             self.send_body(self.session.seal(protocol.ACK, protocol.encode_ack(counter)))
 
-    def published(self, done, counter: int) -> None:
+    def published(self, done: asyncio.Future[None], counter: int) -> None:
         if done.cancelled() or done.exception() is not None:
             # No ack: the agent sends the batch again, on a new connection.
             if not done.cancelled():
-                self.receiver.rejected(self, Rejected(
+                self.owner.rejected(self, Rejected(
                     "not_stored", f"records not stored on the bus: {done.exception()!r}"))
             self.close()
             return
@@ -190,26 +231,25 @@ class Link:
 
 
 class TcpLink(Link, asyncio.Protocol):
-    def __init__(self, receiver: "Receiver"):
-        Link.__init__(self, receiver, "?")
+    def __init__(self, owner: LinkOwner):
+        Link.__init__(self, owner, "?")
         self.transport: asyncio.Transport | None = None
-        self.reader = protocol.FrameReader(receiver.settings.max_frame)
+        self.reader = protocol.FrameReader(owner.settings.max_frame)
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.peer = _ip(peer[0]) if peer else "?"
-        if self.receiver.hellos.spent(self.peer):
+        if self.owner.hellos.spent(self.peer):
             self.closed = True  # a flooding source: reset before reading a byte
             transport.abort()  # type: ignore[attr-defined]
             return
-        self.receiver.links.add(self)
+        self.owner.opened(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.receiver.links.discard(self)
-        self.receiver.detach(self)
+        self.owner.closed(self)
 
     def data_received(self, data: bytes) -> None:
         self.last_rx = time.monotonic()
@@ -219,7 +259,7 @@ class TcpLink(Link, asyncio.Protocol):
                     return
                 self.handle(body)
         except Rejected as exc:
-            self.receiver.rejected(self, exc)
+            self.owner.rejected(self, exc)
             if exc.code in ("unknown_agent", "not_allowed"):
                 self.send_body(protocol.reject(self.key.id if self.key else "0", exc.code))
             self.close()
@@ -250,8 +290,8 @@ class UdpLink(Link):
 
     protocol_name = "udp"
 
-    def __init__(self, receiver: "Receiver", endpoint: "UdpEndpoint", addr: tuple):
-        super().__init__(receiver, _ip(addr[0]))
+    def __init__(self, owner: LinkOwner, endpoint: UdpEndpoint, addr: tuple[Any, ...]):
+        super().__init__(owner, _ip(addr[0]))
         self.endpoint = endpoint
         self.addr = addr
         self.pending: tuple[Session, AgentKey] | None = None
@@ -259,7 +299,7 @@ class UdpLink(Link):
 
     def hello(self, body: bytes) -> None:
         if self.session is not None or self.pending is not None:
-            if not self.receiver.hellos.admit(self.peer):
+            if not self.owner.hellos.admit(self.peer):
                 return  # a known peer's hellos count too (a new link was counted on creation)
         self.pending = self.handshake(body)
 
@@ -276,7 +316,7 @@ class UdpLink(Link):
         opened = session.open(body)
         self.session, self.key, self.pending = session, key, None
         self.attached = True
-        self.receiver.attach(self)
+        self.owner.attach(self)
         return opened
 
     def data(self, payload: bytes) -> None:
@@ -291,21 +331,21 @@ class UdpLink(Link):
     def close(self) -> None:
         if self.slot is not None and self.endpoint.links.get(self.slot) is self:
             del self.endpoint.links[self.slot]
-        self.receiver.detach(self)
+        self.owner.closed(self)
 
 
 class UdpEndpoint(asyncio.DatagramProtocol):
     MAX_LINKS = 20000
 
-    def __init__(self, receiver: "Receiver"):
-        self.receiver = receiver
+    def __init__(self, owner: LinkOwner):
+        self.owner = owner
         self.transport: asyncio.DatagramTransport | None = None
         self.links: dict[tuple[Any, str], UdpLink] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         link: UdpLink | None = None
         try:
             head = protocol.parse_header(data)
@@ -314,16 +354,16 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             if link is None:
                 if head.kind != protocol.HELLO:
                     raise Rejected("no_session", "datagram outside any session")
-                if not self.receiver.hellos.admit(_ip(addr[0])):
+                if not self.owner.hellos.admit(_ip(addr[0])):
                     return  # over the handshake rate: dropped before a session exists
                 if len(self.links) >= self.MAX_LINKS:
                     self._evict()
-                link = self.links[key] = UdpLink(self.receiver, self, addr)
+                link = self.links[key] = UdpLink(self.owner, self, addr)
                 link.slot = key
             link.last_rx = time.monotonic()
             link.handle(data)
         except Rejected as exc:
-            self.receiver.rejected(link or UdpLink(self.receiver, self, addr), exc)
+            self.owner.rejected(link or UdpLink(self.owner, self, addr), exc)
             if link is not None and link.session is None and link.pending is None:
                 link.close()
 

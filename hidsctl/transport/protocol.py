@@ -297,4 +297,5 @@ def encode_ack(counter: int) -> bytes:
 def decode_ack(payload: bytes) -> int:
     if len(payload) != 8:
         raise Rejected("bad_payload", "ack of the wrong length")
-    return _COUNTER.unpack(payload)[0]
+    counter: int = _COUNTER.unpack(payload)[0]
+    return counter

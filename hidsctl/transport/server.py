@@ -10,23 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, TypeVar
 
 import orjson
 
 from hidsctl import origin, records
+from hidsctl.diagnostics import logger
 from hidsctl.errors import ConfigError, ProtocolError
 from hidsctl.transport import protocol
 from hidsctl.transport.addresses import DEFAULT_PORT, parse_address
-from hidsctl.transport.keys import KeyFile, keys_path
+from hidsctl.transport.keys import AgentKey, KeyFile, keys_path
 from hidsctl.transport.links import HelloLimiter, Link, TcpLink, UdpEndpoint
 from hidsctl.transport.output import BoundedLog, Output
 from hidsctl.transport.protocol import Rejected
 from hidsctl.transport.status import KEEPALIVE_FIELDS, StatusStore
+
+T = TypeVar("T")
 
 @dataclass
 class ReceiveSettings:
@@ -94,18 +96,16 @@ def stamp(lines: list[bytes], identity: dict[str, str]
 class Receiver:
     """The server's state: keys, live sessions, connectivity, pending commands."""
 
-    def __init__(self, settings: ReceiveSettings, state: Path, output: Output | None = None,
-                 stderr=None):
+    def __init__(self, settings: ReceiveSettings, state: Path, output: Output | None = None):
         self.settings = settings
         self.state = state
-        self.output = output or _output(settings, stderr)
+        self.output = output or _output(settings)
         self.keys = KeyFile.open(keys_path(state))
         self._keys_checked = 0.0
         self.store = StatusStore(state)
-        self.stderr = stderr if stderr is not None else sys.stderr
-        self.log = BoundedLog(self.output, "receive", settings.log_interval, self.stderr)
+        self.log = BoundedLog(self.output, "receive", settings.log_interval)
         self.refusals = origin.Refusals("receive", self.output.record, settings.log_interval,
-                                        self.stderr, "of types agents do not send")
+                                        "of types agents do not send")
         self.links: set[TcpLink] = set()
         self.udp: list[UdpEndpoint] = []
         self.sessions: dict[str, Link] = {}
@@ -118,7 +118,7 @@ class Receiver:
 
     # --- keys -------------------------------------------------------------------------
 
-    def agent_key(self, ident: str, peer: str) -> bytes | None:
+    def agent_key(self, ident: str, peer: str) -> AgentKey | None:
         now = time.monotonic()
         if now - self._keys_checked > 1.0:  # pick up `keys add` without a restart
             self._keys_checked = now
@@ -131,7 +131,7 @@ class Receiver:
             return None
         if not key.allows(peer):
             raise Rejected("not_allowed", f"agent {ident} may not connect from {peer}")
-        return key.derived()
+        return key
 
     # --- sessions ---------------------------------------------------------------------
 
@@ -154,7 +154,12 @@ class Receiver:
         for _deadline, command in self.pending_ar.pop(key.id, []):
             link.send_body(link.session.seal(protocol.COMMAND, command))  # type: ignore[union-attr]
 
-    def detach(self, link: Link) -> None:
+    def opened(self, link: TcpLink) -> None:
+        self.links.add(link)
+
+    def closed(self, link: Link) -> None:
+        if isinstance(link, TcpLink):
+            self.links.discard(link)
         if link.key is not None and self.sessions.get(link.key.id) is link:
             del self.sessions[link.key.id]
 
@@ -176,25 +181,28 @@ class Receiver:
             first_seq = mark_seq + 1
         identity = link.identity()
         if getattr(self.output, "agent_batch", None) is not None:  # to a bus: hidsctl/bus
-            out, problems, refused = self._publish(link, agent, identity, stream, first_seq,
-                                                   lines)
+            numbered, problems, refused = self._publish(link, agent, identity, stream,
+                                                        first_seq, lines)
+            written = len(numbered)
         else:
             out, problems, refused = stamp(lines, identity)
             self.output.lines(out)
+            written = len(out)
             if lines:
                 self.store.set_mark(agent, stream, first_seq + len(lines) - 1)
         for problem in problems:
             self.log.report("bad_record", f"agent {agent}", problem)
         if refused:
             self.refusals.add(origin.describe(origin.of_agent(identity)), identity, refused)
-        self.records_in += len(out)
+        self.records_in += written
         state = self.store.agents.get(agent)
         if state is not None:
             state.last_seen = time.time()
         return link.bucket.take(len(lines))
 
-    def _publish(self, link: Link, agent: str, identity: dict, stream: bytes, first_seq: int,
-                 lines: list[bytes]):
+    def _publish(self, link: Link, agent: str, identity: dict[str, str], stream: bytes,
+                 first_seq: int, lines: list[bytes]
+                 ) -> tuple[list[tuple[int, bytes]], list[str], dict[str, int]]:
         """Hand the batch to the bus; the mark moves (and the link acks) once it is stored."""
         from hidsctl.bus.publish import stamp_numbered
 
@@ -322,7 +330,7 @@ class Receiver:
         for source, count in named:
             message = (f"{count} hellos refused over the handshake rate limit "
                        f"({self.settings.hello_rate:g}/s) in {seconds:.0f}s")
-            print(f"hidsctl receive: {source}: {message}", file=self.stderr, flush=True)
+            logger("receive").warning(f"{source}: {message}")
             self.output.record(records.make("notice", component="receive", code="hello_flood",
                                             message=message, count=count, location=source))
 
@@ -334,7 +342,7 @@ class Receiver:
     # --- running ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open every configured listener; prints ``listening on …`` lines on stderr."""
+        """Open every configured listener; logs ``listening on …`` lines."""
         loop = asyncio.get_running_loop()
         settings = self.settings
         notes: list[str] = []
@@ -368,7 +376,7 @@ class Receiver:
             await start_control(settings.control, self.route, self.log)
             notes.append(f"reading ar records from {settings.control}")
         for note in notes:
-            print(f"hidsctl receive: {note}", file=self.stderr, flush=True)
+            logger("receive").info(note)
 
     async def run(self) -> None:
         self.stopping = asyncio.Event()
@@ -389,14 +397,14 @@ class Receiver:
             self.store.close()
 
 
-def _output(settings: ReceiveSettings, stderr) -> Output:
+def _output(settings: ReceiveSettings) -> Output:
     if settings.to:
         from hidsctl.bus.publish import BusOutput
-        return BusOutput(settings.to, settings.partitions, stderr, settings.replicas)
+        return BusOutput(settings.to, settings.partitions, settings.replicas)
     return Output()
 
 
-async def _bind(coro, what: str, address: str):
+async def _bind(coro: Awaitable[T], what: str, address: str) -> T:
     try:
         result = await coro
     except OSError as exc:

@@ -175,7 +175,7 @@ class _SyslogUdp(asyncio.DatagramProtocol):
     def __init__(self, listener: SyslogListener):
         self.listener = listener
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         address = _ip(addr[0])
         if data.strip() and self.listener.permitted(address):
             self.listener.emit([data[:MAX_MESSAGE]], address)

@@ -33,14 +33,23 @@ def files_in_dev(dev: str) -> Iterator[tuple[str, str]]:
         for name in subdirs:
             if name.startswith(".") and name not in DEV_EXPECTED:
                 yield "directory", os.path.join(directory, name)
-        for name in files:
-            path = os.path.join(directory, name)
-            try:
-                st = os.lstat(path)
-            except OSError:
-                continue
-            if stat.S_ISREG(st.st_mode) and name not in DEV_EXPECTED:
+        for name, path, _st in regular_files(directory, files):
+            if name not in DEV_EXPECTED:
                 yield "file", path
+
+
+def regular_files(directory: str, names: list[str]
+                  ) -> Iterator[tuple[str, str, os.stat_result]]:
+    """(name, path, lstat) of each regular file among ``names`` in ``directory``; one that
+    is gone by now is skipped."""
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            yield name, path, st
 
 
 def pid_max(proc: str = "/proc") -> int:
@@ -162,13 +171,8 @@ def risky_modes(directories: Iterable[str], allow: set[str]) -> Iterator[tuple[s
         if not os.path.isdir(top):
             continue
         for directory, _subdirs, files in os.walk(top):
-            for name in files:
-                path = os.path.join(directory, name)
-                try:
-                    st = os.lstat(path)
-                except OSError:
-                    continue
-                if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in seen:
+            for _name, path, st in regular_files(directory, files):
+                if (st.st_dev, st.st_ino) in seen:
                     continue
                 seen.add((st.st_dev, st.st_ino))
                 if st.st_mode & (stat.S_ISUID | stat.S_ISGID) and path not in allow \
