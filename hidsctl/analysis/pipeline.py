@@ -41,6 +41,7 @@ from hidsctl.analysis.events import NO_DECODER, Event, from_record
 from hidsctl.analysis.predecode import Header
 from hidsctl.analysis.run import (AlertFiles, AnalyzeSettings, HintingReader, load_ruleset,
                                   run_engine)
+from hidsctl.diagnostics import logger
 from hidsctl.errors import SourceLocation
 from hidsctl.records import Record, RecordReader, local_agent, validate
 
@@ -342,6 +343,5 @@ def _wait(pid: int, what: str) -> int:
     _pid, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
-        print(f"hidsctl: analysis {what} (pid {pid}) exited with status {code}",
-              file=sys.stderr, flush=True)
+        logger("analyze").error(f"analysis {what} (pid {pid}) exited with status {code}")
     return code
