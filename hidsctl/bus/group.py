@@ -120,6 +120,8 @@ class Member:
         self.nc_out = self.nc_in if s.sink.servers == s.source.servers else \
             await client.connect(s.sink, "analyze", self.stderr)
         self.js_in, self.js_out = self.nc_in.jetstream(), self.nc_out.jetstream()
+        self.publisher = client.Publisher(self.nc_out)
+        await self.publisher.start()
         await client.retrying(self.setup, self.say)
         self.say(f"member {s.member} of group {s.group}: {s.source} -> {s.sink} "
                  f"({self.count} partitions)")
@@ -234,9 +236,10 @@ class Member:
 
         await self.load(owned)
         s = self.settings
+        inbox = client.Inbox(BATCH * 4)
         sub = await self.js_in.subscribe(
             partition.subject(s.source.stream, owned.number), stream=s.source.stream,
-            ordered_consumer=True, config=ConsumerConfig(
+            cb=inbox.put, ordered_consumer=True, config=ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                 opt_start_seq=owned.last_seq + 1))
         try:
@@ -244,7 +247,7 @@ class Member:
                 if owned.stopping:
                     await self.snapshot(owned)
                     return
-                batch = await _next_batch(sub)
+                batch = await inbox.take(BATCH, 0.5)
                 if batch:
                     await self.analyse(owned, batch)
                 if time.monotonic() - owned.snapshot_at >= s.snapshot_interval:
@@ -290,13 +293,10 @@ class Member:
             if seq > owned.last_seq:
                 outputs.append((seq, self.outputs(msg.data, seq)))
         owned.state = capture(self.engine)
-        acks = []
-        for seq, lines in outputs:
-            for index, line in enumerate(lines):
-                acks.append(await self.js_out.publish_async(subject, line, headers={
-                    "Nats-Msg-Id": f"{s.source.stream}.{owned.number}.{seq}.{index}"}))
-        if acks:
-            await asyncio.wait_for(asyncio.gather(*acks), client.ACK_TIMEOUT)
+        prefix = f"{s.source.stream}.{owned.number}."
+        await self.publisher.publish([(subject, line, f"{prefix}{seq}.{index}")
+                                      for seq, lines in outputs
+                                      for index, line in enumerate(lines)])
         if outputs:
             owned.last_seq = outputs[-1][0]
 
@@ -353,16 +353,6 @@ class Member:
             self.say(f"partition {owned.number}: snapshot not stored: {_why(exc)}")
             return
         owned.snapshot_seq = owned.last_seq
-
-
-async def _next_batch(sub) -> list:
-    try:
-        batch = [await sub.next_msg(timeout=0.5)]
-    except asyncio.TimeoutError:
-        return []
-    while len(batch) < BATCH and sub.pending_msgs > 0:
-        batch.append(await sub.next_msg(timeout=None))
-    return batch
 
 
 async def _bucket(js, name: str, ttl: float | None, replicas: int):
