@@ -289,7 +289,7 @@ class Member:
         install(self.engine, owned.state)
         outputs: list[tuple[int, list[bytes]]] = []
         for msg in batch:
-            seq = msg.metadata.sequence.stream
+            seq = _stream_seq(msg.reply)
             if seq > owned.last_seq:
                 outputs.append((seq, self.outputs(msg.data, seq)))
         owned.state = capture(self.engine)
@@ -353,6 +353,15 @@ class Member:
             self.say(f"partition {owned.number}: snapshot not stored: {_why(exc)}")
             return
         owned.snapshot_seq = owned.last_seq
+
+
+def _stream_seq(reply: str) -> int:
+    """A delivered message's stream sequence, read from its ack subject (nats-py's
+    ``Msg.metadata`` builds three objects and a datetime for it): ``$JS.ACK.<stream>.
+    <consumer>.<delivered>.<stream seq>.…`` (9 tokens), or with a domain and an account
+    hash after ``$JS.ACK`` (11 or 12)."""
+    tokens = reply.split(".")
+    return int(tokens[5] if len(tokens) == 9 else tokens[7])
 
 
 async def _bucket(js, name: str, ttl: float | None, replicas: int):
