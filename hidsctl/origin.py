@@ -13,12 +13,12 @@ the local user's own pipeline) and is trusted as such.
 from __future__ import annotations
 
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from hidsctl import records
+from hidsctl.diagnostics import logger
 
 # What an agent's own commands write (collect, scan, agentless, respond, send's notices).
 AGENT_TYPES = frozenset({"log", "syscheck", "rootcheck", "ar_result", "agent_status", "notice"})
@@ -93,12 +93,11 @@ class Refusals:
     MAX_SENDERS = 10000
 
     def __init__(self, component: str, emit: Callable[[records.Record], None],
-                 interval: float = 60.0, stderr=None, what: str = "of a type it may not send",
+                 interval: float = 60.0, what: str = "of a type it may not send",
                  clock: Callable[[], float] = time.monotonic):
         self.component = component
         self.emit = emit
         self.interval = interval
-        self.stderr = stderr
         self.what = what
         self.clock = clock
         self.last: dict[str, float] = {}
@@ -142,11 +141,7 @@ class Refusals:
         kinds = ", ".join(f"{label} {n}" for label, n in sorted(pending.counts.items()))
         noun = "record" if count == 1 else "records"
         message = f"{sender} sent {count} {noun} {self.what} ({kinds}); dropped"
-        try:
-            print(f"hidsctl {self.component}: {message}",
-                  file=self.stderr if self.stderr is not None else sys.stderr, flush=True)
-        except (BrokenPipeError, ValueError):
-            pass
+        logger(self.component).warning(message)
         self.emit(records.make("notice", agent=pending.agent, component=self.component,
                                code="refused", message=message, count=count,
                                location=sender, types=dict(pending.counts)))

@@ -265,6 +265,25 @@ def parse_timestamp(text: str) -> float:
     cached = _ts_cache.get(text)
     if cached is not None:
         return cached
+    if len(text) == 24 and text[19] == "." and text[23] == "Z":
+        # Records' own form (format_timestamp): the whole second is parsed once and cached,
+        # the milliseconds added, as exactly as datetime.timestamp() would (a + m/1000
+        # correctly rounded). Distinct texts are the rule here, one a millisecond apart.
+        millis = text[20:23]
+        if millis.isascii() and millis.isdigit():
+            second = text[:19] + "Z"
+            whole = _ts_cache.get(second)
+            if whole is None:
+                try:
+                    whole = _parse_timestamp(second)
+                except ValueError:
+                    whole = None
+            if whole is not None:
+                return (int(whole) * 1000 + int(millis)) / 1000
+    return _parse_timestamp(text)
+
+
+def _parse_timestamp(text: str) -> float:
     value = text
     if value.endswith(("+0000", "-0000")):  # Wazuh writes +0000; accept it
         value = value[:-5] + "+00:00"

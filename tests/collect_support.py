@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -32,13 +33,30 @@ class Follower:
         self.wait_ready()
 
     def wait_ready(self) -> None:
-        """Wait until the process has placed its files (its state database exists)."""
+        """Wait until the process has placed its files: it then waits for events (its
+        first select comes after the first round over every source)."""
         deadline = time.monotonic() + 15
-        while not (self.state / "collect.db").exists():
+        while not in_epoll_wait(self.proc.pid):
             assert self.proc.poll() is None, self.stderr()
             assert time.monotonic() < deadline, "collect did not start"
+            time.sleep(0.01)
+
+    def committed(self, path: Path) -> int | None:
+        """The offset saved for the file now at ``path``, None before one is saved."""
+        st = path.stat()
+        with sqlite3.connect(f"file:{self.state / 'collect.db'}?mode=ro", uri=True,
+                             timeout=5) as db:
+            row = db.execute("SELECT pos FROM files WHERE path = ? AND dev = ? AND ino = ?",
+                             (str(path), st.st_dev, st.st_ino)).fetchone()
+        return None if row is None else row[0]
+
+    def wait_committed(self, path: Path, pos: int, timeout: float = 15) -> None:
+        """Wait until collect has saved offset ``pos`` for ``path``."""
+        deadline = time.monotonic() + timeout
+        while self.committed(path) != pos:
+            assert self.proc.poll() is None, self.stderr()
+            assert time.monotonic() < deadline, f"offset {pos} of {path} never saved"
             time.sleep(0.02)
-        time.sleep(0.3)
 
     def records(self) -> list[dict]:
         """The records written so far (not a line still being written)."""
@@ -70,6 +88,14 @@ class Follower:
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
+
+
+def in_epoll_wait(pid: int) -> bool:
+    """Whether the process sleeps in epoll_wait (where the kernel says it waits)."""
+    try:
+        return Path(f"/proc/{pid}/wchan").read_text() in ("do_epoll_wait", "ep_poll")
+    except OSError:
+        return False
 
 
 def append(path: Path, *lines: str) -> None:

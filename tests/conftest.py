@@ -25,6 +25,31 @@ def _shared_dir() -> Path:
 FIXTURES = _shared_dir() / "fixtures"
 
 
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """With ``-p no:xdist`` the suite runs in one process: the ``-n``/``--dist`` of
+    pyproject's addopts are then taken and ignored, not refused as unknown."""
+    if not pluginmanager.has_plugin("xdist"):
+        group = parser.getgroup("xdist", "one process (pytest-xdist disabled)")
+        group._addoption("-n", "--numprocesses", dest="numprocesses", default=None,
+                         help="ignored without pytest-xdist")
+        group._addoption("--dist", dest="dist", default="no",
+                         help="ignored without pytest-xdist")
+        group._addoption("--no-loadscope-reorder", dest="loadscopereorder",
+                         action="store_false", help="ignored without pytest-xdist")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files holding a slow test first, then the files of most tests. With ``--dist
+    loadfile`` a file is one unit of work: a long one handed out last would leave the
+    other process idle at the end (xdist's own order, by test count, puts the few long
+    end-to-end tests last)."""
+    from collections import Counter
+
+    counts = Counter(item.path for item in items)
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: (item.path not in slow, -counts[item.path], str(item.path)))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def hidsctl_on_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Put a ``hidsctl`` wrapper running this checkout first on PATH, for shell pipelines."""

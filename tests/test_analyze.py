@@ -8,19 +8,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from conftest import run_hidsctl
+from ruleset_support import SSHD_DECODERS, SYSLOG_TEMPLATE, sshd_rules
 
 DECODERS = """
-<!-- a comment before everything -->
-<decoder name="sshd">
-  <program_name>^sshd</program_name>
-</decoder>
-<decoder name="sshd-failed">
-  <parent>sshd</parent>
-  <prematch>^Failed \\S+ </prematch>
-  <regex offset="after_prematch">^for (\\S+) from (\\S+) port </regex>
-  <order>user, srcip</order>
-</decoder>
-<decoder name="web">
+<!-- a comment before everything -->""" + SSHD_DECODERS + """<decoder name="web">
   <prematch_pcre2>^\\d+\\.\\d+\\.\\d+\\.\\d+ - </prematch_pcre2>
   <pcre2>^(\\S+) - - \\[[^\\]]+\\] "\\w+ (\\S+) [^"]*" (\\d+) </pcre2>
   <order>srcip, url, id</order>
@@ -29,27 +20,7 @@ DECODERS = """
 
 RULES = """
 <var name="BAD">failure|error</var>
-<group name="syslog,">
-  <rule id="1" level="0" noalert="1">
-    <category>syslog</category>
-    <description>syslog template</description>
-  </rule>
-  <rule id="100" level="0">
-    <decoded_as>sshd</decoded_as>
-    <description>sshd messages</description>
-  </rule>
-  <rule id="101" level="5">
-    <if_sid>100</if_sid>
-    <match>Failed password</match>
-    <description>sshd: authentication failed.</description>
-    <group>authentication_failed,</group>
-  </rule>
-  <rule id="102" level="10" frequency="2" timeframe="60">
-    <if_matched_sid>101</if_matched_sid>
-    <same_source_ip />
-    <description>sshd: brute force</description>
-  </rule>
-  <rule id="103" level="0">
+<group name="syslog,">""" + SYSLOG_TEMPLATE + sshd_rules("    <group>authentication_failed,</group>\n") + """  <rule id="103" level="0">
     <if_sid>101</if_sid>
     <srcip>10.0.0.0/8</srcip>
     <description>ignore the lab network</description>

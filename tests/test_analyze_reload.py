@@ -43,9 +43,8 @@ def run(rules_dir, hup_after: int | None, description: str = "first",
     for n in range(10):
         if n == hup_after:
             (rules_dir / "local_rules.xml").write_text(RULES.replace("DESCRIPTION", description))
-            time.sleep(0.5)
             proc.send_signal(signal.SIGHUP)
-            time.sleep(0.5)
+            time.sleep(0.5)  # with workers, the parent's main thread passes it on
         proc.stdin.write(line(n))
         proc.stdin.flush()
         reply = proc.stdout.readline()

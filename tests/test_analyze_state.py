@@ -12,18 +12,9 @@ from hidsctl.analysis import ruleset as rs
 from hidsctl.analysis.correlation import INDEX_KEY_LIMIT, LIST_LIMIT
 from hidsctl.analysis.engine import Engine
 from hidsctl.analysis.events import from_log_line, from_record
+from ruleset_support import SSHD_DECODERS, SYSLOG_TEMPLATE, sshd_rules
 
-DECODERS = """
-<decoder name="sshd">
-  <program_name>^sshd</program_name>
-</decoder>
-<decoder name="sshd-failed">
-  <parent>sshd</parent>
-  <prematch>^Failed \\S+ </prematch>
-  <regex offset="after_prematch">^for (\\S+) from (\\S+) port </regex>
-  <order>user, srcip</order>
-</decoder>
-<decoder name="web">
+DECODERS = SSHD_DECODERS + """<decoder name="web">
   <prematch>^\\d+.\\d+.\\d+.\\d+ - </prematch>
   <regex>^(\\S+) - - [\\S+ \\S+] "\\w+ (\\S+) \\S+" (\\d+) </regex>
   <order>srcip, url, id</order>
@@ -31,26 +22,7 @@ DECODERS = """
 """
 
 RULES = """
-<group name="syslog,">
-  <rule id="1" level="0" noalert="1">
-    <category>syslog</category>
-    <description>syslog template</description>
-  </rule>
-  <rule id="100" level="0">
-    <decoded_as>sshd</decoded_as>
-    <description>sshd messages</description>
-  </rule>
-  <rule id="101" level="5">
-    <if_sid>100</if_sid>
-    <match>Failed password</match>
-    <description>sshd: authentication failed.</description>
-  </rule>
-  <rule id="102" level="10" frequency="2" timeframe="60">
-    <if_matched_sid>101</if_matched_sid>
-    <same_source_ip />
-    <description>sshd: brute force</description>
-  </rule>
-  <rule id="130" level="6">
+<group name="syslog,">""" + SYSLOG_TEMPLATE + sshd_rules() + """  <rule id="130" level="6">
     <if_sid>1</if_sid>
     <decoded_as>web</decoded_as>
     <id>^4</id>

@@ -75,8 +75,28 @@ def test_unreachable_server_is_one_clear_error():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     from hidsctl.errors import HidsError
-    with pytest.raises(HidsError, match=f"cannot connect to NATS at nats://127.0.0.1:{port}/IN"):
+    with pytest.raises(HidsError, match=f"cannot connect to NATS at nats://127.0.0.1:{port}/IN: "
+                       "connection refused"):
         SyncBus(parse(f"nats://127.0.0.1:{port}/IN"), "test")
+
+
+def test_a_server_that_does_not_answer_is_waited_for_up_to_the_deadline(monkeypatch):
+    """Refused everywhere fails at once; one listed server that accepts but never speaks
+    (a server still starting, a proxy) may yet answer: the connection waits the deadline."""
+    import socket
+
+    from hidsctl.bus import client
+    from hidsctl.errors import HidsError
+
+    monkeypatch.setattr(client, "CONNECT_DEADLINE", 0.5)
+    with socket.socket() as refusing, socket.socket() as silent:
+        refusing.bind(("127.0.0.1", 0))
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        hosts = f"127.0.0.1:{refusing.getsockname()[1]},127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(HidsError, match=f"cannot connect to NATS at nats://{hosts}/IN: "
+                           "no answer within 0.5 s"):
+            SyncBus(parse(f"nats://{hosts}/IN"), "test")
 
 
 def test_a_server_without_jetstream_is_one_clear_error(tmp_path):
@@ -130,17 +150,14 @@ def _no_sleep(sleep):
     return fast
 
 
-def test_an_exception_nobody_awaited_is_one_line_not_a_traceback():
+def test_an_exception_nobody_awaited_is_one_line_not_a_traceback(capfd):
     import asyncio
     import gc
-    import io
 
     from hidsctl.bus import client
 
-    err = io.StringIO()
-
     async def main():
-        client.quiet_loop(asyncio.get_running_loop(), "analyze", err)
+        client.quiet_loop(asyncio.get_running_loop(), "analyze")
 
         async def fails():
             raise ConnectionResetError("node gone")
@@ -150,29 +167,28 @@ def test_an_exception_nobody_awaited_is_one_line_not_a_traceback():
         gc.collect()  # asyncio reports a never-retrieved exception when the task is freed
 
     asyncio.run(main())
-    assert "hidsctl analyze: NATS: ConnectionResetError: node gone" in err.getvalue()
-    assert "Traceback" not in err.getvalue()
+    err = capfd.readouterr().err
+    assert "hidsctl analyze: NATS: ConnectionResetError: node gone" in err
+    assert "Traceback" not in err
 
 
 def test_nats_py_logging_an_error_is_one_line_not_a_traceback(capfd):
     import asyncio
-    import io
     import logging
 
     from hidsctl.bus import client
 
-    err = io.StringIO()
-
     async def main():
-        client.quiet_loop(asyncio.get_running_loop(), "analyze", err)
+        client.quiet_loop(asyncio.get_running_loop(), "analyze")
         try:
             raise KeyError("sid")
         except KeyError as exc:  # what nats-py's read loop does with an unexpected error
             logging.getLogger("nats.aio.client").error("nats: encountered error", exc_info=exc)
 
     asyncio.run(main())
-    assert err.getvalue() == "hidsctl analyze: NATS: nats: encountered error: KeyError: 'sid'\n"
-    assert "Traceback" not in capfd.readouterr().err
+    err = capfd.readouterr().err
+    assert err == "hidsctl analyze: NATS: nats: encountered error: KeyError: 'sid'\n"
+    assert "Traceback" not in err
 
 
 def test_pipelined_publishes_are_stored_in_order_deduplicated_or_refused(nats_server):  # noqa: F811

@@ -97,6 +97,7 @@ def test_receive_says_when_nats_is_unreachable(tmp_path):
                          "--to", f"nats://127.0.0.1:{port}/IN", timeout=60)
     assert result.returncode == 1
     assert b"cannot connect to NATS" in result.stderr and b"Traceback" not in result.stderr
+    assert b"connection refused" in result.stderr
 
 
 def _frame_body(sock) -> bytes:

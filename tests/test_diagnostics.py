@@ -45,13 +45,16 @@ def test_a_component_line_and_a_fatal_error_from_the_real_command(tmp_path):
 
 
 def test_no_bare_prints_on_stderr():
-    """Diagnostics go through hidsctl.diagnostics; the logtest prompt is output, not one."""
+    """Diagnostics go through hidsctl.diagnostics, not printed to stderr or to a stream
+    passed in. The logtest prompt is output, not one; a bad input line's ``line N: …``
+    (records.py, and analyze's hint after it) keeps the bare format DESIGN.md fixes."""
     found = []
     for path in sorted((ROOT / "hidsctl").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
                     and node.func.id == "print":
                 target = [ast.unparse(k.value) for k in node.keywords if k.arg == "file"]
-                if target == ["sys.stderr"]:
+                if target and "err" in target[0]:
                     found.append(str(path.relative_to(ROOT)))
-    assert found == ["hidsctl/analysis/run_logtest.py"]
+    assert found == ["hidsctl/analysis/run.py", "hidsctl/analysis/run_logtest.py",
+                     "hidsctl/records.py"]

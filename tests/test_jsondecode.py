@@ -12,6 +12,7 @@ from conftest import run_hidsctl
 from hidsctl.analysis.engine import alert_data
 from hidsctl.analysis.events import from_log_line
 from hidsctl.analysis.jsondecode import MAX_DEPTH, MAX_FIELDS, MAX_INPUT, flatten, json_decoder
+from ruleset_support import SYSLOG_TEMPLATE
 
 
 def decode(text: str, start: int = 0, **options) -> tuple[dict, dict | None]:
@@ -129,12 +130,7 @@ DECODERS = """
 """
 
 RULES = """
-<group name="syslog,">
-  <rule id="1" level="0" noalert="1">
-    <category>syslog</category>
-    <description>syslog template</description>
-  </rule>
-</group>
+<group name="syslog,">""" + SYSLOG_TEMPLATE + """</group>
 <group name="myapp,">
   <rule id="100100" level="3">
     <decoded_as>myapp</decoded_as>

@@ -32,7 +32,7 @@ class Clock:
 def tally(interval: float = 60.0):
     notices: list[dict] = []
     clock = Clock()
-    refusals = origin.Refusals("receive", notices.append, interval, stderr=open("/dev/null", "w"),
+    refusals = origin.Refusals("receive", notices.append, interval,
                                what="of types agents do not send", clock=clock)
     return refusals, notices, clock
 

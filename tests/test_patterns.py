@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hidsctl.analysis.patterns import PatternError, compile_pattern
+from hidsctl.analysis.languages import compile_pattern
+from hidsctl.analysis.patterns import PatternError
 
 
 def match(kind, pattern, text):

@@ -15,6 +15,15 @@ import pytest
 from respond_helpers import alert, calls, config, rec_config, recorder, respond
 
 
+def wait_past(expires: str) -> None:
+    """Sleep until the wall clock is past an ``expires`` timestamp of a record."""
+    from datetime import datetime
+
+    when = datetime.fromisoformat(expires.replace("Z", "+00:00")).timestamp()
+    while time.time() <= when:
+        time.sleep(max(0.01, when - time.time()))
+
+
 def statuses(out: list[dict]) -> list[str]:
     return [r["status"] for r in out if r["type"] == "ar_result"]
 
@@ -273,7 +282,7 @@ def test_undo_of_what_expired_while_down(tmp_path):
     cfg = rec_config(tmp_path, response="level = 7\ntimeout = 1")
     _, out, _ = respond(cfg, tmp_path / "state", alert())
     assert statuses(out) == ["ran"]  # exits at end of input with the undo pending
-    time.sleep(1.2)  # respond is down while the timeout passes
+    wait_past(out[0]["expires"])  # respond is down while the timeout passes
     _, out, _ = respond(cfg, tmp_path / "state")
     assert statuses(out) == ["undone"] and out[0]["srcip"] == "203.0.113.9"
     _, out, _ = respond(cfg, tmp_path / "state")
@@ -282,8 +291,8 @@ def test_undo_of_what_expired_while_down(tmp_path):
 
 def test_undo_uses_the_executable_recorded_at_add_time(tmp_path):
     cfg = rec_config(tmp_path, response="level = 7\ntimeout = 1")
-    respond(cfg, tmp_path / "state", alert())
-    time.sleep(1.2)
+    _, out, _ = respond(cfg, tmp_path / "state", alert())
+    wait_past(out[0]["expires"])
     _, out, _ = respond(None, tmp_path / "state")  # no config any more
     assert statuses(out) == ["undone"]
     assert calls(tmp_path / "bin")[-1].startswith("delete - 203.0.113.9")
@@ -308,14 +317,32 @@ def test_script_failure_is_reported_and_not_fatal(tmp_path):
 
 def test_script_time_limit_kills_it_and_its_children(tmp_path):
     marker = tmp_path / "survived"
-    slow = recorder(tmp_path / "bin", "slow", f"#!/bin/sh\n(sleep 1; touch {marker}) &\nsleep 30\n")
+    pids = tmp_path / "children"
+    child = f"echo $$ >> {pids}; sleep 30; touch {marker}"
+    slow = recorder(tmp_path / "bin", "slow", f"#!/bin/sh\nsh -c '{child}' &\nsleep 30\n")
     cfg = rec_config(tmp_path, script=slow)
     code, out, _ = respond(cfg, tmp_path / "state", alert(), alert("203.0.113.10"),
                            args=("--script-timeout", "0.5"))
     assert code == 0
     assert [(r["status"], r["reason"]) for r in out] == [("failed", "timed out after 0.5s")] * 2
-    time.sleep(1.5)  # the child would have touched the marker by now
+    # (a child not started when its script was killed never runs at all)
+    children = [int(pid) for pid in pids.read_text().split()] if pids.exists() else []
+    assert len(children) <= 2
+    for pid in children:  # killed with the script: it will never touch the marker
+        deadline = time.monotonic() + 10
+        while alive(pid):
+            assert time.monotonic() < deadline, f"the script's child {pid} survived"
+            time.sleep(0.02)
     assert not marker.exists()
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for init to reap it does not)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z"
 
 
 def test_script_output_is_captured_and_bounded(tmp_path):

@@ -59,18 +59,19 @@ def load_json(name: str) -> list[dict]:
 
 @lru_cache(maxsize=1)
 def engine_parts():
+    """One engine for the bundled ruleset (compiling the rule tree is most of the cost of
+    a case), reset before each sequence as `hidsctl rules test` resets it per case."""
     from hidsctl.analysis import ruleset
     from hidsctl.analysis.engine import Engine
     from hidsctl.analysis.events import from_log_line, from_record
 
-    return ruleset.load(ruleset.bundled_sources()), Engine, from_log_line, from_record
+    return Engine(ruleset.load(ruleset.bundled_sources())), from_log_line, from_record
 
 
 def run_sequence(items: list, step: float) -> list[tuple[str | None, int | None, bool, str]]:
-    """Feed lines or records to a fresh engine, ``step`` seconds apart; what each gave:
-    rule id, level, whether it alerted, decoder name."""
-    rules, Engine, from_log_line, from_record = engine_parts()
-    engine = Engine(rules)
+    """Feed lines or records to an engine holding no state, ``step`` seconds apart; what
+    each gave: rule id, level, whether it alerted, decoder name."""
+    engine, from_log_line, from_record = engine_parts()
     engine.reset()
     out = []
     for i, item in enumerate(items):

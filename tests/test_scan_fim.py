@@ -327,6 +327,7 @@ def start_blocked_scan(state: Path, root: Path) -> subprocess.Popen:
     return proc
 
 
+@pytest.mark.slow
 def test_sigkill_mid_scan_keeps_the_baseline_and_a_second_scan_is_refused(tmp_path):
     state = tmp_path / "state"
     root = big_tree(tmp_path, 2000)

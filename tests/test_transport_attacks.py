@@ -78,11 +78,11 @@ def test_captured_traffic_reveals_no_record_and_replaying_it_adds_nothing(setup)
     with connect(server.port) as sock:  # the whole captured session, replayed
         sock.sendall(bytes(proxy.client_bytes))
         server_closes(sock)
-    time.sleep(0.5)
+    rejections = lambda: [n for n in server.of_type("notice")  # noqa: E731
+                          if n["code"] == "peer_rejected"]
+    wait_for(lambda: rejections() and "bad_tag" in server.stderr(), 30, "the replay rejected")
     assert len(server.of_type("log")) == 200
-    assert "bad_tag" in server.stderr()
-    notices = [n for n in server.of_type("notice") if n["code"] == "peer_rejected"]
-    assert notices and notices[-1]["reason"] == "bad_tag"
+    assert rejections()[-1]["reason"] == "bad_tag"
 
 
 def test_bad_peers_are_rejected_while_good_agents_keep_flowing(setup):

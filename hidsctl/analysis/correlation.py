@@ -34,10 +34,10 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from hidsctl.analysis.findings import DEFAULT_FORGET, Findings
+from hidsctl.analysis.rules import RECENT, Rule
 
 if TYPE_CHECKING:
     from hidsctl.analysis.events import Event
-    from hidsctl.analysis.rules import Rule
 
 FTS_FIELDS = {"name": None, "user": "dstuser", "dstuser": "dstuser", "srcuser": "srcuser",
               "location": "location", "srcip": "srcip", "dstip": "dstip", "id": "id",
@@ -49,7 +49,6 @@ IGNORE_FIELD_NAMES = {"user": "dstuser", "srcip": "srcip", "dstip": "dstip", "id
 LIST_LIMIT = 4096      # events per list, and values per same_* index
 INDEX_KEY_LIMIT = 256  # events kept per index value (a frequency above this never fires)
 TABLE_LIMIT = 100000   # first-time-seen keys, diff baselines, ignore entries
-RECENT = "events"      # the list of every alerted event (rules with only if_matched_regex)
 LEVELS = 17            # marks per list: one per rule level 0..16
 
 Key = tuple[Any, ...]

@@ -13,14 +13,12 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
-from hidsctl.analysis.patterns import Pattern, PatternError, compile_pattern
+from hidsctl.analysis.languages import compile_pattern
+from hidsctl.analysis.patterns import Pattern, PatternError
 from hidsctl.analysis.xmlload import Node
 from hidsctl.errors import DecoderError, SourceLocation
-
-if TYPE_CHECKING:
-    from hidsctl.analysis.events import Event
 
 # OSSEC's names in <order>, mapped to the event field they fill (alerts.json names).
 ORDER_FIELDS = {
@@ -33,6 +31,17 @@ ORDER_FIELDS = {
 CATEGORIES = ("syslog", "firewall", "ids", "web-log", "squid", "windows", "ossec",
               "host-information")
 OFFSETS = ("after_parent", "after_prematch", "after_regex")
+
+
+class Decodable(Protocol):
+    """What decoding reads and sets of an event (events.Event): named here rather than
+    imported, because events builds on this module."""
+
+    log: str
+    lower: str
+    program_name: str | None
+    decoder: Decoder
+    fields: dict[str, str]
 
 
 @dataclass(eq=False)
@@ -99,6 +108,7 @@ class DecoderSet:
         self.names: set[str] = set()
         self.count = 0
         self._by_program: dict[tuple[str | None, str], tuple[DecoderNode, ...]] = {}
+        self._plans: dict[tuple[str | None, str], tuple[_Step, ...]] = {}
 
     # --- loading --------------------------------------------------------------------------
 
@@ -114,6 +124,7 @@ class DecoderSet:
             target = self.with_program if dec.program_name else self.without_program
             target.append(DecoderNode(dec))
             self._by_program.clear()
+            self._plans.clear()
             return
         parents = [n for n in self.with_program + self.without_program
                    if n.decoder.name == dec.parent]
@@ -123,6 +134,7 @@ class DecoderSet:
         dec.parent_reported = dec.parent
         for node in parents:
             self._add_child(node, dec)
+        self._plans.clear()  # a plan knows which candidates have no children
 
     @staticmethod
     def _add_child(node: DecoderNode, dec: Decoder) -> None:
@@ -171,37 +183,52 @@ class DecoderSet:
             self._by_program[key] = found
         return found
 
-    def decode(self, ev: Event) -> None:
+    def _plan(self, key: tuple[str | None, str]) -> tuple[_Step, ...]:
+        """The candidates for ``key`` with what their prefilter needs, unpacked once."""
+        plan = tuple((node, node.decoder, node.decoder.prematch, node.decoder.pre_kind,
+                      node.decoder.pre_literals, None if node.children else [node.decoder])
+                     for node in self.candidates(*key))
+        if len(self._plans) > 10000:
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
+
+    def decode(self, ev: Decodable) -> None:
         """Set ``ev.decoder`` and decoded fields, following OSSEC's DecodeEvent."""
         log = ev.log
         low: str | None = ev.lower
         if len(ev.lower) != len(log):
             low = None  # lowercasing moved offsets: no prefilters for this text
-        for node in self.candidates(ev.program_name, log[:1]):
-            top = node.decoder
+        key = (ev.program_name, log[:1])
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plan(key)
+        # The candidates come unpacked (no attribute look-ups) and their prefilters are
+        # written out here rather than called: most candidates of a line fail them, and a
+        # call or look-up per candidate was a large part of all decoding time.
+        for node, top, prematch, kind, literals, alone in plan:
             pmatch = 0
-            prematch = top.prematch
             if prematch is not None:
-                # The prefilter is written out here and for the children below rather than
-                # called: a call per candidate decoder was a tenth of all decoding time.
-                kind = top.pre_kind
                 if kind and low is not None:
-                    literals = top.pre_literals
-                    if kind == 1:
-                        if not low.startswith(literals):
-                            continue
-                    elif kind == 2:
+                    if kind == 2:
                         if literals not in low:
                             continue
-                    elif not _any_in(literals, low):
-                        continue
+                    elif kind == 1:
+                        if not low.startswith(literals):
+                            continue
+                    else:
+                        for literal in literals:
+                            if literal in low:
+                                break
+                        else:
+                            continue
                 m = prematch.search(log)
                 if m is None:
                     continue
                 pmatch = m.end()
             ev.decoder = top
-            if not node.children:
-                self._run_regexes(ev, [top], 0, pmatch, pmatch)
+            if alone is not None:
+                self._run_regexes(ev, alone, 0, pmatch, pmatch)
                 return
             for i, kid in node.tried:
                 prematch = kid.prematch
@@ -210,6 +237,7 @@ class DecoderSet:
                     return
                 base = pmatch if kid.prematch_after_parent else 0
                 kind = kid.pre_kind
+                # The top-level prefilter above again, on purpose: a hot-path copy (see there).
                 if kind and low is not None:
                     literals = kid.pre_literals
                     if kind == 1:
@@ -228,7 +256,7 @@ class DecoderSet:
             return
 
     @staticmethod
-    def _run_regexes(ev: Event, chain: list[Decoder], idx: int, pmatch: int,
+    def _run_regexes(ev: Decodable, chain: list[Decoder], idx: int, pmatch: int,
                      cmatch: int | None) -> None:
         log = ev.log
         dec = chain[idx]
@@ -282,6 +310,11 @@ class DecoderSet:
                 dec = chain[idx]
                 continue
             return
+
+
+# One top-level candidate: its node, decoder, prematch, prefilter kind and literals, and
+# the decoder alone as a chain when it has no children.
+_Step = tuple[DecoderNode, Decoder, Any, int, Any, "list[Decoder] | None"]
 
 
 def _decodes(dec: Decoder) -> bool:

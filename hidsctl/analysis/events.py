@@ -120,9 +120,10 @@ def from_record(record: Record) -> Event | None:
     if not isinstance(agent, dict):
         agent = record["agent"] = local_agent()
     when = record_time(record)
-    if rtype == "log":
+    if rtype == "log":  # from_log_line's work, without its call: this is every log line
         line = record.get("log", "")
-        return from_log_line(line, record.get("location") or "stdin", agent, when, record)
+        return Event(record, line, record.get("location") or "stdin", agent, when,
+                     predecode(line))
     if rtype == "syscheck":
         return _syscheck(record, agent, when)
     if rtype == "rootcheck":

@@ -8,6 +8,9 @@ in order, which is what OSSEC hands to a decoder's ``order``.
 A pattern with a shape that backtracks slowly (:mod:`shapes`) searches with RE2
 (:mod:`linear`) where RE2 can run it; every other pattern searches with the engine it was
 compiled with, which is faster on log lines, and the per-event budget bounds it.
+
+The three languages (:mod:`osmatch`, :mod:`osregex`, :mod:`pcre`) build on this module;
+:mod:`languages` compiles a pattern in any of them.
 """
 
 from __future__ import annotations
@@ -273,16 +276,3 @@ def _class_members(items: list[Any], C: Any) -> set[str] | None:
 def _both_cases(chars: set[str]) -> set[str]:
     return {c for ch in chars for c in (ch, ch.lower(), ch.upper()) if c.isascii()}
 
-
-def compile_pattern(kind: str, source: str, *, negate: bool = False) -> Pattern:
-    """Compile ``source`` in pattern language ``kind`` ("match", "regex" or "pcre2")."""
-    if kind == "match":
-        from hidsctl.analysis.osmatch import compile_osmatch
-        return compile_osmatch(source, negate=negate)
-    if kind == "regex":
-        from hidsctl.analysis.osregex import compile_osregex
-        return compile_osregex(source, negate=negate)
-    if kind == "pcre2":
-        from hidsctl.analysis.pcre import compile_pcre2
-        return compile_pcre2(source, negate=negate)
-    raise PatternError(f"unknown pattern language {kind!r}")

@@ -22,14 +22,16 @@ import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator
 
-from hidsctl.analysis.correlation import RECENT
+from hidsctl.analysis.decoders import CATEGORIES
+from hidsctl.analysis.languages import compile_pattern
 from hidsctl.analysis.mitre import mitre_object
-from hidsctl.analysis.patterns import Pattern, PatternError, compile_pattern
+from hidsctl.analysis.patterns import Pattern, PatternError
 from hidsctl.analysis.xmlload import Node
 from hidsctl.errors import RuleError, SourceLocation
 
-CATEGORIES = ("syslog", "firewall", "ids", "web-log", "squid", "windows", "ossec",
-              "host-information")
+# The event list a correlating rule searches when it names no rule or group: every
+# alerted event (rules with only if_matched_regex). Its other lists are "sid N", "group N".
+RECENT = "events"
 
 # Rule elements matched against an event field: element -> (field, plain language).
 FIELD_ELEMENTS = {

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import sys
 import threading
 from typing import Any, Sequence
 
 from hidsctl.bus import partition
 from hidsctl.bus.address import BusAddress
+from hidsctl.diagnostics import logger
 from hidsctl.errors import ConfigError, HidsError
 
 CONNECT_DEADLINE = 10.0  # seconds for the first connection to any listed server
@@ -25,32 +25,56 @@ DUPLICATE_WINDOW = 600.0  # seconds JetStream remembers a Nats-Msg-Id to drop a 
 SETUP_DEADLINE = 120.0
 
 
-async def connect(address: BusAddress, name: str, stderr=None) -> Any:
-    """A connected nats-py client, reconnecting (to any listed server) for ever after."""
+async def connect(address: BusAddress, name: str) -> Any:
+    """A connected nats-py client, reconnecting (to any listed server) for ever after.
+
+    The first connection fails at once when every listed server refuses it (nothing
+    listens there: waiting would not help), and after CONNECT_DEADLINE seconds when some
+    server does not answer (a firewall, a host down, a server still starting)."""
     import nats
 
-    err = stderr if stderr is not None else sys.stderr
+    log = logger(name)
     reported: dict[str, bool] = {}
+    refused: set[int] = set()  # which of the first round of attempts were refused
+    attempts = [0]
+    all_refused = asyncio.get_running_loop().create_future()
 
     async def on_error(exc: Exception) -> None:
         text = f"{type(exc).__name__}: {exc}"
         if not reported.get(text):  # one line per distinct error, not one per retry
             reported[text] = True
-            print(f"hidsctl {name}: NATS: {text}", file=err, flush=True)
+            log.warning(f"NATS: {text}")
+        # nats-py tries the listed servers in turn: the first len(servers) errors are
+        # one attempt on each of them.
+        if attempts[0] < len(address.servers):
+            if isinstance(exc, ConnectionRefusedError):
+                refused.add(attempts[0])
+            attempts[0] += 1
+            if len(refused) == len(address.servers) and not all_refused.done():
+                all_refused.set_result(str(exc))
 
     async def on_reconnect() -> None:
         reported.clear()
-        print(f"hidsctl {name}: NATS: reconnected", file=err, flush=True)
+        log.info("NATS: reconnected")
 
-    try:
-        # Once connected it reconnects for ever; the first connection gets a deadline.
-        return await asyncio.wait_for(nats.connect(
-            servers=list(address.servers), name=f"hidsctl {name}", connect_timeout=5,
-            max_reconnect_attempts=-1, reconnect_time_wait=0.5, error_cb=on_error,
-            reconnected_cb=on_reconnect, allow_reconnect=True), CONNECT_DEADLINE)
-    except Exception as exc:  # nats-py raises several unrelated classes here
-        raise HidsError(f"cannot connect to NATS at {address}: "
-                        f"{str(exc) or type(exc).__name__}") from None
+    # Once connected it reconnects for ever; the first connection gets a deadline.
+    connecting = asyncio.ensure_future(nats.connect(
+        servers=list(address.servers), name=f"hidsctl {name}", connect_timeout=5,
+        max_reconnect_attempts=-1, reconnect_time_wait=0.5, error_cb=on_error,
+        reconnected_cb=on_reconnect, allow_reconnect=True))
+    await asyncio.wait([connecting, all_refused], timeout=CONNECT_DEADLINE,
+                       return_when=asyncio.FIRST_COMPLETED)
+    if connecting.done():
+        try:
+            return connecting.result()
+        except Exception as exc:  # nats-py raises several unrelated classes here
+            why = str(exc) or type(exc).__name__
+    else:
+        connecting.cancel()
+        await asyncio.gather(connecting, return_exceptions=True)
+        why = (f"connection refused ({all_refused.result()})" if all_refused.done()
+               else f"no answer within {CONNECT_DEADLINE:g} s")
+    raise HidsError(f"cannot connect to NATS at {address}: {why}")
 
 
 async def ensure_stream(js: Any, stream: str, partitions: int | None,
@@ -116,15 +140,12 @@ async def retrying(make, say, deadline: float = SETUP_DEADLINE):
         await asyncio.sleep(1.0)
 
 
-def quiet_loop(loop: asyncio.AbstractEventLoop, name: str, stderr=None) -> None:
+def quiet_loop(loop: asyncio.AbstractEventLoop, name: str) -> None:
     """Report as one line what asyncio or nats-py would log with a traceback: an exception
     nobody awaited (nats-py's background tasks while a server is away), or one nats-py's
     read loop hit while handling what the server sent (it logs it, then reconnects)."""
     def say(text: str) -> None:
-        try:
-            print(f"hidsctl {name}: NATS: {text}", file=stderr or sys.stderr, flush=True)
-        except (BrokenPipeError, ValueError):
-            pass
+        logger(name).warning(f"NATS: {text}")
 
     def on_loop_error(_loop, context: dict) -> None:
         exc = context.get("exception")
@@ -195,7 +216,8 @@ class SyncBus:
 
 
 async def read_all(js: Any, stream: str, subject: str | None, idle: float) -> list[Any]:
-    """The stream's messages up to its last sequence at the time of the call."""
+    """The stream's messages (on ``subject``) up to its last sequence at the time of the
+    call; ``idle`` seconds without a message end it early."""
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
     info = await js.stream_info(stream)
@@ -206,15 +228,19 @@ async def read_all(js: Any, stream: str, subject: str | None, idle: float) -> li
     sub = await js.pull_subscribe(subject or f"{stream}.>", stream=stream, config=ConsumerConfig(
         ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=30))
     try:
-        while True:
+        # How many messages the filter matches: the stream's last one may be on another
+        # subject, and waiting for it would cost the whole idle time.
+        pending = (await sub.consumer_info()).num_pending
+        while len(out) < pending:
             try:
-                batch = await sub.fetch(256, timeout=idle)
+                batch = await sub.fetch(min(256, pending - len(out)), timeout=idle)
             except asyncio.TimeoutError:
                 return out
             for msg in batch:
-                out.append(msg)
-                if msg.metadata.sequence.stream >= last:
+                if msg.metadata.sequence.stream > last:
                     return out
+                out.append(msg)
+        return out
     finally:
         await sub.unsubscribe()
 

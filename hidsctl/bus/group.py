@@ -33,7 +33,6 @@ import os
 import re
 import secrets
 import socket
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +43,7 @@ from hidsctl import origin
 from hidsctl.bus import client, partition
 from hidsctl.bus.address import BusAddress
 from hidsctl.bus.snapshot import Codec, capture, install
+from hidsctl.diagnostics import logger
 from hidsctl.errors import HidsError, UsageError
 
 GROUP_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -91,7 +91,7 @@ class Owned:
 
 
 class Member:
-    def __init__(self, settings: GroupSettings, engine, stderr=None, guard=None):
+    def __init__(self, settings: GroupSettings, engine, guard=None):
         from hidsctl.analysis.budget import Guard
 
         self.settings = settings
@@ -100,25 +100,21 @@ class Member:
         self.guard = guard if guard is not None else Guard(settings.event_budget)
         self.events = 0
         self.codec = Codec(engine)
-        self.stderr = stderr if stderr is not None else sys.stderr
         self.owned: dict[int, Owned] = {}
         self.count = 0
         self.nc_in: Any = None
         self.nc_out: Any = None
 
     def say(self, text: str) -> None:
-        try:
-            print(f"hidsctl analyze: {text}", file=self.stderr, flush=True)
-        except (BrokenPipeError, ValueError):
-            pass
+        logger("analyze").info(text)
 
     # --- running ------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings
-        self.nc_in = await client.connect(s.source, "analyze", self.stderr)
+        self.nc_in = await client.connect(s.source, "analyze")
         self.nc_out = self.nc_in if s.sink.servers == s.source.servers else \
-            await client.connect(s.sink, "analyze", self.stderr)
+            await client.connect(s.sink, "analyze")
         self.js_in, self.js_out = self.nc_in.jetstream(), self.nc_out.jetstream()
         self.publisher = client.Publisher(self.nc_out)
         await self.publisher.start()

@@ -15,13 +15,13 @@ without a message id: they are not retried.
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Any, Callable
 
 import orjson
 
 from hidsctl.bus import client, partition
 from hidsctl.bus.address import parse
+from hidsctl.diagnostics import logger
 from hidsctl.transport.output import Output
 
 # server.py's stamp(): (stamped records, problems, refused counts per type) of a batch
@@ -37,13 +37,12 @@ def msg_id(agent: str, stream_id: bytes, seq: int) -> str:
 class BusOutput(Output):
     """The receiver's output when it publishes to a bus instead of writing to stdout."""
 
-    def __init__(self, to: str, partitions: int | None = None, stderr=None,
+    def __init__(self, to: str, partitions: int | None = None,
                  replicas: int | None = None):
         super().__init__(fd=-1)
         self.address = parse(to, "--to")
         self.wanted_partitions = partitions
         self.replicas = replicas
-        self.stderr = stderr if stderr is not None else sys.stderr
         self.nc: Any = None
         self.js: Any = None
         self.partitions = 0
@@ -54,7 +53,7 @@ class BusOutput(Output):
 
     async def open(self) -> str:
         """Connect and create the stream if needed; returns a line saying where to."""
-        self.nc = await client.connect(self.address, "receive", self.stderr)
+        self.nc = await client.connect(self.address, "receive")
         self.js = self.nc.jetstream()
         self.publisher = client.Publisher(self.nc)
         await self.publisher.start()
@@ -97,8 +96,8 @@ class BusOutput(Output):
         self.tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self.failures += 1
-            print(f"hidsctl receive: {self.address}: a record was not published: "
-                  f"{task.exception()!r}", file=self.stderr, flush=True)
+            logger("receive").warning(f"{self.address}: a record was not published: "
+                                      f"{task.exception()!r}")
 
     # --- an agent's batch: acknowledged once every record is in the stream ---------------
 

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +42,7 @@ from hidsctl.bus import client, partition
 from hidsctl.bus.address import parse
 from hidsctl.bus.group import GROUP_NAME
 from hidsctl.deadletter import NOT_THE_RECORDS_FAULT
+from hidsctl.diagnostics import logger
 from hidsctl.errors import ConfigError, HidsError, UsageError
 from hidsctl.state import atomic_write
 
@@ -124,22 +125,22 @@ def check_pair(source: str | None, group: str | None, option: str = "--bus-group
 
 
 def consume(source: str, group: str, directory: Path, output: Output, name: str = "logs",
-            stderr=None, interval: float = 1.0, option: str = "--group") -> int:
+            interval: float = 1.0, option: str = "--group") -> int:
     """Feed every record of the stream to ``output`` until SIGTERM/SIGINT; returns 0."""
     address = parse(source, "--from")
     check_group(group, option)
-    err = stderr if stderr is not None else sys.stderr
+    log = logger(name)
     position = Position.load(position_path(directory, address.stream, group))
     stop: list[int] = []
     previous = {s: signal.signal(s, lambda *_: stop.append(1))
                 for s in (signal.SIGTERM, signal.SIGINT)}
     bus = client.SyncBus(address, name)
     try:
-        if not _stream_made(bus, address.stream, stop, f"hidsctl {name}: {address}", err):
+        if not _stream_made(bus, address.stream, stop, str(address), log):
             return 0
         sub = bus.call(subscribe(bus.js, address.stream, group))
-        print(f"hidsctl {name}: reading {address} as {group}", file=err, flush=True)
-        reader = _Reader(bus, output, position, f"hidsctl {name}: {address}", err)
+        log.info(f"reading {address} as {group}")
+        reader = _Reader(bus, output, position, str(address), log)
         last_tick = time.monotonic()
         failure = ""
         while not stop:
@@ -152,8 +153,7 @@ def consume(source: str, group: str, directory: Path, output: Output, name: str 
                 batch = []
                 if str(exc) != failure:
                     failure = str(exc)
-                    print(f"hidsctl {name}: {address}: {failure or type(exc).__name__}; "
-                          "retrying", file=err, flush=True)
+                    log.warning(f"{address}: {failure or type(exc).__name__}; retrying")
                 time.sleep(interval)
             reader.take(batch)
             if time.monotonic() - last_tick >= interval or not batch:
@@ -167,7 +167,8 @@ def consume(source: str, group: str, directory: Path, output: Output, name: str 
     return 0
 
 
-def _stream_made(bus: client.SyncBus, stream: str, stop: list[int], label: str, err) -> bool:
+def _stream_made(bus: client.SyncBus, stream: str, stop: list[int], label: str,
+                 log: logging.Logger) -> bool:
     """Wait until the stream exists (whoever writes it makes it, with its partition count:
     ``analyze --to`` takes its input's); False when stopped first."""
     from nats.js.errors import NotFoundError
@@ -183,7 +184,7 @@ def _stream_made(bus: client.SyncBus, stream: str, stop: list[int], label: str, 
             why = f"JetStream not ready ({str(exc) or type(exc).__name__}); retrying"
         if why != said:
             said = why
-            print(f"{label}: {why}", file=err, flush=True)
+            log.warning(f"{label}: {why}")
         time.sleep(1.0)
     return False
 
@@ -210,12 +211,12 @@ class _Reader:
     """Handles fresh messages, remembers the handled ones, acks what is done."""
 
     def __init__(self, bus: client.SyncBus, output: Output, position: Position, label: str,
-                 err):
+                 log: logging.Logger):
         self.bus = bus
         self.output = output
         self.position = position
         self.label = label
-        self.err = err
+        self.log = log
         self.messages: dict[int, Any] = {}  # handled sequence -> its latest delivery
         # Acks the server confirmed lately: a delivery of one of them that crossed the ack
         # (its redelivery timer ran out first) is dropped, not handled again.
@@ -263,8 +264,7 @@ class _Reader:
                     raise
                 self.output.failed(record, exc)
         else:
-            print(f"{self.label} message {seq}: not a JSON record; skipped", file=self.err,
-                  flush=True)
+            self.log.warning(f"{self.label} message {seq}: not a JSON record; skipped")
 
     def acknowledge(self) -> None:
         """Ack every delivery whose side effects are done; forget what the server confirmed."""
@@ -289,8 +289,7 @@ class _Reader:
             self.confirmed_set.add(seq)
         unconfirmed = len(due) - len(confirmed)
         if unconfirmed and not self.unconfirmed:  # kept, and acked again on the next round
-            print(f"{self.label}: {unconfirmed} ack(s) not confirmed; retrying",
-                  file=self.err, flush=True)
+            self.log.warning(f"{self.label}: {unconfirmed} ack(s) not confirmed; retrying")
         self.unconfirmed = unconfirmed
         if confirmed:
             self.position.save()

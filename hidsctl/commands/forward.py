@@ -61,40 +61,25 @@ def forward(
     Example:
         hidsctl analyze < events.json | hidsctl forward --to tls://siem.example.com:6514 --format cef --level 7
     """
-    from hidsctl.bus.sink import check_pair
     from hidsctl.outputs import run
     from hidsctl.outputs.forward import ForwardSettings, Forwarder
-    from hidsctl.records import RecordWriter
-    from hidsctl.state import state_dir as resolve_state_dir
+    from hidsctl.outputs.plumbing import plumbing
 
     settings = load_settings(
         ForwardSettings, "forward", config, to=to, format=format, level=level,
         rule_id=rule_id, group=group, facility=facility, hostname=hostname, framing=framing,
         ca_file=ca_file, cert_file=cert_file, key_file=key_file, queue_size=queue_size,
         linger=linger)
-    from hidsctl.deadletter import for_state
-
-    bus = check_pair(source, bus_group)
-    writer = RecordWriter(line_buffered=True)
-    state = resolve_state_dir(state_dir)
-    forwarder = Forwarder(settings, state / "forward", emit=writer.write)
-    dead_letters = for_state(state, "forward")
+    out = plumbing("forward", source, bus_group, state_dir)
+    forwarder = Forwarder(settings, out.directory, emit=out.writer.write)
     try:
-        if bus:
-            from hidsctl.bus import sink
-
-            def tick() -> None:
-                forwarder.flush()
-                writer.flush()
-
+        if out.bus:
             # acked once every destination's queue was sent past it
-            sink.consume(source or "", bus_group or "", state / "forward", sink.Output(
-                forwarder.handle, tick, forwarder.sync, forwarder.marks, forwarder.delivered,
-                lambda record, exc: writer.write(dead_letters.put(record, exc))),
-                name="forward", option="--bus-group")
+            out.consume(forwarder.handle, forwarder.flush, forwarder.sync, forwarder.marks,
+                        forwarder.delivered)
             return
         run.run(forwarder.handle, forwarder.tick, flush=forwarder.flush, sync=forwarder.sync,
-                writer=writer, dead_letters=dead_letters)
+                writer=out.writer, dead_letters=out.dead_letters)
         forwarder.finish()
     finally:
         forwarder.close()

@@ -66,39 +66,25 @@ def mail(
     Example:
         hidsctl analyze < events.json | hidsctl mail --smtp mail.example.com:25 --to soc@example.com --level 10
     """
-    from hidsctl.bus.sink import check_pair
     from hidsctl.outputs import run
     from hidsctl.outputs.mail import Mailer, MailSettings
-    from hidsctl.records import RecordWriter
-    from hidsctl.state import state_dir as resolve_state_dir
+    from hidsctl.outputs.plumbing import plumbing
 
     settings = load_settings(
         MailSettings, "mail", config, to=to, smtp=smtp, sender=sender, level=level,
         rule_id=rule_id, group=group, tls=tls, ca_file=ca_file, user=user,
         password_file=password_file, group_window=group_window, max_group=max_group,
         max_per_hour=max_per_hour, daily_report=daily_report, linger=linger)
-    from hidsctl.deadletter import for_state
-
-    bus = check_pair(source, bus_group)
-    writer = RecordWriter(line_buffered=True)
-    state = resolve_state_dir(state_dir)
-    dead_letters = for_state(state, "mail")
-    mailer = Mailer(settings, state / "mail", emit=writer.write, dead_letters=dead_letters)
+    out = plumbing("mail", source, bus_group, state_dir)
+    mailer = Mailer(settings, out.directory, emit=out.writer.write,
+                    dead_letters=out.dead_letters)
     try:
-        if bus:
-            from hidsctl.bus import sink
-
-            def tick() -> None:
-                mailer.tick()
-                writer.flush()
-
+        if out.bus:
             # acked once the SMTP server took the message (the outbox committed past it)
-            sink.consume(source or "", bus_group or "", state / "mail", sink.Output(
-                mailer.handle, tick, lambda: None, mailer.mark, mailer.sent,
-                lambda record, exc: writer.write(dead_letters.put(record, exc)), each=True),
-                name="mail", option="--bus-group")
+            out.consume(mailer.handle, mailer.tick, lambda: None, mailer.mark, mailer.sent,
+                        each=True)
             return
-        run.run(mailer.handle, mailer.tick, writer=writer, dead_letters=dead_letters)
+        run.run(mailer.handle, mailer.tick, writer=out.writer, dead_letters=out.dead_letters)
         mailer.finish()
     finally:
         mailer.close()

@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, TextIO
+from typing import Any, BinaryIO, Callable
 
 import orjson
 
@@ -102,15 +102,14 @@ def _os_name() -> str:
 
 class Agent:
     def __init__(self, settings: SendSettings, state: Path, key: AgentKey,
-                 info: dict[str, str], output: Output | None = None,
-                 stderr: TextIO | None = None):
+                 info: dict[str, str], output: Output | None = None):
         if not settings.server:
             raise UsageError("no server: give --server HOST:PORT (several for failover)")
         self.settings = settings
         self.key = key
         self.info = info
         self.output = output or Output()
-        self.log = BoundedLog(None, "send", 30.0, stderr)
+        self.log = BoundedLog(None, "send", 30.0)
         self.servers = [parse_address(s, DEFAULT_PORT) for s in settings.server]
         self.queue = DurableQueue(state / QUEUE_DIR, writer=True,
                                   max_bytes=settings.queue_size, sync=settings.sync)

@@ -7,9 +7,10 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any
 
 from hidsctl import records
+from hidsctl.diagnostics import logger
 
 
 class Output:
@@ -38,17 +39,16 @@ class Output:
 
 
 class BoundedLog:
-    """At most one stderr line and one ``notice`` record per key and interval; what happens
+    """At most one diagnostic line and one ``notice`` record per key and interval; what happens
     in between is counted and reported with the next line."""
 
     MAX_KEYS = 10000
 
-    def __init__(self, output: Output | None, component: str, interval: float = 60.0,
-                 stderr: TextIO | None = None):
+    def __init__(self, output: Output | None, component: str, interval: float = 60.0):
         self.output = output
         self.component = component
         self.interval = interval
-        self.stderr = stderr if stderr is not None else sys.stderr
+        self.log = logger(component)
         self.last: dict[tuple[str, str], float] = {}
         self.suppressed: dict[tuple[str, str], int] = {}
         self.totals: dict[str, int] = {}
@@ -68,11 +68,7 @@ class BoundedLog:
         count = self.suppressed.pop(key, 0) + 1
         self.last[key] = now
         more = f" ({count} times since the last report)" if count > 1 else ""
-        try:
-            print(f"hidsctl {self.component}: {where}: {message}{more}", file=self.stderr,
-                  flush=True)
-        except (BrokenPipeError, ValueError):
-            pass
+        self.log.warning(f"{where}: {message}{more}")
         if notice and self.output is not None:
             self.output.record(records.make("notice", component=self.component, code=code,
                                             message=message, count=count, location=where,

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, TextIO, TypeVar
+from typing import Any, Awaitable, TypeVar
 
 import orjson
 
 from hidsctl import origin, records
+from hidsctl.diagnostics import logger
 from hidsctl.errors import ConfigError, ProtocolError
 from hidsctl.transport import protocol
 from hidsctl.transport.addresses import DEFAULT_PORT, parse_address
@@ -96,18 +96,16 @@ def stamp(lines: list[bytes], identity: dict[str, str]
 class Receiver:
     """The server's state: keys, live sessions, connectivity, pending commands."""
 
-    def __init__(self, settings: ReceiveSettings, state: Path, output: Output | None = None,
-                 stderr: TextIO | None = None):
+    def __init__(self, settings: ReceiveSettings, state: Path, output: Output | None = None):
         self.settings = settings
         self.state = state
-        self.output = output or _output(settings, stderr)
+        self.output = output or _output(settings)
         self.keys = KeyFile.open(keys_path(state))
         self._keys_checked = 0.0
         self.store = StatusStore(state)
-        self.stderr = stderr if stderr is not None else sys.stderr
-        self.log = BoundedLog(self.output, "receive", settings.log_interval, self.stderr)
+        self.log = BoundedLog(self.output, "receive", settings.log_interval)
         self.refusals = origin.Refusals("receive", self.output.record, settings.log_interval,
-                                        self.stderr, "of types agents do not send")
+                                        "of types agents do not send")
         self.links: set[TcpLink] = set()
         self.udp: list[UdpEndpoint] = []
         self.sessions: dict[str, Link] = {}
@@ -332,7 +330,7 @@ class Receiver:
         for source, count in named:
             message = (f"{count} hellos refused over the handshake rate limit "
                        f"({self.settings.hello_rate:g}/s) in {seconds:.0f}s")
-            print(f"hidsctl receive: {source}: {message}", file=self.stderr, flush=True)
+            logger("receive").warning(f"{source}: {message}")
             self.output.record(records.make("notice", component="receive", code="hello_flood",
                                             message=message, count=count, location=source))
 
@@ -344,7 +342,7 @@ class Receiver:
     # --- running ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open every configured listener; prints ``listening on …`` lines on stderr."""
+        """Open every configured listener; logs ``listening on …`` lines."""
         loop = asyncio.get_running_loop()
         settings = self.settings
         notes: list[str] = []
@@ -378,7 +376,7 @@ class Receiver:
             await start_control(settings.control, self.route, self.log)
             notes.append(f"reading ar records from {settings.control}")
         for note in notes:
-            print(f"hidsctl receive: {note}", file=self.stderr, flush=True)
+            logger("receive").info(note)
 
     async def run(self) -> None:
         self.stopping = asyncio.Event()
@@ -399,10 +397,10 @@ class Receiver:
             self.store.close()
 
 
-def _output(settings: ReceiveSettings, stderr: TextIO | None) -> Output:
+def _output(settings: ReceiveSettings) -> Output:
     if settings.to:
         from hidsctl.bus.publish import BusOutput
-        return BusOutput(settings.to, settings.partitions, stderr, settings.replicas)
+        return BusOutput(settings.to, settings.partitions, settings.replicas)
     return Output()
 
 
