@@ -189,3 +189,22 @@ def test_nats_py_logging_an_error_is_one_line_not_a_traceback(capfd):
     err = capfd.readouterr().err
     assert err == "hidsctl analyze: NATS: nats: encountered error: KeyError: 'sid'\n"
     assert "Traceback" not in err
+
+
+def test_pipelined_publishes_are_stored_in_order_deduplicated_or_refused(nats_server):  # noqa: F811
+    from hidsctl.bus.client import Publisher
+    from hidsctl.errors import HidsError
+
+    with SyncBus(parse(nats_server.address("IN")), "test") as bus:
+        bus.ensure_stream(2)
+        publisher = Publisher(bus.nc)
+        bus.call(publisher.start())
+        batch = [("IN.p.0", b'{"n":%d}' % i, f"a.{i}") for i in range(500)]
+        bus.call(publisher.publish(batch))
+        bus.call(publisher.publish(batch[:10] + [("IN.p.1", b'{"n":"x"}', None)]))
+        data = [m.data for m in bus.messages()]
+        assert data == [b'{"n":%d}' % i for i in range(500)] + [b'{"n":"x"}']
+        # No stream takes the subject: the batch fails, and no reply is left waited for.
+        with pytest.raises(HidsError, match="did not store.*503"):
+            bus.call(publisher.publish([("ELSEWHERE.p.0", b"{}", "b.1")]))
+        assert publisher.waiting == {}

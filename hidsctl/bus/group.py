@@ -116,6 +116,8 @@ class Member:
         self.nc_out = self.nc_in if s.sink.servers == s.source.servers else \
             await client.connect(s.sink, "analyze")
         self.js_in, self.js_out = self.nc_in.jetstream(), self.nc_out.jetstream()
+        self.publisher = client.Publisher(self.nc_out)
+        await self.publisher.start()
         await client.retrying(self.setup, self.say)
         self.say(f"member {s.member} of group {s.group}: {s.source} -> {s.sink} "
                  f"({self.count} partitions)")
@@ -230,9 +232,10 @@ class Member:
 
         await self.load(owned)
         s = self.settings
+        inbox = client.Inbox(BATCH * 4)
         sub = await self.js_in.subscribe(
             partition.subject(s.source.stream, owned.number), stream=s.source.stream,
-            ordered_consumer=True, config=ConsumerConfig(
+            cb=inbox.put, ordered_consumer=True, config=ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                 opt_start_seq=owned.last_seq + 1))
         try:
@@ -240,7 +243,7 @@ class Member:
                 if owned.stopping:
                     await self.snapshot(owned)
                     return
-                batch = await _next_batch(sub)
+                batch = await inbox.take(BATCH, 0.5)
                 if batch:
                     await self.analyse(owned, batch)
                 if time.monotonic() - owned.snapshot_at >= s.snapshot_interval:
@@ -282,17 +285,14 @@ class Member:
         install(self.engine, owned.state)
         outputs: list[tuple[int, list[bytes]]] = []
         for msg in batch:
-            seq = msg.metadata.sequence.stream
+            seq = _stream_seq(msg.reply)
             if seq > owned.last_seq:
                 outputs.append((seq, self.outputs(msg.data, seq)))
         owned.state = capture(self.engine)
-        acks = []
-        for seq, lines in outputs:
-            for index, line in enumerate(lines):
-                acks.append(await self.js_out.publish_async(subject, line, headers={
-                    "Nats-Msg-Id": f"{s.source.stream}.{owned.number}.{seq}.{index}"}))
-        if acks:
-            await asyncio.wait_for(asyncio.gather(*acks), client.ACK_TIMEOUT)
+        prefix = f"{s.source.stream}.{owned.number}."
+        await self.publisher.publish([(subject, line, f"{prefix}{seq}.{index}")
+                                      for seq, lines in outputs
+                                      for index, line in enumerate(lines)])
         if outputs:
             owned.last_seq = outputs[-1][0]
 
@@ -351,14 +351,13 @@ class Member:
         owned.snapshot_seq = owned.last_seq
 
 
-async def _next_batch(sub) -> list:
-    try:
-        batch = [await sub.next_msg(timeout=0.5)]
-    except asyncio.TimeoutError:
-        return []
-    while len(batch) < BATCH and sub.pending_msgs > 0:
-        batch.append(await sub.next_msg(timeout=None))
-    return batch
+def _stream_seq(reply: str) -> int:
+    """A delivered message's stream sequence, read from its ack subject (nats-py's
+    ``Msg.metadata`` builds three objects and a datetime for it): ``$JS.ACK.<stream>.
+    <consumer>.<delivered>.<stream seq>.…`` (9 tokens), or with a domain and an account
+    hash after ``$JS.ACK`` (11 or 12)."""
+    tokens = reply.split(".")
+    return int(tokens[5] if len(tokens) == 9 else tokens[7])
 
 
 async def _bucket(js, name: str, ttl: float | None, replicas: int):
