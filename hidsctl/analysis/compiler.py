@@ -32,6 +32,7 @@ import functools
 import hashlib
 import itertools
 import linecache
+from collections import Counter
 import marshal
 from types import CodeType
 import weakref
@@ -58,6 +59,10 @@ class RuleCompiler:
         self._tables: list[str] = []  # decoder name -> children function, defined last
         self._node_functions: dict[int, str] = {}
         self._count = 0
+        # Per function being built (innermost last): uses of each field value, and of its
+        # lowercase, by the value's slot (see _value_test and _function).
+        self._uses: list[Counter[str]] = []
+        self._slots: dict[str, int] = {}
         self.patterns: dict[str, Pattern] = {}  # bound search name -> its pattern
 
     # --- public ------------------------------------------------------------------------------
@@ -70,10 +75,17 @@ class RuleCompiler:
         entries = {}
         for category, nodes in categories.items():
             name = self._fresh("category")
+            self._uses.append(Counter())
             body = []
             for node in nodes:
                 body += self._child_block(node, skip_decoded_as=False)
             body.append("return None")
+            if len(nodes) == 1 and body[0] == f"if True:  # {self._bind(nodes[0].rule, 'R')}":
+                # One template, no conditions: the entry is the template's own function
+                # (category -> template -> per-decoder table was three calls per event).
+                self._uses.pop()
+                entries[category] = self._node_function(nodes[0])
+                continue
             self._function(name, body)
             entries[category] = name
         self.lines = self._source + self._tables
@@ -93,13 +105,20 @@ class RuleCompiler:
         name = self._node_functions[id(node)] = self._fresh(f"rule{node.rule.id}_")
         rule = node.rule
         r = self._bind(rule, "R")
+        self._uses.append(Counter())
         body = []
         if rule.search_key is not None:
             body += [f"p = E.state.search({r}, ev)",
                      "if p is None:", "    return None",
                      "ev.previous = p or None"]
-        body += self._children(node)
-        body.append("return None" if rule.noalert else f"return {r}")
+        children = self._children(node)
+        if rule.noalert and children and children[0].startswith("r = ") and len(children) == 3:
+            # A silent node whose children are picked by decoder (OSSEC's syslog template):
+            # its result is the picked function's, so return that call directly.
+            body += [f"return {children[0][4:]}"]
+        else:
+            body += children
+            body.append("return None" if rule.noalert else f"return {r}")
         self._function(name, body, rule=r)
         return name
 
@@ -125,6 +144,7 @@ class RuleCompiler:
 
     def _children_function(self, children: list[RuleNode]) -> str:
         name = self._fresh("children")
+        self._uses.append(Counter())
         body = []
         for child in children:
             body += self._child_block(child, skip_decoded_as=True)
@@ -235,15 +255,22 @@ class RuleCompiler:
             return f"((v := {value}) is not None and {'not ' if pat.negate else ''}{test}(v))"
         search = self._search(pat)
         lits = pat.literals
+        slot = self._slots.setdefault(value, len(self._slots))
+        uses = self._uses[-1]
+        uses[f"G{slot}"] += 1
+        value = f"\0G{slot}\0"
         if lits is None:
             found = "is None" if pat.negate else "is not None"
             return f"((v := {value}) is not None and {search}(v) {found})"
         # A required literal first, on the lowercased value: a long alternation searched
         # case-insensitively costs ten times what the substring tests do.
+        uses[f"L{slot}"] += 1
+        lower = f"\0L{slot}\0"
+        lits = tuple(dict.fromkeys(lits))  # the same literal twice is tested once
         if pat.anchored:
-            pre = f"(vl := v.lower()).startswith({lits!r})"
+            pre = f"(vl := {lower}).startswith({lits!r})"
         else:
-            pre = " or ".join([f"{lits[0]!r} in (vl := v.lower())"]
+            pre = " or ".join([f"{lits[0]!r} in (vl := {lower})"]
                               + [f"{lit!r} in vl" for lit in lits[1:]])
         test = pre if pat.exact else f"({pre}) and {search}(v) is not None"
         return f"((v := {value}) is not None and {'not ' if pat.negate else ''}({test}))"
@@ -274,8 +301,34 @@ class RuleCompiler:
 
     def _function(self, name: str, body: list[str], rule: str | None = None) -> None:
         self._source.append(f"def {name}({ARGS}):" + (f"  # {rule}" if rule else ""))
-        self._source += [f"    {line}" for line in body]
+        self._source += [f"    {line}" for line in self._hoisted(body)]
         self._source.append("")
+
+    def _hoisted(self, body: list[str]) -> list[str]:
+        """The body with its field values read once, before the first test, and each
+        lowercased at most once (on first need), where more than one test reads it: the
+        children of a web-log rule test the URL's lowercase a dozen times per event.
+        (Nothing a rule tests changes the fields while the rules run.)"""
+        uses = self._uses.pop()
+        values = {slot: value for value, slot in self._slots.items()}
+        top, subs = [], {}
+        for key, count in uses.items():
+            slot = int(key[1:])
+            if key[0] == "G":
+                if count > 1:
+                    top.append(f"_f{slot} = {values[slot]}")
+                    subs[key] = f"_f{slot}"
+                else:
+                    subs[key] = values[slot]
+            elif count > 1:
+                top.append(f"_l{slot} = None")
+                subs[key] = f"_l{slot} or (_l{slot} := v.lower())"
+            else:
+                subs[key] = "v.lower()"
+        parts = "\n".join(body).split("\0")
+        for i in range(1, len(parts), 2):
+            parts[i] = subs[parts[i]]
+        return top + "".join(parts).split("\n")
 
 
 def _memoised(pat: Pattern) -> Callable[[str], bool]:
