@@ -252,6 +252,9 @@ class RuleCompiler:
         if memo:
             test = self._bind(_memoised(pat), "M")
             self.patterns[test] = pat
+            if value == "pn":
+                self._uses[-1][f"P{test}"] += 1
+                return f"\0P{'!' if pat.negate else ''}{test}\0"
             return f"((v := {value}) is not None and {'not ' if pat.negate else ''}{test}(v))"
         search = self._search(pat)
         lits = pat.literals
@@ -311,8 +314,12 @@ class RuleCompiler:
         (Nothing a rule tests changes the fields while the rules run.)"""
         uses = self._uses.pop()
         values = {slot: value for value, slot in self._slots.items()}
-        top, subs = [], {}
+        top: list[str] = []
+        subs: dict[str, str] = {}
+        self._program_tests(uses, top, subs)
         for key, count in uses.items():
+            if key[0] == "P":
+                continue
             slot = int(key[1:])
             if key[0] == "G":
                 if count > 1:
@@ -330,6 +337,22 @@ class RuleCompiler:
             parts[i] = subs[parts[i]]
         return top + "".join(parts).split("\n")
 
+    def _program_tests(self, uses: Counter[str], top: list[str], subs: dict[str, str]) -> None:
+        """Where a function tests the program name against several patterns (the syslog
+        template's children test it some forty times), all its outcomes for one name come
+        from one remembered call, as a tuple, instead of one call per test."""
+        tests = [key[1:] for key in uses if key[0] == "P"]
+        for i, test in enumerate(tests):
+            if len(tests) > 1:
+                subs[f"P{test}"] = f"(_pm is not None and _pm[{i}])"
+                subs[f"P!{test}"] = f"(_pm is not None and not _pm[{i}])"
+            else:
+                subs[f"P{test}"] = f"((v := pn) is not None and {test}(v))"
+                subs[f"P!{test}"] = f"((v := pn) is not None and not {test}(v))"
+        if len(tests) > 1:
+            outcomes = self._bind(_outcomes([self.ns[test] for test in tests]), "PM")
+            top.append(f"_pm = None if pn is None else {outcomes}(pn)")
+
 
 def _memoised(pat: Pattern) -> Callable[[str], bool]:
     search = pat.exists
@@ -338,6 +361,13 @@ def _memoised(pat: Pattern) -> Callable[[str], bool]:
     def found(value: str) -> bool:
         return search(value) is not None
     return found
+
+
+def _outcomes(tests: list[Callable[[str], bool]]) -> Callable[[str], tuple[bool, ...]]:
+    @functools.lru_cache(maxsize=4096)
+    def outcomes(value: str) -> tuple[bool, ...]:
+        return tuple(test(value) for test in tests)
+    return outcomes
 
 
 _serial = itertools.count(1)
