@@ -142,3 +142,27 @@ def test_ordinary_traffic_raises_nothing_of_level_7(tmp_path):
     loud = [(a["rule"]["id"], a["rule"]["level"], a.get("full_log", "")[:160]) for a in alerts
             if a["rule"]["level"] >= 7]
     assert not loud, loud
+
+
+def test_a_rule_tripped_again_inside_its_ignore_time_raises_no_alert(tmp_path):
+    """As in OSSEC, an event that matches a rule inside the rule's ignore time raises no
+    alert at all: 16 failures for invalid users from one address within a minute trip 5712
+    (ignore 60 s) at the 8th and again at the 16th, which is silent. The SIGKILL end-to-end
+    test (test_supervise_e2e.py) uses an address per round of 5 for this reason."""
+    def failure(n: int, source: str) -> bytes:
+        line = (f"Nov 25 13:50:{n:02d} web1 sshd[{4000 + n}]: Failed password for invalid "
+                f"user admin{n} from {source} port {50000 + n} ssh2")
+        return orjson.dumps({"type": "log", "timestamp": f"2026-11-25T13:50:{n:02d}.000Z",
+                             "location": "/var/log/auth.log", "log": line}) + b"\n"
+
+    def rule_ids(records: bytes) -> list[str]:
+        result = run_hidsctl("analyze", "--state-dir", str(tmp_path), input=records,
+                             timeout=300)
+        assert result.returncode == 0, result.stderr.decode()
+        return [orjson.loads(line)["rule"]["id"] for line in result.stdout.splitlines()
+                if b'"type":"alert"' in line]
+
+    one_source = b"".join(failure(n, "203.0.113.77") for n in range(16))
+    assert rule_ids(one_source) == ["5710"] * 7 + ["5712"] + ["5710"] * 7
+    per_round = b"".join(failure(n, f"203.0.113.{10 + n // 5}") for n in range(20))
+    assert rule_ids(per_round) == ["5710"] * 20
