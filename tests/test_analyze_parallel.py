@@ -118,6 +118,10 @@ def test_a_killed_worker_ends_analyze_with_an_error(ruleset, agents, per_batch):
         proc.stdin.write("\n".join(first).encode() + b"\n")
         proc.stdin.flush()
         assert json.loads(proc.stdout.readline())["type"] == "alert"
+        # Drain the alerts from here on: a full stdout pipe would stop analyze reading its
+        # input, and the writes below would wait for ever.
+        import threading
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
         children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
         assert len(children) == (2 if agents > 1 else 3)  # one agent: and the reader
         os.kill(int(children[0]), signal.SIGKILL)
