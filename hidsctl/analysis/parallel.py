@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 
 import orjson
 
+from hidsctl.analysis.children import reap, signal_all
 from hidsctl.analysis.run import (HANDLED, AlertFiles, AnalyzeSettings, input_reader,
                                   new_engine, refusals, refused, run_engine)
-from hidsctl.diagnostics import logger
 from hidsctl.errors import HidsError, UsageError
 from hidsctl.records import (CHECKPOINT, CHECKPOINT_TAG, READ_CHUNK, RecordReader,
                              RecordWriter, _fileno, checkpoint_record, dumps)
@@ -89,7 +89,8 @@ def analyze_parallel(settings: AnalyzeSettings, workers: int, stdin: BinaryIO | 
     del engine
     files = AlertFiles(settings.alerts_json, settings.alerts_log)
     merger = Merger(out, files, len(procs))
-    signal.signal(signal.SIGHUP, lambda *_: _forward(procs, signal.SIGHUP))
+    signal.signal(signal.SIGHUP,
+                  lambda *_: signal_all((w.pid for w in procs), signal.SIGHUP))
     pumps = [threading.Thread(target=merger.pump, args=(w,), daemon=True) for w in procs]
     for thread in pumps:
         thread.start()
@@ -101,7 +102,7 @@ def analyze_parallel(settings: AnalyzeSettings, workers: int, stdin: BinaryIO | 
                 worker.stdin.close()
             except BrokenPipeError:
                 pass
-        codes = [_wait(worker) for worker in procs]
+        codes = [reap(worker.pid, f"worker {worker.number}") for worker in procs]
         for thread in pumps:
             thread.join()
         merger.close()
@@ -318,20 +319,3 @@ def _worker_main(number: int, engine: Engine, settings: AnalyzeSettings, in_fd: 
     run_engine(engine, settings, reader, writer, None, dead_letters, rootcheck_db)
     writer.flush()
     return 0
-
-
-def _forward(procs: list[Worker], signum: int) -> None:
-    for worker in procs:
-        try:
-            os.kill(worker.pid, signum)
-        except ProcessLookupError:
-            pass
-
-
-def _wait(worker: Worker) -> int:
-    _pid, status = os.waitpid(worker.pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        logger("analyze").error(f"analysis worker {worker.number} (pid {worker.pid}) exited "
-                                f"with status {code}")
-    return code

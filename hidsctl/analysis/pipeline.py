@@ -37,11 +37,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator
 
 import orjson
 
+from hidsctl.analysis.children import reap, signal_all
 from hidsctl.analysis.events import NO_DECODER, Event, from_record
 from hidsctl.analysis.predecode import Header
 from hidsctl.analysis.run import (AlertFiles, AnalyzeSettings, HintingReader, load_ruleset,
                                   run_engine)
-from hidsctl.diagnostics import logger
 from hidsctl.errors import SourceLocation
 from hidsctl.records import Record, RecordReader, local_agent, validate
 
@@ -86,7 +86,7 @@ def analyze_pipeline(engine: Engine, settings: AnalyzeSettings, workers: int,
     for _, write_end in from_decoders:
         os.close(write_end)
     # The decoders reload with the rules: run.py's SIGHUP handler chains to this one.
-    signal.signal(signal.SIGHUP, lambda *_: _forward(pids, signal.SIGHUP))
+    signal.signal(signal.SIGHUP, lambda *_: signal_all(pids, signal.SIGHUP))
     files = AlertFiles(settings.alerts_json, settings.alerts_log)
     reader = DecodedReader([fd for fd, _ in from_decoders], files.flush)
     from hidsctl.records import RecordWriter
@@ -98,8 +98,8 @@ def analyze_pipeline(engine: Engine, settings: AnalyzeSettings, workers: int,
     finally:
         files.close()
         reader.close()
-        codes = [_wait(pid, f"worker {n} (decoding)") for n, pid in enumerate(pids)]
-        codes.append(_wait(reader_pid, "input reader"))
+        codes = [reap(pid, f"worker {n} (decoding)") for n, pid in enumerate(pids)]
+        codes.append(reap(reader_pid, "input reader"))
     return 0 if all(code == 0 for code in codes) else 1
 
 
@@ -331,17 +331,3 @@ def _read_frame(source: BinaryIO) -> bytes | None:
         return None
     (size,) = FRAME.unpack(head)
     return source.read(size)
-
-
-def _forward(pids: list[int], signum: int) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
-
-
-def _wait(pid: int, what: str) -> int:
-    _pid, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        logger("analyze").error(f"analysis {what} (pid {pid}) exited with status {code}")
-    return code
