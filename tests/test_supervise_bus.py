@@ -14,7 +14,7 @@ import pytest
 
 from nats_support import nats_server  # noqa: F401  (fixture)
 from netutil import inbox  # noqa: F401  (fixture)
-from test_supervise_e2e import (ATTACKER, agent_toml, exchange_key, free_port,  # noqa: F401
+from test_supervise_e2e import (ATTACKER, agent_toml, exchange_key, following, free_port,  # noqa: F401
                                 record_response, running, sshd_failure, start, status, stop, wait_for,
                                 world)  # world: a fixture
 
@@ -68,8 +68,14 @@ group-window = 0
         report = wait_for(lambda: running(server_state, components), what="server up")
         assert {c["name"] for c in report["components"]} == components  # no local sources
         wait_for(lambda: running(agent_state, {"collect", "send", "respond"}), what="agent up")
-        wait_for(lambda: b"reading" in (world / "supervise.err").read_bytes(),
+        # every output reads the bus, and collect has placed itself in agent.log (a line
+        # written before that is skipped as written before it started)
+        wait_for(lambda: all(f"hidsctl {name}: reading nats://".encode()
+                             in (world / "supervise.err").read_bytes()
+                             for name in ("logs", "respond", "mail")),
                  what="the outputs reading the bus")
+        wait_for(lambda: following(agent_state, world / "agent.log"),
+                 what="collect following agent.log")
         with open(world / "agent.log", "a") as log:
             for n in range(12):
                 log.write(sshd_failure(n))
