@@ -9,7 +9,10 @@ How a command is registered (one way, in every module of hidsctl.commands):
   ``typer.Typer`` group, adds its functions with ``group.command("name")(function)`` and
   mounts it with ``app.add_typer(group, name="name")``;
 - an option more than one command takes is an ``Annotated`` alias in hidsctl/options.py,
-  never imported from another command's module;
+  never imported from another command's module; the options every output stage (mail,
+  forward, respond) shares come as groups, one parameter each (``alerts: AlertFilter``,
+  ``stage: StageOptions``), and such a command is registered as
+  ``app.command("name")(option_groups(function))``;
 - every option a command takes is read by it: an option that would do nothing in some
   combination is refused there with a usage error, not ignored.
 

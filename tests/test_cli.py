@@ -80,6 +80,21 @@ def test_commands_register_one_way():
         assert module_level_apps == [], f"{name}: a Typer app outside register()"
 
 
+def test_output_stages_take_their_shared_options_as_groups():
+    """--level/--rule-id/--group and --from/--bus-group come only through AlertFilter and
+    StageOptions, so every output stage has them alike; the groups' commands show them."""
+    grouped = {"LevelOption", "RuleIdOption", "RuleGroupOption", "FromOption", "BusGroupOption"}
+    for name, tree in _command_modules():
+        named = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        assert not named & grouped, f"{name} names {named & grouped}: use the option groups"
+    options = {name: {opt for param in cmd.params for opt in param.opts}
+               for name, cmd in all_commands()}
+    for name in ("mail", "forward", "respond"):
+        assert {"--from", "--bus-group", "--state-dir", "--config"} <= options[name], name
+    for name in ("mail", "forward"):
+        assert {"--level", "--rule-id", "--group", "--linger"} <= options[name], name
+
+
 def test_no_command_takes_an_option_it_ignores():
     """Every parameter of every command is read by the command (an option accepted and
     ignored makes a script look right while it does nothing)."""
