@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from conftest import ROOT, run_hidsctl
+from conftest import ROOT, invoke_hidsctl, run_hidsctl
 from hidsctl.cli import build_app
 
 
@@ -112,19 +112,19 @@ def test_commands_without_state_or_settings_take_no_such_option():
     for args, option in ((["rules", "list"], "--state-dir"), (["logtest"], "--state-dir"),
                          (["keys", "list"], "--config"), (["status"], "--config"),
                          (["agentless", "remove", "a@b"], "--config")):
-        result = run_hidsctl(*args, option, "/nonexistent")
+        result = invoke_hidsctl(*args, option, "/nonexistent")
         assert result.returncode == 2 and b"No such option" in result.stderr, (args, option)
 
 
 def test_options_of_another_mode_are_refused_not_ignored(tmp_path):
-    result = run_hidsctl("supervise", "--install-users", "--role", "local", "--state-dir",
-                         str(tmp_path))
+    result = invoke_hidsctl("supervise", "--install-users", "--role", "local", "--state-dir",
+                            str(tmp_path))
     assert result.returncode == 2
     assert result.stderr == b"hidsctl: error: --install-users takes no --role, --state-dir\n"
 
 
 def test_unknown_command_is_a_usage_error():
-    result = run_hidsctl("no-such-command")
+    result = invoke_hidsctl("no-such-command")
     assert result.returncode == 2
 
 

@@ -6,7 +6,7 @@ import json
 import re
 
 
-from tests.conftest import run_hidsctl
+from tests.conftest import invoke_hidsctl, run_hidsctl
 from tests.netutil import DatagramListener, StreamListener, free_port, make_certificate, server_context
 from tests.test_alertfiles import alert
 
@@ -203,5 +203,5 @@ def test_queue_bound_drops_the_oldest_and_says_how_many(tmp_path):
 
 
 def test_bad_destination_is_a_usage_error(tmp_path):
-    result = run_hidsctl("forward", "--to", "http://x:1", "--state-dir", str(tmp_path), input="")
+    result = invoke_hidsctl("forward", "--to", "http://x:1", "--state-dir", str(tmp_path), input="")
     assert result.returncode == 2 and b"udp://" in result.stderr

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import is_root, root_only, run_hidsctl
+from conftest import invoke_hidsctl, is_root, root_only, run_hidsctl
 from test_supervise_e2e import (ATTACKER, NOBODY_OK, alerts, running, sshd_failure, status,
                                 wait_for, world)  # noqa: F401 (world is a fixture)
 
@@ -166,7 +166,7 @@ def test_agent_without_a_key_stops_with_the_message_and_no_restart_loop(world):
     assert code == 2, stderr
     assert "no agent key" in stderr and "the agent role needs it" in stderr
     assert "restarting" not in stderr
-    result = run_hidsctl("status", "--state-dir", str(state))
+    result = invoke_hidsctl("status", "--state-dir", str(state))
     assert result.returncode == 1
     message = result.stderr.decode()
     assert message.count("\n") == 1 and "send cannot run: no agent key" in message
