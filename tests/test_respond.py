@@ -12,16 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from respond_helpers import alert, calls, config, rec_config, recorder, respond
-
-
-def wait_past(expires: str) -> None:
-    """Sleep until the wall clock is past an ``expires`` timestamp of a record."""
-    from datetime import datetime
-
-    when = datetime.fromisoformat(expires.replace("Z", "+00:00")).timestamp()
-    while time.time() <= when:
-        time.sleep(max(0.01, when - time.time()))
+from respond_helpers import (alert, calls, config, hastened, past, rec_config, recorder, respond,
+                             respond_at)
 
 
 def statuses(out: list[dict]) -> list[str]:
@@ -261,7 +253,7 @@ def test_repeated_offenders_escalate(tmp_path):
 
 def test_escalation_survives_undo_and_restart(tmp_path):
     cfg = rec_config(tmp_path, response="level = 7\ntimeout = 1\nrepeated_offenders = [30]")
-    _, out, _ = respond(cfg, tmp_path / "state", alert(), args=("--wait",))
+    _, out = respond_at(hastened(), cfg, tmp_path / "state", alert(), wait=True)
     assert statuses(out) == ["ran", "undone"]
     _, out, _ = respond(cfg, tmp_path / "state", alert())
     assert statuses(out) == ["ran"] and out[0]["timeout"] == 1800
@@ -269,7 +261,7 @@ def test_escalation_survives_undo_and_restart(tmp_path):
 
 def test_undo_on_timeout_while_running(tmp_path):
     cfg = rec_config(tmp_path, response="level = 7\ntimeout = 1")
-    code, out, _ = respond(cfg, tmp_path / "state", alert(), args=("--wait",))
+    code, out = respond_at(hastened(), cfg, tmp_path / "state", alert(), wait=True)
     assert code == 0
     assert statuses(out) == ["ran", "undone"]
     assert calls(tmp_path / "bin") == ["add - 203.0.113.9 1795614647.42 5712 000 -",
@@ -282,18 +274,17 @@ def test_undo_of_what_expired_while_down(tmp_path):
     cfg = rec_config(tmp_path, response="level = 7\ntimeout = 1")
     _, out, _ = respond(cfg, tmp_path / "state", alert())
     assert statuses(out) == ["ran"]  # exits at end of input with the undo pending
-    wait_past(out[0]["expires"])  # respond is down while the timeout passes
-    _, out, _ = respond(cfg, tmp_path / "state")
+    later = past(out[0]["expires"])  # respond is down while the timeout passes
+    _, out = respond_at(later, cfg, tmp_path / "state")
     assert statuses(out) == ["undone"] and out[0]["srcip"] == "203.0.113.9"
-    _, out, _ = respond(cfg, tmp_path / "state")
+    _, out = respond_at(later, cfg, tmp_path / "state")
     assert out == []
 
 
 def test_undo_uses_the_executable_recorded_at_add_time(tmp_path):
     cfg = rec_config(tmp_path, response="level = 7\ntimeout = 1")
     _, out, _ = respond(cfg, tmp_path / "state", alert())
-    wait_past(out[0]["expires"])
-    _, out, _ = respond(None, tmp_path / "state")  # no config any more
+    _, out = respond_at(past(out[0]["expires"]), None, tmp_path / "state")  # no config any more
     assert statuses(out) == ["undone"]
     assert calls(tmp_path / "bin")[-1].startswith("delete - 203.0.113.9")
 
