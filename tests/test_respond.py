@@ -7,13 +7,13 @@ import os
 import socket
 import stat
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from respond_helpers import (alert, calls, config, hastened, past, rec_config, recorder, respond,
                              respond_at)
+from transport_support import wait_for
 
 
 def statuses(out: list[dict]) -> list[str]:
@@ -320,10 +320,7 @@ def test_script_time_limit_kills_it_and_its_children(tmp_path):
     children = [int(pid) for pid in pids.read_text().split()] if pids.exists() else []
     assert len(children) <= 2
     for pid in children:  # killed with the script: it will never touch the marker
-        deadline = time.monotonic() + 10
-        while alive(pid):
-            assert time.monotonic() < deadline, f"the script's child {pid} survived"
-            time.sleep(0.02)
+        wait_for(lambda: not alive(pid), 10, f"the script's child {pid} to end")
     assert not marker.exists()
 
 
@@ -540,9 +537,7 @@ def test_second_respond_on_the_same_state_is_refused(tmp_path):
                               str(tmp_path / "state"), "--config", str(cfg)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
-        deadline = time.time() + 20
-        while not (tmp_path / "state" / "respond.db").exists() and time.time() < deadline:
-            time.sleep(0.05)
+        wait_for((tmp_path / "state" / "respond.db").exists, 20, "the first respond's state")
         code, out, err = respond(cfg, tmp_path / "state", alert())
         assert code == 1 and "in use" in err
     finally:
