@@ -13,7 +13,7 @@ import pytest
 
 from respond_helpers import (alert, calls, config, hastened, past, rec_config, recorder, respond,
                              respond_at)
-from transport_support import wait_for
+from transport_support import alive, wait_for
 
 
 def statuses(out: list[dict]) -> list[str]:
@@ -322,15 +322,6 @@ def test_script_time_limit_kills_it_and_its_children(tmp_path):
     for pid in children:  # killed with the script: it will never touch the marker
         wait_for(lambda: not alive(pid), 10, f"the script's child {pid} to end")
     assert not marker.exists()
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie waiting for init to reap it does not)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] != "Z"
 
 
 def test_script_output_is_captured_and_bounded(tmp_path):
