@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,10 @@ def run_hidsctl(*args: str, input: bytes | str | None = None, timeout: float = 6
                           capture_output=True, timeout=timeout, check=check, **kwargs)
 
 
+# What a stage changes in its process: a one-shot command run in-process must not.
+WATCHED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPROF)
+
+
 @functools.cache
 def _app():
     from hidsctl.cli import build_app
@@ -91,9 +96,12 @@ def invoke_hidsctl(*args: str, input: bytes | str | None = None) -> subprocess.C
     an exit status."""
     from typer.testing import CliRunner
 
+    handlers = {signum: signal.getsignal(signum) for signum in WATCHED_SIGNALS}
     result = CliRunner().invoke(_app(), list(args), input=input)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
+    assert {signum: signal.getsignal(signum) for signum in WATCHED_SIGNALS} == handlers, \
+        f"hidsctl {' '.join(args)} left a signal handler behind: run it with run_hidsctl"
     return subprocess.CompletedProcess(["hidsctl", *args], result.exit_code,
                                        result.stdout_bytes, result.stderr_bytes)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import invoke_hidsctl, run_hidsctl
+from conftest import run_hidsctl
 from hidsctl.transport.keys import KeyFile, keys_path
 from transport_support import ReceiveProcess, SendProcess, log_records, wait_for
 
@@ -54,10 +54,10 @@ def test_enroll_with_password_and_fingerprint_then_send(tmp_path):
 def test_options_of_the_other_mode_are_refused(tmp_path):
     """Enrolling sends nothing and sending enrolls nothing: a misplaced option is an error."""
     state = tmp_path / "agent"
-    sending = invoke_hidsctl("send", "--name", "web1", "--state-dir", str(state), input=b"")
+    sending = run_hidsctl("send", "--name", "web1", "--state-dir", str(state), input=b"")
     assert sending.returncode == 2 and b"--name: only with --enroll" in sending.stderr
-    enrolling = invoke_hidsctl("send", "--enroll", "127.0.0.1:1", "--server", "127.0.0.1:1",
-                               "--keepalive", "5", "--state-dir", str(state))
+    enrolling = run_hidsctl("send", "--enroll", "127.0.0.1:1", "--server", "127.0.0.1:1",
+                            "--keepalive", "5", "--state-dir", str(state))
     assert enrolling.returncode == 2
     assert b"--enroll takes no --server, --keepalive" in enrolling.stderr
     assert not keys_path(state).exists()  # refused before anything was asked or stored
