@@ -91,4 +91,13 @@ def _invoked() -> str | None:
 
 
 def main() -> None:
-    build_app(_invoked())(prog_name="hidsctl")
+    only = _invoked()
+    app = build_app(only)
+    if only is not None:
+        from hidsctl import directcall
+
+        found = directcall.command(app, sys.argv[1:])
+        kwargs = None if found is None else directcall.read(*found)
+        if kwargs is not None:
+            directcall.call(found[0], kwargs)  # type: ignore[index]
+    app(prog_name="hidsctl")
