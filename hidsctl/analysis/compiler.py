@@ -407,11 +407,13 @@ CHUNK_LINES = 2000
 def _chunks(lines: list[str]) -> list[tuple[int, int]]:
     """(start, end) line ranges covering ``lines``, each cut before a top-level ``def``
     once it holds CHUNK_LINES lines (a ``def`` at the margin always begins a statement)."""
-    cuts, start = [], 0
-    for number, line in enumerate(lines):
-        if number - start >= CHUNK_LINES and line.startswith("def "):
+    cuts, start, number = [], 0, CHUNK_LINES
+    while number < len(lines):
+        if lines[number].startswith("def "):
             cuts.append((start, number))
-            start = number
+            start, number = number, number + CHUNK_LINES
+        else:
+            number += 1
     cuts.append((start, len(lines)))
     return cuts
 
