@@ -53,3 +53,16 @@ def test_pieces_from_the_memo_run_under_another_name():
     assert memo == before  # every piece came from the memo
     assert namespace["f799"].__code__.co_filename == "<second>"
     assert namespace["f3"](-10) is None
+
+
+def test_a_memo_entry_that_is_not_code_is_compiled_again():
+    source = long_source(10)
+    memo: dict[str, bytes] = {}
+    compiler.run_generated(source, "<good>", {}, memo)
+    (digest,) = memo
+    for bad in (b"", b"\x00garbage", __import__("marshal").dumps("not code")):
+        memo[digest] = bad
+        namespace: dict = {}
+        compiler.run_generated(source, "<again>", namespace, memo)
+        assert namespace["f2"](-5) is None
+        assert memo[digest] != bad  # replaced by the piece compiled again

@@ -392,7 +392,7 @@ def run_generated(source: str, filename: str, namespace: dict[str, Any],
         code = None
         digest = hashlib.sha256(f"{start}:{piece}".encode()).hexdigest()
         if memo is not None and digest in memo:
-            code = _renamed(marshal.loads(memo[digest]), filename)
+            code = _from_memo(memo[digest], filename)
         if code is None:
             # blank lines in front, so the piece's line numbers are the whole source's
             code = compile("\n" * start + piece, filename, "exec")
@@ -416,6 +416,15 @@ def _chunks(lines: list[str]) -> list[tuple[int, int]]:
             number += 1
     cuts.append((start, len(lines)))
     return cuts
+
+
+def _from_memo(blob: bytes, filename: str) -> CodeType | None:
+    """The memo's code for a piece; None (compile it again) when the entry is not code."""
+    try:
+        code = marshal.loads(blob)
+    except (EOFError, ValueError, TypeError):
+        return None
+    return _renamed(code, filename) if isinstance(code, CodeType) else None
 
 
 def _renamed(code: CodeType, filename: str) -> CodeType:
