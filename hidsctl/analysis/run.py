@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 from hidsctl import origin
+from hidsctl.gcpause import paused
 from hidsctl.diagnostics import logger
 from hidsctl.errors import HidsError, UsageError
 from hidsctl.records import Record, RecordReader
@@ -67,6 +68,7 @@ def ruleset_sources(settings: RulesetSettings) -> RulesetSources:
                                   no_default_rules=settings.no_default_rules)
 
 
+@paused
 def load_ruleset(settings: RulesetSettings) -> Ruleset:
     from hidsctl.analysis import ruleset
 
@@ -237,7 +239,7 @@ def rootcheck_findings(settings: AnalyzeSettings, path: Path | None) -> Findings
 
 def forget_seconds(text: str) -> float:
     """``rootcheck_forget`` in seconds; 0 (or "never") for never."""
-    from hidsctl.scan.settings import parse_interval
+    from hidsctl.config import parse_interval
 
     if text.strip() in ("0", "never"):
         return 0.0

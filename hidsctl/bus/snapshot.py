@@ -206,8 +206,7 @@ def _fill(target: EventList, data: ListData, seen: list[Seen]) -> None:
         if len(index.buckets) > LIST_LIMIT:
             raise ValueError(f"an index of {len(index.buckets)} values")
         target.indexes[index.names] = {
-            key: deque(((s, seen[n]) for s, n in bucket[-INDEX_KEY_LIMIT:]),
-                       maxlen=INDEX_KEY_LIMIT)
+            key: [(s, seen[n]) for s, n in bucket[-INDEX_KEY_LIMIT:]]
             for key, bucket in index.buckets}
 
 
