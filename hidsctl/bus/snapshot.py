@@ -145,7 +145,7 @@ class Codec:
         snap = Snapshot(FORMAT, self.fingerprint, last_seq, state.sequence, state.fired,
                         state.ignored_at, seen, lists, _keys(state.fts_seen),
                         [(*key, log) for key, log in _entries(state.diffs)],
-                        _keys(state.ignored), FindingsData(*state.rootcheck.dump()))
+                        _keys(state.ignored), _findings(state))
         return zlib.compress(msgspec.json.encode(snap), 3)
 
     # --- reading -------------------------------------------------------------------------
@@ -209,6 +209,14 @@ def _fill(target: EventList, data: ListData, seen: list[Seen]) -> None:
             key: deque(((s, seen[n]) for s, n in bucket[-INDEX_KEY_LIMIT:]),
                        maxlen=INDEX_KEY_LIMIT)
             for key, bucket in index.buckets}
+
+
+def _findings(state: State) -> FindingsData:
+    """The rootcheck findings of an in-memory table; none of one analyze keeps on disk
+    (its database outlives the process by itself)."""
+    if state.rootcheck.path is not None:
+        return FindingsData([], 0.0, 0)
+    return FindingsData(*state.rootcheck.dump())
 
 
 def _keys(table: BoundedSet) -> list[Any]:
