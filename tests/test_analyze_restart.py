@@ -4,6 +4,7 @@ checkpoint is restored at the next start (analysis/statefile.py)."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -52,7 +53,7 @@ class Analyze:
         if state_dir is not None:
             argv += ["--state-dir", str(state_dir)]
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE, start_new_session=True)
 
     def feed(self, *records: dict) -> list[dict]:
         """Write ``records`` (the last a checkpoint); the output up to its echo."""
@@ -69,7 +70,8 @@ class Analyze:
             out.append(record)
 
     def kill(self) -> str:
-        self.proc.send_signal(signal.SIGKILL)
+        """SIGKILL analyze and what it forked (--workers), as supervise does."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=30)
         assert self.proc.stderr is not None
         return self.proc.stderr.read().decode()
@@ -97,18 +99,43 @@ def events(numbers, what="restart-probe") -> list[dict]:
     return [log(n, what) for n in numbers]
 
 
-@pytest.mark.parametrize("resume", [False, True])
-def test_a_frequency_count_survives_a_kill(tmp_path, resume):
-    whole = Analyze(tmp_path)
+@pytest.mark.parametrize("resume,workers", [(False, 1), (True, 1), (True, 2)])
+def test_a_frequency_count_survives_a_kill(tmp_path, resume, workers):
+    """With --workers 2 one agent's records go through the decoding pipeline
+    (pipeline.py), whose first process correlates and saves as one process does."""
+    whole = Analyze(tmp_path, workers=workers)
     plain = rule_ids(whole.feed(*events(range(8)), checkpoint(8)))
     whole.kill()
     assert plain.count("100002") == 1
     split = plain.index("100002") - 1  # the kill comes one event before the threshold
     before, after, stderr = run_split(tmp_path, events(range(split)),
-                                      events(range(split, 8)), keep_state=True, resume=resume)
+                                      events(range(split, 8)), keep_state=True,
+                                      workers=workers, resume=resume)
     assert before + after == plain
     assert after.count("100002") == 1, stderr
     assert "correlation state" not in stderr
+
+
+def two_agents(numbers) -> list[dict]:
+    """A flood from agent 004 with agent 001's probes between (crc32 puts them on
+    different workers of two, parallel.py)."""
+    out = []
+    for n in numbers:
+        out += [log(n, agent="004"), log(n, agent="001")]
+    return out
+
+
+def test_agent_split_workers_each_keep_their_agents_state(tmp_path):
+    whole = Analyze(tmp_path, workers=2)
+    plain = rule_ids(whole.feed(*two_agents(range(6)), checkpoint(12)))
+    whole.kill()
+    assert plain.count("100002") == 2  # each worker counts its own agent's probes
+    before, after, stderr = run_split(tmp_path, two_agents(range(3)), two_agents(range(3, 6)),
+                                      keep_state=True, workers=2, resume=True)
+    assert sorted(before + after) == sorted(plain), stderr
+    assert after.count("100002") == 2
+    assert sorted(p.name for p in (tmp_path / "state").glob("correlation*")) == \
+        ["correlation-1of2.snap", "correlation-2of2.snap"]
 
 
 def test_without_the_saved_state_the_count_starts_again(tmp_path):

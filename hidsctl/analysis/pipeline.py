@@ -89,10 +89,15 @@ def analyze_pipeline(engine: Engine, settings: AnalyzeSettings, workers: int,
     # The decoders reload with the rules: run.py's SIGHUP handler chains to this one.
     signal.signal(signal.SIGHUP, lambda *_: signal_all(pids, signal.SIGHUP))
     files = AlertFiles(settings.alerts_json, settings.alerts_log)
-    reader = DecodedReader([fd for fd, _ in from_decoders], files.flush)
     from hidsctl.records import RecordWriter
 
     writer = RecordWriter(out)
+
+    def flush() -> None:  # the input ran dry: what was written goes out, as run.py's does
+        writer.flush()
+        files.flush()
+
+    reader = DecodedReader([fd for fd, _ in from_decoders], flush)
     try:
         run_engine(engine, settings, reader, writer, files, dead_letters, rootcheck_db,
                    correlation)
