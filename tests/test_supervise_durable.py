@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from nats_support import nats_server  # noqa: F401  (fixture)
-from test_supervise_e2e import (NOBODY_OK, alerts, free_port, report, running, sshd_failure,
+from test_supervise_e2e import (NOBODY_OK, alerts, free_port, running, sshd_failure,
                                 start, stop, wait_for, world)  # noqa: F401 (world: a fixture)
 
 from hidsctl.supervise import topology
