@@ -5,18 +5,21 @@ With a state directory, analyze writes its correlation state (frequency counts, 
 lists, ignore windows, first-time-seen and diff tables: analysis/correlation.py) to one
 file, ``correlation.snap``, and reads it back at start. The snapshot is the bus's
 (bus/snapshot.py): data only, zlib-compressed JSON decoded against a fixed schema, tied to
-the ruleset's fingerprint, at most ``snapshot.MAX_SIZE`` bytes inflated. Rootcheck findings
+the ruleset's fingerprint, at most ``snapshot.MAX_SIZE`` bytes of JSON (a larger state is
+not written, with a notice). Rootcheck findings
 are not in it: they have their own database beside it (findings.py).
 
 When. A snapshot is only ever taken at a point the input position is known, so that a
 restart fed again from that position counts every record once:
 
-- under a supervisor, right after a ``checkpoint`` record (before it is echoed, so when
-  the supervisor records the position, the state of that position is already on disk),
-  when ``interval`` seconds have passed since the last one, or sooner once the input goes
-  quiet (at most one a ``IDLE_GAP``, and never more than ``BUDGET`` of the run's time);
-- in a plain pipeline without checkpoints, whenever the input goes quiet the same way;
-- at the end of the input.
+- right after a supervisor's ``checkpoint`` record (before it is echoed, so when the
+  supervisor records the position, the state of that position is already on disk), when
+  ``interval`` seconds have passed since the last one, or sooner once the input goes quiet
+  (at most one a ``IDLE_GAP``, and never more than ``BUDGET`` of the run's time);
+- at the end of the input, when it ended on a checkpoint.
+
+A pipeline without checkpoints has no position to resume from: nothing is saved, so
+running analyze twice on the same input gives the same alerts twice.
 
 Where the input resumes. A supervisor starts each feed with a ``checkpoint`` record marked
 ``"resume": true`` naming the offset it feeds each input queue from (supervise/pipes.py).
@@ -33,6 +36,7 @@ from __future__ import annotations
 import json
 import select
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,8 +80,8 @@ class StateFile:
     resume: Position = field(default_factory=dict)
     restored: bool = False
     dirty: bool = False       # the state changed since the last snapshot
-    at_boundary: bool = True  # no record analysed since the last checkpoint (or none seen)
-    checkpoints: bool = False
+    at_boundary: bool = True  # no record analysed since the last checkpoint
+    checkpoints: bool = False  # one was seen: positions are known
     last: float = float("-inf")
     cost: float = 0.0
     _codec: Codec | None = None
@@ -157,7 +161,7 @@ class StateFile:
     def idle(self, engine: Engine, fd: int | None) -> None:
         """The loop is about to read: when the state is unsaved at a known position, save
         it once the input has stayed quiet for what is left of the idle gap."""
-        if not (self.dirty and self.restored and (self.at_boundary or not self.checkpoints)):
+        if not self._due():
             return
         wait = self.last + max(IDLE_GAP, self._spacing()) - time.monotonic()
         if fd is None:  # nothing to wait on: saved when the gap has passed
@@ -168,9 +172,13 @@ class StateFile:
             self.save(engine)
 
     def close(self, engine: Engine) -> None:
-        """The input ended: save what a checkpoint (or, without any, the end) covers."""
-        if self.dirty and self.restored and (self.at_boundary or not self.checkpoints):
+        """The input ended: save what the last checkpoint covers."""
+        if self._due():
             self.save(engine)
+
+    def _due(self) -> bool:
+        """Changed since the last save, and at a checkpoint: a position to resume from."""
+        return self.dirty and self.restored and self.checkpoints and self.at_boundary
 
     # --- writing --------------------------------------------------------------------------
 
@@ -178,16 +186,18 @@ class StateFile:
         from hidsctl.state import atomic_write
 
         started = time.monotonic()
+        self.dirty = False
+        self.last = started
         try:
-            blob = self._codec_for(engine).dumps(engine.state, 0)
+            raw = self._codec_for(engine).encode(engine.state, 0)
         except (TypeError, ValueError) as exc:  # a value the schema has no place for
             self._notice(f"not written ({exc})")
             return
-        self.dirty = False
-        self.last = time.monotonic()
-        if len(blob) > _file_limit() // KEEP:
-            self._notice(f"not written: {len(blob)} bytes, past its bound")
+        if len(raw) > _entry_limit():  # it would be refused when read back
+            self._notice(f"not written: {len(raw) >> 20} MiB, past its bound of "
+                         f"{_entry_limit() >> 20} MiB")
             return
+        blob = zlib.compress(raw, 3)
         entry = Entry(dict(self.position), blob)
         self.entries = [entry] + [e for e in self.entries if e.position != entry.position]
         self.entries = self.entries[:KEEP]
@@ -217,10 +227,14 @@ class StateFile:
 # MAGIC, then one JSON line {"format", "entries": [{"position", "size"}…]}, then the
 # entries' snapshots one after another.
 
-def _file_limit() -> int:
+def _entry_limit() -> int:
     from hidsctl.bus.snapshot import MAX_SIZE
 
     return MAX_SIZE
+
+
+def _file_limit() -> int:
+    return KEEP * _entry_limit() + 4096
 
 
 def _format(entries: list[Entry]) -> bytes:

@@ -124,6 +124,10 @@ class Codec:
     # --- writing -------------------------------------------------------------------------
 
     def dumps(self, state: State, last_seq: int) -> bytes:
+        return zlib.compress(self.encode(state, last_seq), 3)
+
+    def encode(self, state: State, last_seq: int) -> bytes:
+        """The snapshot's JSON, before compression (``loads`` refuses it past MAX_SIZE)."""
         numbers: dict[int, int] = {}
         seen: list[SeenData] = []
 
@@ -146,7 +150,7 @@ class Codec:
                         state.ignored_at, seen, lists, _keys(state.fts_seen),
                         [(*key, log) for key, log in _entries(state.diffs)],
                         _keys(state.ignored), _findings(state))
-        return zlib.compress(msgspec.json.encode(snap), 3)
+        return msgspec.json.encode(snap)
 
     # --- reading -------------------------------------------------------------------------
 
