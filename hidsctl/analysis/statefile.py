@@ -6,8 +6,8 @@ lists, ignore windows, first-time-seen and diff tables: analysis/correlation.py)
 file, ``correlation.snap``, and reads it back at start. The snapshot is the bus's
 (bus/snapshot.py): data only, zlib-compressed JSON decoded against a fixed schema, tied to
 the ruleset's fingerprint, at most ``snapshot.MAX_SIZE`` bytes of JSON (a larger state is
-not written, with a notice). Rootcheck findings
-are not in it: they have their own database beside it (findings.py).
+not written, with a notice). Rootcheck findings are not in it: they have their own
+database beside it (findings.py).
 
 When. A snapshot is only ever taken at a point the input position is known, so that a
 restart fed again from that position counts every record once:
@@ -24,8 +24,10 @@ running analyze twice on the same input gives the same alerts twice.
 Where the input resumes. A supervisor starts each feed with a ``checkpoint`` record marked
 ``"resume": true`` naming the offset it feeds each input queue from (supervise/pipes.py).
 The file keeps the last two snapshots with the input offsets they stand for, and the
-newest one not past the resume offsets is restored: the records after it are fed again.
-Without resume records (a plain pipeline) the newest is restored.
+newest one not past the resume offsets is restored. One past them (saved, then killed
+before the supervisor recorded the checkpoint) would count the records fed again twice; one
+short of them (saves are spaced out) leaves out the records in between, which are not fed
+again. Without resume records (analyze fed by hand) the newest is restored.
 
 A file that cannot be read, of another format or ruleset, or past its bounds is set aside
 with one notice and analyze starts with an empty state: never a crash.
