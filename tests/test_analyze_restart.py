@@ -181,6 +181,7 @@ def test_a_corrupt_or_foreign_snapshot_is_said_and_ignored(tmp_path):
     state = tmp_path / "state"
     state.mkdir()
     for content in (b"garbage", b"hidsctl-correlation\n{\"format\": 99}\n",
+                    b"hidsctl-correlation\n{\"format\": 1, \"entries\": 7}\n",
                     b"hidsctl-correlation\n{\"format\": 1, \"entries\": "
                     b"[{\"position\": {}, \"size\": 5}]}\nxxxxx"):
         (state / "correlation.snap").write_bytes(content)

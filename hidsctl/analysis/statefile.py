@@ -124,7 +124,7 @@ class StateFile:
         if entry is not None:
             try:
                 _, state = self._codec_for(engine).loads(entry.blob)
-            except ValueError as exc:
+            except (ValueError, TypeError, KeyError) as exc:  # refused, or values out of place
                 self._notice(str(exc))
             else:
                 state.rootcheck = engine.state.rootcheck  # kept in its own database
@@ -259,8 +259,11 @@ def _parse(blob: bytes) -> list[Entry]:
         raise ValueError("unreadable header")
     if head.get("format") != FORMAT:
         raise ValueError(f"format {head.get('format')!r}, not {FORMAT}")
+    items = head.get("entries")
+    if not isinstance(items, list):
+        raise ValueError("unreadable header")
     entries, at = [], end + 1
-    for item in head.get("entries") or []:
+    for item in items:
         if not isinstance(item, dict):
             raise ValueError("unreadable header")
         position, size = item.get("position"), item.get("size")
