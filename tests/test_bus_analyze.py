@@ -194,9 +194,6 @@ def test_options_that_do_not_go_together_are_refused():
     result = invoke_hidsctl("analyze", "--from", "nats://127.0.0.1:1/IN", "--group", "g",
                             "--to", "nats://127.0.0.1:1/IN")
     assert result.returncode == 2 and b"another stream" in result.stderr
-    result = invoke_hidsctl("analyze", "--from", "nats://127.0.0.1:1/IN", "--group", "g",
-                            "--to", "nats://127.0.0.1:1/OUT", "--state-dir", "/nonexistent")
-    assert result.returncode == 2 and b"--from takes no --state-dir" in result.stderr
 
 
 def test_members_joining_mid_stream_take_partitions_with_their_state(

@@ -114,6 +114,9 @@ def test_local_role_fresh_state_hands_dirs_to_the_service_user_and_alerts_reach_
     assert stat.S_IMODE(os.stat(state.parent).st_mode) == 0o755  # created searchable
     for name in ("analyze", "logs"):
         assert os.stat(state / name).st_uid == 65534, name
+    # analyze's compiled rules are cached in its own directory, not in a home it cannot write
+    assert [os.stat(p).st_uid for p in (state / "analyze" / "cache").glob("*.cache")] == [65534]
+    assert "rule cache" not in stderr, stderr
     assert os.stat(state / "queues").st_uid == 0  # the queues stay the supervisor's
     assert "made group nogroup" in stderr and "logs: " in stderr
     assert "restarting" not in stderr, stderr
