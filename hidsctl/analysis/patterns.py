@@ -22,6 +22,11 @@ from hidsctl.analysis.linear import searcher
 from hidsctl.analysis.shapes import find_shapes, unbounded_repeats
 
 
+# What __init__ learns from a pattern's parse tree, saved with it in the ruleset cache:
+# shapes, literals, exact, anchored, first (see __init__).
+_Analysis = tuple[list[Any], tuple[str, ...] | None, bool, bool, frozenset[str] | None]
+
+
 class PatternError(ValueError):
     """A pattern that does not compile; the message says what is wrong."""
 
@@ -30,17 +35,23 @@ class Pattern:
     __slots__ = ("source", "kind", "rx", "search", "exists", "negate", "literals", "exact",
                  "anchored", "first", "shapes", "engine")
 
-    def __init__(self, source: str, kind: str, rx: Any, negate: bool = False):
+    def __init__(self, source: str, kind: str, rx: Any, negate: bool = False,
+                 analysed: _Analysis | None = None):
         self.source = source
         self.kind = kind
         self.rx = rx
         self.search = rx.search  # bound once: the hot path calls it directly
         self.engine = "re" if isinstance(rx, re.Pattern) else "regex"
         self.negate = negate
+        self.exists = self.search  # for conditions that only ask whether it matched
+        if analysed is not None:  # unpickled (_restore): the analysis results came with it
+            self.shapes, self.literals, self.exact, self.anchored, self.first = analysed
+            if self.shapes:
+                self._to_re2(_parse(rx))
+            return
         parsed = _parse(rx)
         self.shapes = find_shapes(parsed, bool(rx.flags & re.IGNORECASE)) \
             if parsed is not None else []
-        self.exists = self.search  # for conditions that only ask whether it matched
         if self.shapes:
             self._to_re2(parsed)
         # Lowercase strings one of which any match must contain (None: no such set), whether
@@ -100,16 +111,7 @@ def _restore(source: str, kind: str, rx: Any, negate: bool, shapes: list[Any],
              first: frozenset[str] | None) -> Pattern:
     """A pickled Pattern made whole without analysing its parse tree again (only the few
     patterns with a slow shape parse it, to build their RE2 searchers)."""
-    pattern = Pattern.__new__(Pattern)
-    pattern.source, pattern.kind, pattern.rx, pattern.negate = source, kind, rx, negate
-    pattern.search = pattern.exists = rx.search
-    pattern.engine = "re" if isinstance(rx, re.Pattern) else "regex"
-    pattern.shapes = shapes
-    pattern.literals, pattern.exact, pattern.anchored, pattern.first = \
-        literals, exact, anchored, first
-    if shapes:
-        pattern._to_re2(_parse(rx))
-    return pattern
+    return Pattern(source, kind, rx, negate, (shapes, literals, exact, anchored, first))
 
 
 _RUN_MIN = 3
