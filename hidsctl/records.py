@@ -335,17 +335,20 @@ class RecordReader:
     def checked(self, line_no: int, raw: bytes) -> Record | None:
         """The record of one non-blank line, or None when it is reported as bad."""
         try:
-            record: Record = orjson.loads(raw)
+            # Any JSON value (an array, a number): validate() names what a non-object is. Typed
+            # Record only once checked, as compiled code (mypyc) enforces a variable's type.
+            parsed: Any = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             self.report(line_no, _json_problem(raw, exc))
             return None
-        problem = validate(record) if self.strict_types else (
-            None if isinstance(record, dict) and isinstance(record.get("type"), str)
-            else validate(record))
+        problem = validate(parsed) if self.strict_types else (
+            None if isinstance(parsed, dict) and isinstance(parsed.get("type"), str)
+            else validate(parsed))
         if problem:
             self.report(line_no, problem)
             return None
         self.stats.records += 1
+        record: Record = parsed
         return record
 
 
