@@ -22,7 +22,6 @@ ACCELERATED = [
     "hidsctl/analysis/osmatch.py",
     "hidsctl/analysis/correlation.py",
     "hidsctl/analysis/engine.py",
-    "hidsctl/analysis/run.py",
     "hidsctl/analysis/compiled.py",
     "hidsctl/analysis/cdb.py",
     "hidsctl/analysis/jsondecode.py",

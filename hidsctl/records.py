@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, Callable, Iterator, TextIO
 
 import msgspec
 import orjson
+from mypy_extensions import mypyc_attr
 
 from hidsctl import schemas
 
@@ -246,6 +247,7 @@ class InputStats:
     problems: list[str] = field(default_factory=list)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # analysis/run.py's HintingReader
 class RecordReader:
     """Reads JSON-lines records from a binary stream, reporting and skipping bad lines.
 
