@@ -3,7 +3,7 @@
 
 They live apart from records.py because msgspec takes a Struct's options (``tag``,
 ``kw_only``, ``gc``) as class keywords, which mypyc drops: records.py is one of the modules
-the accelerated build compiles (tools/build-accelerated), this one never is.
+the accelerated build compiles (setup.py), this one never is.
 """
 
 from __future__ import annotations

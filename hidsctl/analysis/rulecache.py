@@ -97,7 +97,7 @@ def _digest(path: Path) -> str | None:
 def _code_stamp() -> str:
     """hidsctl's version and the size and mtime of its analysis modules: a development
     tree's edit to the loader or the compiler changes what a ruleset compiles to. The
-    modules compiled to extensions (tools/build-accelerated) count too: their classes
+    modules compiled to extensions (the accelerated build, setup.py) count too: their classes
     pickle differently from the pure-Python ones."""
     from hidsctl import __version__
 
