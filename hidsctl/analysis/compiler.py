@@ -47,6 +47,10 @@ ARGS = "ev, log, low, f, dn, pn"
 SPLIT_AT = 4  # children with this many distinct decoded_as values are split per decoder
 
 
+class _Keeper:
+    """Lives exactly as long as the namespace of generated code that holds it."""
+
+
 class RuleCompiler:
     """Turns rule nodes into generated functions sharing one namespace."""
 
@@ -92,7 +96,11 @@ class RuleCompiler:
         name = f"<hidsctl rules {next(_serial)}>"
         run_generated("\n".join(self.lines) + "\n", name, self.ns,
                       getattr(self.services.ruleset, "compiled", None))
-        weakref.finalize(self.services, linecache.cache.pop, name, None)
+        # The source stays in linecache (for tracebacks) while the generated namespace
+        # lives: a plain object kept in it carries the finalizer (the engine itself may be
+        # a compiled class, which takes no weak references).
+        keeper = self.ns["_linecache_keeper"] = _Keeper()
+        weakref.finalize(keeper, linecache.cache.pop, name, None)
         return {category: self.ns[name] for category, name in entries.items()}
 
     # --- nodes -------------------------------------------------------------------------------

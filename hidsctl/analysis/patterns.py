@@ -22,6 +22,12 @@ from hidsctl.analysis.linear import Translated, translated_searcher, translation
 from hidsctl.analysis.shapes import find_shapes, unbounded_repeats
 
 
+# What __init__ learns from a pattern's parse tree, saved with it in the ruleset cache:
+# shapes, literals, exact, anchored, first (see __init__) and the RE2 translations.
+_Analysis = tuple[list[Any], tuple[str, ...] | None, bool, bool, frozenset[str] | None,
+                  tuple[Translated, bool] | None]
+
+
 class PatternError(ValueError):
     """A pattern that does not compile; the message says what is wrong."""
 
@@ -30,19 +36,26 @@ class Pattern:
     __slots__ = ("source", "kind", "rx", "search", "exists", "negate", "literals", "exact",
                  "anchored", "first", "shapes", "engine", "linear")
 
-    def __init__(self, source: str, kind: str, rx: Any, negate: bool = False):
+    def __init__(self, source: str, kind: str, rx: Any, negate: bool = False,
+                 analysed: _Analysis | None = None):
         self.source = source
         self.kind = kind
         self.rx = rx
         self.search = rx.search  # bound once: the hot path calls it directly
         self.engine = "re" if isinstance(rx, re.Pattern) else "regex"
         self.negate = negate
-        parsed = _parse(rx)
-        self.shapes = find_shapes(parsed, bool(rx.flags & re.IGNORECASE)) \
-            if parsed is not None else []
         self.exists = self.search  # for conditions that only ask whether it matched
         # (RE2 translations, whether the shape is slow on short texts too), for _to_re2
         self.linear: tuple[Translated, bool] | None = None
+        if analysed is not None:  # unpickled (_restore): the analysis results came with it
+            self.shapes, self.literals, self.exact, self.anchored, self.first, linear = \
+                analysed
+            if linear is not None:
+                self._to_re2(*linear)
+            return
+        parsed = _parse(rx)
+        self.shapes = find_shapes(parsed, bool(rx.flags & re.IGNORECASE)) \
+            if parsed is not None else []
         if self.shapes:
             slow = any(shape.exponential for shape in self.shapes) or \
                 unbounded_repeats(parsed) > 2
@@ -108,17 +121,7 @@ def _restore(source: str, kind: str, rx: Any, negate: bool, shapes: list[Any],
              linear: tuple[Translated, bool] | None = None) -> Pattern:
     """A pickled Pattern made whole without parsing or analysing it again: the few with a
     slow shape build their RE2 searchers from the translations kept with it."""
-    pattern = Pattern.__new__(Pattern)
-    pattern.source, pattern.kind, pattern.rx, pattern.negate = source, kind, rx, negate
-    pattern.search = pattern.exists = rx.search
-    pattern.engine = "re" if isinstance(rx, re.Pattern) else "regex"
-    pattern.shapes = shapes
-    pattern.literals, pattern.exact, pattern.anchored, pattern.first = \
-        literals, exact, anchored, first
-    pattern.linear = None
-    if linear is not None:
-        pattern._to_re2(*linear)
-    return pattern
+    return Pattern(source, kind, rx, negate, (shapes, literals, exact, anchored, first, linear))
 
 
 _RUN_MIN = 3
