@@ -142,7 +142,9 @@ def option_groups(command: Callable[..., Any]) -> Callable[..., Any]:
     def typer_command(**values: Any) -> Any:
         for name, group in spread.items():
             fields = dataclasses.fields(group)
-            values[name] = group(**{field.name: values.pop(field.name) for field in fields})
+            # a command line read by directcall carries only the options given
+            values[name] = group(**{field.name: values.pop(field.name, field.default)
+                                    for field in fields})
         return command(**values)
 
     typer_command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

@@ -41,9 +41,13 @@ class Engine:
     read-only; ``state`` is everything learnt from events, and may be swapped for another
     (bus/snapshot.py: one per partition) or a fresh one (``reset``)."""
 
-    @paused
     def __init__(self, ruleset: Ruleset, *, crawler_dns: bool = False,
                  manager: str | None = None, rootcheck_forget: float = DEFAULT_FORGET):
+        with paused():
+            self._build(ruleset, crawler_dns, manager, rootcheck_forget)
+
+    def _build(self, ruleset: Ruleset, crawler_dns: bool, manager: str | None,
+               rootcheck_forget: float) -> None:
         self.ruleset = ruleset
         self.decoders = ruleset.decoders
         self.top: tuple[RuleNode, ...] = tuple(ruleset.tree.top)

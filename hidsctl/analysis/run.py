@@ -69,7 +69,7 @@ def ruleset_sources(settings: RulesetSettings) -> RulesetSources:
                                   no_default_rules=settings.no_default_rules)
 
 
-@paused
+@paused()
 def load_ruleset(settings: RulesetSettings) -> Ruleset:
     from hidsctl.analysis import ruleset
 
