@@ -79,6 +79,29 @@ def _syslog_date_length(s: str) -> int:
     return 0
 
 
+# Every line pays for pre-decoding, so two compiled patterns answer first for most lines;
+# the separator checks below decide the rest, and are the definition both follow.
+# _COMMON: the usual RFC 3164 header, ``Dec 29 10:00:01 host prog[pid]: `` (what
+# _syslog_date_length's first form and _syslog make of it; possessive, so a shorter run is
+# never tried, as the checks never try one).
+_COMMON = re.compile(r"(.{3} .{2} .{2}:.{2}:.{2} ) ?+([A-Za-z0-9\-._/()@]*+) "
+                     r"([A-Za-z0-9\-._/()@]*+)(?:: |\[[0-9]++\](?:: | ))", re.S)
+# _DATED: whether any header form could apply, by the separators at the fixed positions
+# every form needs (and its least length); a line that fails it has no header at all.
+_DATED = re.compile("|".join((
+    r".{3} .{2} .{2}:.{2}:.{2} .",                  # Dec 29 10:00:01 (16)
+    r".{4} .{3} .{2} .{2}:.{2}:.{2} .",             # 2015 Dec 29 10:00:01 (21)
+    r".{4}-.{2}-.{2}T.{2}:.{2}:.{16}",              # ISO 8601 (26, 32)
+    r".{4}-.{2}-.{2} .{2}:.{2}:.{2},.{4}",          # proftpd (23)
+    r".{3} .{3} .{2} .{2}:.{2}:.{2} .{4} . .",      # xferlog
+    r".{2}/.{2}-.{2}:.{2}:.{2}\..{6} .{2}",         # snort
+    r".{2}/.{2}/.{4}-.{2}:.{2}:.{2}\..{6} ",        # suricata
+    r"\[.{3} .{3} .{2} .{2}:.{2}:.{2} .{4}\].",      # apache error log
+    r"\[T.{3} .{4}\..{2}\..{2} .{2}:.{6}",           # macOS ASL
+    r"1.{9}\..{3} .{17}",                            # squid
+)), re.S)
+
+
 def predecode(line: str) -> Header:
     """Split one log line into its syslog header fields and the message."""
     text = line
@@ -89,6 +112,17 @@ def predecode(line: str) -> Header:
         m = _PRI.match(text)
         if m:
             text = text[m.end():]
+    m = _COMMON.match(text)
+    if m is not None:
+        stamp, hostname, program = m.groups()
+        return _strip_id(Header(text[m.end():], hostname, program, stamp.rstrip()))
+    if _DATED.match(text) is None:
+        return Header(text)
+    return decode_header(text)
+
+
+def decode_header(text: str) -> Header:
+    """predecode() by the separator checks alone (a line without a leading ``<PRI>``)."""
     # OSSEC repairs a month written with an umlaut (Mär) before looking at positions.
     date_len = _syslog_date_length(text)
     if date_len:
