@@ -260,8 +260,17 @@ _ts_cache: dict[str, float] = {}
 LAST_EPOCH = 253370764800.0  # 9999-01-01T00:00:00Z
 
 
+_seconds: dict[str, int] = {}  # "2026-11-25T13:50:47" of records' own form -> epoch
+
+
 def parse_timestamp(text: str) -> float:
     """Epoch seconds of an RFC 3339 timestamp; ValueError when it is not one."""
+    if len(text) == 24 and text[19] == "." and text[23] == "Z":
+        # Records' own form, its second seen before: what the code below returns for it.
+        whole = _seconds.get(text[:19])
+        millis = text[20:23]
+        if whole is not None and millis.isdigit() and millis.isascii():
+            return (whole * 1000 + int(millis)) / 1000
     cached = _ts_cache.get(text)
     if cached is not None:
         return cached
@@ -279,6 +288,9 @@ def parse_timestamp(text: str) -> float:
                 except ValueError:
                     whole = None
             if whole is not None:
+                if len(_seconds) > 4096:
+                    _seconds.clear()
+                _seconds[text[:19]] = int(whole)
                 return (int(whole) * 1000 + int(millis)) / 1000
     return _parse_timestamp(text)
 
