@@ -79,16 +79,16 @@ def _syslog_date_length(s: str) -> int:
     return 0
 
 
-# Every line pays for pre-decoding, so two compiled patterns answer first for most lines;
-# the separator checks below decide the rest, and are the definition both follow.
-# _COMMON: the usual RFC 3164 header, ``Dec 29 10:00:01 host prog[pid]: `` (what
-# _syslog_date_length's first form and _syslog make of it; possessive, so a shorter run is
-# never tried, as the checks never try one).
-_COMMON = re.compile(r"(.{3} .{2} .{2}:.{2}:.{2} ) ?+([A-Za-z0-9\-._/()@]*+) "
-                     r"([A-Za-z0-9\-._/()@]*+)(?:: |\[[0-9]++\](?:: | ))", re.S)
-# _DATED: whether any header form could apply, by the separators at the fixed positions
-# every form needs (and its least length); a line that fails it has no header at all.
-_DATED = re.compile("|".join((
+# Every line pays for pre-decoding, so one compiled pattern answers first: its first
+# branch takes the usual RFC 3164 header, ``Dec 29 10:00:01 host prog[pid]: `` (groups: the
+# stamp, host and program, as _syslog_date_length's first form and _syslog find them;
+# possessive, as those never try a shorter run); the others say whether any header form
+# could apply, by the separators at the fixed positions each form needs and its least
+# length. A line that matches none has no header; one that matches only those goes to the
+# separator checks, which are the definition all of this follows.
+_FAST = re.compile("|".join((
+    r"(.{3} .{2} .{2}:.{2}:.{2} ) ?+([A-Za-z0-9\-._/()@]*+) ([A-Za-z0-9\-._/()@]*+)"
+    r"(?:: |\[[0-9]++\](?:: | ))",
     r".{3} .{2} .{2}:.{2}:.{2} .",                  # Dec 29 10:00:01 (16)
     r".{4} .{3} .{2} .{2}:.{2}:.{2} .",             # 2015 Dec 29 10:00:01 (21)
     r".{4}-.{2}-.{2}T.{2}:.{2}:.{16}",              # ISO 8601 (26, 32)
@@ -112,13 +112,15 @@ def predecode(line: str) -> Header:
         m = _PRI.match(text)
         if m:
             text = text[m.end():]
-    m = _COMMON.match(text)
-    if m is not None:
-        stamp, hostname, program = m.groups()
-        return _strip_id(Header(text[m.end():], hostname, program, stamp.rstrip()))
-    if _DATED.match(text) is None:
+    m = _FAST.match(text)
+    if m is None:
         return Header(text)
-    return decode_header(text)
+    stamp, hostname, program = m.groups()
+    if stamp is None:
+        return decode_header(text)
+    log = text[m.end():]
+    header = Header(log, hostname, program, stamp.rstrip())
+    return _strip_id(header) if log.startswith("[ID ") else header
 
 
 def decode_header(text: str) -> Header:
