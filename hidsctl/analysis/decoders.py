@@ -184,11 +184,9 @@ class DecoderSet:
         return found
 
     def _plan(self, key: tuple[str | None, str]) -> tuple[_Step, ...]:
-        """The candidates for ``key`` with what their prefilter needs, unpacked once, and
-        so are the children each one tries."""
-        plan = tuple((node.children, node.decoder, node.decoder.prematch,
-                      node.decoder.pre_kind, node.decoder.pre_literals,
-                      None if node.children else [node.decoder], _kids(node))
+        """The candidates for ``key`` with what their prefilter needs, unpacked once."""
+        plan = tuple((node, node.decoder, node.decoder.prematch, node.decoder.pre_kind,
+                      node.decoder.pre_literals, None if node.children else [node.decoder])
                      for node in self.candidates(*key))
         if len(self._plans) > 10000:
             self._plans.clear()
@@ -208,7 +206,7 @@ class DecoderSet:
         # The candidates come unpacked (no attribute look-ups) and their prefilters are
         # written out here rather than called: most candidates of a line fail them, and a
         # call or look-up per candidate was a large part of all decoding time.
-        for children, top, prematch, kind, literals, alone, kids in plan:
+        for node, top, prematch, kind, literals, alone in plan:
             pmatch = 0
             if prematch is not None:
                 if kind and low is not None:
@@ -230,103 +228,93 @@ class DecoderSet:
                 pmatch = m.end()
             ev.decoder = top
             if alone is not None:
-                _run_regexes(ev, alone, 0, pmatch, pmatch)
+                self._run_regexes(ev, alone, 0, pmatch, pmatch)
                 return
-            for i, kid, prematch, after_parent, kind, literals in kids:
+            for i, kid in node.tried:
+                prematch = kid.prematch
                 if prematch is None:
-                    _run_regexes(ev, children, i, pmatch, pmatch)
+                    self._run_regexes(ev, node.children, i, pmatch, pmatch)
                     return
-                base = pmatch if after_parent else 0
+                base = pmatch if kid.prematch_after_parent else 0
+                kind = kid.pre_kind
                 # The top-level prefilter above again, on purpose: a hot-path copy (see there).
                 if kind and low is not None:
+                    literals = kid.pre_literals
                     if kind == 1:
                         if not low.startswith(literals, base):
                             continue
                     elif kind == 2:
                         if literals not in low:
                             continue
-                    else:
-                        for literal in literals:
-                            if literal in low:
-                                break
-                        else:
-                            continue
+                    elif not _any_in(literals, low):
+                        continue
                 m = prematch.search(log[base:] if base else log)
                 if m is not None:
                     ev.decoder = kid
-                    _run_regexes(ev, children, i, pmatch, base + m.end())
+                    self._run_regexes(ev, node.children, i, pmatch, base + m.end())
                     return
             return
 
-
-def _run_regexes(ev: Decodable, chain: list[Decoder], idx: int, pmatch: int,
-                 cmatch: int | None) -> None:
-    log = ev.log
-    dec = chain[idx]
-    regex_prev: int | None = None
-    fields = ev.fields
-    while True:
-        if dec.plugin is not None:
-            # A plugin may start a chain that regexes of the same name continue.
-            if dec.plugin_offset is None:
-                dec.plugin(ev)
+    @staticmethod
+    def _run_regexes(ev: Decodable, chain: list[Decoder], idx: int, pmatch: int,
+                     cmatch: int | None) -> None:
+        log = ev.log
+        dec = chain[idx]
+        regex_prev: int | None = None
+        fields = ev.fields
+        while True:
+            if dec.plugin is not None:
+                # A plugin may start a chain that regexes of the same name continue.
+                if dec.plugin_offset is None:
+                    dec.plugin(ev)
+                else:
+                    dec.plugin(ev, pmatch if dec.plugin_offset == "after_parent"
+                               else (cmatch or 0))
+                if dec.get_next and idx + 1 < len(chain):
+                    idx += 1
+                    dec = chain[idx]
+                    continue
+                return
+            if dec.regex is None:
+                return
+            offset = dec.regex_offset
+            if offset is None:
+                base = 0
+            elif offset == "after_parent":
+                base = pmatch
+            elif offset == "after_prematch":
+                base = cmatch if cmatch is not None else 0
             else:
-                dec.plugin(ev, pmatch if dec.plugin_offset == "after_parent"
-                           else (cmatch or 0))
+                base = regex_prev if regex_prev is not None else (cmatch or 0)
+            m = dec.regex.search(log[base:] if base else log)
+            if m is None:
+                if dec.get_next and idx + 1 < len(chain):
+                    idx += 1
+                    dec = chain[idx]
+                    continue
+                return
+            ev.decoder = dec
+            regex_prev = base + m.end()
+            order = dec.order
+            n = 0
+            for value in m.groups():
+                if value is None:
+                    continue
+                if n < len(order):
+                    name = order[n]
+                    if name is not None:
+                        fields[name] = value
+                n += 1
             if dec.get_next and idx + 1 < len(chain):
                 idx += 1
                 dec = chain[idx]
                 continue
             return
-        if dec.regex is None:
-            return
-        offset = dec.regex_offset
-        if offset is None:
-            base = 0
-        elif offset == "after_parent":
-            base = pmatch
-        elif offset == "after_prematch":
-            base = cmatch if cmatch is not None else 0
-        else:
-            base = regex_prev if regex_prev is not None else (cmatch or 0)
-        m = dec.regex.search(log[base:] if base else log)
-        if m is None:
-            if dec.get_next and idx + 1 < len(chain):
-                idx += 1
-                dec = chain[idx]
-                continue
-            return
-        ev.decoder = dec
-        regex_prev = base + m.end()
-        order = dec.order
-        n = 0
-        for value in m.groups():
-            if value is None:
-                continue
-            if n < len(order):
-                name = order[n]
-                if name is not None:
-                    fields[name] = value
-            n += 1
-        if dec.get_next and idx + 1 < len(chain):
-            idx += 1
-            dec = chain[idx]
-            continue
-        return
 
 
-# One child decoding tries: its index, itself, its prematch, whether that runs after the
-# parent's, and its prefilter kind and literals.
-_Kid = tuple[int, Decoder, Any, bool, int, Any]
-# One top-level candidate: its children, decoder, prematch, prefilter kind and literals,
-# the decoder alone as a chain when it has no children, and the children it tries.
-_Step = tuple["list[Decoder]", Decoder, Any, int, Any, "list[Decoder] | None",
-              "tuple[_Kid, ...]"]
-
-
-def _kids(node: DecoderNode) -> tuple[_Kid, ...]:
-    return tuple((i, kid, kid.prematch, kid.prematch_after_parent, kid.pre_kind,
-                  kid.pre_literals) for i, kid in node.tried)
+# One top-level candidate: its node, decoder, prematch, prefilter kind and literals, and
+# the decoder alone as a chain when it has no children.
+_Step = tuple[DecoderNode, Decoder, Any, int, Any, "list[Decoder] | None"]
 
 
 def _decodes(dec: Decoder) -> bool:
@@ -354,6 +342,13 @@ def _prefilter(pattern: Pattern | None) -> tuple[int, Any]:
     if len(pattern.literals) == 1:
         return 2, pattern.literals[0]
     return 3, pattern.literals
+
+
+def _any_in(literals: tuple[str, ...], text: str) -> bool:
+    for literal in literals:
+        if literal in text:
+            return True
+    return False
 
 
 # --- reading XML ---------------------------------------------------------------------------
