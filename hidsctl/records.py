@@ -267,10 +267,10 @@ def parse_timestamp(text: str) -> float:
     """Epoch seconds of an RFC 3339 timestamp; ValueError when it is not one."""
     if len(text) == 24 and text[19] == "." and text[23] == "Z":
         # Records' own form, its second seen before: what the code below returns for it.
-        whole = _seconds.get(text[:19])
+        seen = _seconds.get(text[:19])
         millis = text[20:23]
-        if whole is not None and millis.isdigit() and millis.isascii():
-            return (whole * 1000 + int(millis)) / 1000
+        if seen is not None and millis.isdigit() and millis.isascii():
+            return (seen * 1000 + int(millis)) / 1000
     cached = _ts_cache.get(text)
     if cached is not None:
         return cached
