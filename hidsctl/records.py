@@ -258,8 +258,6 @@ _ts_cache: dict[str, float] = {}
 # Record times are 1970 up to the end of 9998: every calendar and file-name function handles
 # those, whatever offset a hostile timestamp carries.
 LAST_EPOCH = 253370764800.0  # 9999-01-01T00:00:00Z
-
-
 _seconds: dict[str, int] = {}  # "2026-11-25T13:50:47" of records' own form -> epoch
 
 
