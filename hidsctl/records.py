@@ -210,7 +210,7 @@ def _plain_log(record: Record) -> bool:
 def _good_id(value: Any) -> bool:
     """Whether an agent id passes Agent's check (then it is remembered)."""
     try:
-        _convert({"id": value}, Agent)
+        _convert({"id": value}, schemas.Agent)
     except msgspec.ValidationError:
         return False
     if len(_good_ids) > 4096:

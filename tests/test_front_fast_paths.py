@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import msgspec
 from hypothesis import example, given, settings, strategies as st
 
-from hidsctl import records
+from hidsctl import records, schemas
 from hidsctl.analysis.predecode import decode_header, predecode
 
 # Pieces of every header form, and the characters their separator checks look at.
@@ -81,7 +81,7 @@ def test_log_record_check_agrees_with_the_schema(record, changes, removed):
     for name in removed:
         record.pop(name, None)
     try:
-        msgspec.convert(record, records.LogRecord)
+        msgspec.convert(record, schemas.LogRecord)
         expected = None
     except msgspec.ValidationError as exc:
         expected = records.schema_problem("log", str(exc))
