@@ -79,6 +79,29 @@ def _syslog_date_length(s: str) -> int:
     return 0
 
 
+# Every line pays for pre-decoding, so one compiled pattern answers first: its first
+# branch takes the usual RFC 3164 header, ``Dec 29 10:00:01 host prog[pid]: `` (groups: the
+# stamp, host and program, as _syslog_date_length's first form and _syslog find them;
+# possessive, as those never try a shorter run); the others say whether any header form
+# could apply, by the separators at the fixed positions each form needs and its least
+# length. A line that matches none has no header; one that matches only those goes to the
+# separator checks, which are the definition all of this follows.
+_FAST = re.compile("|".join((
+    r"(.{3} .{2} .{2}:.{2}:.{2} ) ?+([A-Za-z0-9\-._/()@]*+) ([A-Za-z0-9\-._/()@]*+)"
+    r"(?:: |\[[0-9]++\](?:: | ))",
+    r".{3} .{2} .{2}:.{2}:.{2} .",                  # Dec 29 10:00:01 (16)
+    r".{4} .{3} .{2} .{2}:.{2}:.{2} .",             # 2015 Dec 29 10:00:01 (21)
+    r".{4}-.{2}-.{2}T.{2}:.{2}:.{16}",              # ISO 8601 (26, 32)
+    r".{4}-.{2}-.{2} .{2}:.{2}:.{2},.{4}",          # proftpd (23)
+    r".{3} .{3} .{2} .{2}:.{2}:.{2} .{4} . .",      # xferlog
+    r".{2}/.{2}-.{2}:.{2}:.{2}\..{6} .{2}",         # snort
+    r".{2}/.{2}/.{4}-.{2}:.{2}:.{2}\..{6} ",        # suricata
+    r"\[.{3} .{3} .{2} .{2}:.{2}:.{2} .{4}\].",      # apache error log
+    r"\[T.{3} .{4}\..{2}\..{2} .{2}:.{6}",           # macOS ASL
+    r"1.{9}\..{3} .{17}",                            # squid
+)), re.S)
+
+
 def predecode(line: str) -> Header:
     """Split one log line into its syslog header fields and the message."""
     text = line
@@ -89,6 +112,19 @@ def predecode(line: str) -> Header:
         m = _PRI.match(text)
         if m:
             text = text[m.end():]
+    m = _FAST.match(text)
+    if m is None:
+        return Header(text)
+    stamp, hostname, program = m.groups()
+    if stamp is None:
+        return decode_header(text)
+    log = text[m.end():]
+    header = Header(log, hostname, program, stamp.rstrip())
+    return _strip_id(header) if log.startswith("[ID ") else header
+
+
+def decode_header(text: str) -> Header:
+    """predecode() by the separator checks alone (a line without a leading ``<PRI>``)."""
     # OSSEC repairs a month written with an umlaut (Mär) before looking at positions.
     date_len = _syslog_date_length(text)
     if date_len:
