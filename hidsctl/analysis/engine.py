@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from hidsctl.analysis import cdb
+from hidsctl.analysis.alertline import AlertLines
 from hidsctl.analysis.compiled import COMPILED_RULES, CrawlerCheck
 from hidsctl.analysis.compiler import RuleCompiler
 from hidsctl.analysis.correlation import CorrelationState, Plan
@@ -50,6 +51,7 @@ class Engine:
         self.state = self.new_state()
         self.crawler = CrawlerCheck(use_dns=crawler_dns)
         self.manager = {"name": manager or socket.gethostname()}
+        self.alert_lines = AlertLines(self.manager)
         compiler = RuleCompiler(self)
         self._entries = compiler.compile(self.top)
         self._lines, self._names, self._patterns = compiler.lines, compiler.ns, compiler.patterns
@@ -123,30 +125,53 @@ class Engine:
 
     def process(self, ev: Event) -> Outcome:
         """Decode (for log events), match, apply ignores and correlation; build the alert."""
+        rule = self.winner(ev)
+        if rule is None:
+            return Outcome(ev)
+        outcome = Outcome(ev, rule, firedtimes=self.state.fired[rule.id])
+        if self.alerts(rule, ev):
+            outcome.alert = self.build_alert(rule, ev, outcome.firedtimes)
+        return outcome
+
+    def winner(self, ev: Event) -> Rule | None:
+        """Decode (for log events) and match: the winning rule, its count taken."""
         if ev.decoder is NO_DECODER:
             self.decoders.decode(ev)
         elif ev.decoder is ROOTCHECK:
             self.note_rootcheck(ev)
-        rule = self.match(ev)
-        if rule is None:
-            return Outcome(ev)
-        state = self.state
-        outcome = Outcome(ev, rule, firedtimes=state.fired[rule.id])
+        return self.match(ev)
+
+    def alerts(self, rule: Rule, ev: Event) -> bool:
+        """Whether the winner alerts on ``ev`` (its level, ignores, ``no_log``); an alerting
+        event is remembered for correlation. The caller then builds the alert (or, when
+        it is below the level it shows, counts it: ``skip_alert``)."""
         if rule.level == 0:
-            return outcome
+            return False
+        state = self.state
         if rule.ignore_time:
             since = state.ignored_at.get(rule.id)
             if since and ev.time - since < rule.ignore_time:
-                return outcome
+                return False
             state.ignored_at[rule.id] = ev.time
-        if rule.check_if_ignored and self.state.is_ignored(rule, ev):
-            return outcome
+        if rule.check_if_ignored and state.is_ignored(rule, ev):
+            return False
         if rule.ignore_fields:
-            self.state.add_ignore(rule, ev)
-        self.state.record(rule, ev)
-        if "no_log" not in rule.options:
-            outcome.alert = self.build_alert(rule, ev, outcome.firedtimes)
-        return outcome
+            state.add_ignore(rule, ev)
+        state.record(rule, ev)
+        return "no_log" not in rule.options
+
+    def skip_alert(self) -> None:
+        """An alert not built still takes its number, as build_alert would."""
+        self.state.sequence += 1
+
+    def alert_line(self, rule: Rule, ev: Event, text: bool = False) -> tuple[bytes, str | None]:
+        """The alert build_alert makes, as its JSON line (``records.dumps``'s bytes) and,
+        when ``text``, its alerts.log block (``alerttext.format_alert``'s)."""
+        state = self.state
+        state.sequence += 1
+        data = alert_data(ev.fields, ev.structured) if ev.fields else None
+        return self.alert_lines.build(rule, ev, state.sequence, state.fired.get(rule.id, 0),
+                                      data, text)
 
     def note_rootcheck(self, ev: Event) -> None:
         """As OSSEC's rootcheck decoder: the event is first-time-seen (``<if_fts />``, rule

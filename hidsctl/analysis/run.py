@@ -23,7 +23,7 @@ from hidsctl.records import Record, RecordReader
 
 if TYPE_CHECKING:
     from hidsctl.analysis.budget import Guard
-    from hidsctl.analysis.engine import Engine, Outcome
+    from hidsctl.analysis.engine import Engine
     from hidsctl.analysis.findings import Findings
     from hidsctl.analysis.ruleset import Ruleset, RulesetSources
     from hidsctl.deadletter import DeadLetters
@@ -96,7 +96,8 @@ def _compile_for_cache(loaded: Ruleset) -> None:
 
 
 class AlertFiles:
-    """The optional alerts.json and alerts.log outputs, appended to."""
+    """The optional alerts.json and alerts.log outputs, appended to. What is written is
+    kept until ``flush`` (or until it is a read's worth), then written in one go."""
 
     def __init__(self, json_path: Path | None, log_path: Path | None):
         self.json = self.log = None
@@ -104,29 +105,51 @@ class AlertFiles:
             if json_path is not None:
                 self.json = open(json_path, "ab")
             if log_path is not None:
-                self.log = open(log_path, "a", encoding="utf-8")
+                self.log = open(log_path, "ab")
         except OSError as exc:
             raise HidsError(f"cannot open alert file {exc.filename}: {exc.strerror}") from None
+        self.pending_json: list[bytes] = []
+        self.pending_log: list[bytes] = []
+        self.pending_bytes = 0
         if self.log is not None:
             from hidsctl.alerttext import format_alert
             self.format = format_alert
 
     def write(self, alert: dict[str, Any], line: bytes) -> None:
+        self.write_parts(line, self.format(alert) if self.log is not None else None)
+
+    def write_parts(self, line: bytes, text: str | None) -> None:
+        """An alert's JSON line (with newline) and alerts.log block (when there is a log)."""
         if self.json is not None:
-            self.json.write(line)
-        if self.log is not None:
-            self.log.write(self.format(alert))
+            self.pending_json.append(line)
+            self.pending_bytes += len(line)
+        if self.log is not None and text is not None:
+            data = text.encode("utf-8")
+            self.pending_log.append(data)
+            self.pending_bytes += len(data)
+        if self.pending_bytes >= _FILE_CHUNK:
+            self.flush()
 
     def flush(self) -> None:
-        for handle in (self.json, self.log):
+        self.pending_bytes = 0
+        for handle, pending in ((self.json, self.pending_json), (self.log, self.pending_log)):
             if handle is not None:
+                if pending:
+                    data = b"".join(pending)
+                    pending.clear()
+                    handle.write(data)
                 handle.flush()
 
     def close(self) -> None:
-        for handle in (self.json, self.log):
-            if handle is not None:
-                handle.close()
+        try:
+            self.flush()
+        finally:
+            for handle in (self.json, self.log):
+                if handle is not None:
+                    handle.close()
 
+
+_FILE_CHUNK = 1 << 16  # bytes of alerts held before they are written
 
 PLAIN_TEXT_HINT = ("hidsctl analyze: hint: analyze reads JSON records; for plain log lines use "
                    "`hidsctl collect FILE | hidsctl analyze` or `hidsctl logtest`")
@@ -271,7 +294,7 @@ def _loop(engine: Engine, settings: AnalyzeSettings, reader: RecordReader,
     from hidsctl.analysis.budget import OverBudget, culprit, notice
     from hidsctl.deadletter import NOT_THE_RECORDS_FAULT, DeadLetters
     from hidsctl.analysis.events import from_record
-    from hidsctl.records import CHECKPOINT, dumps
+    from hidsctl.records import CHECKPOINT
 
     if dead_letters is None:
         dead_letters = DeadLetters(None, "analyze")
@@ -280,13 +303,10 @@ def _loop(engine: Engine, settings: AnalyzeSettings, reader: RecordReader,
     # A reader may hand over events it decoded elsewhere (pipeline.py).
     event_of = getattr(reader, "event", None) or from_record
 
-    def process(record: Record) -> Outcome | None:
-        ev = event_of(record)
-        return engine.process(ev) if ev is not None else None
-
-    write_raw = writer.write_raw
+    write_line = writer.write_line
     wants_files = files is not None and (files.json is not None or files.log is not None)
-    write_files = files.write if files is not None and wants_files else None
+    write_files = files.write_parts if files is not None and wants_files else None
+    text = files is not None and files.log is not None
     reload_requested = _on_sighup()
     tally = refusals(writer.write)
     number = 0
@@ -306,14 +326,19 @@ def _loop(engine: Engine, settings: AnalyzeSettings, reader: RecordReader,
         number += 1
         guard.event = number
         try:
-            outcome = process(record)
+            ev = event_of(record)
+            rule = engine.winner(ev) if ev is not None else None
+            alerts = rule is not None and ev is not None and engine.alerts(rule, ev)
             guard.event = 0
-            alert = outcome.alert if outcome is not None else None
-            if alert is not None and alert["rule"]["level"] >= min_level:
-                line = dumps(alert)
-                write_raw(line[:-1])
-                if write_files is not None:
-                    write_files(alert, line)
+            if rule is None or ev is None or not alerts:
+                continue
+            if rule.level < min_level:
+                engine.skip_alert()
+                continue
+            line, block = engine.alert_line(rule, ev, text)
+            write_line(line)
+            if write_files is not None:
+                write_files(line, block)
         except OverBudget as over:
             guard.event = 0
             report = notice(record, culprit(over, engine), settings.event_budget)

@@ -1,0 +1,109 @@
+"""An alert straight to its JSON line and its alerts.log text, for ``analyze``'s output.
+
+``Engine.build_alert`` makes the alert as a dict, for the callers that read it; analyze only
+writes it, once per alerting event, so here the parts fixed by the rule (its ``rule``
+object, the alerts.log header tail and rule line) are serialised once per rule and spliced
+in (``orjson.Fragment``), and the alerts.log block is made from the same parts instead of
+from a parsed alert. The bytes are the ones ``records.dumps(build_alert(...))`` gives, and
+the text the one ``alerttext.format_alert`` gives for that alert.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from hidsctl import alerttext
+from hidsctl.records import _json_default, format_timestamp, record_time
+
+if TYPE_CHECKING:
+    from hidsctl.analysis.events import Event
+    from hidsctl.analysis.rules import Rule
+
+_OPTIONS = orjson.OPT_APPEND_NEWLINE
+
+
+class RuleParts:
+    """What every alert of one rule shares: its ``rule`` object up to ``firedtimes``, and
+    its alerts.log header tail and rule line."""
+
+    __slots__ = ("head", "tail", "line", "full_log")
+
+    def __init__(self, rule: Rule):
+        shown = rule.alert_rule
+        body = orjson.dumps(shown, default=_json_default)
+        # dict(alert_rule, firedtimes=N): firedtimes comes last.
+        self.head = body[:-1] + b',"firedtimes":' if shown else b'{"firedtimes":'
+        self.tail = alerttext.header_tail(shown)
+        self.line = alerttext.rule_line(shown)
+        self.full_log = "no_full_log" not in rule.options
+
+
+class AlertLines:
+    """One engine's alert writer: per-rule parts cached (rules are read-only once loaded)."""
+
+    def __init__(self, manager: dict[str, str]):
+        self.manager = orjson.Fragment(orjson.dumps(manager))
+        self.rules: dict[Rule, RuleParts] = {}
+
+    def parts(self, rule: Rule) -> RuleParts:
+        parts = self.rules.get(rule)
+        if parts is None:
+            parts = RuleParts(rule)
+            if rule.finished:
+                self.rules[rule] = parts
+        return parts
+
+    def build(self, rule: Rule, ev: Event, sequence: int, firedtimes: int,
+              data: dict[str, Any] | None, text: bool) -> tuple[bytes, str | None]:
+        """The alert's JSON line (with newline) and, when ``text``, its alerts.log block.
+        Keys in build_alert's order."""
+        parts = self.parts(rule)
+        record = ev.record
+        stamp = record.get("timestamp") if record is not None else None
+        own = isinstance(stamp, str)
+        if not own:
+            stamp = format_timestamp(ev.time)
+        alert_id = f"{int(ev.time)}.{sequence}"
+        alert: dict[str, Any] = {
+            "type": "alert", "timestamp": stamp, "id": alert_id,
+            "rule": orjson.Fragment(b"%s%d}" % (parts.head, firedtimes)),
+            "agent": ev.agent, "manager": self.manager,
+        }
+        decoder = ev.decoder
+        if decoder.reported:
+            alert["decoder"] = decoder.as_dict()
+        if data is not None:
+            alert["data"] = data
+        full_log = None
+        if parts.full_log:
+            alert["full_log"] = full_log = ev.full_log
+        alert["location"] = ev.location
+        if ev.header is not None:
+            pre = ev.header.as_dict()
+            if pre:
+                alert["predecoder"] = pre
+        previous = None
+        if ev.previous:
+            alert["previous_output"] = previous = "\n".join(ev.previous)
+        if ev.syscheck is not None:
+            alert["syscheck"] = ev.syscheck
+        line = orjson.dumps(alert, option=_OPTIONS, default=_json_default)
+        if not text:
+            return line, None
+        # The second alerts.log shows: the record's own (ev.time is read from it), else
+        # the one written in the alert.
+        second = int(ev.time) if own else int(record_time(alert))
+        if full_log:
+            log_text = full_log
+        elif isinstance(ev.syscheck, dict):
+            log_text = alerttext.syscheck_text(ev.syscheck)
+        else:
+            log_text = ""
+        block = alerttext.layout(
+            f"** Alert {alert_id}:{parts.tail}",
+            f"{alerttext.date_of_second(second)} "
+            f"{alerttext.origin_of(ev.location, ev.agent)}",
+            parts.line, data or {}, log_text, previous)
+        return line, block
