@@ -18,6 +18,7 @@ from hidsctl import alerttext
 from hidsctl.records import _json_default, format_timestamp, record_time
 
 if TYPE_CHECKING:
+    from hidsctl.analysis.decoders import Decoder
     from hidsctl.analysis.events import Event
     from hidsctl.analysis.rules import Rule
 
@@ -46,6 +47,7 @@ class AlertLines:
     def __init__(self, manager: dict[str, str]):
         self.manager = orjson.Fragment(orjson.dumps(manager))
         self.rules: dict[Rule, RuleParts] = {}
+        self.decoders: dict[int, tuple[Decoder, str, str | None, orjson.Fragment]] = {}
 
     def parts(self, rule: Rule) -> RuleParts:
         parts = self.rules.get(rule)
@@ -54,6 +56,16 @@ class AlertLines:
             if rule.finished:
                 self.rules[rule] = parts
         return parts
+
+    def decoder(self, decoder: Decoder) -> orjson.Fragment:
+        """The alert's ``decoder`` object, kept per decoder while its names stay."""
+        known = self.decoders.get(id(decoder))
+        if known is not None and known[0] is decoder and known[1] == decoder.reported \
+                and known[2] == decoder.parent_reported:
+            return known[3]
+        shown = orjson.Fragment(orjson.dumps(decoder.as_dict()))
+        self.decoders[id(decoder)] = (decoder, decoder.reported, decoder.parent_reported, shown)
+        return shown
 
     def build(self, rule: Rule, ev: Event, sequence: int, firedtimes: int,
               data: dict[str, Any] | None, text: bool) -> tuple[bytes, str | None]:
@@ -73,7 +85,7 @@ class AlertLines:
         }
         decoder = ev.decoder
         if decoder.reported:
-            alert["decoder"] = decoder.as_dict()
+            alert["decoder"] = self.decoder(decoder)
         if data is not None:
             alert["data"] = data
         full_log = None

@@ -169,7 +169,12 @@ class Engine:
         when ``text``, its alerts.log block (``alerttext.format_alert``'s)."""
         state = self.state
         state.sequence += 1
-        data = alert_data(ev.fields, ev.structured) if ev.fields else None
+        fields = ev.fields
+        data = None
+        if fields:
+            # Names without a dot and no JSON arrays: alert_data would copy them as they are.
+            data = fields if ev.structured is None and "." not in "".join(fields) \
+                else alert_data(fields, ev.structured)
         return self.alert_lines.build(rule, ev, state.sequence, state.fired.get(rule.id, 0),
                                       data, text)
 
