@@ -134,12 +134,23 @@ class Engine:
         return outcome
 
     def winner(self, ev: Event) -> Rule | None:
-        """Decode (for log events) and match: the winning rule, its count taken."""
-        if ev.decoder is NO_DECODER:
+        """Decode (for log events) and match: the winning rule, its count taken. (match()
+        inline: this runs for every event.)"""
+        decoder = ev.decoder
+        if decoder is NO_DECODER:
             self.decoders.decode(ev)
-        elif ev.decoder is ROOTCHECK:
+            decoder = ev.decoder
+        elif decoder is ROOTCHECK:
             self.note_rootcheck(ev)
-        return self.match(ev)
+        entry = self._entries.get(decoder.type)
+        if entry is None:
+            return None
+        rule: Rule | None = entry(ev, ev.log, ev.lower, ev.fields, decoder.reported,
+                                  ev.program_name)
+        if rule is not None:
+            fired = self.state.fired
+            fired[rule.id] = fired.get(rule.id, 0) + 1
+        return rule
 
     def alerts(self, rule: Rule, ev: Event) -> bool:
         """Whether the winner alerts on ``ev`` (its level, ignores, ``no_log``); an alerting
