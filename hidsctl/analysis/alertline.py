@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from hidsctl import alerttext
+from hidsctl.analysis.jsondecode import SCALAR_FIELDS as _SCALAR
 from hidsctl.records import _json_default, format_timestamp, record_time
 
 if TYPE_CHECKING:
@@ -58,20 +59,17 @@ class AlertLines:
         return parts
 
     def decoder(self, decoder: Decoder) -> orjson.Fragment:
-        """The alert's ``decoder`` object, kept per decoder while its names stay."""
-        known = self.decoders.get(id(decoder))
-        if known is not None and known[0] is decoder and known[1] == decoder.reported \
-                and known[2] == decoder.parent_reported:
-            return known[3]
+        """The alert's ``decoder`` object, kept per decoder while its names stay (build
+        reads it from ``decoders``)."""
         shown = orjson.Fragment(orjson.dumps(decoder.as_dict()))
         self.decoders[id(decoder)] = (decoder, decoder.reported, decoder.parent_reported, shown)
         return shown
 
     def build(self, rule: Rule, ev: Event, sequence: int, firedtimes: int,
-              data: dict[str, Any] | None, text: bool) -> tuple[bytes, str | None]:
+              text: bool) -> tuple[bytes, str | None]:
         """The alert's JSON line (with newline) and, when ``text``, its alerts.log block.
         Keys in build_alert's order."""
-        parts = self.parts(rule)
+        parts = self.rules.get(rule) or self.parts(rule)
         record = ev.record
         stamp = record.get("timestamp") if record is not None else None
         own = isinstance(stamp, str)
@@ -85,8 +83,18 @@ class AlertLines:
         }
         decoder = ev.decoder
         if decoder.reported:
-            alert["decoder"] = self.decoder(decoder)
-        if data is not None:
+            known = self.decoders.get(id(decoder))
+            if known is not None and known[0] is decoder and known[1] == decoder.reported \
+                    and known[2] == decoder.parent_reported:
+                alert["decoder"] = known[3]
+            else:
+                alert["decoder"] = self.decoder(decoder)
+        fields = ev.fields
+        data = None
+        if fields:
+            # Names without a dot and no JSON arrays: alert_data would copy them as they are.
+            data = fields if ev.structured is None and "." not in "".join(fields) \
+                else alert_data(fields, ev.structured)
             alert["data"] = data
         full_log = None
         if parts.full_log:
@@ -119,3 +127,36 @@ class AlertLines:
             f"{alerttext.origin_of(ev.location, ev.agent)}",
             parts.line, data or {}, log_text, previous)
         return line, block
+
+
+def alert_data(fields: dict[str, str], structured: dict[str, list[Any]] | None = None
+               ) -> dict[str, Any]:
+    """The alert's ``data``: dotted field names nested as Wazuh nests them (``user.name``
+    under ``user``), arrays the JSON decoder kept shown as arrays. A name that cannot nest
+    (its parent is already a value, or it is one the schema types as text) stays whole."""
+    data: dict[str, Any] = {}
+    for name, value in fields.items():
+        shown: Any = structured.get(name, value) if structured else value
+        if "." not in name:
+            data.setdefault(name, shown)
+            continue
+        parts = name.split(".")
+        node = _parent_of(data, parts)
+        if node is None or parts[-1] in node:
+            data.setdefault(name, shown)
+        else:
+            node[parts[-1]] = shown
+    return data
+
+
+def _parent_of(data: dict[str, Any], parts: list[str]) -> dict[str, Any] | None:
+    """The object a dotted name's last part goes in, made as needed; None if it cannot nest."""
+    if not all(parts) or parts[0] in _SCALAR:
+        return None
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            return None
+        node = child
+    return node

@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from hidsctl.analysis import cdb
-from hidsctl.analysis.alertline import AlertLines
+from hidsctl.analysis.alertline import AlertLines, alert_data
 from hidsctl.analysis.compiled import COMPILED_RULES, CrawlerCheck
 from hidsctl.analysis.compiler import RuleCompiler
 from hidsctl.analysis.correlation import CorrelationState, Plan
 from hidsctl.analysis.events import NO_DECODER, ROOTCHECK, Event, from_record
 from hidsctl.analysis.findings import DEFAULT_FORGET, finding_of
 from hidsctl.analysis.patterns import Pattern
-from hidsctl.analysis.jsondecode import SCALAR_FIELDS as _SCALAR
 from hidsctl.analysis.rules import ListRule, Rule, RuleNode
 from hidsctl.analysis.ruleset import Ruleset
 from hidsctl.records import Record, format_timestamp
@@ -180,14 +179,8 @@ class Engine:
         when ``text``, its alerts.log block (``alerttext.format_alert``'s)."""
         state = self.state
         state.sequence += 1
-        fields = ev.fields
-        data = None
-        if fields:
-            # Names without a dot and no JSON arrays: alert_data would copy them as they are.
-            data = fields if ev.structured is None and "." not in "".join(fields) \
-                else alert_data(fields, ev.structured)
         return self.alert_lines.build(rule, ev, state.sequence, state.fired.get(rule.id, 0),
-                                      data, text)
+                                      text)
 
     def note_rootcheck(self, ev: Event) -> None:
         """As OSSEC's rootcheck decoder: the event is first-time-seen (``<if_fts />``, rule
@@ -237,36 +230,3 @@ class Engine:
         if ev.syscheck is not None:
             alert["syscheck"] = ev.syscheck
         return alert
-
-
-def alert_data(fields: dict[str, str], structured: dict[str, list[Any]] | None = None
-               ) -> dict[str, Any]:
-    """The alert's ``data``: dotted field names nested as Wazuh nests them (``user.name``
-    under ``user``), arrays the JSON decoder kept shown as arrays. A name that cannot nest
-    (its parent is already a value, or it is one the schema types as text) stays whole."""
-    data: dict[str, Any] = {}
-    for name, value in fields.items():
-        shown: Any = structured.get(name, value) if structured else value
-        if "." not in name:
-            data.setdefault(name, shown)
-            continue
-        parts = name.split(".")
-        node = _parent_of(data, parts)
-        if node is None or parts[-1] in node:
-            data.setdefault(name, shown)
-        else:
-            node[parts[-1]] = shown
-    return data
-
-
-def _parent_of(data: dict[str, Any], parts: list[str]) -> dict[str, Any] | None:
-    """The object a dotted name's last part goes in, made as needed; None if it cannot nest."""
-    if not all(parts) or parts[0] in _SCALAR:
-        return None
-    node = data
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            return None
-        node = child
-    return node
