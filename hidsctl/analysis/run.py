@@ -12,6 +12,7 @@ alerts.log file in OSSEC's text layout.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable
@@ -181,6 +182,9 @@ def analyze(settings: AnalyzeSettings, stdin: BinaryIO | None = None,
     from hidsctl.records import RecordWriter
 
     engine = new_engine(settings)
+    # The loaded ruleset lives as long as the run: the collector's full passes, which the
+    # correlation state's growth sets off, need not walk it every time.
+    gc.freeze()
     writer = RecordWriter(stdout)
     files = AlertFiles(settings.alerts_json, settings.alerts_log)
 
@@ -314,6 +318,7 @@ def _loop(engine: Engine, settings: AnalyzeSettings, reader: RecordReader,
         if reload_requested:
             reload_requested.clear()
             engine = _reloaded(engine, settings)
+            _refreeze()
         if record["type"] not in HANDLED:
             if refused(record, tally):
                 continue
@@ -382,6 +387,16 @@ def _on_sighup() -> list[bool]:
                 previous(signum, frame)
         signal.signal(signal.SIGHUP, on_hup)
     return flag
+
+
+def _refreeze() -> None:
+    """After a reload, what was frozen (analyze's ruleset, or all a forked worker got) is
+    given back to the collector, so the replaced ruleset's cycles are freed, and what
+    lives on is frozen again."""
+    if gc.get_freeze_count():
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
 
 def _reloaded(old: Engine, settings: AnalyzeSettings) -> Engine:
