@@ -46,6 +46,13 @@ class Engine:
         self.decoders = ruleset.decoders
         self.top: tuple[RuleNode, ...] = tuple(ruleset.tree.top)
         self.plan = Plan(ruleset.tree.rules())
+        # Rules whose alerts no ignore, correlation list or no_log concerns (most): alerts()
+        # has nothing to check or remember for them.
+        self._plain = frozenset(
+            rule for rule in ruleset.tree.rules()
+            if rule.level and not (rule.ignore_time or rule.check_if_ignored
+                                   or rule.ignore_fields or rule.record_keys
+                                   or "no_log" in rule.options))
         self.rootcheck_forget = rootcheck_forget
         self.state = self.new_state()
         self.crawler = CrawlerCheck(use_dns=crawler_dns)
@@ -155,9 +162,11 @@ class Engine:
         """Whether the winner alerts on ``ev`` (its level, ignores, ``no_log``); an alerting
         event is remembered for correlation. The caller then builds the alert (or, when
         it is below the level it shows, counts it: ``skip_alert``)."""
+        state = self.state
+        if rule in self._plain and not state.recent.horizon:
+            return True
         if rule.level == 0:
             return False
-        state = self.state
         if rule.ignore_time:
             since = state.ignored_at.get(rule.id)
             if since and ev.time - since < rule.ignore_time:
