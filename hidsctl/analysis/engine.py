@@ -48,13 +48,7 @@ class Engine:
         self.decoders = ruleset.decoders
         self.top: tuple[RuleNode, ...] = tuple(ruleset.tree.top)
         self.plan = Plan(ruleset.tree.rules())
-        # Rules whose alerts no ignore, correlation list or no_log concerns (most): alerts()
-        # has nothing to check or remember for them.
-        self._plain = frozenset(
-            rule for rule in ruleset.tree.rules()
-            if rule.level and not (rule.ignore_time or rule.check_if_ignored
-                                   or rule.ignore_fields or rule.record_keys
-                                   or "no_log" in rule.options))
+        self._plain = plain_rules(ruleset.tree.rules())
         self.rootcheck_forget = rootcheck_forget
         self.state = self.new_state()
         self.crawler = CrawlerCheck(use_dns=crawler_dns)
@@ -241,3 +235,12 @@ class Engine:
         if ev.syscheck is not None:
             alert["syscheck"] = ev.syscheck
         return alert
+
+
+def plain_rules(rules: list[Rule]) -> frozenset[Rule]:
+    """Rules whose alerts no ignore, correlation list or no_log concerns (most): alerts()
+    has nothing to check or remember for them."""
+    return frozenset([rule for rule in rules
+                      if rule.level and not (rule.ignore_time or rule.check_if_ignored
+                                             or rule.ignore_fields or rule.record_keys
+                                             or "no_log" in rule.options)])
