@@ -34,22 +34,36 @@ DECODED_LINES = (
 def format_alert(alert: dict[str, Any]) -> str:
     """One alert as an alerts.log block, ending with the blank line that separates alerts."""
     rule = alert.get("rule") or {}
-    lines = [
-        _header_line(alert, rule),
-        f"{_date(alert)} {origin(alert)}",
-        f"Rule: {one_line(rule.get('id', ''))} (level {rule.get('level', 0)}) -> "
-        f"'{one_line(rule.get('description') or '')}'",
-    ]
-    data = alert.get("data") or {}
+    return layout(_header_line(alert, rule), f"{_date(alert)} {origin(alert)}",
+                  rule_line(rule), alert.get("data") or {}, alert_log_text(alert),
+                  alert.get("previous_output"))
+
+
+def layout(header: str, origin_line: str, rule_text: str, data: dict[str, Any],
+           log_text: str, previous: Any) -> str:
+    """The block from its parts (analyze builds them from the event, format_alert from an
+    alert record)."""
+    lines = [header, origin_line, rule_text]
     for key, label in DECODED_LINES:
         value = data.get(key)
         if value not in (None, ""):
             lines.append(f"{label}: {one_line(value)}")
-    lines.append(alert_log_text(alert))
-    previous = alert.get("previous_output")
+    lines.append(log_text)
     if previous:
         lines.append(str(previous).rstrip("\n"))
     return "\n".join(lines) + "\n\n"
+
+
+def rule_line(rule: dict[str, Any]) -> str:
+    return (f"Rule: {one_line(rule.get('id', ''))} (level {rule.get('level', 0)}) -> "
+            f"'{one_line(rule.get('description') or '')}'")
+
+
+def header_tail(rule: dict[str, Any]) -> str:
+    """What follows ``** Alert ID:`` in the header: the mail mark and the groups."""
+    mail = " mail " if rule.get("mail") else ""
+    groups = "".join(f"{g}," for g in rule.get("groups") or ())
+    return one_line(f"{mail} - {groups}")
 
 
 def alert_log_text(alert: dict[str, Any]) -> str:
@@ -70,27 +84,28 @@ def one_line(value: Any) -> str:
 
 
 def _header_line(alert: dict[str, Any], rule: dict[str, Any]) -> str:
-    alert_id = alert.get("id") or f"{int(record_time(alert))}.0"
-    mail = " mail " if rule.get("mail") else ""
-    groups = "".join(f"{g}," for g in rule.get("groups") or ())
-    return one_line(f"** Alert {alert_id}:{mail} - {groups}")
+    alert_id = one_line(alert.get("id") or f"{int(record_time(alert))}.0")
+    return f"** Alert {alert_id}:{header_tail(rule)}"
 
 
 def _date(alert: dict[str, Any]) -> str:
-    return _date_of_second(int(record_time(alert)))
+    return date_of_second(int(record_time(alert)))
 
 
 @functools.lru_cache(maxsize=256)
-def _date_of_second(second: int) -> str:
+def date_of_second(second: int) -> str:
     return time.strftime("%Y %b %d %H:%M:%S", time.gmtime(second))
 
 
 def origin(alert: dict[str, Any]) -> str:
     """``host->location`` for the local host, ``(name) ip->location`` for an agent."""
-    location = one_line(alert.get("location") or "")
+    return origin_of(alert.get("location"), alert.get("agent") or {})
+
+
+def origin_of(location: Any, agent: dict[str, Any]) -> str:
+    location = one_line(location or "")
     if location.startswith("(") and "->" in location:
         return location  # already an OSSEC origin, as agentless locations are
-    agent = alert.get("agent") or {}
     name = one_line(agent.get("name") or "")
     if agent.get("id", "000") in ("000", None):
         return f"{name}->{location}"

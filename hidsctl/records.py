@@ -453,6 +453,14 @@ class RecordWriter:
         if self.line_buffered or self.pending_bytes >= READ_CHUNK:
             self.flush()
 
+    def write_line(self, line: bytes) -> None:
+        """An already serialised record that ends with its newline."""
+        self.pending.append(line)
+        self.pending_bytes += len(line)
+        self.written += 1
+        if self.line_buffered or self.pending_bytes >= READ_CHUNK:
+            self.flush()
+
     def flush(self) -> None:
         if not self.pending:
             return

@@ -52,6 +52,8 @@ TABLE_LIMIT = 100000   # first-time-seen keys, diff baselines, ignore entries
 LEVELS = 17            # marks per list: one per rule level 0..16
 
 Key = tuple[Any, ...]
+# A rule's search: list name, same_* fields, whether it reads all events, key function.
+Search = tuple[str, tuple[str, ...], bool, "Callable[[Event], Key | None] | None"]
 Entry = tuple[int, "Seen"]  # (position in its list, event)
 
 
@@ -132,25 +134,53 @@ def _seen_key(seen: Seen, names: tuple[str, ...]) -> Key | None:
 _KEY_GETTERS: dict[tuple[str, ...], Callable[[Event], Key | None]] = {}
 
 
+def key_getter(names: tuple[str, ...]) -> Callable[[Event], Key | None]:
+    """same_key's function for those fields."""
+    getter = _KEY_GETTERS.get(names)
+    if getter is None:
+        getter = _KEY_GETTERS[names] = _key_getter(names)
+    return getter
+
+
+def _field_reads(names: Iterable[str], attributes: tuple[str, ...]) -> list[str]:
+    """Each field as an expression on ``ev`` and ``f`` (its fields): ``attributes`` are
+    read from the event itself."""
+    parts = []
+    for name in names:
+        if name == "agent":
+            parts.append("ev.agent.get('id')")
+        elif name in attributes:
+            parts.append(f"ev.{name}")
+        else:
+            parts.append(f"f.get({name!r})")
+    return parts
+
+
 def _key_getter(names: tuple[str, ...]) -> Callable[[Event], Key | None]:
     """A function reading those fields of an event as one tuple: generated, since it runs
     for every event a correlating rule records or searches."""
     from hidsctl.analysis.compiler import run_generated
 
-    parts = []
-    for name in names:
-        if name == "agent":
-            parts.append("ev.agent.get('id')")
-        elif name in ("hostname", "location"):
-            parts.append(f"ev.{name}")
-        else:
-            parts.append(f"f.get({name!r})")
-    source = (f"def key(ev):\n    f = ev.fields\n    k = ({', '.join(parts)},)\n"
+    source = (f"def key(ev):\n    f = ev.fields\n    k = ({', '.join(_field_reads(names, ('hostname', 'location')))},)\n"
               "    return None if None in k else k\n")
     namespace: dict[str, Any] = {}
     run_generated(source, f"<same_* key {','.join(names)}>", namespace)
     key: Callable[[Event], Key | None] = namespace["key"]
     return key
+
+
+def _values_getter(names: tuple[str, ...]) -> Callable[[Event], dict[str, str | None]]:
+    """A function making Seen.values (those fields by name) of an event: generated, as it
+    runs for every event recorded."""
+    from hidsctl.analysis.compiler import run_generated
+
+    reads = _field_reads(names, ("location", "hostname", "program_name"))  # as Event.field
+    items = ", ".join(f"{name!r}: {read}" for name, read in zip(names, reads))
+    source = f"def values(ev):\n    f = ev.fields\n    return {{{items}}}\n"
+    namespace: dict[str, Any] = {}
+    run_generated(source, f"<kept values {','.join(names)}>", namespace)
+    values: Callable[[Event], dict[str, str | None]] = namespace["values"]
+    return values
 
 
 class Plan:
@@ -179,6 +209,20 @@ class Plan:
             if rule.different_url:
                 kept.add("url")
         self.kept = tuple(sorted(kept))
+        self.values_of = _values_getter(self.kept)
+        self.searches: dict[Rule, Search] = {}
+
+    def search_of(self, rule: Rule) -> Search:
+        """What a rule's search reads: its list's name, its ``same_*`` fields, whether it
+        reads all events, and the function giving an event's values of those fields."""
+        how = self.searches.get(rule)
+        if how is None:
+            same = tuple(rule.same)
+            how = (rule.search_key or RECENT, same, rule.search_key == RECENT,
+                   key_getter(same) if same else None)
+            if rule.finished:
+                self.searches[rule] = how
+        return how
 
 
 class CorrelationState:
@@ -226,10 +270,10 @@ class CorrelationState:
             return
         plan = self.plan
         seen = Seen(ev.time, ev.matched, ev.full_log, ev.decoder.type,
-                    ev.log if plan.keep_log else None,
-                    {name: ev.field(name) for name in plan.kept})
+                    ev.log if plan.keep_log else None, plan.values_of(ev))
+        lists = self.lists
         for name in targets:
-            self._append(self.lists[name], ev, seen)
+            self._append(lists[name], ev, seen)
         if recent:
             self._append(self.recent, ev, seen)
 
@@ -244,7 +288,7 @@ class CorrelationState:
         while events and events[0][1].time < cutoff:
             events.popleft()
         for names, index in target.indexes.items():
-            key = same_key(ev, names)
+            key = (_KEY_GETTERS.get(names) or key_getter(names))(ev)
             if key is None:
                 continue
             bucket = index.get(key)
@@ -262,15 +306,14 @@ class CorrelationState:
 
     def search(self, rule: Rule, ev: Event) -> list[str] | None:
         """The earlier events' logs when the rule's correlation holds, else None."""
-        target = self.lists[rule.search_key or RECENT]
+        name, same, every, key_of = self.plan.search_of(rule)
+        target = self.lists[name]
         if not target.events:
             return None
         level = rule.level
-        same = tuple(rule.same)
-        every = rule.search_key == RECENT
         walk: deque[Entry] | list[Entry]
+        key = key_of(ev) if key_of is not None else None
         if same and not every:
-            key = same_key(ev, same)
             if key is None:
                 return None
             bucket = target.indexes[same].get(key)
@@ -297,7 +340,7 @@ class CorrelationState:
                     continue
                 if regex is not None and (prev.log is None or regex.search(prev.log) is None):
                     continue
-            if same and _seen_key(prev, same) != same_key(ev, same):
+            if same and _seen_key(prev, same) != key:
                 continue
             if different_url:
                 a, b = prev.values.get("url"), ev.fields.get("url")

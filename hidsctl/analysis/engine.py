@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from hidsctl.analysis import cdb
+from hidsctl.analysis.alertline import AlertLines, alert_data
 from hidsctl.analysis.compiled import COMPILED_RULES, CrawlerCheck
 from hidsctl.analysis.compiler import RuleCompiler
 from hidsctl.analysis.correlation import CorrelationState, Plan
 from hidsctl.analysis.events import NO_DECODER, ROOTCHECK, Event, from_record
 from hidsctl.analysis.findings import DEFAULT_FORGET, finding_of
 from hidsctl.analysis.patterns import Pattern
-from hidsctl.analysis.jsondecode import SCALAR_FIELDS as _SCALAR
 from hidsctl.analysis.rules import ListRule, Rule, RuleNode
 from hidsctl.analysis.ruleset import Ruleset
 from hidsctl.gcpause import paused
@@ -52,10 +52,12 @@ class Engine:
         self.decoders = ruleset.decoders
         self.top: tuple[RuleNode, ...] = tuple(ruleset.tree.top)
         self.plan = Plan(ruleset.tree.rules())
+        self._plain = plain_rules(ruleset.tree.rules())
         self.rootcheck_forget = rootcheck_forget
         self.state = self.new_state()
         self.crawler = CrawlerCheck(use_dns=crawler_dns)
         self.manager = {"name": manager or socket.gethostname()}
+        self.alert_lines = AlertLines(self.manager)
         compiler = RuleCompiler(self)
         self._entries = compiler.compile(self.top)
         self._lines, self._names, self._patterns = compiler.lines, compiler.ns, compiler.patterns
@@ -129,30 +131,65 @@ class Engine:
 
     def process(self, ev: Event) -> Outcome:
         """Decode (for log events), match, apply ignores and correlation; build the alert."""
-        if ev.decoder is NO_DECODER:
-            self.decoders.decode(ev)
-        elif ev.decoder is ROOTCHECK:
-            self.note_rootcheck(ev)
-        rule = self.match(ev)
+        rule = self.winner(ev)
         if rule is None:
             return Outcome(ev)
+        outcome = Outcome(ev, rule, firedtimes=self.state.fired[rule.id])
+        if self.alerts(rule, ev):
+            outcome.alert = self.build_alert(rule, ev, outcome.firedtimes)
+        return outcome
+
+    def winner(self, ev: Event) -> Rule | None:
+        """Decode (for log events) and match: the winning rule, its count taken. (match()
+        inline: this runs for every event.)"""
+        decoder = ev.decoder
+        if decoder is NO_DECODER:
+            self.decoders.decode(ev)
+            decoder = ev.decoder
+        elif decoder is ROOTCHECK:
+            self.note_rootcheck(ev)
+        entry = self._entries.get(decoder.type)
+        if entry is None:
+            return None
+        rule: Rule | None = entry(ev, ev.log, ev.lower, ev.fields, decoder.reported,
+                                  ev.program_name)
+        if rule is not None:
+            fired = self.state.fired
+            fired[rule.id] = fired.get(rule.id, 0) + 1
+        return rule
+
+    def alerts(self, rule: Rule, ev: Event) -> bool:
+        """Whether the winner alerts on ``ev`` (its level, ignores, ``no_log``); an alerting
+        event is remembered for correlation. The caller then builds the alert (or, when
+        it is below the level it shows, counts it: ``skip_alert``)."""
         state = self.state
-        outcome = Outcome(ev, rule, firedtimes=state.fired[rule.id])
+        if rule in self._plain and not state.recent.horizon:
+            return True
         if rule.level == 0:
-            return outcome
+            return False
         if rule.ignore_time:
             since = state.ignored_at.get(rule.id)
             if since and ev.time - since < rule.ignore_time:
-                return outcome
+                return False
             state.ignored_at[rule.id] = ev.time
-        if rule.check_if_ignored and self.state.is_ignored(rule, ev):
-            return outcome
+        if rule.check_if_ignored and state.is_ignored(rule, ev):
+            return False
         if rule.ignore_fields:
-            self.state.add_ignore(rule, ev)
-        self.state.record(rule, ev)
-        if "no_log" not in rule.options:
-            outcome.alert = self.build_alert(rule, ev, outcome.firedtimes)
-        return outcome
+            state.add_ignore(rule, ev)
+        state.record(rule, ev)
+        return "no_log" not in rule.options
+
+    def skip_alert(self) -> None:
+        """An alert not built still takes its number, as build_alert would."""
+        self.state.sequence += 1
+
+    def alert_line(self, rule: Rule, ev: Event, text: bool = False) -> tuple[bytes, str | None]:
+        """The alert build_alert makes, as its JSON line (``records.dumps``'s bytes) and,
+        when ``text``, its alerts.log block (``alerttext.format_alert``'s)."""
+        state = self.state
+        state.sequence += 1
+        return self.alert_lines.build(rule, ev, state.sequence, state.fired.get(rule.id, 0),
+                                      text)
 
     def note_rootcheck(self, ev: Event) -> None:
         """As OSSEC's rootcheck decoder: the event is first-time-seen (``<if_fts />``, rule
@@ -204,34 +241,10 @@ class Engine:
         return alert
 
 
-def alert_data(fields: dict[str, str], structured: dict[str, list[Any]] | None = None
-               ) -> dict[str, Any]:
-    """The alert's ``data``: dotted field names nested as Wazuh nests them (``user.name``
-    under ``user``), arrays the JSON decoder kept shown as arrays. A name that cannot nest
-    (its parent is already a value, or it is one the schema types as text) stays whole."""
-    data: dict[str, Any] = {}
-    for name, value in fields.items():
-        shown: Any = structured.get(name, value) if structured else value
-        if "." not in name:
-            data.setdefault(name, shown)
-            continue
-        parts = name.split(".")
-        node = _parent_of(data, parts)
-        if node is None or parts[-1] in node:
-            data.setdefault(name, shown)
-        else:
-            node[parts[-1]] = shown
-    return data
-
-
-def _parent_of(data: dict[str, Any], parts: list[str]) -> dict[str, Any] | None:
-    """The object a dotted name's last part goes in, made as needed; None if it cannot nest."""
-    if not all(parts) or parts[0] in _SCALAR:
-        return None
-    node = data
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            return None
-        node = child
-    return node
+def plain_rules(rules: list[Rule]) -> frozenset[Rule]:
+    """Rules whose alerts no ignore, correlation list or no_log concerns (most): alerts()
+    has nothing to check or remember for them."""
+    return frozenset([rule for rule in rules
+                      if rule.level and not (rule.ignore_time or rule.check_if_ignored
+                                             or rule.ignore_fields or rule.record_keys
+                                             or "no_log" in rule.options)])

@@ -12,6 +12,7 @@ alerts.log file in OSSEC's text layout.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable
@@ -24,7 +25,7 @@ from hidsctl.records import Record, RecordReader
 
 if TYPE_CHECKING:
     from hidsctl.analysis.budget import Guard
-    from hidsctl.analysis.engine import Engine, Outcome
+    from hidsctl.analysis.engine import Engine
     from hidsctl.analysis.findings import Findings
     from hidsctl.analysis.ruleset import Ruleset, RulesetSources
     from hidsctl.analysis.statefile import StateFile
@@ -99,7 +100,8 @@ def _compile_for_cache(loaded: Ruleset) -> None:
 
 
 class AlertFiles:
-    """The optional alerts.json and alerts.log outputs, appended to."""
+    """The optional alerts.json and alerts.log outputs, appended to. What is written is
+    kept until ``flush`` (or until it is a read's worth), then written in one go."""
 
     def __init__(self, json_path: Path | None, log_path: Path | None):
         self.json = self.log = None
@@ -107,29 +109,51 @@ class AlertFiles:
             if json_path is not None:
                 self.json = open(json_path, "ab")
             if log_path is not None:
-                self.log = open(log_path, "a", encoding="utf-8")
+                self.log = open(log_path, "ab")
         except OSError as exc:
             raise HidsError(f"cannot open alert file {exc.filename}: {exc.strerror}") from None
+        self.pending_json: list[bytes] = []
+        self.pending_log: list[bytes] = []
+        self.pending_bytes = 0
         if self.log is not None:
             from hidsctl.alerttext import format_alert
             self.format = format_alert
 
     def write(self, alert: dict[str, Any], line: bytes) -> None:
+        self.write_parts(line, self.format(alert) if self.log is not None else None)
+
+    def write_parts(self, line: bytes, text: str | None) -> None:
+        """An alert's JSON line (with newline) and alerts.log block (when there is a log)."""
         if self.json is not None:
-            self.json.write(line)
-        if self.log is not None:
-            self.log.write(self.format(alert))
+            self.pending_json.append(line)
+            self.pending_bytes += len(line)
+        if self.log is not None and text is not None:
+            data = text.encode("utf-8")
+            self.pending_log.append(data)
+            self.pending_bytes += len(data)
+        if self.pending_bytes >= _FILE_CHUNK:
+            self.flush()
 
     def flush(self) -> None:
-        for handle in (self.json, self.log):
+        self.pending_bytes = 0
+        for handle, pending in ((self.json, self.pending_json), (self.log, self.pending_log)):
             if handle is not None:
+                if pending:
+                    data = b"".join(pending)
+                    pending.clear()
+                    handle.write(data)
                 handle.flush()
 
     def close(self) -> None:
-        for handle in (self.json, self.log):
-            if handle is not None:
-                handle.close()
+        try:
+            self.flush()
+        finally:
+            for handle in (self.json, self.log):
+                if handle is not None:
+                    handle.close()
 
+
+_FILE_CHUNK = 1 << 16  # bytes of alerts held before they are written
 
 PLAIN_TEXT_HINT = ("hidsctl analyze: hint: analyze reads JSON records; for plain log lines use "
                    "`hidsctl collect FILE | hidsctl analyze` or `hidsctl logtest`")
@@ -161,6 +185,9 @@ def analyze(settings: AnalyzeSettings, stdin: BinaryIO | None = None,
     from hidsctl.records import RecordWriter
 
     engine = new_engine(settings)
+    # The loaded ruleset lives as long as the run: the collector's full passes, which the
+    # correlation state's growth sets off, need not walk it every time.
+    gc.freeze()
     writer = RecordWriter(stdout)
     files = AlertFiles(settings.alerts_json, settings.alerts_log)
 
@@ -307,7 +334,7 @@ def _loop(cell: list[Engine], settings: AnalyzeSettings, reader: RecordReader,
     from hidsctl.analysis.budget import OverBudget, culprit, notice
     from hidsctl.deadletter import NOT_THE_RECORDS_FAULT, DeadLetters
     from hidsctl.analysis.events import from_record
-    from hidsctl.records import CHECKPOINT, dumps
+    from hidsctl.records import CHECKPOINT
 
     if dead_letters is None:
         dead_letters = DeadLetters(None, "analyze")
@@ -316,13 +343,10 @@ def _loop(cell: list[Engine], settings: AnalyzeSettings, reader: RecordReader,
     # A reader may hand over events it decoded elsewhere (pipeline.py).
     event_of = getattr(reader, "event", None) or from_record
 
-    def process(record: Record) -> Outcome | None:
-        ev = event_of(record)
-        return engine.process(ev) if ev is not None else None
-
-    write_raw = writer.write_raw
+    write_line = writer.write_line
     wants_files = files is not None and (files.json is not None or files.log is not None)
-    write_files = files.write if files is not None and wants_files else None
+    write_files = files.write_parts if files is not None and wants_files else None
+    text = files is not None and files.log is not None
     reload_requested = _on_sighup()
     tally = refusals(writer.write)
     number = 0
@@ -332,6 +356,7 @@ def _loop(cell: list[Engine], settings: AnalyzeSettings, reader: RecordReader,
         if reload_requested:
             reload_requested.clear()
             engine = cell[0] = _reloaded(engine, settings)
+            _refreeze()
         if restoring and saved is not None and not (
                 record["type"] == CHECKPOINT and saved.note_resume(record)):
             saved.restore(engine)  # the state of where the input resumes
@@ -354,14 +379,19 @@ def _loop(cell: list[Engine], settings: AnalyzeSettings, reader: RecordReader,
             saved.record()
         guard.event = number
         try:
-            outcome = process(record)
+            ev = event_of(record)
+            rule = engine.winner(ev) if ev is not None else None
+            alerts = rule is not None and ev is not None and engine.alerts(rule, ev)
             guard.event = 0
-            alert = outcome.alert if outcome is not None else None
-            if alert is not None and alert["rule"]["level"] >= min_level:
-                line = dumps(alert)
-                write_raw(line[:-1])
-                if write_files is not None:
-                    write_files(alert, line)
+            if rule is None or ev is None or not alerts:
+                continue
+            if rule.level < min_level:
+                engine.skip_alert()
+                continue
+            line, block = engine.alert_line(rule, ev, text)
+            write_line(line)
+            if write_files is not None:
+                write_files(line, block)
         except OverBudget as over:
             guard.event = 0
             report = notice(record, culprit(over, engine), settings.event_budget)
@@ -405,6 +435,16 @@ def _on_sighup() -> list[bool]:
                 previous(signum, frame)
         signal.signal(signal.SIGHUP, on_hup)
     return flag
+
+
+def _refreeze() -> None:
+    """After a reload, what was frozen (analyze's ruleset, or all a forked worker got) is
+    given back to the collector, so the replaced ruleset's cycles are freed, and what
+    lives on is frozen again."""
+    if gc.get_freeze_count():
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
 
 def _reloaded(old: Engine, settings: AnalyzeSettings) -> Engine:
