@@ -54,33 +54,19 @@ class Baseline:
 
     def under(self, root: bytes) -> Iterator[tuple[bytes, tuple]]:
         """Rows (tuples of COLUMNS) at ``root`` itself and below it."""
-        prefix = root.rstrip(b"/") + b"/"
-        if root == b"/":
-            rows = self.conn.execute(_SELECT)
-        else:
-            # b"0" follows b"/": the range holds exactly the paths that start with prefix.
-            rows = self.conn.execute(f"{_SELECT} WHERE path = ? OR (path > ? AND path < ?)",
-                                     (root, prefix, prefix[:-1] + b"0"))
-        for row in rows:
+        for row in _range(self.conn, _SELECT, root):
             yield row[0], row[1:]
 
     def stamps(self, root: bytes) -> dict[bytes, tuple]:
         """path -> (path, size, mtime_ns, ctime_ns, inode, dev, target, hash bits) for the
         entries at and below ``root``: all ``--fast`` needs to see that nothing moved, at
         about half the cost of whole rows."""
-        return {row[0]: row for row in self._range(_STAMPS, root)}
+        return {row[0]: row for row in _range(self.conn, _STAMPS, root)}
 
     def row(self, path: bytes) -> tuple | None:
         """One entry's row (a tuple of COLUMNS), or None."""
         row = self.conn.execute(f"{_SELECT} WHERE path = ?", (path,)).fetchone()
         return tuple(row[1:]) if row else None
-
-    def _range(self, select: str, root: bytes):
-        prefix = root.rstrip(b"/") + b"/"
-        if root == b"/":
-            return self.conn.execute(select)
-        return self.conn.execute(f"{select} WHERE path = ? OR (path > ? AND path < ?)",
-                                 (root, prefix, prefix[:-1] + b"0"))
 
     def get(self, path: bytes) -> Entry | None:
         row = self.conn.execute(f"{_SELECT} WHERE path = ?", (path,)).fetchone()
@@ -117,6 +103,16 @@ class Baseline:
             else:
                 self.conn.execute("DELETE FROM files WHERE path = ? OR (path > ? AND path < ?)",
                                   (root, prefix, prefix[:-1] + b"0"))
+
+
+def _range(conn: sqlite3.Connection, select: str, root: bytes) -> sqlite3.Cursor:
+    """``select`` of the entries at ``root`` and below it."""
+    prefix = root.rstrip(b"/") + b"/"
+    if root == b"/":
+        return conn.execute(select)
+    # b"0" follows b"/": the range holds exactly the paths that start with prefix.
+    return conn.execute(f"{select} WHERE path = ? OR (path > ? AND path < ?)",
+                        (root, prefix, prefix[:-1] + b"0"))
 
 
 def _entry(row: sqlite3.Row | tuple) -> Entry:

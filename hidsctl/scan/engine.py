@@ -23,7 +23,7 @@ from hidsctl.scan import attributes, pathtext
 from hidsctl.scan.attributes import Entry, Unreadable
 from hidsctl.scan.baseline import Baseline
 from hidsctl.scan.diffs import DiffStore
-from hidsctl.scan.walk import Root, WalkStats, walk
+from hidsctl.scan.walk import Root, WalkStats, walk, walk_dirs
 
 BATCH = 64          # files per task handed to a worker
 IN_FLIGHT = 8       # tasks queued per worker before the walk waits
@@ -142,11 +142,11 @@ class Scanner:
             run.old = old
             for root in roots:
                 skip = self.skip | (prune - {root.path})
-                files = walk(root, skip, stats, self.unreadable, prefetch=not fast)
                 if fast:
-                    run.walk_fast(root, files)
+                    run.walk_fast(root, walk_dirs(root, skip, stats, self.unreadable,
+                                                  prefetch=False))
                 else:
-                    run.walk_root(root, files)
+                    run.walk_root(root, walk(root, skip, stats, self.unreadable))
             run.drain(0)
         finally:
             shown.stop()
@@ -212,7 +212,7 @@ class _Run:
         if batch:
             self.submit(batch, root, names, follow)
 
-    def walk_fast(self, root: Root, files) -> None:
+    def walk_fast(self, root: Root, directories) -> None:
         """``--fast``: a file whose stamp (size, mtime, ctime, inode, device, link target)
         is unchanged and whose wanted hashes are held (a symlink has none) is done with
         its stat. Its stamp
@@ -224,18 +224,20 @@ class _Run:
         rows: dict[bytes, tuple] = {}
 
         def moved():
-            for path, st, target in files:
-                s = pop(path, None)
-                if s is not None and s[2] == st.st_mtime_ns and s[3] == st.st_ctime_ns \
-                        and s[1] == st.st_size and s[4] == st.st_ino and s[5] == st.st_dev \
-                        and s[6] == target and (s[7] & want == want or target is not None):
-                    if advance is not None:
-                        advance(st.st_size)
-                    continue
-                full = row(path) if s is not None else None
-                if full is not None:
-                    rows[path] = full
-                yield path, st, target
+            for files in directories:  # a list per directory: no generator step per file
+                for path, st, target in files:
+                    s = pop(path, None)
+                    if s is not None and s[2] == st.st_mtime_ns and s[3] == st.st_ctime_ns \
+                            and s[1] == st.st_size and s[4] == st.st_ino \
+                            and s[5] == st.st_dev and s[6] == target \
+                            and (s[7] & want == want or target is not None):
+                        if advance is not None:
+                            advance(st.st_size)
+                        continue
+                    full = row(path) if s is not None else None
+                    if full is not None:
+                        rows[path] = full
+                    yield path, st, target
 
         self.walk_root(root, moved(), rows)
 
