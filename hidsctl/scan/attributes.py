@@ -14,6 +14,7 @@ import operator
 import os
 import pwd
 import stat
+import struct
 from functools import lru_cache
 from typing import Any
 
@@ -63,13 +64,30 @@ I_SIZE, I_MODE, I_UID, I_GID = _I["size"], _I["mode"], _I["uid"], _I["gid"]
 I_MTIME, I_CTIME, I_INODE, I_DEV = _I["mtime_ns"], _I["ctime_ns"], _I["inode"], _I["dev"]
 I_TARGET = _I["target"]
 HASH_INDEX = {name: _I[name] for name in HASH_NAMES}
-# A baseline stamp (Baseline.stamps): path, size, mtime_ns, ctime_ns, inode, dev, target,
-# and one bit per hash held (HASH_BIT).
 HASH_BIT = {"sha256": 1, "sha1": 2, "md5": 4}
+# A stamp: what ``--fast`` compares with a file's lstat to see that nothing moved, as bytes
+# (size, mtime_ns, ctime_ns, inode, dev, one bit per hash held; a symlink's target after
+# "@"). The baseline keeps each entry's stamp beside it, so a re-scan loads two columns
+# per file, and compares its stat with one call to STAMP.pack.
+STAMP = struct.Struct("<qqqQQB")
 
 
 def hash_bits(names) -> int:
     return sum(HASH_BIT[name] for name in names)
+
+
+def stamp(size: int, mtime_ns: int, ctime_ns: int, inode: int, dev: int, bits: int,
+          target: str | None) -> bytes:
+    packed = STAMP.pack(size, mtime_ns, ctime_ns, inode, dev, bits)
+    return packed if target is None else packed + b"@" + target.encode("utf-8", "surrogatepass")
+
+
+def stamp_of(entry: Entry) -> bytes:
+    """The stamp of a baseline entry (a symlink holds no hashes)."""
+    target = entry.get("target")
+    bits = 0 if target is not None else hash_bits(n for n in HASH_NAMES if entry.get(n))
+    return stamp(entry["size"], entry["mtime_ns"], entry["ctime_ns"], entry["inode"],
+                 entry["dev"], bits, target)
 
 
 def entry_of(row: Row) -> Entry:

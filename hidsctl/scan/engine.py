@@ -133,7 +133,7 @@ class Scanner:
         if paused:
             gc.disable()
         try:
-            old: dict[bytes, tuple] = {}
+            old: dict[bytes, Any] = {}  # rows; stamps under --fast
             if not init:
                 for root in roots:
                     # --fast holds stamps (what a stat can confirm), whole rows on demand.
@@ -174,7 +174,7 @@ class _Run:
         self.scanner = scanner
         self.fast = fast
         self.report = report
-        self.old: dict[bytes, tuple] = {}
+        self.old: dict[bytes, Any] = {}  # rows; stamps under --fast
         self.seen: set[bytes] = set()
         self.upserts: list[tuple[bytes, Entry]] = []
         self.pending: deque[Future] = deque()
@@ -213,12 +213,12 @@ class _Run:
             self.submit(batch, root, names, follow)
 
     def walk_fast(self, root: Root, directories) -> None:
-        """``--fast``: a file whose stamp (size, mtime, ctime, inode, device, link target)
-        is unchanged and whose wanted hashes are held (a symlink has none) is done with
-        its stat. Its stamp
-        leaves ``old``, so what remains there at the end was not seen: deleted. The files
-        that moved stream on to walk_root with their whole rows, read one by one."""
+        """``--fast``: a file whose stamp (size, mtime, ctime, inode, device, the hashes
+        wanted, a symlink's target) is unchanged is done with its stat. Its stamp leaves
+        ``old``, so what remains there at the end was not seen: deleted. The files that
+        moved stream on to walk_root with their whole rows, read one by one."""
         want = attributes.hash_bits(root.options.hashes())
+        pack, stamp = attributes.STAMP.pack, attributes.stamp
         pop, row = self.old.pop, self.scanner.baseline.row
         advance = self.progress.advance if self.progress.bar is not None else None
         rows: dict[bytes, tuple] = {}
@@ -227,10 +227,10 @@ class _Run:
             for files in directories:  # a list per directory: no generator step per file
                 for path, st, target in files:
                     s = pop(path, None)
-                    if s is not None and s[2] == st.st_mtime_ns and s[3] == st.st_ctime_ns \
-                            and s[1] == st.st_size and s[4] == st.st_ino \
-                            and s[5] == st.st_dev and s[6] == target \
-                            and (s[7] & want == want or target is not None):
+                    if s == (pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                                  st.st_dev, want) if target is None else
+                             stamp(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                                   st.st_dev, 0, target)):
                         if advance is not None:
                             advance(st.st_size)
                         continue
