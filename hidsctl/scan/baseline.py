@@ -22,11 +22,15 @@ _SELECT = f"SELECT path, {', '.join(COLUMNS)} FROM files"
 
 
 def _add_stamps(conn: sqlite3.Connection) -> None:
-    """Each entry's stamp (attributes.stamp), in a column of its own."""
+    """Each entry's stamp (attributes.stamp), in a column of its own; the rows are read a
+    slice at a time, so a baseline of any size is never held whole."""
     conn.execute("ALTER TABLE files ADD COLUMN stamp BLOB")
-    rows = conn.execute(_SELECT).fetchall()
-    conn.executemany("UPDATE files SET stamp = ? WHERE path = ?",
-                     ((stamp_of(dict(zip(COLUMNS, row[1:]))), row[0]) for row in rows))
+    last = b""
+    while rows := conn.execute(f"{_SELECT} WHERE path > ? ORDER BY path LIMIT 10000",
+                               (last,)).fetchall():
+        conn.executemany("UPDATE files SET stamp = ? WHERE path = ?",
+                         ((stamp_of(dict(zip(COLUMNS, row[1:]))), row[0]) for row in rows))
+        last = rows[-1][0]
 
 
 MIGRATIONS: list[state.Migration] = [

@@ -120,8 +120,9 @@ def walk_dirs(root: Root, skip: frozenset[bytes], stats: WalkStats,
         if files:
             yield files
         return
-    # Directories are listed (readdir + lstat of each entry) ahead of time on a few threads,
-    # so the kernel's work overlaps the comparisons done here; the order stays depth-first.
+    # With prefetch, directories are listed (readdir + lstat of each entry) ahead of time on
+    # a few threads, so the kernel's work overlaps the comparisons done here; the order
+    # stays depth-first.
     reader = _Reader(root, skip, stats, warn, top, _lister() if prefetch else None)
     stack: list[tuple[bytes, int, Future | None]] = [
         (root.path, root.depth_offset, reader.submit(root.path))]
