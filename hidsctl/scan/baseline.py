@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from hidsctl import state
-from hidsctl.scan.attributes import COLUMNS, Entry, stamp_of
+from hidsctl.scan.attributes import COLUMNS, Entry, row_of, stamp_of
 
 DB_NAME = "syscheck.db"
 LOCK_NAME = "syscheck.lock"
@@ -101,8 +101,7 @@ class Baseline:
             self._clear_under(clear)
             self.conn.executemany("INSERT OR IGNORE INTO roots VALUES (?, ?)",
                                   ((root, when) for root in roots))
-            self.conn.executemany(_UPSERT, ((path, *(entry.get(c) for c in COLUMNS),
-                                             stamp_of(entry), when)
+            self.conn.executemany(_UPSERT, ((path, *row_of(entry), stamp_of(entry), when)
                                             for path, entry in upserts))
             self.conn.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in deletions))
 
