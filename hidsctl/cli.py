@@ -9,14 +9,20 @@ How a command is registered (one way, in every module of hidsctl.commands):
   ``typer.Typer`` group, adds its functions with ``group.command("name")(function)`` and
   mounts it with ``app.add_typer(group, name="name")``;
 - an option more than one command takes is an ``Annotated`` alias in hidsctl/options.py,
-  never imported from another command's module;
+  never imported from another command's module; the options every output stage (mail,
+  forward, respond) shares come as groups, one parameter each (``alerts: AlertFilter``,
+  ``stage: StageOptions``), and such a command is registered as
+  ``app.command("name")(option_groups(function))``;
 - every option a command takes is read by it: an option that would do nothing in some
   combination is refused there with a usage error, not ignored.
 
 tests/test_cli.py holds every command module to these rules.
 
 A command parses options and calls hidsctl's core, importing the core inside the function
-so that ``hidsctl --help`` stays fast. The core's entry point, the stage loop that a command
+so that ``hidsctl --help`` stays fast. A command line naming one command with only its own
+plain options is read by hidsctl/directcall.py from these same declarations and the
+function called directly: typer's parser (pydantic, imported and set up for every option)
+was a third of a one-shot ``logtest``'s or ``analyze``'s start-up. The core's entry point, the stage loop that a command
 runs, is the module ``run.py`` of its package (hidsctl/collect/run.py, scan/run.py,
 analysis/run.py, respond/run.py, agentless/run.py, and outputs/run.py, the loop every output
 shares); where a package serves more than one command, the others' are ``run_<command>.py``
@@ -91,4 +97,13 @@ def _invoked() -> str | None:
 
 
 def main() -> None:
-    build_app(_invoked())(prog_name="hidsctl")
+    only = _invoked()
+    app = build_app(only)
+    if only is not None:
+        from hidsctl import directcall
+
+        found = directcall.command(app, sys.argv[1:])
+        kwargs = None if found is None else directcall.read(*found)
+        if kwargs is not None:
+            directcall.call(found[0], kwargs)  # type: ignore[index]
+    app(prog_name="hidsctl")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -146,3 +147,15 @@ def _toml_type(value: Any) -> str:
     if isinstance(value, dict):
         return "a table"
     return type(value).__name__
+
+
+def parse_interval(text: str) -> float:
+    """Seconds in an interval such as ``12h``, ``30m``, ``45s``, ``1d`` or ``3600``."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text or "")
+    if not match:
+        raise ConfigError(f"bad interval {text!r} (use 30s, 10m, 12h, 1d)")
+    scale = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+    seconds = float(match.group(1)) * scale
+    if seconds <= 0:
+        raise ConfigError(f"interval {text!r} must be positive")
+    return seconds

@@ -1,12 +1,16 @@
 """Options that more than one command takes, defined here and only here so a flag means
-the same everywhere, and the wrapper that turns hidsctl's errors into one stderr line and
-an exit code. An option only one command takes stays in that command's module."""
+the same everywhere (those of the output stages as groups, see option_groups), and the
+wrapper that turns hidsctl's errors into one stderr line and an exit code. An option only
+one command takes stays in that command's module."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import inspect
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Callable, Optional, get_type_hints
 
 import typer
 
@@ -70,7 +74,7 @@ def ruleset_values(ossec_conf, rules, decoders, crawler_dns, no_default_rules=Fa
             "no_default_rules": True if no_default_rules else None}
 
 
-# --- the alert filters and retries of the outputs: mail and forward -----------------------
+# --- the output stages: mail, forward and respond ------------------------------------------
 
 LevelOption = Annotated[Optional[int], typer.Option(
     "--level", help="Minimum rule level (default: 7 for mail, 0 for forward).", show_default=False)]
@@ -88,6 +92,62 @@ FromOption = Annotated[Optional[str], typer.Option(
 BusGroupOption = Annotated[Optional[str], typer.Option(
     "--bus-group", help="With --from: the durable consumer's name; members of one group "
     "share the alerts.", show_default=False)]
+
+
+# An output stage takes these groups as one parameter each (``alerts: AlertFilter =
+# ALL_ALERTS``, ``stage: StageOptions = STAGE_DEFAULTS``); option_groups() spreads each into
+# its options on the command line, so every stage spells and documents them alike.
+@dataclass(frozen=True)
+class AlertFilter:
+    """Which alerts the stage acts on: --level, --rule-id, --group."""
+
+    level: LevelOption = None
+    rule_id: RuleIdOption = None
+    group: RuleGroupOption = None
+
+
+@dataclass(frozen=True)
+class StageOptions:
+    """Where the stage reads alerts (stdin or --from a bus stream) and keeps its state."""
+
+    source: FromOption = None
+    bus_group: BusGroupOption = None
+    state_dir: StateDirOption = None
+    config: ConfigOption = None
+
+
+ALL_ALERTS = AlertFilter()
+STAGE_DEFAULTS = StageOptions()
+_GROUPS: tuple[type, ...] = (AlertFilter, StageOptions)
+
+
+def option_groups(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``command`` as typer is to see it: each AlertFilter or StageOptions parameter replaced,
+    in place, by the group's options; called, it gathers them back into the group."""
+    hints = get_type_hints(command, include_extras=True)
+    spread: dict[str, type] = {}
+    params: list[inspect.Parameter] = []
+    for param in inspect.signature(command).parameters.values():
+        group = hints[param.name]
+        if group not in _GROUPS:
+            params.append(param.replace(annotation=group))
+            continue
+        spread[param.name] = group
+        fields = get_type_hints(group, include_extras=True)
+        params += [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                     default=None, annotation=hint)
+                   for name, hint in fields.items()]
+
+    @functools.wraps(command)
+    def typer_command(**values: Any) -> Any:
+        for name, group in spread.items():
+            fields = dataclasses.fields(group)
+            values[name] = group(**{field.name: values.pop(field.name) for field in fields})
+        return command(**values)
+
+    typer_command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    typer_command.__annotations__ = {param.name: param.annotation for param in params}
+    return typer_command
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -6,7 +6,6 @@ tree under test; in an installed hidsctl, from the package data (importlib.resou
 
 from __future__ import annotations
 
-import importlib.resources
 from pathlib import Path
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
@@ -16,6 +15,8 @@ def data_dir(name: str) -> Path:
     """The directory of shipped data ``name`` ("rules" or "scripts")."""
     if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / name).is_dir():
         return _CHECKOUT / name
+    import importlib.resources
+
     return Path(str(importlib.resources.files(f"hidsctl.{name}")))
 
 

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from transport_support import wait_for
+
 # Short intervals, so tests of following and rotation stay fast.
 FAST = ["--poll-interval", "0.1", "--rotate-wait", "0.5", "--multiline-timeout", "0.3"]
 
@@ -35,11 +37,12 @@ class Follower:
     def wait_ready(self) -> None:
         """Wait until the process has placed its files: it then waits for events (its
         first select comes after the first round over every source)."""
-        deadline = time.monotonic() + 15
-        while not in_epoll_wait(self.proc.pid):
-            assert self.proc.poll() is None, self.stderr()
-            assert time.monotonic() < deadline, "collect did not start"
-            time.sleep(0.01)
+        wait_for(lambda: self.running() and in_epoll_wait(self.proc.pid), 15, "collect to start")
+
+    def running(self) -> bool:
+        """True while collect runs; its stderr in the assertion once it has ended."""
+        assert self.proc.poll() is None, self.stderr()
+        return True
 
     def committed(self, path: Path) -> int | None:
         """The offset saved for the file now at ``path``, None before one is saved."""
@@ -52,11 +55,8 @@ class Follower:
 
     def wait_committed(self, path: Path, pos: int, timeout: float = 15) -> None:
         """Wait until collect has saved offset ``pos`` for ``path``."""
-        deadline = time.monotonic() + timeout
-        while self.committed(path) != pos:
-            assert self.proc.poll() is None, self.stderr()
-            assert time.monotonic() < deadline, f"offset {pos} of {path} never saved"
-            time.sleep(0.02)
+        wait_for(lambda: self.running() and self.committed(path) == pos, timeout,
+                 f"offset {pos} of {path} to be saved")
 
     def records(self) -> list[dict]:
         """The records written so far (not a line still being written)."""

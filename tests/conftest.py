@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +75,35 @@ def run_hidsctl(*args: str, input: bytes | str | None = None, timeout: float = 6
         input = input.encode()
     return subprocess.run([sys.executable, "-m", "hidsctl", *args], input=input,
                           capture_output=True, timeout=timeout, check=check, **kwargs)
+
+
+# What a stage changes in its process: a one-shot command run in-process must not.
+WATCHED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPROF)
+
+
+@functools.cache
+def _app():
+    from hidsctl.cli import build_app
+
+    return build_app()
+
+
+def invoke_hidsctl(*args: str, input: bytes | str | None = None) -> subprocess.CompletedProcess:
+    """``hidsctl ARGS`` run in this process by typer's CliRunner, with run_hidsctl's result
+    (bytes in, bytes out), for a one-shot command whose parsing, messages, exit status or
+    output is the point: no pipes, signals, daemons or entry point to prove, so no
+    interpreter to start. An exception the command lets out is raised here, not hidden in
+    an exit status."""
+    from typer.testing import CliRunner
+
+    handlers = {signum: signal.getsignal(signum) for signum in WATCHED_SIGNALS}
+    result = CliRunner().invoke(_app(), list(args), input=input)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert {signum: signal.getsignal(signum) for signum in WATCHED_SIGNALS} == handlers, \
+        f"hidsctl {' '.join(args)} left a signal handler behind: run it with run_hidsctl"
+    return subprocess.CompletedProcess(["hidsctl", *args], result.exit_code,
+                                       result.stdout_bytes, result.stderr_bytes)
 
 
 def is_root() -> bool:

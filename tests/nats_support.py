@@ -8,12 +8,11 @@ import json
 import shutil
 import subprocess
 import sysconfig
-import time
 from pathlib import Path
 
 import pytest
 
-from transport_support import terminate
+from transport_support import terminate, wait_for
 
 
 def server_binary() -> str | None:
@@ -37,16 +36,17 @@ class NatsServer:
 
     def _wait_for_port(self) -> str:
         ports = self.workdir / f"nats-server_{self.proc.pid}.ports"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+
+        def url() -> str | None:
             if self.proc.poll() is not None:
                 raise RuntimeError("nats-server exited: "
                                    + (self.workdir / "nats-server.log").read_text())
             try:
                 return json.loads(ports.read_text())["nats"][0]
-            except (OSError, ValueError, KeyError, IndexError):
-                time.sleep(0.05)
-        raise RuntimeError("nats-server did not start in time")
+            except (OSError, ValueError, KeyError, IndexError):  # not written yet
+                return None
+
+        return wait_for(url, 20, "nats-server to start")
 
     def address(self, stream: str) -> str:
         return f"{self.url}/{stream}"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import time
+from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 from conftest import run_hidsctl
 
@@ -77,3 +81,37 @@ def respond(cfg: Path | None, state: Path, *records: dict, args: tuple[str, ...]
     done = run_hidsctl(*argv, input=lines(*records), env=environ, timeout=timeout)
     out = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     return done.returncode, out, done.stderr.decode()
+
+
+def respond_at(clock: Callable[[], float], cfg: Path | None, state: Path, *records: dict,
+               wait: bool = False) -> tuple[int, list[dict]]:
+    """respond's loop (hidsctl/respond/run.py) in this process, timed by ``clock`` instead
+    of the wall clock: what the command does once a timeout has run out, without waiting
+    for it. Returns (exit code, output records)."""
+    from hidsctl import state as state_module
+    from hidsctl.options import load_settings
+    from hidsctl.respond import run, settings
+
+    options = load_settings(settings.RespondOptions, "respond", cfg, wait=wait or None)
+    out = io.BytesIO()
+    code = run.run(settings.build(options, cfg), state_module.state_dir(state),
+                   stdin=io.BytesIO(lines(*records)), stdout=out, clock=clock)
+    return code, [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+
+
+def past(expires: str) -> Callable[[], float]:
+    """A clock that reads a moment after an ``expires`` timestamp of a record."""
+    when = datetime.fromisoformat(expires.replace("Z", "+00:00")).timestamp()
+    return lambda: when + 0.5
+
+
+def hastened(step: float = 1.0) -> Callable[[], float]:
+    """A clock that starts now and moves ``step`` seconds on at every reading, so that a
+    timeout of a second runs out within a few turns of respond's loop."""
+    now = [time.time()]
+
+    def clock() -> float:
+        now[0] += step
+        return now[0]
+
+    return clock

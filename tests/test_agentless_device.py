@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import paramiko
@@ -16,6 +16,7 @@ from agentless_sim import Device
 from conftest import run_hidsctl
 from hidsctl.agentless.expect import Expect
 from hidsctl.agentless.failures import CheckFailed
+from transport_support import wait_for
 
 
 @pytest.fixture
@@ -167,6 +168,15 @@ def test_unreachable_host_is_a_notice(tmp_path, device):
     assert f"admin@127.0.0.1:{port}" in err
 
 
+def stored_outputs(state: Path) -> int:
+    """How many command outputs agentless has stored (it logs the first one, then stores it)."""
+    try:
+        with sqlite3.connect(f"file:{state / 'agentless.db'}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute("SELECT count(*) FROM outputs").fetchone()[0]
+    except sqlite3.Error:  # not made yet
+        return 0
+
+
 def test_sigterm_ends_the_loop(tmp_path, device):
     state = tmp_path / "state"
     config = write_config(tmp_path, device, interval=3600)
@@ -175,11 +185,8 @@ def test_sigterm_ends_the_loop(tmp_path, device):
                              "--config", str(config), "--state-dir", str(state)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while device.shows == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: stored_outputs(state), 30, "the first output stored")
         assert device.shows == 1
-        time.sleep(0.3)
         proc.terminate()
         out, err = proc.communicate(timeout=20)
     finally:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import run_hidsctl
+from conftest import invoke_hidsctl
 from hidsctl.agentless import device, diff, integrity, profiles, settings
 from hidsctl.agentless.credentials import Credential, CredentialStore, parse_target
 from hidsctl.errors import ConfigError, StateError, UsageError
@@ -141,7 +141,7 @@ interval = 60
 def test_unknown_profile_is_a_config_error_before_any_connection(tmp_path):
     path = write(tmp_path, '[[agentless.host]]\naddress = "192.0.2.1"\nuser = "u"\n'
                            'type = "device-config"\nprofile = "juniper"\n')
-    result = run_hidsctl("agentless", "--once", "--config", str(path), "--state-dir", str(tmp_path / "s"))
+    result = invoke_hidsctl("agentless", "--once", "--config", str(path), "--state-dir", str(tmp_path / "s"))
     assert result.returncode == 2
     assert b"unknown profile 'juniper'" in result.stderr
 
@@ -170,18 +170,18 @@ def test_add_list_remove_from_the_command_line(tmp_path):
     state = tmp_path / "state"
     config = write(tmp_path, '[[agentless.host]]\naddress = "sw1"\nuser = "admin"\n'
                              'type = "device-config"\n')
-    result = run_hidsctl("agentless", "add-host", "--enable", "--password-stdin", "--state-dir",
-                         str(state), "--config", str(config), "admin@sw1", input="pw\nen\n")
+    result = invoke_hidsctl("agentless", "add-host", "--enable", "--password-stdin", "--state-dir",
+                            str(state), "--config", str(config), "admin@sw1", input="pw\nen\n")
     assert result.returncode == 0, result.stderr
     assert b"warning" not in result.stderr
-    result = run_hidsctl("agentless", "add-host", "--password-stdin", "--state-dir", str(state),
-                         "--config", str(config), "root@elsewhere", input="pw2\n")
+    result = invoke_hidsctl("agentless", "add-host", "--password-stdin", "--state-dir", str(state),
+                            "--config", str(config), "root@elsewhere", input="pw2\n")
     assert b"not among the [[agentless.host]] tables" in result.stderr
     stored = json.loads((state / "agentless-credentials.json").read_text())
     assert stored == {"admin@sw1": {"password": "pw", "enable_password": "en"},
                       "root@elsewhere": {"password": "pw2"}}
 
-    listing = run_hidsctl("agentless", "list", "--json", "--config", str(config), "--state-dir", str(state))
+    listing = invoke_hidsctl("agentless", "list", "--json", "--config", str(config), "--state-dir", str(state))
     rows = json.loads(listing.stdout)
     assert rows == [
         {"host": "admin@sw1", "check": "device-config", "interval": 3600.0, "password": True,
@@ -190,15 +190,15 @@ def test_add_list_remove_from_the_command_line(tmp_path):
          "enable": False, "host_key": None}]
     assert b"pw" not in listing.stdout
 
-    assert run_hidsctl("agentless", "remove", "--state-dir", str(state), "root@elsewhere").returncode == 0
-    again = run_hidsctl("agentless", "remove", "--state-dir", str(state), "root@elsewhere")
+    assert invoke_hidsctl("agentless", "remove", "--state-dir", str(state), "root@elsewhere").returncode == 0
+    again = invoke_hidsctl("agentless", "remove", "--state-dir", str(state), "root@elsewhere")
     assert again.returncode == 1 and b"nothing stored for root@elsewhere" in again.stderr
     assert list(json.loads((state / "agentless-credentials.json").read_text())) == ["admin@sw1"]
 
 
 def test_password_stdin_needs_the_enable_line(tmp_path):
-    result = run_hidsctl("agentless", "add-host", "--enable", "--password-stdin", "--state-dir",
-                         str(tmp_path), "admin@sw1", input="pw\n")
+    result = invoke_hidsctl("agentless", "add-host", "--enable", "--password-stdin", "--state-dir",
+                            str(tmp_path), "admin@sw1", input="pw\n")
     assert result.returncode == 2 and b"second line" in result.stderr
 
 
@@ -206,15 +206,15 @@ def test_options_of_the_checks_are_refused_with_a_subcommand(tmp_path):
     """`agentless --once list` would list and never check: say so instead of ignoring it."""
     config = write(tmp_path, '[[agentless.host]]\naddress = "sw1"\nuser = "admin"\n'
                              'type = "device-config"\n')
-    result = run_hidsctl("agentless", "--once", "--concurrency", "2", "list", "--state-dir",
-                         str(tmp_path / "s"), "--config", str(config))
+    result = invoke_hidsctl("agentless", "--once", "--concurrency", "2", "list", "--state-dir",
+                            str(tmp_path / "s"), "--config", str(config))
     assert result.returncode == 2
     assert b"--once, --concurrency: not an option of agentless list" in result.stderr
-    result = run_hidsctl("agentless", "--config", str(config), "remove", "--state-dir",
-                         str(tmp_path / "s"), "admin@sw1")
+    result = invoke_hidsctl("agentless", "--config", str(config), "remove", "--state-dir",
+                            str(tmp_path / "s"), "admin@sw1")
     assert result.returncode == 2 and b"--config: not an option of agentless remove" in result.stderr
     # the config given before the subcommand is the one list reads
-    listing = run_hidsctl("agentless", "--config", str(config), "list", "--json", "--state-dir",
-                          str(tmp_path / "s"))
+    listing = invoke_hidsctl("agentless", "--config", str(config), "list", "--json", "--state-dir",
+                             str(tmp_path / "s"))
     assert listing.returncode == 0, listing.stderr
     assert [row["host"] for row in json.loads(listing.stdout)] == ["admin@sw1"]

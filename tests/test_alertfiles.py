@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hidsctl.outputs.alertfiles import AlertFiles, verify
-from tests.conftest import run_hidsctl
+from tests.conftest import invoke_hidsctl, run_hidsctl
 
 
 def epoch(text: str) -> float:
@@ -119,7 +119,7 @@ def write_three_days(directory: Path) -> None:
 
 
 def verify_cli(directory: Path) -> subprocess.CompletedProcess:
-    return run_hidsctl("logs", "verify", "--dir", str(directory))
+    return invoke_hidsctl("logs", "verify", "--dir", str(directory))
 
 
 def test_verify_intact_end_to_end(tmp_path):

@@ -7,7 +7,7 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from conftest import run_hidsctl
+from conftest import invoke_hidsctl, run_hidsctl
 from ruleset_support import SSHD_DECODERS, SYSLOG_TEMPLATE, sshd_rules
 
 DECODERS = """
@@ -191,21 +191,21 @@ def test_alerts_log_layout(ruleset, tmp_path):
 
 def test_logtest_json_and_expectation(ruleset):
     line = FAILED.format(s=1, ip="203.0.113.9")
-    result = run_hidsctl("logtest", *ruleset, "--json", input=line + "\n")
+    result = invoke_hidsctl("logtest", *ruleset, "--json", input=line + "\n")
     doc = json.loads(result.stdout)
     assert doc["decoder"] == {"name": "sshd", "parent": "sshd"}
     assert doc["data"] == {"dstuser": "root", "srcip": "203.0.113.9"}
     assert doc["rule"]["id"] == "101" and doc["alert"] is True
     assert doc["predecoder"]["program_name"] == "sshd"
-    assert run_hidsctl("logtest", *ruleset, "-q", "-U", "101:5:sshd",
-                       input=line + "\n").returncode == 0
-    assert run_hidsctl("logtest", *ruleset, "-q", "-U", "101:5:other",
-                       input=line + "\n").returncode == 1
-    text = run_hidsctl("logtest", *ruleset, input=line + "\n").stdout.decode()
+    assert invoke_hidsctl("logtest", *ruleset, "-q", "-U", "101:5:sshd",
+                          input=line + "\n").returncode == 0
+    assert invoke_hidsctl("logtest", *ruleset, "-q", "-U", "101:5:other",
+                          input=line + "\n").returncode == 1
+    text = invoke_hidsctl("logtest", *ruleset, input=line + "\n").stdout.decode()
     assert "**Phase 1: Completed pre-decoding." in text
     assert "       srcip: '203.0.113.9'" in text
     assert "       Rule id: '101'" in text
-    nomatch = json.loads(run_hidsctl("logtest", *ruleset, "--json", input="hello world\n").stdout)
+    nomatch = json.loads(invoke_hidsctl("logtest", *ruleset, "--json", input="hello world\n").stdout)
     assert nomatch["rule"] is None and nomatch["alert"] is False and nomatch["decoder"] is None
 
 
@@ -233,15 +233,15 @@ def test_rules_check_reports_every_error_with_file_and_line(tmp_path, ruleset):
   </rule>
 </group>
 """)
-    result = run_hidsctl("rules", "check", "--rules", str(bad), "--decoders",
-                         ruleset[1], "--no-default-rules")
+    result = invoke_hidsctl("rules", "check", "--rules", str(bad), "--decoders",
+                            ruleset[1], "--no-default-rules")
     out = result.stdout.decode()
     assert result.returncode == 1
     assert "a.xml:3: rule 200" in out and "if_sid 9999" in out
     assert "a.xml:8: rule 201: <regex>: unbalanced" in out
     assert "a.xml:11: rule 1: duplicate rule id 1" in out
     assert "warning:" in out and "<bogus>" in out
-    good = run_hidsctl("rules", "check", *ruleset)
+    good = invoke_hidsctl("rules", "check", *ruleset)
     assert good.returncode == 0 and b": OK" in good.stdout
 
 
@@ -249,14 +249,14 @@ def test_analyze_refuses_a_broken_ruleset(tmp_path, ruleset):
     bad = tmp_path / "broken.xml"
     bad.write_text('<group name="x"><rule id="5" level="3"><if_sid>7</if_sid>'
                    '<match>x</match></group>')
-    result = run_hidsctl("analyze", "--rules", str(bad), "--decoders", ruleset[1],
-                         "--no-default-rules", input="")
+    result = invoke_hidsctl("analyze", "--rules", str(bad), "--decoders", ruleset[1],
+                            "--no-default-rules", input="")
     assert result.returncode == 2
     assert b"broken.xml:1" in result.stderr
 
 
 def test_rules_list_json(ruleset):
-    result = run_hidsctl("rules", "list", *ruleset, "--json", "--group", "authentication_failed")
+    result = invoke_hidsctl("rules", "list", *ruleset, "--json", "--group", "authentication_failed")
     rows = [json.loads(x) for x in result.stdout.splitlines()]
     assert [r["id"] for r in rows] == ["101"]
     assert rows[0]["source"].endswith("0010-local.xml:12")
@@ -267,7 +267,7 @@ def test_rules_test_runs_ini_cases(ruleset, tmp_path):
     ini.write_text("[failed]\nlog 1 pass = " + FAILED.format(s=1, ip="203.0.113.9") +
                    "\nlog 2 fail = " + FAILED.format(s=1, ip="10.0.0.1") +
                    "\nrule = 101\nalert = 5\ndecoder = sshd\n")
-    result = run_hidsctl("rules", "test", *ruleset, str(ini), "--json")
+    result = invoke_hidsctl("rules", "test", *ruleset, str(ini), "--json")
     doc = json.loads(result.stdout)
     assert result.returncode == 0
     assert doc["total"] == 2 and doc["passed"] == 2

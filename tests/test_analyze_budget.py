@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import regex
 
-from conftest import run_hidsctl
+from conftest import invoke_hidsctl, run_hidsctl
 from ossec_fixture import OSSEC, OSSEC_CONF
 from hidsctl.analysis import linear
 from hidsctl.analysis.budget import Guard, OverBudget
@@ -263,7 +263,7 @@ def test_event_budget_from_the_config(lookahead_ruleset, tmp_path):
                          input=log(EVIL) + "\n", timeout=120)
     assert result.returncode == 0, result.stderr
     assert "30 ms budget" in records(result.stdout)[0]["message"]
-    bad = run_hidsctl("analyze", "--event-budget", "0", *lookahead_ruleset, input="")
+    bad = invoke_hidsctl("analyze", "--event-budget", "0", *lookahead_ruleset, input="")
     assert bad.returncode == 2
     assert bad.stderr.decode().count("\n") == 1 and b"--event-budget" in bad.stderr
 
@@ -313,13 +313,13 @@ def test_bundled_patterns_have_no_slow_shape():
     loaded = ruleset.load(ruleset.bundled_sources())
     dec = [n.decoder for n in loaded.decoders.with_program if n.decoder.name == "postfix-reject"]
     assert dec and dec[0].regex.shapes == [] and dec[0].regex.engine == "re"
-    result = run_hidsctl("rules", "check")
+    result = invoke_hidsctl("rules", "check")
     assert result.returncode == 0
     assert b"warning" not in result.stdout, result.stdout
 
 
 def test_rules_check_warns_of_slow_shapes(lookahead_ruleset):
-    result = run_hidsctl("rules", "check", *lookahead_ruleset)
+    result = invoke_hidsctl("rules", "check", *lookahead_ruleset)
     assert result.returncode == 0, result.stdout
     warnings = [line for line in result.stdout.decode().splitlines()
                 if line.startswith("warning: ")]
@@ -329,7 +329,7 @@ def test_rules_check_warns_of_slow_shapes(lookahead_ruleset):
     assert "rule 100002 <regex> os_regex '(\\\\w+)+$'" in text
     assert "rule 100003" in text and "only the event budget bounds it" in text
     assert "decoders.xml:2: decoder 'evil-decoder' <prematch>" in text
-    as_json = json.loads(run_hidsctl("rules", "check", "--json", *lookahead_ruleset).stdout)
+    as_json = json.loads(invoke_hidsctl("rules", "check", "--json", *lookahead_ruleset).stdout)
     assert len(as_json["warnings"]) == 4
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import run_hidsctl
 from test_analyze import FAILED, alerts, log, ruleset  # noqa: F401 - ruleset is a fixture
+from transport_support import alive, wait_for
 
 
 def _numbered(i: int, agent: str) -> str:
@@ -107,7 +108,6 @@ def test_a_killed_worker_ends_analyze_with_an_error(ruleset, agents, per_batch):
     import signal
     import subprocess
     import sys
-    import time
 
     proc = subprocess.Popen([sys.executable, "-m", "hidsctl", "analyze", *ruleset,
                              "--workers", "2"], stdin=subprocess.PIPE,
@@ -125,7 +125,7 @@ def test_a_killed_worker_ends_analyze_with_an_error(ruleset, agents, per_batch):
         children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
         assert len(children) == (2 if agents > 1 else 3)  # one agent: and the reader
         os.kill(int(children[0]), signal.SIGKILL)
-        time.sleep(0.5)
+        wait_for(lambda: not alive(int(children[0])), 10, "the worker to die")
         with pytest.raises((BrokenPipeError, OSError)):
             for i in range(agents, 2000):  # every agent, so the dead worker's turn comes
                 proc.stdin.write(_numbered(i, f"{i % agents:03d}").encode() + b"\n")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_hidsctl
+from conftest import invoke_hidsctl, run_hidsctl
 from hidsctl.analysis.findings import Findings
 from hidsctl.analysis.run import AnalyzeSettings, new_engine
 from hidsctl.bus.snapshot import Codec, capture, install
@@ -111,7 +111,7 @@ def test_a_finding_gone_longer_than_the_forget_time_alerts_again(tmp_path):
     assert len(analyze(feed(rootcheck(title, ts=day(7))), "--state-dir", state)) == 1
     assert analyze(feed(rootcheck(title, ts=day(30))), "--state-dir", state,
                    "--rootcheck-forget", "0") == []
-    bad = run_hidsctl("analyze", "--rootcheck-forget", "soon", input=b"")
+    bad = invoke_hidsctl("analyze", "--rootcheck-forget", "soon", input=b"")
     assert bad.returncode == 2 and b"--rootcheck-forget" in bad.stderr
 
 

@@ -11,7 +11,7 @@ import subprocess
 import orjson
 import pytest
 
-from conftest import run_hidsctl
+from conftest import invoke_hidsctl
 from hidsctl.bus import partition
 from hidsctl.bus.address import parse
 from hidsctl.bus.client import SyncBus
@@ -95,8 +95,8 @@ def test_alert_files_get_every_alert_once_across_a_killed_writer(tmp_path, nats_
 
 
 def test_from_without_group_is_a_usage_error(tmp_path):
-    result = run_hidsctl("logs", "write", "--from", "nats://127.0.0.1:1/A", "--dir",
-                         str(tmp_path))
+    result = invoke_hidsctl("logs", "write", "--from", "nats://127.0.0.1:1/A", "--dir",
+                            str(tmp_path))
     assert result.returncode == 2 and b"--from and --group go together" in result.stderr
 
 

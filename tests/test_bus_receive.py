@@ -8,7 +8,7 @@ import time
 import orjson
 import pytest
 
-from conftest import run_hidsctl
+from conftest import invoke_hidsctl, run_hidsctl
 from hidsctl.bus import partition
 from hidsctl.bus.address import parse
 from hidsctl.bus.client import SyncBus
@@ -81,8 +81,8 @@ def test_records_land_on_the_agents_partition_once_even_across_receiver_kills(
 
 
 def test_receive_refuses_a_bad_bus_address_before_listening(tmp_path):
-    result = run_hidsctl("receive", "--listen", "127.0.0.1:0", "--state-dir", str(tmp_path),
-                         "--to", "nats://127.0.0.1:4222")
+    result = invoke_hidsctl("receive", "--listen", "127.0.0.1:0", "--state-dir", str(tmp_path),
+                            "--to", "nats://127.0.0.1:4222")
     assert result.returncode == 2
     assert b"no stream name" in result.stderr and b"Traceback" not in result.stderr
 

@@ -17,6 +17,7 @@ import subprocess
 import orjson
 import pytest
 
+from conftest import invoke_hidsctl
 from hidsctl.bus import partition
 from hidsctl.bus.address import parse
 from hidsctl.bus.client import SyncBus
@@ -206,16 +207,14 @@ def test_respond_from_the_bus_runs_each_response_once_across_a_killed_responder(
 def test_from_without_bus_group_is_a_usage_error(tmp_path):
     for command in (["mail", "--to", "a@example.com"], ["forward", "--to", "udp://127.0.0.1:9"],
                     ["respond"]):
-        done = subprocess.run(hidsctl_argv(*command, "--from", "nats://127.0.0.1:1/A",
-                                           "--state-dir", str(tmp_path)),
-                              capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+        done = invoke_hidsctl(*command, "--from", "nats://127.0.0.1:1/A", "--state-dir",
+                              str(tmp_path))
         assert done.returncode == 2, command
         assert b"--from and --bus-group go together" in done.stderr
 
 
 def test_a_bad_stream_address_is_a_usage_error(tmp_path):
-    done = subprocess.run(hidsctl_argv("forward", "--to", "udp://127.0.0.1:9", "--from",
-                                       "nats://127.0.0.1:1/no.dots", "--bus-group", "g",
-                                       "--state-dir", str(tmp_path)),
-                          capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+    done = invoke_hidsctl("forward", "--to", "udp://127.0.0.1:9", "--from",
+                          "nats://127.0.0.1:1/no.dots", "--bus-group", "g", "--state-dir",
+                          str(tmp_path))
     assert done.returncode == 2 and b"--from" in done.stderr

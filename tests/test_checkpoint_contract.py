@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import run_hidsctl
+from conftest import invoke_hidsctl, run_hidsctl
 
 CHECKPOINT = {"type": "checkpoint", "queue": "q", "offset": 42}
 ALERT = {"type": "alert", "timestamp": "2026-11-25T13:00:00.000Z", "id": "1.1",
@@ -44,9 +44,9 @@ def test_stage_echoes_checkpoints_in_order(tmp_path, args):
 
 def test_send_echoes_checkpoints_once_records_are_queued(tmp_path):
     server, agent = tmp_path / "server", tmp_path / "agent"
-    assert run_hidsctl("keys", "add", "a1", "--state-dir", str(server)).returncode == 0
-    key = run_hidsctl("keys", "export", "001", "--state-dir", str(server)).stdout.split()[-1]
-    assert run_hidsctl("keys", "import", key.decode(), "--state-dir", str(agent)).returncode == 0
+    assert invoke_hidsctl("keys", "add", "a1", "--state-dir", str(server)).returncode == 0
+    key = invoke_hidsctl("keys", "export", "001", "--state-dir", str(server)).stdout.split()[-1]
+    assert invoke_hidsctl("keys", "import", key.decode(), "--state-dir", str(agent)).returncode == 0
     result = run_hidsctl("send", "--server", "127.0.0.1:9", "--drain-timeout", "0",
                          "--state-dir", str(agent), input=feed(LOG, CHECKPOINT), timeout=60)
     assert result.returncode == 0, result.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from conftest import ROOT, run_hidsctl
+from conftest import ROOT, invoke_hidsctl, run_hidsctl
 from hidsctl.cli import build_app
 
 
@@ -80,6 +80,21 @@ def test_commands_register_one_way():
         assert module_level_apps == [], f"{name}: a Typer app outside register()"
 
 
+def test_output_stages_take_their_shared_options_as_groups():
+    """--level/--rule-id/--group and --from/--bus-group come only through AlertFilter and
+    StageOptions, so every output stage has them alike; the groups' commands show them."""
+    grouped = {"LevelOption", "RuleIdOption", "RuleGroupOption", "FromOption", "BusGroupOption"}
+    for name, tree in _command_modules():
+        named = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        assert not named & grouped, f"{name} names {named & grouped}: use the option groups"
+    options = {name: {opt for param in cmd.params for opt in param.opts}
+               for name, cmd in all_commands()}
+    for name in ("mail", "forward", "respond"):
+        assert {"--from", "--bus-group", "--state-dir", "--config"} <= options[name], name
+    for name in ("mail", "forward"):
+        assert {"--level", "--rule-id", "--group", "--linger"} <= options[name], name
+
+
 def test_no_command_takes_an_option_it_ignores():
     """Every parameter of every command is read by the command (an option accepted and
     ignored makes a script look right while it does nothing)."""
@@ -97,19 +112,19 @@ def test_commands_without_state_or_settings_take_no_such_option():
     for args, option in ((["rules", "list"], "--state-dir"), (["logtest"], "--state-dir"),
                          (["keys", "list"], "--config"), (["status"], "--config"),
                          (["agentless", "remove", "a@b"], "--config")):
-        result = run_hidsctl(*args, option, "/nonexistent")
+        result = invoke_hidsctl(*args, option, "/nonexistent")
         assert result.returncode == 2 and b"No such option" in result.stderr, (args, option)
 
 
 def test_options_of_another_mode_are_refused_not_ignored(tmp_path):
-    result = run_hidsctl("supervise", "--install-users", "--role", "local", "--state-dir",
-                         str(tmp_path))
+    result = invoke_hidsctl("supervise", "--install-users", "--role", "local", "--state-dir",
+                            str(tmp_path))
     assert result.returncode == 2
     assert result.stderr == b"hidsctl: error: --install-users takes no --role, --state-dir\n"
 
 
 def test_unknown_command_is_a_usage_error():
-    result = run_hidsctl("no-such-command")
+    result = invoke_hidsctl("no-such-command")
     assert result.returncode == 2
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import tomllib
 
-from conftest import FIXTURES, run_hidsctl
+from conftest import FIXTURES, invoke_hidsctl
 
 OSSEC_CONF = FIXTURES / "ossec-4.3" / "ossec-server.conf"
 
 
 def test_import_of_ossecs_own_config_passes_check(tmp_path):
     out = tmp_path / "hidsctl.toml"
-    result = run_hidsctl("config", "import-ossec", str(OSSEC_CONF), "-o", str(out))
+    result = invoke_hidsctl("config", "import-ossec", str(OSSEC_CONF), "-o", str(out))
     assert result.returncode == 0, result.stderr
     imported = tomllib.loads(out.read_text())
     assert imported["analyze"]["ossec-conf"].endswith("ossec-server.conf")
@@ -22,7 +22,7 @@ def test_import_of_ossecs_own_config_passes_check(tmp_path):
     assert {r["command"] for r in imported["respond"]["response"]} == {"host-deny", "firewall-drop"}
     assert "192.168.2.1" in imported["respond"]["allow"]
     assert imported["supervise"]["rootcheck"] is True
-    check = run_hidsctl("config", "check", str(out))
+    check = invoke_hidsctl("config", "check", str(out))
     assert check.returncode == 0, check.stderr
     assert b"OK" in check.stdout
 
@@ -42,7 +42,7 @@ def test_import_covers_remote_syslog_output_and_agentless(tmp_path):
   <mystery/>
 </ossec_config>
 """)
-    result = run_hidsctl("config", "import-ossec", str(conf))
+    result = invoke_hidsctl("config", "import-ossec", str(conf))
     assert result.returncode == 0, result.stderr
     imported = tomllib.loads(result.stdout.decode())
     assert imported["receive"]["syslog"] == ["0.0.0.0:5514"]
@@ -57,25 +57,25 @@ def test_import_covers_remote_syslog_output_and_agentless(tmp_path):
     assert b"<mystery> has no hidsctl counterpart" in result.stderr
     converted = tmp_path / "hidsctl.toml"
     converted.write_bytes(result.stdout)
-    check = run_hidsctl("config", "check", str(converted))
+    check = invoke_hidsctl("config", "check", str(converted))
     assert check.returncode == 0, check.stderr
 
 
 def test_check_names_file_table_and_key(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[collect]\nmax-line = "big"\n')
-    result = run_hidsctl("config", "check", str(bad))
+    result = invoke_hidsctl("config", "check", str(bad))
     assert result.returncode == 2
     assert f"{bad}: [collect] max-line: expected an integer".encode() in result.stderr
     bad.write_text("[colect]\n")
-    result = run_hidsctl("config", "check", str(bad))
+    result = invoke_hidsctl("config", "check", str(bad))
     assert result.returncode == 2 and b"unknown table [colect]" in result.stderr
 
 
 def test_show_prints_the_effective_config(tmp_path):
     conf = tmp_path / "c.toml"
     conf.write_text('[supervise]\nrole = "server"\n[collect]\nfiles = ["/var/log/x.log"]\n')
-    result = run_hidsctl("config", "show", str(conf))
+    result = invoke_hidsctl("config", "show", str(conf))
     assert result.returncode == 0, result.stderr
     shown = tomllib.loads(result.stdout.decode())
     assert shown["supervise"]["role"] == "server"

@@ -6,9 +6,10 @@ import json
 import re
 
 
-from tests.conftest import run_hidsctl
+from tests.conftest import invoke_hidsctl, run_hidsctl
 from tests.netutil import DatagramListener, StreamListener, free_port, make_certificate, server_context
 from tests.test_alertfiles import alert
+from tests.transport_support import wait_for
 
 # RFC 5424 section 6, as a regular expression over the whole message.
 SD_NAME = r'[^\s="\]]{1,32}'
@@ -151,15 +152,11 @@ def octet_frames(data: bytes) -> list[bytes]:
 
 
 def test_octet_counting_framing(tmp_path):
-    import time
-
     listener = StreamListener()
     try:
         forward("--to", f"tcp://127.0.0.1:{listener.port}", "--format", "rfc5424",
                 "--framing", "octet", records=[sample(), sample()], tmp_path=tmp_path)
-        deadline = time.monotonic() + 10
-        while len(octet_frames(listener.data)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: len(octet_frames(listener.data)) >= 2, 10, "two frames")
     finally:
         listener.close()
     frames = octet_frames(listener.data)
@@ -203,5 +200,5 @@ def test_queue_bound_drops_the_oldest_and_says_how_many(tmp_path):
 
 
 def test_bad_destination_is_a_usage_error(tmp_path):
-    result = run_hidsctl("forward", "--to", "http://x:1", "--state-dir", str(tmp_path), input="")
+    result = invoke_hidsctl("forward", "--to", "http://x:1", "--state-dir", str(tmp_path), input="")
     assert result.returncode == 2 and b"udp://" in result.stderr

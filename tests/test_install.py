@@ -241,8 +241,8 @@ def test_help_names_every_option():
     text = install("--help").stdout
     for option in ("--prefix", "--bin-dir", "--man-dir", "--bash-completion-dir",
                    "--zsh-completion-dir", "--fish-completion-dir", "--unit-dir", "--root",
-                   "--python", "--test", "--no-system-packages", "--no-users", "--users", "--enable",
-                   "--uninstall"):
+                   "--python", "--test", "--accelerated", "--no-system-packages", "--no-users",
+                   "--users", "--enable", "--uninstall"):
         assert option in text
 
 

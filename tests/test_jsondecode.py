@@ -8,7 +8,7 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from conftest import run_hidsctl
+from conftest import invoke_hidsctl, run_hidsctl
 from hidsctl.analysis.engine import alert_data
 from hidsctl.analysis.events import from_log_line
 from hidsctl.analysis.jsondecode import MAX_DEPTH, MAX_FIELDS, MAX_INPUT, flatten, json_decoder
@@ -214,7 +214,7 @@ def test_offset_options_and_a_regex_continuing_the_plugin(ruleset):
 
 
 def test_logtest_shows_the_dotted_fields(ruleset):
-    result = run_hidsctl("logtest", *ruleset, input=ROOT_FAILED + "\n")
+    result = invoke_hidsctl("logtest", *ruleset, input=ROOT_FAILED + "\n")
     assert result.returncode == 0, result.stderr
     assert b"user.name: 'root'" in result.stdout
     assert b"Rule id: '100101'" in result.stdout
@@ -230,8 +230,8 @@ def test_bad_field_and_mitre_elements_are_clear_errors(tmp_path, ruleset, bad, m
     rules = tmp_path / "bad.xml"
     rules.write_text(f'<group name="x,"><rule id="100200" level="3"><match>x</match>{bad}'
                      "<description>d</description></rule></group>")
-    result = run_hidsctl("rules", "check", "--rules", str(rules), "--decoders",
-                         ruleset[1], "--no-default-rules")
+    result = invoke_hidsctl("rules", "check", "--rules", str(rules), "--decoders",
+                            ruleset[1], "--no-default-rules")
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
 
@@ -249,8 +249,8 @@ def test_bad_json_decoder_options_are_clear_errors(tmp_path, bad, message):
     rules = tmp_path / "r.xml"
     rules.write_text('<group name="x,"><rule id="100200" level="3"><match>x</match>'
                      "<description>d</description></rule></group>")
-    result = run_hidsctl("rules", "check", "--rules", str(rules), "--decoders", str(decoders),
-                         "--no-default-rules")
+    result = invoke_hidsctl("rules", "check", "--rules", str(rules), "--decoders", str(decoders),
+                            "--no-default-rules")
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
 

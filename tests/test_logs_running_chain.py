@@ -8,7 +8,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from conftest import run_hidsctl
+from conftest import invoke_hidsctl, run_hidsctl
 from hidsctl.outputs import runchain
 from hidsctl.outputs.alertfiles import AlertFiles, verify
 from test_alertfiles import FakeClock, alert, day_dir
@@ -34,7 +34,7 @@ def shown(directory: Path, path: Path) -> str:
 
 
 def verify_cli(directory: Path):
-    return run_hidsctl("logs", "verify", "--dir", str(directory))
+    return invoke_hidsctl("logs", "verify", "--dir", str(directory))
 
 
 def test_untouched_open_files_verify_with_a_coverage_statement(tmp_path):

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from hidsctl.outputs.mail import Mailer, MailSettings
-from tests.conftest import run_hidsctl
+from tests.conftest import invoke_hidsctl, run_hidsctl
 from tests.netutil import Inbox, free_port, make_certificate, server_context, smtp_server
 from tests.test_alertfiles import FakeClock, alert
 
@@ -179,7 +179,7 @@ def test_daily_report_of_top_rules_agents_and_sources(tmp_path, inbox):
 
 
 def test_mail_without_recipient_is_a_usage_error(tmp_path):
-    result = run_hidsctl("mail", "--state-dir", str(tmp_path), input="")
+    result = invoke_hidsctl("mail", "--state-dir", str(tmp_path), input="")
     assert result.returncode == 2
     assert b"--to" in result.stderr
 

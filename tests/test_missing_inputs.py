@@ -5,11 +5,11 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from collect_support import Follower, append, collect_once
 from conftest import run_hidsctl
+from transport_support import wait_for
 
 
 def test_collect_once_names_a_missing_file_and_exits_1(tmp_path: Path) -> None:
@@ -41,10 +41,7 @@ def test_following_a_glob_that_matches_nothing_yet_warns_and_waits(tmp_path: Pat
     pattern = str(tmp_path / "nginx" / "*.log")
     follower = Follower(tmp_path, pattern)
     try:
-        deadline = time.monotonic() + 15
-        while "matches no file yet" not in follower.stderr():
-            assert time.monotonic() < deadline, follower.stderr()
-            time.sleep(0.05)
+        wait_for(lambda: "matches no file yet" in follower.stderr(), 15, "the warning")
         (tmp_path / "nginx").mkdir()
         append(tmp_path / "nginx" / "access.log", "GET /late")
         assert [r["log"] for r in follower.wait_for(1)] == ["GET /late"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import run_hidsctl
+from conftest import invoke_hidsctl
 from ossec_fixture import OSSEC, OSSEC_CONF, needs_ossec, ossec_ruleset
 
 # The cases OSSEC 4.3 fails when run the same way, with why.
@@ -66,14 +66,14 @@ def test_every_fixture_case_gives_ossecs_outcome():
      '"/x": No such file or directory', "5739:5:sshd", 1),
 ])
 def test_logtest_U_through_the_real_command(line, expect, code):
-    result = run_hidsctl("logtest", "--ossec-conf", str(OSSEC_CONF), "-q", "-U", expect,
-                         input=line + "\n")
+    result = invoke_hidsctl("logtest", "--ossec-conf", str(OSSEC_CONF), "-q", "-U", expect,
+                            input=line + "\n")
     assert result.returncode == code, result.stderr.decode()
 
 
 def test_rules_test_command_reports_the_fixture_summary():
-    result = run_hidsctl("rules", "test", "--ossec-conf", str(OSSEC_CONF),
-                         str(OSSEC / "tests" / "sshd.ini"), str(OSSEC / "tests" / "pix.ini"))
+    result = invoke_hidsctl("rules", "test", "--ossec-conf", str(OSSEC_CONF),
+                            str(OSSEC / "tests" / "sshd.ini"), str(OSSEC / "tests" / "pix.ini"))
     out = result.stdout.decode()
     assert result.returncode == 1  # pix.ini's five %% cases fail, as in OSSEC
     assert out.count("FAIL pix.ini") == 5

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_hidsctl
+from conftest import invoke_hidsctl, run_hidsctl
 from ossec_fixture import OSSEC, OSSEC_CONF, needs_ossec
 
 pytestmark = needs_ossec
@@ -55,8 +55,8 @@ def test_analyze_and_logtest_load_an_installed_ossec(tmp_path):
     result = run_hidsctl("analyze", "--ossec-conf", str(conf), input=log(FAILED))
     assert result.returncode == 0, result.stderr.decode()
     assert rule_ids(result.stdout) == ["5716"]
-    result = run_hidsctl("logtest", "--ossec-conf", str(conf), "-q", "-U", "5716:5:sshd",
-                         input=FAILED + "\n")
+    result = invoke_hidsctl("logtest", "--ossec-conf", str(conf), "-q", "-U", "5716:5:sshd",
+                            input=FAILED + "\n")
     assert result.returncode == 0, result.stderr.decode()
 
 
@@ -65,15 +65,15 @@ def test_a_source_checkout_loads_from_etc_rules(tmp_path):
     shutil.copytree(OSSEC / "rules", checkout / "etc" / "rules")
     shutil.copy(OSSEC / "decoder.xml", checkout / "etc" / "decoder.xml")
     shutil.copy(OSSEC_CONF, checkout / "etc" / "ossec.conf")
-    result = run_hidsctl("logtest", "--ossec-conf", str(checkout / "etc" / "ossec.conf"),
-                         "-q", "-U", "5716:5:sshd", input=FAILED + "\n")
+    result = invoke_hidsctl("logtest", "--ossec-conf", str(checkout / "etc" / "ossec.conf"),
+                            "-q", "-U", "5716:5:sshd", input=FAILED + "\n")
     assert result.returncode == 0, result.stderr.decode()
 
 
 def test_a_missing_rule_file_names_where_it_was_looked_for(tmp_path):
     conf = install(tmp_path)
     (conf.parent.parent / "rules" / "pam_rules.xml").unlink()
-    result = run_hidsctl("analyze", "--ossec-conf", str(conf), input="")
+    result = invoke_hidsctl("analyze", "--ossec-conf", str(conf), input="")
     assert result.returncode == 2
     err = result.stderr.decode()
     assert "'pam_rules.xml' not found" in err
@@ -93,11 +93,11 @@ def test_rules_add_to_the_conf_ruleset_like_local_rules(tmp_path):
 def test_rules_add_to_the_bundled_ruleset_and_no_default_rules_drops_it(tmp_path):
     local = tmp_path / "local_rules.xml"
     local.write_text(LOCAL_RULES)
-    result = run_hidsctl("logtest", "--rules", str(local), "-q", "-U", "100100:10:sshd",
-                         input=FAILED + "\n")
+    result = invoke_hidsctl("logtest", "--rules", str(local), "-q", "-U", "100100:10:sshd",
+                            input=FAILED + "\n")
     assert result.returncode == 0, result.stderr.decode()
-    alone = run_hidsctl("logtest", "--rules", str(local), "--no-default-rules",
-                        input=FAILED + "\n")
+    alone = invoke_hidsctl("logtest", "--rules", str(local), "--no-default-rules",
+                           input=FAILED + "\n")
     assert alone.returncode == 2
     assert b"if_sid 5716 names no rule loaded before it" in alone.stderr
     both = run_hidsctl("analyze", "--ossec-conf", str(OSSEC_CONF), "--no-default-rules",
@@ -110,18 +110,18 @@ def test_a_file_named_twice_loads_once(tmp_path):
     root = conf.parent.parent
     # the conf, its rules dir and its decoder file together; local_rules.xml is in the
     # conf's own list and named again
-    result = run_hidsctl("rules", "check", "--ossec-conf", str(conf),
-                         "--rules", str(root / "rules"),
-                         "--rules", str(root / "rules" / "local_rules.xml"),
-                         "--decoders", str(root / "etc" / "decoder.xml"))
+    result = invoke_hidsctl("rules", "check", "--ossec-conf", str(conf),
+                            "--rules", str(root / "rules"),
+                            "--rules", str(root / "rules" / "local_rules.xml"),
+                            "--decoders", str(root / "etc" / "decoder.xml"))
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
     assert b"duplicate" not in result.stdout
     # the same file twice, once through a symlink
     local = tmp_path / "local.xml"
     local.write_text(LOCAL_RULES)
     (tmp_path / "alias.xml").symlink_to(local)
-    result = run_hidsctl("logtest", "--rules", str(local), "--rules", str(tmp_path / "alias.xml"),
-                         "-q", "-U", "100100:10:sshd", input=FAILED + "\n")
+    result = invoke_hidsctl("logtest", "--rules", str(local), "--rules", str(tmp_path / "alias.xml"),
+                            "-q", "-U", "100100:10:sshd", input=FAILED + "\n")
     assert result.returncode == 0, result.stderr.decode()
 
 
@@ -170,13 +170,13 @@ def test_decoder_rule_and_list_names_resolve_from_the_install_root(tmp_path):
 def test_import_check_and_analyze_with_the_imported_config(tmp_path):
     conf = install(tmp_path)
     toml = tmp_path / "hidsctl.toml"
-    result = run_hidsctl("config", "import-ossec", str(conf), "-o", str(toml))
+    result = invoke_hidsctl("config", "import-ossec", str(conf), "-o", str(toml))
     assert result.returncode == 0, result.stderr.decode()
     assert b"does not load" not in result.stderr
     imported = tomllib.loads(toml.read_text())
     assert imported["analyze"]["ossec-conf"] == str(conf.resolve())
     assert imported["logtest"]["ossec-conf"] == str(conf.resolve())
-    check = run_hidsctl("config", "check", str(toml))
+    check = invoke_hidsctl("config", "check", str(toml))
     assert check.returncode == 0, check.stderr.decode()
     result = run_hidsctl("analyze", "-c", str(toml), input=log(FAILED))
     assert result.returncode == 0, result.stderr.decode()
@@ -184,13 +184,13 @@ def test_import_check_and_analyze_with_the_imported_config(tmp_path):
 
     # a rule file gone: the import warns, the check fails as analyze would, naming it
     (conf.parent.parent / "rules" / "sshd_rules.xml").unlink()
-    result = run_hidsctl("config", "import-ossec", str(conf), "-o", str(toml))
+    result = invoke_hidsctl("config", "import-ossec", str(conf), "-o", str(toml))
     assert result.returncode == 0
     assert b"ruleset does not load" in result.stderr and b"sshd_rules.xml" in result.stderr
-    check = run_hidsctl("config", "check", str(toml))
+    check = invoke_hidsctl("config", "check", str(toml))
     assert check.returncode == 2
     assert b"sshd_rules.xml" in check.stderr
-    assert run_hidsctl("analyze", "-c", str(toml), input="").returncode == 2
+    assert invoke_hidsctl("analyze", "-c", str(toml), input="").returncode == 2
 
 
 def test_config_check_reports_a_broken_rule_file(tmp_path):
@@ -199,7 +199,7 @@ def test_config_check_reports_a_broken_rule_file(tmp_path):
                    '</rule></group>')
     toml = tmp_path / "hidsctl.toml"
     toml.write_text(f'[analyze]\nrules = ["{bad}"]\n')
-    check = run_hidsctl("config", "check", str(toml))
+    check = invoke_hidsctl("config", "check", str(toml))
     assert check.returncode == 2
     assert b"bad_rules.xml:1" in check.stderr and b"if_sid 99999" in check.stderr
 

@@ -145,3 +145,39 @@ def test_prefilters_never_reject_what_the_pattern_matches():
                 assert text[:1] in pat.first, (pat, text)
             checked += 1
     assert checked > 100_000
+
+
+@pytest.mark.parametrize("source", [r"(a+)+$", r"\S+\[[^]]+\]", r"^(\w+)=(\w+)(\s+\w+)*x$"])
+def test_a_slow_pattern_from_the_rule_cache_searches_as_the_loaded_one(source, monkeypatch):
+    """The compiled-ruleset cache keeps a slow pattern's RE2 translations: the restored
+    pattern builds its RE2 searchers from them without parsing the pattern again, and
+    finds what the loaded one finds."""
+    import io
+
+    from hidsctl.analysis import patterns, rulecache
+
+    loaded = compile_pattern("pcre2", source)
+    assert loaded.engine == "re2"
+    buffer = io.BytesIO()
+    rulecache._Pickler(buffer).dump(loaded)
+
+    def no_parse(rx):
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(patterns, "_parse", no_parse)
+    restored = rulecache._Unpickler(io.BytesIO(buffer.getvalue())).load()
+    assert restored.engine == "re2"
+
+    def plain(linear):
+        translated, slow = linear
+        return [t and (t[0], vars(t[1])) for t in translated], slow
+
+    assert plain(restored.linear) == plain(loaded.linear)
+    texts = ["a" * 40 + "!", "a" * 200, "x[" * 100 + "]", "k=v" + " w" * 80 + "x",
+             "k=v w x", "[]", "é" * 130 + "[ü]", ""]
+    for text in texts:
+        for name in ("search", "exists"):
+            want, got = getattr(loaded, name)(text), getattr(restored, name)(text)
+            assert (want is None) == (got is None), (source, text, name)
+            if name == "search" and want is not None:
+                assert want.group(0) == got.group(0) and want.groups() == got.groups()

@@ -7,21 +7,13 @@ import os
 import socket
 import stat
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from respond_helpers import alert, calls, config, rec_config, recorder, respond
-
-
-def wait_past(expires: str) -> None:
-    """Sleep until the wall clock is past an ``expires`` timestamp of a record."""
-    from datetime import datetime
-
-    when = datetime.fromisoformat(expires.replace("Z", "+00:00")).timestamp()
-    while time.time() <= when:
-        time.sleep(max(0.01, when - time.time()))
+from respond_helpers import (alert, calls, config, hastened, past, rec_config, recorder, respond,
+                             respond_at)
+from transport_support import alive, wait_for
 
 
 def statuses(out: list[dict]) -> list[str]:
@@ -261,7 +253,7 @@ def test_repeated_offenders_escalate(tmp_path):
 
 def test_escalation_survives_undo_and_restart(tmp_path):
     cfg = rec_config(tmp_path, response="level = 7\ntimeout = 1\nrepeated_offenders = [30]")
-    _, out, _ = respond(cfg, tmp_path / "state", alert(), args=("--wait",))
+    _, out = respond_at(hastened(), cfg, tmp_path / "state", alert(), wait=True)
     assert statuses(out) == ["ran", "undone"]
     _, out, _ = respond(cfg, tmp_path / "state", alert())
     assert statuses(out) == ["ran"] and out[0]["timeout"] == 1800
@@ -269,7 +261,7 @@ def test_escalation_survives_undo_and_restart(tmp_path):
 
 def test_undo_on_timeout_while_running(tmp_path):
     cfg = rec_config(tmp_path, response="level = 7\ntimeout = 1")
-    code, out, _ = respond(cfg, tmp_path / "state", alert(), args=("--wait",))
+    code, out = respond_at(hastened(), cfg, tmp_path / "state", alert(), wait=True)
     assert code == 0
     assert statuses(out) == ["ran", "undone"]
     assert calls(tmp_path / "bin") == ["add - 203.0.113.9 1795614647.42 5712 000 -",
@@ -282,18 +274,17 @@ def test_undo_of_what_expired_while_down(tmp_path):
     cfg = rec_config(tmp_path, response="level = 7\ntimeout = 1")
     _, out, _ = respond(cfg, tmp_path / "state", alert())
     assert statuses(out) == ["ran"]  # exits at end of input with the undo pending
-    wait_past(out[0]["expires"])  # respond is down while the timeout passes
-    _, out, _ = respond(cfg, tmp_path / "state")
+    later = past(out[0]["expires"])  # respond is down while the timeout passes
+    _, out = respond_at(later, cfg, tmp_path / "state")
     assert statuses(out) == ["undone"] and out[0]["srcip"] == "203.0.113.9"
-    _, out, _ = respond(cfg, tmp_path / "state")
+    _, out = respond_at(later, cfg, tmp_path / "state")
     assert out == []
 
 
 def test_undo_uses_the_executable_recorded_at_add_time(tmp_path):
     cfg = rec_config(tmp_path, response="level = 7\ntimeout = 1")
     _, out, _ = respond(cfg, tmp_path / "state", alert())
-    wait_past(out[0]["expires"])
-    _, out, _ = respond(None, tmp_path / "state")  # no config any more
+    _, out = respond_at(past(out[0]["expires"]), None, tmp_path / "state")  # no config any more
     assert statuses(out) == ["undone"]
     assert calls(tmp_path / "bin")[-1].startswith("delete - 203.0.113.9")
 
@@ -329,20 +320,8 @@ def test_script_time_limit_kills_it_and_its_children(tmp_path):
     children = [int(pid) for pid in pids.read_text().split()] if pids.exists() else []
     assert len(children) <= 2
     for pid in children:  # killed with the script: it will never touch the marker
-        deadline = time.monotonic() + 10
-        while alive(pid):
-            assert time.monotonic() < deadline, f"the script's child {pid} survived"
-            time.sleep(0.02)
+        wait_for(lambda: not alive(pid), 10, f"the script's child {pid} to end")
     assert not marker.exists()
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie waiting for init to reap it does not)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] != "Z"
 
 
 def test_script_output_is_captured_and_bounded(tmp_path):
@@ -549,9 +528,7 @@ def test_second_respond_on_the_same_state_is_refused(tmp_path):
                               str(tmp_path / "state"), "--config", str(cfg)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
-        deadline = time.time() + 20
-        while not (tmp_path / "state" / "respond.db").exists() and time.time() < deadline:
-            time.sleep(0.05)
+        wait_for((tmp_path / "state" / "respond.db").exists, 20, "the first respond's state")
         code, out, err = respond(cfg, tmp_path / "state", alert())
         assert code == 1 and "in use" in err
     finally:

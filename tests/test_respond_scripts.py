@@ -138,8 +138,8 @@ def test_disable_account_refuses_uid_0_and_unknown_users(tmp_path):
 
 
 @root_only
-def test_respond_disables_an_account_end_to_end(tmp_path):
-    from respond_helpers import alert, config, respond
+def test_respond_disables_an_account_end_to_end(tmp_path, monkeypatch):
+    from respond_helpers import alert, config, hastened, respond_at
 
     root = passwd_root(tmp_path / "root")
     cfg = config(tmp_path / "hidsctl.toml", """
@@ -148,8 +148,9 @@ command = "disable-account"
 rules_id = ["5712"]
 timeout = 1
 """)
-    code, out, err = respond(cfg, tmp_path / "state", alert(None, dstuser="mallory"), args=("--wait",),
-                             env={"HIDSCTL_ACCOUNT_ROOT": str(root)})
-    assert code == 0, err
+    monkeypatch.setenv("HIDSCTL_ACCOUNT_ROOT", str(root))
+    code, out = respond_at(hastened(), cfg, tmp_path / "state", alert(None, dstuser="mallory"),
+                           wait=True)
+    assert code == 0, out
     assert [(r["status"], r["user"]) for r in out] == [("ran", "mallory"), ("undone", "mallory")]
     assert "mallory:$6$salt$hash:" in (root / "etc" / "shadow").read_text()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import root_only, run_hidsctl
+from conftest import invoke_hidsctl, root_only, run_hidsctl
 
 
 def scan(state: Path, *args: str, ok: bool = True) -> list[dict]:
@@ -232,7 +232,7 @@ def test_a_backslash_name_and_a_non_utf8_name_never_show_alike(tmp_path, tree):
     assert set(found) == {shown_literal, shown_raw}
     assert found[shown_literal]["new"]["size"] == 13 and found[shown_raw]["new"]["size"] == 22
     for shown, size in ((shown_literal, 13), (shown_raw, 22)):  # --query takes what records show
-        proc = run_hidsctl("scan", "--state-dir", str(state), "--query", shown)
+        proc = invoke_hidsctl("scan", "--state-dir", str(state), "--query", shown)
         assert proc.returncode == 0, proc.stderr
         [entry] = [json.loads(line) for line in proc.stdout.splitlines()]
         assert entry["path"] == shown and entry["size"] == size
@@ -504,20 +504,20 @@ def test_init_and_query(tmp_path, tree):
     (tree / "a.conf").write_text("rebuilt\n")
     assert scan(state, "--init", tree) == []
     assert scan(state, tree) == []
-    proc = run_hidsctl("scan", "--state-dir", str(state), "--query", str(tree / "a.conf"))
+    proc = invoke_hidsctl("scan", "--state-dir", str(state), "--query", str(tree / "a.conf"))
     assert proc.returncode == 0
     [entry] = [json.loads(line) for line in proc.stdout.splitlines()]
     assert entry["path"] == str(tree / "a.conf") and entry["size"] == 8
     assert entry["sha256"] == hashlib.sha256(b"rebuilt\n").hexdigest()
-    whole = run_hidsctl("scan", "--state-dir", str(state), "--query", str(tree))
+    whole = invoke_hidsctl("scan", "--state-dir", str(state), "--query", str(tree))
     assert len(whole.stdout.splitlines()) == 3
-    missing = run_hidsctl("scan", "--state-dir", str(state), "--query", "/nowhere")
+    missing = invoke_hidsctl("scan", "--state-dir", str(state), "--query", "/nowhere")
     assert missing.returncode == 1 and b"not in the integrity baseline" in missing.stderr
     # a query scans nothing: options of a scan beside it are refused, not ignored
-    mixed = run_hidsctl("scan", "--state-dir", str(state), "--query", str(tree), "--fast", str(tree))
+    mixed = invoke_hidsctl("scan", "--state-dir", str(state), "--query", str(tree), "--fast", str(tree))
     assert mixed.returncode == 2
     assert b"--query takes no PATH..., --fast" in mixed.stderr and mixed.stdout == b""
-    alone = run_hidsctl("scan", "--state-dir", str(state), "--json", str(tree))
+    alone = invoke_hidsctl("scan", "--state-dir", str(state), "--json", str(tree))
     assert alone.returncode == 2 and b"--json goes with --query" in alone.stderr
 
 
@@ -542,7 +542,7 @@ def test_config_errors_name_the_key(tmp_path, tree):
     proc = run_hidsctl("scan", "--state-dir", str(tmp_path / "s"), "--config", str(cfg))
     assert proc.returncode == 2
     assert b"check_everything" in proc.stderr and b"directories[0]" in proc.stderr
-    bad = run_hidsctl("scan", "--state-dir", str(tmp_path / "s"), "--every", "soon", str(tree))
+    bad = invoke_hidsctl("scan", "--state-dir", str(tmp_path / "s"), "--every", "soon", str(tree))
     assert bad.returncode == 2 and b"bad interval" in bad.stderr
 
 

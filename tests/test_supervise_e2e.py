@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import transport_support
 from conftest import is_root, run_hidsctl
 
 ATTACKER = "203.0.113.77"  # documentation range: only ever text in a log line
@@ -24,13 +25,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not list((Path(__file__).pare
 
 
 def wait_for(predicate, timeout: float = 120.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    """transport_support's, with a longer default and slower polling: the predicates here
+    ask the running supervisor."""
+    return transport_support.wait_for(predicate, timeout, what, interval=0.2)
 
 
 def nobody_can_run_hidsctl() -> bool:

@@ -8,7 +8,6 @@ import signal
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from hidsctl.supervise.component import ComponentSpec
 from hidsctl.supervise.supervisor import Supervisor
 from hidsctl.supervise.topology import SuperviseSettings, Topology
+from transport_support import wait_for
 
 SOURCE = textwrap.dedent("""
     import json, sys, time
@@ -60,15 +60,6 @@ def run_supervisor(supervisor: Supervisor) -> threading.Thread:
     return thread
 
 
-def wait_for(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
-
-
 @pytest.fixture
 def no_signal_handlers(monkeypatch):
     monkeypatch.setattr(signal, "signal", lambda *a, **k: None)
@@ -93,8 +84,10 @@ def test_sigkill_of_each_stage_loses_and_repeats_nothing(tmp_path, no_signal_han
     for name in ("stage", "sink", "stage"):
         component = supervisor.components[name]
         wait_for(lambda: component.process is not None)
-        os.kill(component.process.pid, signal.SIGKILL)
-        time.sleep(0.3)
+        killed = component.process.pid
+        os.kill(killed, signal.SIGKILL)
+        wait_for(lambda: component.process is not None and component.process.pid != killed,
+                 what=f"{name} restarted")
     wait_for(lambda: set(int(n) for n in out_file.read_text().split()) == set(range(total)))
     # Exactly once into the queue, through two SIGKILLs of the stage...
     queued = [json.loads(item.data)["n"] for item in supervisor.queues["alerts"].read(0, 10**6)]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import is_root, root_only, run_hidsctl
+from conftest import invoke_hidsctl, is_root, root_only, run_hidsctl
 from test_supervise_e2e import (ATTACKER, NOBODY_OK, alerts, running, sshd_failure, status,
                                 wait_for, world)  # noqa: F401 (world is a fixture)
 
@@ -114,6 +114,9 @@ def test_local_role_fresh_state_hands_dirs_to_the_service_user_and_alerts_reach_
     assert stat.S_IMODE(os.stat(state.parent).st_mode) == 0o755  # created searchable
     for name in ("analyze", "logs"):
         assert os.stat(state / name).st_uid == 65534, name
+    # analyze's compiled rules are cached in its own directory, not in a home it cannot write
+    assert [os.stat(p).st_uid for p in (state / "analyze" / "cache").glob("*.cache")] == [65534]
+    assert "rule cache" not in stderr, stderr
     assert os.stat(state / "queues").st_uid == 0  # the queues stay the supervisor's
     assert "made group nogroup" in stderr and "logs: " in stderr
     assert "restarting" not in stderr, stderr
@@ -166,7 +169,7 @@ def test_agent_without_a_key_stops_with_the_message_and_no_restart_loop(world):
     assert code == 2, stderr
     assert "no agent key" in stderr and "the agent role needs it" in stderr
     assert "restarting" not in stderr
-    result = run_hidsctl("status", "--state-dir", str(state))
+    result = invoke_hidsctl("status", "--state-dir", str(state))
     assert result.returncode == 1
     message = result.stderr.decode()
     assert message.count("\n") == 1 and "send cannot run: no agent key" in message

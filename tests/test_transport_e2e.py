@@ -3,10 +3,13 @@ active-response routing and connectivity."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
+import struct
 import subprocess
+import termios
 import threading
 import time
 
@@ -109,6 +112,11 @@ def test_an_ar_record_reaches_the_targeted_agent_only(link):
     assert not server.of_type("ar"), "routed commands are not written on the server's stdout"
 
 
+def unread(fd: int) -> int:
+    """Bytes in the pipe behind ``fd`` that its reader has not read yet."""
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+
+
 def test_ar_for_a_disconnected_agent_is_held_until_it_connects(link):
     tmp, ids, states = link
     fifo = tmp / "control.fifo"
@@ -119,7 +127,9 @@ def test_ar_for_a_disconnected_agent_is_held_until_it_connects(link):
             control.write(json.dumps({"type": "ar", "command": "disable-account",
                                       "action": "add", "user": "mallory",
                                       "target": ids["web1"]}).encode() + b"\n")
-        time.sleep(0.5)
+            control.flush()
+            # read by receive before web1 connects: it has to hold the command
+            wait_for(lambda: unread(control.fileno()) == 0, 30, "receive to read the FIFO")
         web = SendProcess(tmp, states["web1"], server.port, name="web1")
         wait_for(lambda: web.records(), 30, "held command")
         assert web.records()[0]["user"] == "mallory"

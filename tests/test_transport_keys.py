@@ -7,17 +7,17 @@ import stat
 
 import pytest
 
-from conftest import run_hidsctl
+from conftest import invoke_hidsctl
 from hidsctl.errors import ConfigError
 from hidsctl.transport.keys import KeyFile, export_string, import_string, parse
 
 
 def test_add_list_export_import_remove(tmp_path):
     server, agent = str(tmp_path / "server"), str(tmp_path / "agent")
-    assert run_hidsctl("keys", "add", "web1", "--state-dir", server).stdout.strip() == b"001"
-    assert run_hidsctl("keys", "add", "db1", "--ip", "10.0.0.0/24", "--id", "7",
-                       "--state-dir", server).stdout.strip() == b"007"
-    listed = json.loads(run_hidsctl("keys", "list", "--json", "--state-dir", server).stdout)
+    assert invoke_hidsctl("keys", "add", "web1", "--state-dir", server).stdout.strip() == b"001"
+    assert invoke_hidsctl("keys", "add", "db1", "--ip", "10.0.0.0/24", "--id", "7",
+                          "--state-dir", server).stdout.strip() == b"007"
+    listed = json.loads(invoke_hidsctl("keys", "list", "--json", "--state-dir", server).stdout)
     assert listed == [{"id": "001", "name": "web1", "ip": "any"},
                       {"id": "007", "name": "db1", "ip": "10.0.0.0/24"}]
     path = tmp_path / "server" / "client.keys"
@@ -25,17 +25,17 @@ def test_add_list_export_import_remove(tmp_path):
     lines = path.read_text().splitlines()
     assert lines[0].startswith("001 web1 any ") and len(lines[0].split()[3]) == 64
 
-    exported = run_hidsctl("keys", "export", "007", "--state-dir", server)
+    exported = invoke_hidsctl("keys", "export", "007", "--state-dir", server)
     string = exported.stdout.decode().strip().splitlines()[-1]
-    imported = run_hidsctl("keys", "import", string, "--state-dir", agent)
+    imported = invoke_hidsctl("keys", "import", string, "--state-dir", agent)
     assert imported.returncode == 0, imported.stderr
     agent_file = tmp_path / "agent" / "client.keys"
     assert agent_file.read_text().splitlines() == [lines[1]]
     assert stat.S_IMODE(agent_file.stat().st_mode) == 0o600
 
-    assert run_hidsctl("keys", "remove", "1", "--state-dir", server).returncode == 0
-    assert [k["id"] for k in json.loads(run_hidsctl("keys", "list", "--json", "--state-dir",
-                                                    server).stdout)] == ["007"]
+    assert invoke_hidsctl("keys", "remove", "1", "--state-dir", server).returncode == 0
+    assert [k["id"] for k in json.loads(invoke_hidsctl("keys", "list", "--json", "--state-dir",
+                                                       server).stdout)] == ["007"]
 
 
 def test_usage_errors_exit_2_with_one_line(tmp_path):
@@ -58,7 +58,7 @@ def test_usage_errors_exit_2_with_one_line(tmp_path):
 def test_a_malformed_line_is_reported_with_its_number(tmp_path):
     (tmp_path / "client.keys").write_text(
         "001 web1 any " + "a" * 64 + "\n# a comment\n002 db1 any\n")
-    result = run_hidsctl("keys", "list", "--json", "--state-dir", str(tmp_path))
+    result = invoke_hidsctl("keys", "list", "--json", "--state-dir", str(tmp_path))
     assert result.returncode == 2
     assert b"client.keys:3: expected 'ID NAME IP KEY'" in result.stderr
 

@@ -16,7 +16,10 @@ from typing import Callable
 from hidsctl.transport.keys import KeyFile, keys_path
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 30.0, what: str = "condition"):
+def wait_for(predicate: Callable[[], object], timeout: float = 30.0, what: str = "condition",
+             interval: float = 0.05):
+    """The first true value of ``predicate``, polled every ``interval`` seconds; an
+    AssertionError naming ``what`` past ``timeout``. The tests' one deadline helper."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -24,7 +27,16 @@ def wait_for(predicate: Callable[[], object], timeout: float = 30.0, what: str =
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(interval)
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its parent to reap it does not)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z"
 
 
 def hidsctl_argv(*args: str) -> list[str]:

@@ -22,6 +22,11 @@ class CdbList:
         self.path = path
         self.entries = entries
 
+    def __reduce__(self) -> tuple[type[CdbList], tuple[Path, dict[str, str]]]:
+        # For the ruleset cache: made again through __init__ (a mypyc-compiled class pickles
+        # no other way).
+        return (CdbList, (self.path, self.entries))
+
     @classmethod
     def load(cls, path: Path) -> "CdbList":
         entries: dict[str, str] = {}

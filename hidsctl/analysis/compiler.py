@@ -47,6 +47,10 @@ ARGS = "ev, log, low, f, dn, pn"
 SPLIT_AT = 4  # children with this many distinct decoded_as values are split per decoder
 
 
+class _Keeper:
+    """Lives exactly as long as the namespace of generated code that holds it."""
+
+
 class RuleCompiler:
     """Turns rule nodes into generated functions sharing one namespace."""
 
@@ -92,7 +96,11 @@ class RuleCompiler:
         name = f"<hidsctl rules {next(_serial)}>"
         run_generated("\n".join(self.lines) + "\n", name, self.ns,
                       getattr(self.services.ruleset, "compiled", None))
-        weakref.finalize(self.services, linecache.cache.pop, name, None)
+        # The source stays in linecache (for tracebacks) while the generated namespace
+        # lives: a plain object kept in it carries the finalizer (the engine itself may be
+        # a compiled class, which takes no weak references).
+        keeper = self.ns["_linecache_keeper"] = _Keeper()
+        weakref.finalize(keeper, linecache.cache.pop, name, None)
         return {category: self.ns[name] for category, name in entries.items()}
 
     # --- nodes -------------------------------------------------------------------------------
@@ -378,19 +386,53 @@ def run_generated(source: str, filename: str, namespace: dict[str, Any],
     """Compile and run generated source in ``namespace``, its text registered with
     ``linecache`` as ``filename`` so tracebacks through it show its lines.
 
+    The source is compiled in pieces of about CHUNK_LINES lines, each cut before a
+    top-level ``def``: Python's compiler holds a whole module's syntax tree at once, some
+    70 MB for a full ruleset's source, the most a first start (no cache) ever holds.
     ``memo`` (the ruleset's, kept by the compiled-ruleset cache, rulecache.py) holds code
-    compiled before, marshalled, by the hash of its source: compiling a full ruleset's
-    source is most of an engine's start-up, and the same ruleset makes the same source."""
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    code = None
-    digest = hashlib.sha256(source.encode()).hexdigest()
-    if memo is not None and digest in memo:
-        code = _renamed(marshal.loads(memo[digest]), filename)
-    if code is None:
-        code = compile(source, filename, "exec")
-        if memo is not None:
-            memo[digest] = marshal.dumps(code)
-    exec(code, namespace)  # noqa: S102 - generated here
+    compiled before, marshalled, by the hash of its piece of source: compiling a full
+    ruleset's source is most of an engine's start-up, and the same ruleset makes the same
+    source."""
+    lines = source.splitlines(True)
+    linecache.cache[filename] = (len(source), None, lines, filename)
+    for start, end in _chunks(lines):
+        piece = "".join(lines[start:end])
+        code = None
+        digest = hashlib.sha256(f"{start}:{piece}".encode()).hexdigest()
+        if memo is not None and digest in memo:
+            code = _from_memo(memo[digest], filename)
+        if code is None:
+            # blank lines in front, so the piece's line numbers are the whole source's
+            code = compile("\n" * start + piece, filename, "exec")
+            if memo is not None:
+                memo[digest] = marshal.dumps(code)
+        exec(code, namespace)  # noqa: S102 - generated here
+
+
+CHUNK_LINES = 2000
+
+
+def _chunks(lines: list[str]) -> list[tuple[int, int]]:
+    """(start, end) line ranges covering ``lines``, each cut before a top-level ``def``
+    once it holds CHUNK_LINES lines (a ``def`` at the margin always begins a statement)."""
+    cuts, start, number = [], 0, CHUNK_LINES
+    while number < len(lines):
+        if lines[number].startswith("def "):
+            cuts.append((start, number))
+            start, number = number, number + CHUNK_LINES
+        else:
+            number += 1
+    cuts.append((start, len(lines)))
+    return cuts
+
+
+def _from_memo(blob: bytes, filename: str) -> CodeType | None:
+    """The memo's code for a piece; None (compile it again) when the entry is not code."""
+    try:
+        code = marshal.loads(blob)
+    except (EOFError, ValueError, TypeError):
+        return None
+    return _renamed(code, filename) if isinstance(code, CodeType) else None
 
 
 def _renamed(code: CodeType, filename: str) -> CodeType:

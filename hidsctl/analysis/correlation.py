@@ -109,7 +109,7 @@ class EventList:
     def __init__(self, horizon: float = 0.0, index_names: Iterable[tuple[str, ...]] = ()):
         self.events: deque[Entry] = deque(maxlen=LIST_LIMIT)
         self.seq = 0
-        self.indexes: dict[tuple[str, ...], dict[Key, deque[Entry]]] = {
+        self.indexes: dict[tuple[str, ...], dict[Key, list[Entry]]] = {
             names: {} for names in index_names}
         # A search of a rule of level L stops at max(marks[L:]).
         self.marks = [0] * LEVELS
@@ -251,8 +251,12 @@ class CorrelationState:
             if bucket is None:
                 if len(index) >= LIST_LIMIT:
                     _prune(index, cutoff)
-                bucket = index[key] = deque(maxlen=INDEX_KEY_LIMIT)
+                # A list, not a bounded deque: most values have an event or two, and an
+                # empty deque alone takes some 600 bytes (tens of MB over full indexes).
+                bucket = index[key] = []
             bucket.append(entry)
+            if len(bucket) > INDEX_KEY_LIMIT:
+                del bucket[0]
 
     # --- searching ---------------------------------------------------------------------------
 
@@ -264,7 +268,7 @@ class CorrelationState:
         level = rule.level
         same = tuple(rule.same)
         every = rule.search_key == RECENT
-        walk: deque[Entry]
+        walk: deque[Entry] | list[Entry]
         if same and not every:
             key = same_key(ev, same)
             if key is None:
@@ -348,7 +352,7 @@ class CorrelationState:
         return self._ignore_key(rule.check_if_ignored, ev) in self.ignored
 
 
-def _prune(index: dict[Key, deque[Entry]], cutoff: float) -> None:
+def _prune(index: dict[Key, list[Entry]], cutoff: float) -> None:
     """Drop index keys whose newest event has left every timeframe."""
     stale = [k for k, b in index.items() if not b or b[-1][1].time < cutoff]
     for k in stale:

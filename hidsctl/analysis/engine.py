@@ -22,6 +22,7 @@ from hidsctl.analysis.patterns import Pattern
 from hidsctl.analysis.jsondecode import SCALAR_FIELDS as _SCALAR
 from hidsctl.analysis.rules import ListRule, Rule, RuleNode
 from hidsctl.analysis.ruleset import Ruleset
+from hidsctl.gcpause import paused
 from hidsctl.records import Record, format_timestamp
 
 
@@ -40,6 +41,7 @@ class Engine:
     read-only; ``state`` is everything learnt from events, and may be swapped for another
     (bus/snapshot.py: one per partition) or a fresh one (``reset``)."""
 
+    @paused
     def __init__(self, ruleset: Ruleset, *, crawler_dns: bool = False,
                  manager: str | None = None, rootcheck_forget: float = DEFAULT_FORGET):
         self.ruleset = ruleset

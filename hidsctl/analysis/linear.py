@@ -14,7 +14,7 @@ where the per-event budget bounds it.
 from __future__ import annotations
 
 from re import _constants as C  # type: ignore[attr-defined]
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import re2
 
@@ -258,31 +258,52 @@ def _binding_match(rx: Any) -> tuple[Any, Any] | None:
     return None if match is None or anchor is None else (match, anchor)
 
 
-def _compile(items: Any, flags: int, *, ascii_text: bool, capture: bool) -> tuple[Any, Any]:
-    """(compiled program, Translation) or (None, None) when RE2 cannot run it."""
+# RE2 syntax of a parsed pattern for ASCII texts and for any (None: none), as translations()
+# gives them; the compiled-ruleset cache keeps them, so a start skips parsing again.
+Translated = tuple[Optional[tuple[str, Translation]], Optional[tuple[str, Translation]]]
+
+
+def translations(items: Any, flags: int) -> Translated:
+    """The pattern's RE2 syntax for ASCII texts and for any text."""
+    found: list[tuple[str, Translation] | None] = []
+    for ascii_text in (True, False):
+        try:
+            found.append(translate(items, flags, ascii_text=ascii_text))
+        except Unsupported:
+            found.append(None)
+    return found[0], found[1]
+
+
+def _compile(translated: tuple[str, Translation] | None, *,
+             capture: bool) -> tuple[Any, Any]:
+    """(compiled ASCII program, Translation) or (None, None) when RE2 cannot run it."""
+    if translated is None:
+        return None, None
+    source, info = translated
     try:
-        source, info = translate(items, flags, ascii_text=ascii_text)
-        options = _OPTIONS[ascii_text, capture]
-        return re2.compile(source.encode("ascii") if ascii_text else source, options), info
-    except (Unsupported, re2.error, UnicodeEncodeError):
+        return re2.compile(source.encode("ascii"), _OPTIONS[True, capture]), info
+    except (re2.error, UnicodeEncodeError):
         return None, None
 
 
 def searcher(items: Any, flags: int, fallback: Search, *,
              capture: bool = True) -> Search | None:
-    """``search(text)`` on RE2 for a parsed pattern, texts RE2 cannot take handed to
-    ``fallback``; None when RE2 cannot run the pattern.
+    """``search(text)`` on RE2 for a parsed pattern (see translated_searcher)."""
+    return translated_searcher(translations(items, flags), fallback, capture=capture)
+
+
+def translated_searcher(translated: Translated, fallback: Search, *,
+                        capture: bool = True) -> Search | None:
+    """``search(text)`` on RE2 for a pattern's translations, texts RE2 cannot take handed
+    to ``fallback``; None when RE2 cannot run the pattern.
 
     Two programs: one in Latin-1 mode with classes cut to ASCII, for ASCII texts (most log
     lines; its automata are a fraction of the Unicode one's), and one with Python's
     Unicode classes for the others, compiled when the first such text comes. Without
     ``capture``, a match has no groups (and costs less)."""
     options = _OPTIONS[False, capture]
-    ascii_rx, info = _compile(items, flags, ascii_text=True, capture=capture)
-    try:
-        unicode_source, unicode_info = translate(items, flags, ascii_text=False)
-    except Unsupported:
-        unicode_source, unicode_info = None, None
+    ascii_rx, info = _compile(translated[0], capture=capture)
+    unicode_source, unicode_info = translated[1] or (None, None)
     if ascii_rx is None:
         if unicode_source is None:
             return None

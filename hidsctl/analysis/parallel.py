@@ -68,7 +68,13 @@ class Worker:
 def analyze_parallel(settings: AnalyzeSettings, workers: int, stdin: BinaryIO | None = None,
                      stdout: BinaryIO | None = None,
                      dead_letters: DeadLetters | None = None,
-                     rootcheck_db: Path | None = None) -> int:
+                     rootcheck_db: Path | None = None, state_dir: Path | None = None) -> int:
+    """``state_dir``: where the correlation state is saved (statefile.py): the one-agent
+    pipeline correlates in one process, as ``--workers 1`` does, and shares its file; each
+    agent-split worker keeps its own agents' state in a file of its own, for this count of
+    workers (with another count the agents land elsewhere: those start empty)."""
+    from hidsctl.analysis.statefile import path_for
+
     if not 1 <= workers <= MAX_WORKERS:
         raise UsageError(f"--workers must be 1..{MAX_WORKERS}")
     engine = new_engine(settings)
@@ -78,14 +84,16 @@ def analyze_parallel(settings: AnalyzeSettings, workers: int, stdin: BinaryIO | 
         from hidsctl.analysis.pipeline import analyze_pipeline
 
         return analyze_pipeline(engine, settings, workers, stdin, stdout, dead_letters,
-                                rootcheck_db)
+                                rootcheck_db,
+                                path_for(state_dir) if state_dir is not None else None)
     gc.freeze()
     out = stdout if stdout is not None else sys.stdout.buffer
     out.flush()
     procs: list[Worker] = []
     for number in range(workers):
         procs.append(_fork_worker(number, engine, settings, procs, dead_letters,
-                                  rootcheck_db))
+                                  rootcheck_db, None if state_dir is None else
+                                  path_for(state_dir, number, workers)))
     del engine
     files = AlertFiles(settings.alerts_json, settings.alerts_log)
     merger = Merger(out, files, len(procs))
@@ -277,7 +285,7 @@ class Merger:
 
 def _fork_worker(number: int, engine: Engine, settings: AnalyzeSettings,
                  earlier: list[Worker], dead_letters: DeadLetters | None = None,
-                 rootcheck_db: Path | None = None) -> Worker:
+                 rootcheck_db: Path | None = None, correlation: Path | None = None) -> Worker:
     in_read, in_write = os.pipe()
     out_read, out_write = os.pipe()
     pid = os.fork()
@@ -290,7 +298,7 @@ def _fork_worker(number: int, engine: Engine, settings: AnalyzeSettings,
                 os.close(other.stdin.fileno())
                 os.close(other.stdout.fileno())
             code = _worker_main(number, engine, settings, in_read, out_write, dead_letters,
-                                rootcheck_db)
+                                rootcheck_db, correlation)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
         except BaseException:  # noqa: BLE001 - reported, then the worker ends
@@ -304,7 +312,7 @@ def _fork_worker(number: int, engine: Engine, settings: AnalyzeSettings,
 
 def _worker_main(number: int, engine: Engine, settings: AnalyzeSettings, in_fd: int,
                  out_fd: int, dead_letters: DeadLetters | None = None,
-                 rootcheck_db: Path | None = None) -> int:
+                 rootcheck_db: Path | None = None, correlation: Path | None = None) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until run_engine takes it over
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -316,6 +324,7 @@ def _worker_main(number: int, engine: Engine, settings: AnalyzeSettings, in_fd: 
     reader = RecordReader(os.fdopen(in_fd, "rb", buffering=0), name=f"worker {number}",
                           before_block=writer.flush, strict_types=False)
     # Each worker holds its own agents' findings; the database file is shared.
-    run_engine(engine, settings, reader, writer, None, dead_letters, rootcheck_db)
+    run_engine(engine, settings, reader, writer, None, dead_letters, rootcheck_db,
+               correlation)
     writer.flush()
     return 0

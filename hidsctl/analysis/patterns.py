@@ -18,8 +18,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hidsctl.analysis.linear import searcher
+from hidsctl.analysis.linear import Translated, translated_searcher, translations
 from hidsctl.analysis.shapes import find_shapes, unbounded_repeats
+
+
+# What __init__ learns from a pattern's parse tree, saved with it in the ruleset cache:
+# shapes, literals, exact, anchored, first (see __init__) and the RE2 translations.
+_Analysis = tuple[list[Any], tuple[str, ...] | None, bool, bool, frozenset[str] | None,
+                  tuple[Translated, bool] | None]
 
 
 class PatternError(ValueError):
@@ -28,21 +34,32 @@ class PatternError(ValueError):
 
 class Pattern:
     __slots__ = ("source", "kind", "rx", "search", "exists", "negate", "literals", "exact",
-                 "anchored", "first", "shapes", "engine")
+                 "anchored", "first", "shapes", "engine", "linear")
 
-    def __init__(self, source: str, kind: str, rx: Any, negate: bool = False):
+    def __init__(self, source: str, kind: str, rx: Any, negate: bool = False,
+                 analysed: _Analysis | None = None):
         self.source = source
         self.kind = kind
         self.rx = rx
         self.search = rx.search  # bound once: the hot path calls it directly
         self.engine = "re" if isinstance(rx, re.Pattern) else "regex"
         self.negate = negate
+        self.exists = self.search  # for conditions that only ask whether it matched
+        # (RE2 translations, whether the shape is slow on short texts too), for _to_re2
+        self.linear: tuple[Translated, bool] | None = None
+        if analysed is not None:  # unpickled (_restore): the analysis results came with it
+            self.shapes, self.literals, self.exact, self.anchored, self.first, linear = \
+                analysed
+            if linear is not None:
+                self._to_re2(*linear)
+            return
         parsed = _parse(rx)
         self.shapes = find_shapes(parsed, bool(rx.flags & re.IGNORECASE)) \
             if parsed is not None else []
-        self.exists = self.search  # for conditions that only ask whether it matched
         if self.shapes:
-            self._to_re2(parsed)
+            slow = any(shape.exponential for shape in self.shapes) or \
+                unbounded_repeats(parsed) > 2
+            self._to_re2(translations(parsed, rx.flags), slow)
         # Lowercase strings one of which any match must contain (None: no such set), whether
         # they must start the text (``anchored``) rather than occur anywhere in it, and
         # whether containing one is already a match (``exact``). A substring or prefix test
@@ -55,20 +72,23 @@ class Pattern:
         # another ASCII character cannot match; the decoders use it to skip candidates.
         self.first = first_characters(alternatives, ops)
 
-    def _to_re2(self, parsed: Any) -> None:
-        """Search with RE2. An exponential shape blows up on a short text already; a
-        quadratic one with two unbounded repeats (cubic, with the search's start) only on a
-        long one, so texts up to SHORT_TEXT characters stay on the faster re (at worst
-        1.5 ms: ``\\S+\\[[^]]+\\]`` on 128 ``[``), the rest go to RE2."""
+    def _to_re2(self, translated: Translated, slow: bool) -> None:
+        """Search with RE2. An exponential shape blows up on a short text already (``slow``);
+        so does a quadratic one with more than two unbounded repeats; one with two (cubic,
+        with the search's start) only on a long one, so texts up to SHORT_TEXT characters
+        stay on the faster re (at worst 1.5 ms: ``\\S+\\[[^]]+\\]`` on 128 ``[``), the
+        rest go to RE2."""
+        self.linear = (translated, slow)
         rx = self.rx
-        linear = searcher(parsed, rx.flags, rx.search)
+        linear = translated_searcher(translated, rx.search)
         if linear is None:
             return
         # RE2 skips finding the groups of a match when only its existence matters (rules).
-        exists = searcher(parsed, rx.flags, rx.search, capture=False) if rx.groups else linear
+        exists = translated_searcher(translated, rx.search, capture=False) if rx.groups \
+            else linear
         exists = exists or linear
         self.engine = "re2"
-        if any(shape.exponential for shape in self.shapes) or unbounded_repeats(parsed) > 2:
+        if slow:
             self.search, self.exists = linear, exists
         else:
             self.search, self.exists = _by_length(rx.search, linear), _by_length(rx.search,
@@ -78,7 +98,7 @@ class Pattern:
         # For the compiled-ruleset cache (rulecache.py): the analysis results travel, the
         # bound searchers (closures, RE2 objects) are made again from them.
         return (_restore, (self.source, self.kind, self.rx, self.negate, self.shapes,
-                           self.literals, self.exact, self.anchored, self.first))
+                           self.literals, self.exact, self.anchored, self.first, self.linear))
 
     def test(self, text: str) -> bool:
         """Whether the pattern (with its negation) accepts ``text``."""
@@ -97,19 +117,11 @@ class Pattern:
 
 def _restore(source: str, kind: str, rx: Any, negate: bool, shapes: list[Any],
              literals: tuple[str, ...] | None, exact: bool, anchored: bool,
-             first: frozenset[str] | None) -> Pattern:
-    """A pickled Pattern made whole without analysing its parse tree again (only the few
-    patterns with a slow shape parse it, to build their RE2 searchers)."""
-    pattern = Pattern.__new__(Pattern)
-    pattern.source, pattern.kind, pattern.rx, pattern.negate = source, kind, rx, negate
-    pattern.search = pattern.exists = rx.search
-    pattern.engine = "re" if isinstance(rx, re.Pattern) else "regex"
-    pattern.shapes = shapes
-    pattern.literals, pattern.exact, pattern.anchored, pattern.first = \
-        literals, exact, anchored, first
-    if shapes:
-        pattern._to_re2(_parse(rx))
-    return pattern
+             first: frozenset[str] | None,
+             linear: tuple[Translated, bool] | None = None) -> Pattern:
+    """A pickled Pattern made whole without parsing or analysing it again: the few with a
+    slow shape build their RE2 searchers from the translations kept with it."""
+    return Pattern(source, kind, rx, negate, (shapes, literals, exact, anchored, first, linear))
 
 
 _RUN_MIN = 3

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import re
 
-import regex
-
 from hidsctl.analysis.patterns import Pattern, PatternError
 
 _NEEDS_REGEX = re.compile(r"\\[KpPXRQEGg]|\[\[:|\(\?[R0-9+&|]|\(\?P?>|\(\?\(|\\[0-9]{3}")
@@ -40,6 +38,8 @@ def compile_pcre2(source: str, *, negate: bool = False) -> Pattern:
             pass  # let the PCRE-compatible engine judge it
         except RecursionError:
             raise PatternError("pcre2 pattern nests too deeply") from None
+    import regex  # here: most rulesets need none of it, and it takes a while to import
+
     try:
         rx = regex.compile(source, regex.VERSION0 | regex.IGNORECASE)
     except regex.error as exc:

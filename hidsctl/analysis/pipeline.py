@@ -65,8 +65,9 @@ Item = tuple[Any, ...]
 def analyze_pipeline(engine: Engine, settings: AnalyzeSettings, workers: int,
                      stdin: BinaryIO, stdout: BinaryIO | None = None,
                      dead_letters: DeadLetters | None = None,
-                     rootcheck_db: Path | None = None) -> int:
-    """Analyse ``stdin`` with ``engine`` and ``workers`` decoding processes."""
+                     rootcheck_db: Path | None = None, correlation: Path | None = None) -> int:
+    """Analyse ``stdin`` with ``engine`` and ``workers`` decoding processes; the first
+    process keeps the correlation state in ``correlation`` as one process does."""
     gc.freeze()
     out = stdout if stdout is not None else sys.stdout.buffer
     out.flush()
@@ -88,12 +89,18 @@ def analyze_pipeline(engine: Engine, settings: AnalyzeSettings, workers: int,
     # The decoders reload with the rules: run.py's SIGHUP handler chains to this one.
     signal.signal(signal.SIGHUP, lambda *_: signal_all(pids, signal.SIGHUP))
     files = AlertFiles(settings.alerts_json, settings.alerts_log)
-    reader = DecodedReader([fd for fd, _ in from_decoders], files.flush)
     from hidsctl.records import RecordWriter
 
     writer = RecordWriter(out)
+
+    def flush() -> None:  # the input ran dry: what was written goes out, as run.py's does
+        writer.flush()
+        files.flush()
+
+    reader = DecodedReader([fd for fd, _ in from_decoders], flush)
     try:
-        run_engine(engine, settings, reader, writer, files, dead_letters, rootcheck_db)
+        run_engine(engine, settings, reader, writer, files, dead_letters, rootcheck_db,
+                   correlation)
         writer.flush()
     finally:
         files.close()
@@ -243,6 +250,7 @@ class DecodedReader(HintingReader):
         self.prepared: Event | None = None
         self.prepared_for: Record | None = None
         self.standins: dict[tuple[Any, ...] | None, Decoder] = {}
+        self.waiting_fd: int | None = None
 
     def pairs(self) -> Iterator[tuple[bytes, Record]]:
         turn = 0
@@ -294,6 +302,7 @@ class DecodedReader(HintingReader):
                     del buf[:FRAME.size + size]
                     return frame
             if self.before_block is not None and not select.select([fd], [], [], 0)[0]:
+                self.waiting_fd = fd  # what a wait for more input waits on (run.py)
                 self.before_block()  # the input has run dry: the output is flushed
             chunk = os.read(fd, 1 << 20)
             if not chunk:

@@ -96,12 +96,15 @@ def _digest(path: Path) -> str | None:
 
 def _code_stamp() -> str:
     """hidsctl's version and the size and mtime of its analysis modules: a development
-    tree's edit to the loader or the compiler changes what a ruleset compiles to."""
+    tree's edit to the loader or the compiler changes what a ruleset compiles to. The
+    modules compiled to extensions (the accelerated build, setup.py) count too: their classes
+    pickle differently from the pure-Python ones."""
     from hidsctl import __version__
 
     here = Path(__file__).parent
     stamp = hashlib.sha256(__version__.encode())
-    for module in sorted(here.glob("*.py")) + [here.parent / "errors.py"]:
+    for module in sorted(here.glob("*.py")) + [here.parent / "errors.py"] + \
+            sorted(here.glob("*.so")) + sorted(here.parent.glob("*.so")):
         try:
             info = module.stat()
         except OSError:

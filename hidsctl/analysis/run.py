@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 from hidsctl import origin
+from hidsctl.gcpause import paused
 from hidsctl.diagnostics import logger
 from hidsctl.errors import HidsError, UsageError
 from hidsctl.records import Record, RecordReader
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from hidsctl.analysis.engine import Engine, Outcome
     from hidsctl.analysis.findings import Findings
     from hidsctl.analysis.ruleset import Ruleset, RulesetSources
+    from hidsctl.analysis.statefile import StateFile
     from hidsctl.deadletter import DeadLetters
     from hidsctl.records import RecordWriter
 
@@ -67,6 +69,7 @@ def ruleset_sources(settings: RulesetSettings) -> RulesetSources:
                                   no_default_rules=settings.no_default_rules)
 
 
+@paused
 def load_ruleset(settings: RulesetSettings) -> Ruleset:
     from hidsctl.analysis import ruleset
 
@@ -154,7 +157,7 @@ def input_reader(stdin: BinaryIO | None, before_block: Callable[[], None]) -> Hi
 
 def analyze(settings: AnalyzeSettings, stdin: BinaryIO | None = None,
             stdout: BinaryIO | None = None, dead_letters: DeadLetters | None = None,
-            rootcheck_db: Path | None = None) -> int:
+            rootcheck_db: Path | None = None, correlation: Path | None = None) -> int:
     from hidsctl.records import RecordWriter
 
     engine = new_engine(settings)
@@ -167,7 +170,7 @@ def analyze(settings: AnalyzeSettings, stdin: BinaryIO | None = None,
 
     try:
         run_engine(engine, settings, input_reader(stdin, flush), writer, files, dead_letters,
-                   rootcheck_db)
+                   rootcheck_db, correlation)
         flush()
     finally:
         files.close()
@@ -204,24 +207,57 @@ def new_engine(settings: AnalyzeSettings) -> Engine:
 def run_engine(engine: Engine, settings: AnalyzeSettings, reader: RecordReader,
                writer: RecordWriter, files: AlertFiles | None,
                dead_letters: DeadLetters | None = None,
-               rootcheck_db: Path | None = None) -> None:
+               rootcheck_db: Path | None = None, correlation: Path | None = None) -> None:
     """The analysis loop: every record of ``reader`` analysed or passed through to
     ``writer``; alerts at or above the minimum level also go to ``files``. SIGHUP reloads
     the ruleset between records. A record analysis fails on goes to ``dead_letters`` and
     its notice to ``writer``; an event past its budget becomes a ``notice``. Rootcheck
-    findings are remembered in ``rootcheck_db`` when given, else in memory for the run."""
+    findings are remembered in ``rootcheck_db`` when given, else in memory for the run;
+    the correlation state is restored from and saved to ``correlation`` when given
+    (statefile.py)."""
     from hidsctl.analysis.budget import Guard
 
     findings = rootcheck_findings(settings, rootcheck_db)
     engine.state.rootcheck = findings
+    saved = _state_file(correlation, settings)
     _commit_when_blocking(reader, writer, findings)
+    cell = [engine]  # the running engine: a reload replaces it
+    if saved is not None:
+        _save_when_blocking(reader, saved, cell)
     try:
         with Guard(settings.event_budget) as guard:
-            _loop(engine, settings, reader, writer, files, guard, dead_letters)
+            _loop(cell, settings, reader, writer, files, guard, dead_letters, saved)
         writer.flush()
         findings.commit()
+        if saved is not None:
+            saved.close(cell[0])
     finally:
         findings.close()
+
+
+def _state_file(path: Path | None, settings: AnalyzeSettings) -> StateFile | None:
+    if path is None:
+        return None
+    from hidsctl.analysis.statefile import StateFile
+
+    saved = StateFile(path, interval=settings.snapshot_interval)
+    saved.load()
+    return saved
+
+
+def _save_when_blocking(reader: RecordReader, saved: StateFile, cell: list[Engine]) -> None:
+    """Before the input may block: the correlation state, once the input stays quiet."""
+    from hidsctl.records import _fileno
+
+    before = reader.before_block
+
+    def before_block() -> None:
+        if before is not None:
+            before()
+        fd = getattr(reader, "waiting_fd", None)
+        saved.idle(cell[0], fd if fd is not None else _fileno(reader.stream))
+
+    reader.before_block = before_block
 
 
 def rootcheck_findings(settings: AnalyzeSettings, path: Path | None) -> Findings:
@@ -237,7 +273,7 @@ def rootcheck_findings(settings: AnalyzeSettings, path: Path | None) -> Findings
 
 def forget_seconds(text: str) -> float:
     """``rootcheck_forget`` in seconds; 0 (or "never") for never."""
-    from hidsctl.scan.settings import parse_interval
+    from hidsctl.config import parse_interval
 
     if text.strip() in ("0", "never"):
         return 0.0
@@ -265,9 +301,9 @@ def _commit_when_blocking(reader: RecordReader, writer: RecordWriter,
     reader.before_block = before_block
 
 
-def _loop(engine: Engine, settings: AnalyzeSettings, reader: RecordReader,
+def _loop(cell: list[Engine], settings: AnalyzeSettings, reader: RecordReader,
           writer: RecordWriter, files: AlertFiles | None, guard: Guard,
-          dead_letters: DeadLetters | None) -> None:
+          dead_letters: DeadLetters | None, saved: StateFile | None) -> None:
     from hidsctl.analysis.budget import OverBudget, culprit, notice
     from hidsctl.deadletter import NOT_THE_RECORDS_FAULT, DeadLetters
     from hidsctl.analysis.events import from_record
@@ -290,20 +326,32 @@ def _loop(engine: Engine, settings: AnalyzeSettings, reader: RecordReader,
     reload_requested = _on_sighup()
     tally = refusals(writer.write)
     number = 0
+    engine = cell[0]
+    restoring = saved is not None
     for record in reader:
         if reload_requested:
             reload_requested.clear()
-            engine = _reloaded(engine, settings)
+            engine = cell[0] = _reloaded(engine, settings)
+        if restoring and saved is not None and not (
+                record["type"] == CHECKPOINT and saved.note_resume(record)):
+            saved.restore(engine)  # the state of where the input resumes
+            restoring = False
         if record["type"] not in HANDLED:
             if refused(record, tally):
                 continue
             if tally.pending:  # what was counted since the last report, when it is due
                 tally.flush()
-            writer.write(record)
             if record["type"] == CHECKPOINT:
+                if saved is not None:  # on disk before the checkpoint can be echoed
+                    saved.checkpoint(engine, record.get("queue"), record.get("offset"))
+                writer.write(record)
                 _checkpointed(engine.state.rootcheck, writer, files)
+            else:
+                writer.write(record)
             continue
         number += 1
+        if saved is not None:
+            saved.record()
         guard.event = number
         try:
             outcome = process(record)

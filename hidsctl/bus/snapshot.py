@@ -124,6 +124,10 @@ class Codec:
     # --- writing -------------------------------------------------------------------------
 
     def dumps(self, state: State, last_seq: int) -> bytes:
+        return zlib.compress(self.encode(state, last_seq), 3)
+
+    def encode(self, state: State, last_seq: int) -> bytes:
+        """The snapshot's JSON, before compression (``loads`` refuses it past MAX_SIZE)."""
         numbers: dict[int, int] = {}
         seen: list[SeenData] = []
 
@@ -145,8 +149,8 @@ class Codec:
         snap = Snapshot(FORMAT, self.fingerprint, last_seq, state.sequence, state.fired,
                         state.ignored_at, seen, lists, _keys(state.fts_seen),
                         [(*key, log) for key, log in _entries(state.diffs)],
-                        _keys(state.ignored), FindingsData(*state.rootcheck.dump()))
-        return zlib.compress(msgspec.json.encode(snap), 3)
+                        _keys(state.ignored), _findings(state))
+        return msgspec.json.encode(snap)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -206,9 +210,16 @@ def _fill(target: EventList, data: ListData, seen: list[Seen]) -> None:
         if len(index.buckets) > LIST_LIMIT:
             raise ValueError(f"an index of {len(index.buckets)} values")
         target.indexes[index.names] = {
-            key: deque(((s, seen[n]) for s, n in bucket[-INDEX_KEY_LIMIT:]),
-                       maxlen=INDEX_KEY_LIMIT)
+            key: [(s, seen[n]) for s, n in bucket[-INDEX_KEY_LIMIT:]]
             for key, bucket in index.buckets}
+
+
+def _findings(state: State) -> FindingsData:
+    """The rootcheck findings of an in-memory table; none of one analyze keeps on disk
+    (its database outlives the process by itself)."""
+    if state.rootcheck.path is not None:
+        return FindingsData([], 0.0, 0)
+    return FindingsData(*state.rootcheck.dump())
 
 
 def _keys(table: BoundedSet) -> list[Any]:

@@ -51,8 +51,9 @@ def analyze(
         "--lease-ttl", help="With --from: seconds after which a silent member's "
         "partitions are taken over [default: 10].", show_default=False)] = None,
     snapshot_interval: Annotated[Optional[float], typer.Option(
-        "--snapshot-interval", help="With --from: seconds between snapshots of each "
-        "partition's correlation state [default: 30].", show_default=False)] = None,
+        "--snapshot-interval", help="Seconds between snapshots of the correlation state "
+        "while records keep coming (with --state-dir; with --from, of each partition's) "
+        "[default: 30].", show_default=False)] = None,
     rootcheck_forget: Annotated[Optional[str], typer.Option(
         "--rootcheck-forget", help="A rootcheck finding not reported for this long "
         "(30m, 12h, 2d) alerts again when it comes back; 0 never forgets "
@@ -86,11 +87,8 @@ def analyze(
     if settings.source or settings.to or settings.group:
         from hidsctl.bus.group import run_settings
 
-        if state_dir is not None:  # a member's state is the stream's snapshots
-            from hidsctl.errors import UsageError
-
-            raise UsageError("--from takes no --state-dir: a group member keeps its state in "
-                             "the bus (docs/scale-out.md)")
+        # A member's correlation state is the stream's snapshots: a --state-dir holds only
+        # its compiled-ruleset cache (enabled above).
         raise typer.Exit(run_settings(settings))
     from hidsctl.deadletter import DeadLetters
     from hidsctl.state import state_dir as resolve_state_dir
@@ -101,13 +99,18 @@ def analyze(
     # The rootcheck findings outlive the run only in a state directory named for it
     # (--state-dir, $HIDSCTL_STATE_DIR, as supervise does); a one-shot pipeline keeps
     # them in memory.
-    findings = None
+    # So does the correlation state (analysis/statefile.py), saved for a restart.
+    findings = kept = None
     if state_dir is not None or os.environ.get("HIDSCTL_STATE_DIR"):
         findings = resolve_state_dir(state_dir) / "rootcheck.db"
+        kept = findings.parent
     if settings.workers != 1:
         from hidsctl.analysis.parallel import analyze_parallel
 
         raise typer.Exit(analyze_parallel(settings, settings.workers,
                                           dead_letters=dead_letters,
-                                          rootcheck_db=findings))
-    raise typer.Exit(run(settings, dead_letters=dead_letters, rootcheck_db=findings))
+                                          rootcheck_db=findings, state_dir=kept))
+    from hidsctl.analysis.statefile import path_for
+
+    raise typer.Exit(run(settings, dead_letters=dead_letters, rootcheck_db=findings,
+                         correlation=path_for(kept) if kept is not None else None))

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from hidsctl.options import (BusGroupOption, ConfigOption, FromOption, LevelOption,
-                             LingerOption, RuleGroupOption, RuleIdOption, StateDirOption,
-                             handle_errors, load_settings)
+from hidsctl.options import (ALL_ALERTS, STAGE_DEFAULTS, AlertFilter, LingerOption,
+                             StageOptions, handle_errors, load_settings, option_groups)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("forward")(forward)
+    app.command("forward")(option_groups(forward))
 
 
 @handle_errors
@@ -24,9 +24,7 @@ def forward(
     format: Annotated[Optional[str], typer.Option(
         "--format", "-f", help="rfc5424, rfc3164, json, cef or kv (Splunk key=value) "
         "(default: rfc5424).", show_default=False)] = None,
-    level: LevelOption = None,
-    rule_id: RuleIdOption = None,
-    group: RuleGroupOption = None,
+    alerts: AlertFilter = ALL_ALERTS,
     facility: Annotated[Optional[str], typer.Option(
         "--facility", help="Syslog facility (default: local0).", show_default=False)] = None,
     hostname: Annotated[Optional[str], typer.Option(
@@ -47,10 +45,7 @@ def forward(
         "--queue-size", help="Bytes queued on disk per destination while it is down; past "
         "it the oldest are dropped (default: 67108864).", show_default=False)] = None,
     linger: LingerOption = None,
-    source: FromOption = None,
-    bus_group: BusGroupOption = None,
-    state_dir: StateDirOption = None,
-    config: ConfigOption = None,
+    stage: StageOptions = STAGE_DEFAULTS,
 ) -> None:
     """Forward alerts read on stdin to syslog servers as RFC 5424, RFC 3164, JSON, CEF or key=value.
 
@@ -66,11 +61,10 @@ def forward(
     from hidsctl.outputs.plumbing import plumbing
 
     settings = load_settings(
-        ForwardSettings, "forward", config, to=to, format=format, level=level,
-        rule_id=rule_id, group=group, facility=facility, hostname=hostname, framing=framing,
-        ca_file=ca_file, cert_file=cert_file, key_file=key_file, queue_size=queue_size,
-        linger=linger)
-    out = plumbing("forward", source, bus_group, state_dir)
+        ForwardSettings, "forward", stage.config, **asdict(alerts), to=to, format=format,
+        facility=facility, hostname=hostname, framing=framing, ca_file=ca_file,
+        cert_file=cert_file, key_file=key_file, queue_size=queue_size, linger=linger)
+    out = plumbing("forward", stage.source, stage.bus_group, stage.state_dir)
     forwarder = Forwarder(settings, out.directory, emit=out.writer.write)
     try:
         if out.bus:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from hidsctl.options import (BusGroupOption, ConfigOption, FromOption, LevelOption,
-                             LingerOption, RuleGroupOption, RuleIdOption, StateDirOption,
-                             handle_errors, load_settings)
+from hidsctl.options import (ALL_ALERTS, STAGE_DEFAULTS, AlertFilter, LingerOption,
+                             StageOptions, handle_errors, load_settings, option_groups)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("mail")(mail)
+    app.command("mail")(option_groups(mail))
 
 
 @handle_errors
@@ -24,9 +24,7 @@ def mail(
         "--smtp", help="SMTP server HOST:PORT (default: localhost:25).", show_default=False)] = None,
     sender: Annotated[Optional[str], typer.Option(
         "--sender", help="From address (default: hidsctl@HOSTNAME).", show_default=False)] = None,
-    level: LevelOption = None,
-    rule_id: RuleIdOption = None,
-    group: RuleGroupOption = None,
+    alerts: AlertFilter = ALL_ALERTS,
     tls: Annotated[Optional[str], typer.Option(
         "--tls", help="none, starttls or ssl (implicit TLS) (default: none).",
         show_default=False)] = None,
@@ -52,10 +50,7 @@ def mail(
         "--daily-report/--no-daily-report", help="Mail a report of each UTC day's alerts: "
         "top rules, agents, sources, users (default: off).", show_default=False)] = None,
     linger: LingerOption = None,
-    source: FromOption = None,
-    bus_group: BusGroupOption = None,
-    state_dir: StateDirOption = None,
-    config: ConfigOption = None,
+    stage: StageOptions = STAGE_DEFAULTS,
 ) -> None:
     """Mail alerts read on stdin: grouped, capped per hour, queued on disk while the server is down.
 
@@ -71,11 +66,11 @@ def mail(
     from hidsctl.outputs.plumbing import plumbing
 
     settings = load_settings(
-        MailSettings, "mail", config, to=to, smtp=smtp, sender=sender, level=level,
-        rule_id=rule_id, group=group, tls=tls, ca_file=ca_file, user=user,
-        password_file=password_file, group_window=group_window, max_group=max_group,
-        max_per_hour=max_per_hour, daily_report=daily_report, linger=linger)
-    out = plumbing("mail", source, bus_group, state_dir)
+        MailSettings, "mail", stage.config, **asdict(alerts), to=to, smtp=smtp, sender=sender,
+        tls=tls, ca_file=ca_file, user=user, password_file=password_file,
+        group_window=group_window, max_group=max_group, max_per_hour=max_per_hour,
+        daily_report=daily_report, linger=linger)
+    out = plumbing("mail", stage.source, stage.bus_group, stage.state_dir)
     mailer = Mailer(settings, out.directory, emit=out.writer.write,
                     dead_letters=out.dead_letters)
     try:

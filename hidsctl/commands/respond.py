@@ -7,17 +7,15 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from hidsctl.options import BusGroupOption, ConfigOption, FromOption, StateDirOption, handle_errors
+from hidsctl.options import STAGE_DEFAULTS, StageOptions, handle_errors, option_groups
 
 
 def register(app: typer.Typer) -> None:
-    app.command("respond")(respond)
+    app.command("respond")(option_groups(respond))
 
 
 @handle_errors
 def respond(
-    state_dir: StateDirOption = None,
-    config: ConfigOption = None,
     route: Annotated[Optional[Path], typer.Option(
         "--route", help="Write ar records for agents to this FIFO, Unix socket or file "
         "(read by 'hidsctl receive --control').", show_default=False)] = None,
@@ -40,8 +38,7 @@ def respond(
         "--wait", help="At end of input, stay until every pending undo has run.")] = False,
     report_unmatched: Annotated[bool, typer.Option(
         "--report-unmatched", help="Emit a skipped ar_result for alerts no response matches.")] = False,
-    source: FromOption = None,
-    bus_group: BusGroupOption = None,
+    stage: StageOptions = STAGE_DEFAULTS,
 ) -> None:
     """Run active-response scripts for alerts and ar records; undo them on time.
 
@@ -58,11 +55,11 @@ def respond(
     from hidsctl.respond import run, settings as respond_settings
 
     options = load_settings(
-        respond_settings.RespondOptions, "respond", config, route=route, allow=allow,
+        respond_settings.RespondOptions, "respond", stage.config, route=route, allow=allow,
         servers=servers, scripts_dir=scripts_dir, script_timeout=script_timeout,
         ossec_conf=ossec_conf, wait=wait or None, report_unmatched=report_unmatched or None)
-    built = respond_settings.build(options, config)
-    if check_pair(source, bus_group):
-        raise typer.Exit(run.run_bus(built, state.state_dir(state_dir), source or "",
-                                     bus_group or ""))
-    raise typer.Exit(run.run(built, state.state_dir(state_dir)))
+    built = respond_settings.build(options, stage.config)
+    if check_pair(stage.source, stage.bus_group):
+        raise typer.Exit(run.run_bus(built, state.state_dir(stage.state_dir), stage.source or "",
+                                     stage.bus_group or ""))
+    raise typer.Exit(run.run(built, state.state_dir(stage.state_dir)))

@@ -9,7 +9,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from hidsctl import records, state
 from hidsctl.deadletter import NOT_THE_RECORDS_FAULT, DeadLetters, for_state
@@ -25,26 +25,31 @@ _END = object()
 
 
 def run(settings: RespondSettings, directory: Path, stdin: BinaryIO | None = None,
-          stdout: BinaryIO | None = None) -> int:
+        stdout: BinaryIO | None = None, clock: Callable[[], float] = time.time) -> int:
     """Run until end of input, then undo what is due and exit (with ``wait``, only once
-    every pending undo has run). Returns the exit code."""
-    signal.signal(signal.SIGTERM, _stop)
-    with _responder(settings, directory) as (responder, timers):
-        writer = records.RecordWriter(stdout, line_buffered=True)
-        _loop(responder, timers, writer, _read_in_background(stdin), settings.wait,
-              for_state(directory, "respond"))
+    every pending undo has run). Returns the exit code. ``clock`` is the wall clock that
+    actions are timed by (a test's stands in for the time to come)."""
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        with _responder(settings, directory, clock) as (responder, timers):
+            writer = records.RecordWriter(stdout, line_buffered=True)
+            _loop(responder, timers, writer, _read_in_background(stdin), settings.wait,
+                  for_state(directory, "respond"))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
 @contextmanager
-def _responder(settings: RespondSettings, directory: Path) -> Iterator[tuple[Responder, Timers]]:
+def _responder(settings: RespondSettings, directory: Path,
+               clock: Callable[[], float] = time.time) -> Iterator[tuple[Responder, Timers]]:
     """The responder and its timers, under the state's lock; closed on the way out."""
     with state.ExclusiveLock(directory / "respond.lock", "the active-response state"):
         timers = Timers(directory)
         router = Router(settings.route) if settings.route else None
         try:
             allow = AllowList(settings.allow + tuple(resolve(settings.servers)))
-            yield Responder(settings, timers, allow, router), timers
+            yield Responder(settings, timers, allow, router, clock), timers
         finally:
             if router is not None:
                 router.close()
@@ -82,7 +87,7 @@ def _loop(responder: Responder, timers: Timers, writer: records.RecordWriter,
         if ended and (not wait or timers.pending() == 0):
             return
         try:
-            item = inbox.get(timeout=_seconds_to_next(timers))
+            item = inbox.get(timeout=_seconds_to_next(timers, responder.clock))
         except queue.Empty:
             continue
         if item is _END:
@@ -104,11 +109,11 @@ def _handled(responder: Responder, record: dict, dead_letters: DeadLetters) -> l
         return [dead_letters.put(record, exc)]
 
 
-def _seconds_to_next(timers: Timers) -> float:
+def _seconds_to_next(timers: Timers, clock: Callable[[], float]) -> float:
     due = timers.next_due()
     if due is None:
         return IDLE_WAKE
-    return min(IDLE_WAKE, max(0.0, due - time.time()) + 0.01)
+    return min(IDLE_WAKE, max(0.0, due - clock()) + 0.01)
 
 
 def _read_in_background(stdin: BinaryIO | None) -> queue.Queue:

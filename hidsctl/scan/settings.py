@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hidsctl import config
+from hidsctl.config import parse_interval  # noqa: F401 - scan's own, kept where it was
 from hidsctl.errors import ConfigError, SourceLocation
 
 # OSSEC's usual directories when nothing is named.
@@ -185,18 +186,6 @@ def _regexes(items: list[str]) -> list[str]:
 
 def normalise(path: str) -> str:
     return os.path.normpath(os.path.abspath(path))
-
-
-def parse_interval(text: str) -> float:
-    """Seconds in an interval such as ``12h``, ``30m``, ``45s``, ``1d`` or ``3600``."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text or "")
-    if not match:
-        raise ConfigError(f"bad interval {text!r} (use 30s, 10m, 12h, 1d)")
-    scale = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
-    seconds = float(match.group(1)) * scale
-    if seconds <= 0:
-        raise ConfigError(f"interval {text!r} must be positive")
-    return seconds
 
 
 def build_rootcheck(value: Any, source: str | os.PathLike | None) -> tuple[RootcheckSettings, bool]:

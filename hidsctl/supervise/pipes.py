@@ -7,6 +7,10 @@ checkpoint comes back on stdout after everything the component made of that batc
 drainer then appends those outputs to the output queue *together with* the checkpoint's
 offset, in one durable append: after a crash the component is fed again from exactly the
 offset its durable output covers, so nothing is lost and nothing is repeated.
+
+Each feed starts with one ``checkpoint`` per input marked ``"resume": true``, naming the
+offset it is fed from: analyze picks the correlation state saved for that position
+(analysis/statefile.py). Echoed like any other, it commits the offset already committed.
 """
 
 from __future__ import annotations
@@ -38,8 +42,11 @@ class Counters:
                 "alerts_by_level": {str(k): v for k, v in sorted(self.alerts_by_level.items())}}
 
 
-def checkpoint_line(queue: str, offset: int) -> bytes:
-    return orjson.dumps({"type": CHECKPOINT, "queue": queue, "offset": offset})
+def checkpoint_line(queue: str, offset: int, resume: bool = False) -> bytes:
+    record: dict = {"type": CHECKPOINT, "queue": queue, "offset": offset}
+    if resume:
+        record["resume"] = True
+    return orjson.dumps(record)
 
 
 class Feeder(threading.Thread):
@@ -60,6 +67,9 @@ class Feeder(threading.Thread):
 
     def run(self) -> None:
         try:
+            self.stdin.write(b"".join(checkpoint_line(name, offset, resume=True) + b"\n"
+                                      for name, offset in self.offsets.items()))
+            self.stdin.flush()
             while not self.stop_event.is_set():
                 if not self._feed_round():
                     self.fed_all.set()

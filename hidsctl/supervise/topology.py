@@ -98,10 +98,9 @@ class _Builder:
         self.common = common
         self.state = state
 
-    def _cmd(self, *args: str, state_subdir: str | None = None, stateless: bool = False) -> list[str]:
+    def _cmd(self, *args: str, state_subdir: str | None = None) -> list[str]:
         state = self.state / state_subdir if state_subdir else self.state
-        return hidsctl_argv() + list(args) + self.common + \
-            ([] if stateless else ["--state-dir", str(state)])
+        return hidsctl_argv() + list(args) + self.common + ["--state-dir", str(state)]
 
     def has(self, table: str, key: str | None = None) -> bool:
         value = self.config.get(table)
@@ -197,10 +196,12 @@ class _Builder:
                                inputs=["routes"], source=True)]
         for n in range(1, self.settings.analyze_members + 1):
             name = "analyze" if n == 1 else f"analyze-{n}"
-            # a member keeps its state in the bus
+            # A member keeps its correlation state in the bus; its state directory, one
+            # for all members and owned by the user they run as, holds the compiled-ruleset
+            # cache (without one it would look in that user's home).
             specs.append(ComponentSpec(name, self._cmd(
                 "analyze", "--from", events, "--group", "analyze", "--to", alerts,
-                stateless=True), source=True))
+                state_subdir="analyze"), source=True))
         consumers = [("analyze", events, "")] if self.settings.analyze_members else []
         for spec in self.outputs(route=True):
             group = ["--group" if spec.name == "logs" else "--bus-group", spec.name]
