@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -402,6 +403,77 @@ directories = [{{ path = "{tree}", check_md5sum = true }}]
     assert "(4 hashed" in scan.last.stderr.decode()
     assert scan(state, "--fast", "--verbose", "--config", cfg) == []
     assert "(0 hashed" in scan.last.stderr.decode()
+
+
+def reported(found: list[dict]) -> list[dict]:
+    """Records as a comparison sees them: by path, without their time and agent."""
+    return sorted(({k: v for k, v in r.items() if k not in ("timestamp", "agent")}
+                   for r in found), key=lambda r: r["path"])
+
+
+def test_fast_and_full_rescans_report_alike(tmp_path, tree):
+    """--fast compares a stamp of each file's stat with the baseline's; a file it lets
+    through is compared as a full scan compares it. Both report the same records."""
+    (tree / "link").symlink_to("a.conf")
+    (tree / "to-link.conf").write_text("a file\n")
+    (tree / "to-file").symlink_to("a.conf")
+    (tree / "replaced.conf").write_text("same\n")
+    (tree / "gone.conf").write_text("going\n")
+    fast, full = tmp_path / "fast", tmp_path / "full"
+    scan(fast, tree)
+    shutil.copytree(fast, full)
+    alpha = tree / "a.conf"
+    stamp = alpha.stat().st_mtime_ns
+    alpha.write_text("ALPHA\n")  # same size, mtime put back: only ctime moved
+    os.utime(alpha, ns=(stamp, stamp))
+    (tree / "sub" / "b.conf").write_text("bravo, longer\n")
+    (tree / "sub" / "deeper" / "c.conf").chmod(0o600)
+    old = (tree / "replaced.conf").stat()
+    (tree / "replaced.tmp").write_text("same\n")  # renamed over it: a new inode, all else equal
+    os.utime(tree / "replaced.tmp", ns=(old.st_atime_ns, old.st_mtime_ns))
+    (tree / "replaced.tmp").replace(tree / "replaced.conf")
+    (tree / "link").unlink()
+    (tree / "link").symlink_to("sub/b.conf")
+    (tree / "to-link.conf").unlink()
+    (tree / "to-link.conf").symlink_to("a.conf")
+    (tree / "to-file").unlink()
+    (tree / "to-file").write_text("now a file\n")
+    (tree / "gone.conf").unlink()
+    (tree / "new").mkdir()
+    (tree / "new" / "d.conf").write_text("delta\n")
+    found = reported(scan(fast, "--fast", tree))
+    assert found == reported(scan(full, tree))
+    names = ["a.conf", "gone.conf", "link", "new/d.conf", "replaced.conf", "sub/b.conf",
+             "sub/deeper/c.conf", "to-file", "to-link.conf"]
+    assert [r["path"] for r in found] == [str(tree / name) for name in names]
+    assert scan(fast, "--fast", tree) == [] and scan(full, tree) == []
+    # The baseline holds a hash no longer wanted: --fast takes the others again, and
+    # neither scan reports anything.
+    md5 = config_file(tmp_path, f"""
+[scan]
+directories = [{{ path = "{tree}", check_md5sum = true }}]
+""")
+    assert scan(fast, "--fast", "--config", md5) == [] and scan(full, "--config", md5) == []
+    assert scan(fast, "--fast", tree) == [] and scan(full, tree) == []
+    assert scan(fast, "--fast", "--verbose", tree) == []
+    assert "(0 hashed" in scan.last.stderr.decode()
+
+
+def test_fast_rescan_of_a_baseline_written_before_stamps(tmp_path, tree):
+    """A baseline from before entries kept a stamp gains them when it is opened: --fast
+    on it hashes nothing, reports nothing, and sees the next change."""
+    state = tmp_path / "state"
+    scan(state, tree)
+    conn = sqlite3.connect(state / "syscheck.db")
+    conn.execute("ALTER TABLE files DROP COLUMN stamp")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    assert scan(state, "--fast", "--verbose", tree) == []
+    assert "(0 hashed" in scan.last.stderr.decode()
+    (tree / "a.conf").write_text("changed\n")
+    [record] = scan(state, "--fast", tree)
+    assert record["path"] == str(tree / "a.conf") and "sha256" in record["changed"]
 
 
 def test_fast_rescan_keeps_what_it_cannot_list(tmp_path, tree):

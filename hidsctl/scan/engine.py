@@ -23,7 +23,7 @@ from hidsctl.scan import attributes, pathtext
 from hidsctl.scan.attributes import Entry, Unreadable
 from hidsctl.scan.baseline import Baseline
 from hidsctl.scan.diffs import DiffStore
-from hidsctl.scan.walk import Root, WalkStats, walk
+from hidsctl.scan.walk import Root, WalkStats, walk, walk_dirs
 
 BATCH = 64          # files per task handed to a worker
 IN_FLIGHT = 8       # tasks queued per worker before the walk waits
@@ -133,7 +133,7 @@ class Scanner:
         if paused:
             gc.disable()
         try:
-            old: dict[bytes, tuple] = {}
+            old: dict[bytes, Any] = {}  # rows; stamps under --fast
             if not init:
                 for root in roots:
                     # --fast holds stamps (what a stat can confirm), whole rows on demand.
@@ -142,11 +142,11 @@ class Scanner:
             run.old = old
             for root in roots:
                 skip = self.skip | (prune - {root.path})
-                files = walk(root, skip, stats, self.unreadable, prefetch=not fast)
                 if fast:
-                    run.walk_fast(root, files)
+                    run.walk_fast(root, walk_dirs(root, skip, stats, self.unreadable,
+                                                  prefetch=False))
                 else:
-                    run.walk_root(root, files)
+                    run.walk_root(root, walk(root, skip, stats, self.unreadable))
             run.drain(0)
         finally:
             shown.stop()
@@ -174,7 +174,7 @@ class _Run:
         self.scanner = scanner
         self.fast = fast
         self.report = report
-        self.old: dict[bytes, tuple] = {}
+        self.old: dict[bytes, Any] = {}  # rows; stamps under --fast
         self.seen: set[bytes] = set()
         self.upserts: list[tuple[bytes, Entry]] = []
         self.pending: deque[Future] = deque()
@@ -212,30 +212,32 @@ class _Run:
         if batch:
             self.submit(batch, root, names, follow)
 
-    def walk_fast(self, root: Root, files) -> None:
-        """``--fast``: a file whose stamp (size, mtime, ctime, inode, device, link target)
-        is unchanged and whose wanted hashes are held (a symlink has none) is done with
-        its stat. Its stamp
-        leaves ``old``, so what remains there at the end was not seen: deleted. The files
-        that moved stream on to walk_root with their whole rows, read one by one."""
+    def walk_fast(self, root: Root, directories) -> None:
+        """``--fast``: a file whose stamp (size, mtime, ctime, inode, device, the hashes
+        wanted, a symlink's target) is unchanged is done with its stat. Its stamp leaves
+        ``old``, so what remains there at the end was not seen: deleted. The files that
+        moved stream on to walk_root with their whole rows, read one by one."""
         want = attributes.hash_bits(root.options.hashes())
+        pack, stamp = attributes.STAMP.pack, attributes.stamp
         pop, row = self.old.pop, self.scanner.baseline.row
         advance = self.progress.advance if self.progress.bar is not None else None
         rows: dict[bytes, tuple] = {}
 
         def moved():
-            for path, st, target in files:
-                s = pop(path, None)
-                if s is not None and s[2] == st.st_mtime_ns and s[3] == st.st_ctime_ns \
-                        and s[1] == st.st_size and s[4] == st.st_ino and s[5] == st.st_dev \
-                        and s[6] == target and (s[7] & want == want or target is not None):
-                    if advance is not None:
-                        advance(st.st_size)
-                    continue
-                full = row(path) if s is not None else None
-                if full is not None:
-                    rows[path] = full
-                yield path, st, target
+            for files in directories:  # a list per directory: no generator step per file
+                for path, st, target in files:
+                    s = pop(path, None)
+                    if s == (pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                                  st.st_dev, want) if target is None else
+                             stamp(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                                   st.st_dev, 0, target)):
+                        if advance is not None:
+                            advance(st.st_size)
+                        continue
+                    full = row(path) if s is not None else None
+                    if full is not None:
+                        rows[path] = full
+                    yield path, st, target
 
         self.walk_root(root, moved(), rows)
 

@@ -11,7 +11,7 @@ import re
 import stat
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from hidsctl.diagnostics import logger
 from hidsctl.scan import pathtext
@@ -71,15 +71,28 @@ class WalkStats:
     unscanned: list[bytes] = field(default_factory=list)
 
 
+File = tuple[bytes, os.stat_result, str | None]  # path, lstat, symlink target
+
+
 def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
-         warn=None, prefetch: bool = True) -> Iterator[tuple[bytes, os.stat_result, str | None]]:
+         warn=None, prefetch: bool = True) -> Iterator[File]:
     """Yield (path, lstat, symlink target or None) for every file under ``root``.
 
     Regular files and symlinks are yielded; sockets, FIFOs and devices are counted and
     skipped. ``skip`` (/proc, /sys, …) is pruned wherever the walk meets it.
-    ``prefetch=False`` lists each directory on this thread: when the caller does little per
-    file (``--fast``), the lister threads' contention for the GIL costs more than their
-    overlap gains on a warm cache.
+    """
+    for files in walk_dirs(root, skip, stats, warn, prefetch):
+        yield from files
+
+
+def walk_dirs(root: Root, skip: frozenset[bytes], stats: WalkStats,
+              warn=None, prefetch: bool = True) -> Iterator[list[File]]:
+    """What ``walk`` yields, one list per directory, in the same order: a caller with
+    little to do per file (``--fast``) loops over lists instead of resuming a generator.
+
+    ``prefetch=False`` lists each directory on this thread as it is reached: when the
+    caller does little per file, the lister threads' contention for the GIL costs more
+    than their overlap gains on a warm cache.
     """
     warn = warn or _log_warning
     options = root.options
@@ -101,20 +114,26 @@ def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
         if root.ignored(root.path):
             stats.ignored += 1
             return
-        yield from _file(root.path, top, root, stats, warn)
+        files: list[File] = []
+        _file(files, root.path, top, root, stats)
+        stats.files += len(files)
+        if files:
+            yield files
         return
-    seen = {(top.st_dev, top.st_ino)}
-    restrict = root.restrict
-    ignore_literal, ignore_regex = root.ignore_literal, root.ignore_regex  # root.ignored, inline
-    # Directories are listed (readdir + lstat of each entry) ahead of time on a few threads,
-    # so the kernel's work overlaps the comparisons done here; the order stays depth-first.
-    pool = _lister() if prefetch else _Inline()
-    stack: list[tuple[bytes, int, Future | _Listed]] = [
-        (root.path, root.depth_offset, pool.submit(_list, root.path))]
+    # With prefetch, directories are listed (readdir + lstat of each entry) ahead of time on
+    # a few threads, so the kernel's work overlaps the comparisons done here; the order
+    # stays depth-first.
+    reader = _Reader(root, skip, stats, warn, top, _lister() if prefetch else None)
+    stack: list[tuple[bytes, int, Future | None]] = [
+        (root.path, root.depth_offset, reader.submit(root.path))]
     while stack:
         directory, depth, listing = stack.pop()
         try:
-            entries = listing.result()
+            if listing is None:
+                with os.scandir(directory) as entries:
+                    files, subdirs = reader.read(entries, depth)
+            else:
+                files, subdirs = reader.read(listing.result(), depth)
         except FileNotFoundError:
             continue  # vanished while we walked; its files were never listed
         except OSError as exc:
@@ -122,45 +141,72 @@ def walk(root: Root, skip: frozenset[bytes], stats: WalkStats,
             stats.errors += 1
             stats.unscanned.append(directory)
             continue
-        subdirs: list[tuple[bytes, int, Future | _Listed]] = []
-        prefix = directory if directory.endswith(b"/") else directory + b"/"
-        for name, st in entries:
-            path = prefix + name
+        stats.files += len(files)
+        if files:
+            yield files
+        stack.extend(reversed(subdirs))
+
+
+class _Reader:
+    """Sorts one directory's entries into files to yield and subdirectories to walk."""
+
+    def __init__(self, root: Root, skip: frozenset[bytes], stats: WalkStats, warn,
+                 top: os.stat_result, pool: ThreadPoolExecutor | None):
+        self.root, self.skip, self.stats, self.warn, self.pool = root, skip, stats, warn, pool
+        self.top_dev = top.st_dev
+        self.seen = {(top.st_dev, top.st_ino)}
+
+    def submit(self, directory: bytes) -> Future | None:
+        """Have a lister thread list ``directory`` now, or (None) this thread when reached."""
+        return self.pool.submit(_list, directory) if self.pool is not None else None
+
+    def read(self, entries: Iterable[os.DirEntry[bytes]], depth: int
+             ) -> tuple[list[File], list[tuple[bytes, int, Future | None]]]:
+        root, options, stats, warn = self.root, self.root.options, self.stats, self.warn
+        restrict, skip, seen = root.restrict, self.skip, self.seen
+        ignore_literal, ignore_regex = root.ignore_literal, root.ignore_regex  # root.ignored, inline
+        follow, one_filesystem = options.follow_symlinks, options.one_filesystem
+        too_deep = depth + 1 > options.recursion_level
+        files: list[File] = []
+        subdirs: list[tuple[bytes, int, Future | None]] = []
+        add = files.append
+        for entry in entries:
+            path = entry.path
             if path in ignore_literal or (ignore_regex is not None and ignore_regex.search(path)):
                 stats.ignored += 1
                 continue
-            if isinstance(st, OSError):
-                if not isinstance(st, FileNotFoundError):
-                    warn(f"cannot stat {_show(path)}: {st.strerror}", path)
-                    stats.errors += 1
-                    stats.unscanned.append(path)
+            try:
+                st = entry.stat(follow_symlinks=False)  # a lister thread's lstat, if it listed
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                warn(f"cannot stat {_show(path)}: {exc.strerror}", path)
+                stats.errors += 1
+                stats.unscanned.append(path)
                 continue
             mode = st.st_mode
-            if stat.S_ISLNK(mode) and options.follow_symlinks:
+            if follow and S_ISLNK(mode):
                 try:
                     st = os.stat(path)
                     mode = st.st_mode
                 except OSError:
                     pass  # dangling: recorded as the link it is
-            if stat.S_ISDIR(mode):
-                if path in skip or (options.one_filesystem and st.st_dev != top.st_dev):
-                    continue
-                if depth + 1 > options.recursion_level:
+            if S_ISDIR(mode):
+                if path in skip or (one_filesystem and st.st_dev != self.top_dev) or too_deep:
                     continue
                 key = (st.st_dev, st.st_ino)
                 if key in seen:
                     continue  # a symlink loop, followed on request
                 seen.add(key)
-                subdirs.append((path, depth + 1, pool.submit(_list, path)))
-                continue
-            if restrict is None and stat.S_ISREG(mode):
-                stats.files += 1  # the common case, without a generator per file
-                yield path, st, None
+                subdirs.append((path, depth + 1, self.submit(path)))
+            elif restrict is None and S_ISREG(mode):
+                add((path, st, None))  # the common case, without a call per file
             else:
-                yield from _file(path, st, root, stats, warn)
-        stack.extend(reversed(subdirs))
+                _file(files, path, st, root, stats)
+        return files, subdirs
 
 
+S_ISDIR, S_ISLNK, S_ISREG = stat.S_ISDIR, stat.S_ISLNK, stat.S_ISREG
 _LISTERS = 4
 _pool: ThreadPoolExecutor | None = None
 
@@ -172,55 +218,34 @@ def _lister() -> ThreadPoolExecutor:
     return _pool
 
 
-class _Inline:
-    """A stand-in for the lister pool that lists when asked, on the calling thread (its
-    listings stand in for futures: a real Future costs a lock per directory)."""
-
-    def submit(self, fn, *args) -> "_Listed":
-        try:
-            return _Listed(fn(*args), None)
-        except OSError as exc:
-            return _Listed(None, exc)
-
-
-class _Listed:
-    __slots__ = ("value", "error")
-
-    def __init__(self, value, error: OSError | None):
-        self.value, self.error = value, error
-
-    def result(self):
-        if self.error is not None:
-            raise self.error
-        return self.value
-
-
-def _list(directory: bytes) -> list[tuple[bytes, os.stat_result | OSError]]:
-    """A directory's entries with their lstat (or the error that stat gave)."""
-    out: list[tuple[bytes, os.stat_result | OSError]] = []
+def _list(directory: bytes) -> list[os.DirEntry[bytes]]:
+    """A directory's entries, each lstat'ed (the entry keeps the result; one whose stat
+    failed tries again when read)."""
+    out = []
     with os.scandir(directory) as it:
         for entry in it:
             try:
-                out.append((entry.name, entry.stat(follow_symlinks=False)))
-            except OSError as exc:
-                out.append((entry.name, exc))
+                entry.stat(follow_symlinks=False)
+            except OSError:
+                pass
+            out.append(entry)
     return out
 
 
-def _file(path: bytes, st: os.stat_result, root: Root, stats: WalkStats, warn):
+def _file(files: list[File], path: bytes, st: os.stat_result, root: Root,
+          stats: WalkStats) -> None:
+    """Add a regular file or symlink that passes ``restrict`` to ``files``; count the rest."""
     mode = st.st_mode
     if root.restrict is not None and not root.restrict.search(os.path.basename(path)):
         return
-    if stat.S_ISREG(mode):
-        stats.files += 1
-        yield path, st, None
-    elif stat.S_ISLNK(mode):
+    if S_ISREG(mode):
+        files.append((path, st, None))
+    elif S_ISLNK(mode):
         try:
             target = _show(os.readlink(path))
         except OSError:
             return
-        stats.files += 1
-        yield path, st, target
+        files.append((path, st, target))
     else:
         stats.special += 1
 
