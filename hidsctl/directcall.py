@@ -170,8 +170,7 @@ def call(func: Callable[..., Any], kwargs: dict[str, Any]) -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except EOFError:
-        print(file=sys.stderr)
-        print("Aborted!", file=sys.stderr)
+        print("\nAborted!", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
