@@ -19,10 +19,14 @@ everybody has; the marks are kept beside it, so the result is the walk OSSEC doe
 
 A list keeps, per event, only what searches read (:class:`Seen`): its time, its mark, its
 full log (``previous_output``) and, where a rule reads it, the decoder type, the log and
-the few field values compared. Memory is bounded: every list keeps at most ``LIST_LIMIT``
-events and none older than the longest timeframe of the rules reading it, an index at
-most ``LIST_LIMIT`` values of ``INDEX_KEY_LIMIT`` events each; the first-time-seen, diff
-and ignore tables are LRU tables of ``TABLE_LIMIT`` entries.
+the few field values compared. Memory is bounded by these limits, not by events seen:
+every list keeps at most ``LIST_LIMIT`` events and none older than the longest timeframe
+of the rules reading it. An index searches the list's newest ``INDEX_LIMIT`` events (more
+than the list keeps, so one source's events stay findable while others crowd the list),
+at most ``LIST_LIMIT`` values of ``INDEX_KEY_LIMIT`` events each; every ``SWEEP_EVERY``
+events it drops what no search can reach any more, so it never holds more than
+``INDEX_LIMIT + SWEEP_EVERY`` events. The first-time-seen, diff and ignore tables are LRU
+tables of ``TABLE_LIMIT`` entries.
 The rootcheck findings each agent has reported (findings.py) live here too, so they
 travel with the rest.
 """
@@ -48,6 +52,8 @@ IGNORE_FIELD_NAMES = {"user": "dstuser", "srcip": "srcip", "dstip": "dstip", "id
                       "location": "location", "data": "extra_data", "name": None}
 LIST_LIMIT = 4096      # events per list, and values per same_* index
 INDEX_KEY_LIMIT = 256  # events kept per index value (a frequency above this never fires)
+INDEX_LIMIT = 4 * LIST_LIMIT  # an index search reaches back this many of its list's events
+SWEEP_EVERY = 1024     # events recorded in a list between two sweeps of its indexes
 TABLE_LIMIT = 100000   # first-time-seen keys, diff baselines, ignore entries
 LEVELS = 17            # marks per list: one per rule level 0..16
 
@@ -287,20 +293,27 @@ class CorrelationState:
         cutoff = seen.time - target.horizon
         while events and events[0][1].time < cutoff:
             events.popleft()
-        for names, index in target.indexes.items():
+        indexes = target.indexes
+        if not indexes:
+            return
+        floor = target.seq - INDEX_LIMIT  # events at or below it no search reaches
+        for names, index in indexes.items():
             key = (_KEY_GETTERS.get(names) or key_getter(names))(ev)
             if key is None:
                 continue
             bucket = index.get(key)
             if bucket is None:
                 if len(index) >= LIST_LIMIT:
-                    _prune(index, cutoff)
+                    _prune(index, floor, cutoff)
                 # A list, not a bounded deque: most values have an event or two, and an
                 # empty deque alone takes some 600 bytes (tens of MB over full indexes).
                 bucket = index[key] = []
             bucket.append(entry)
             if len(bucket) > INDEX_KEY_LIMIT:
                 del bucket[0]
+        if target.seq % SWEEP_EVERY == 0:
+            for index in indexes.values():
+                _sweep(index, floor, cutoff)
 
     # --- searching ---------------------------------------------------------------------------
 
@@ -320,7 +333,8 @@ class CorrelationState:
             if not bucket:
                 return None
             walk = bucket
-            barrier = max(target.marks[level:])
+            # Beyond INDEX_LIMIT the walk ends whether or not a sweep has dropped them yet.
+            barrier = max(max(target.marks[level:]), target.seq - INDEX_LIMIT)
             same = ()  # the index already holds only events with the same values
         else:
             walk = target.events
@@ -395,9 +409,32 @@ class CorrelationState:
         return self._ignore_key(rule.check_if_ignored, ev) in self.ignored
 
 
-def _prune(index: dict[Key, list[Entry]], cutoff: float) -> None:
-    """Drop index keys whose newest event has left every timeframe."""
-    stale = [k for k, b in index.items() if not b or b[-1][1].time < cutoff]
+def _sweep(index: dict[Key, list[Entry]], floor: int, cutoff: float) -> None:
+    """Drop the events no search reaches (at or below ``floor``, or older than the list's
+    longest timeframe before ``cutoff``), and the values left with none. Each value's
+    events are in list order: only the oldest few ever go, so most values cost one look."""
+    stale = []
+    for key, bucket in index.items():
+        first = bucket[0] if bucket else None
+        if first is not None and first[0] > floor and first[1].time >= cutoff:
+            continue
+        gone = 0
+        for seq, seen in bucket:
+            if seq > floor and seen.time >= cutoff:
+                break
+            gone += 1
+        if gone == len(bucket):
+            stale.append(key)
+        else:
+            del bucket[:gone]
+    for key in stale:
+        del index[key]
+
+
+def _prune(index: dict[Key, list[Entry]], floor: int, cutoff: float) -> None:
+    """Make room for a value: drop those whose newest event no search reaches."""
+    stale = [k for k, b in index.items()
+             if not b or b[-1][0] <= floor or b[-1][1].time < cutoff]
     for k in stale:
         del index[k]
     if len(index) > 0 and not stale:
