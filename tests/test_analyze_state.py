@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hidsctl.analysis import ruleset as rs
-from hidsctl.analysis.correlation import INDEX_KEY_LIMIT, LIST_LIMIT
+from hidsctl.analysis.correlation import INDEX_KEY_LIMIT, INDEX_LIMIT, LIST_LIMIT, SWEEP_EVERY
 from hidsctl.analysis.engine import Engine
 from hidsctl.analysis.events import from_log_line, from_record
 from ruleset_support import SSHD_DECODERS, SYSLOG_TEMPLATE, sshd_rules
@@ -104,6 +104,58 @@ def test_correlation_memory_is_bounded(tmp_path):
     seen = target.events[-1][1]
     # Only what searches read: no record, no decoded fields beyond those compared.
     assert seen.values == {} and seen.log is None and seen.full_log.endswith("ssh2")
+
+
+def source(n: int) -> str:
+    """The n-th of many distinct source addresses."""
+    return f"198.{18 + n // 65536}.{n // 256 % 256}.{n % 256}"
+
+
+def index_of(engine: Engine) -> tuple[int, dict]:
+    target = engine.state.lists["sid 101"]
+    (index,) = target.indexes.values()
+    return target.seq, index
+
+
+def test_an_index_holds_no_more_events_than_its_searches_reach(tmp_path):
+    engine = Engine(load(tmp_path))
+    # Six failures from each of 4000 sources in turn, all in one window: far more events
+    # than an index reaches back, none of them old by time.
+    fired(engine, [failed(n % 60, source(n % 4000)) for n in range(24000)])
+    seq, index = index_of(engine)
+    assert len(index) <= LIST_LIMIT
+    assert sum(len(bucket) for bucket in index.values()) <= INDEX_LIMIT + SWEEP_EVERY
+    assert min(s for bucket in index.values() for s, _ in bucket) > seq - INDEX_LIMIT \
+        - SWEEP_EVERY
+
+
+def test_an_index_forgets_sources_gone_quiet_past_the_timeframe(tmp_path):
+    engine = Engine(load(tmp_path))
+    fired(engine, [failed(n % 60, source(n)) for n in range(2000)])
+    assert len(index_of(engine)[1]) == 2000
+    # Five minutes later one source goes on: the others' events are past every timeframe.
+    fired(engine, [failed(300 + n % 60) for n in range(SWEEP_EVERY)])
+    _, index = index_of(engine)
+    assert list(index) == [("192.0.2.7",)]
+    assert len(index[("192.0.2.7",)]) == INDEX_KEY_LIMIT
+
+
+TEN_FROM_ONE = ('<group name="local,"><rule id="102" level="10" frequency="8" timeframe="60" '
+                'overwrite="yes"><if_matched_sid>101</if_matched_sid><same_source_ip />'
+                '<description>ten failures from one source</description></rule></group>')
+
+
+@pytest.mark.parametrize("others, correlates", [(LIST_LIMIT + 100, True),
+                                                (INDEX_LIMIT - 100, True),
+                                                (INDEX_LIMIT, False)])
+def test_an_index_search_reaches_past_the_list_up_to_its_limit(tmp_path, others, correlates):
+    engine = Engine(load(tmp_path, TEN_FROM_ONE))
+    fired(engine, [failed(n) for n in range(9)])
+    # 1900 other sources (fewer than an index keeps, none failing ten times) crowd one
+    # source's nine failures out of the list, all within the timeframe.
+    fired(engine, [failed(n % 60, source(n % 1900)) for n in range(others)])
+    last = fired(engine, [failed(59)])
+    assert last == ([(102, 1)] if correlates else [(101, others + 10)])
 
 
 def test_a_traceback_in_generated_rule_code_shows_the_generated_line(tmp_path):
