@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -104,6 +105,18 @@ def invoke_hidsctl(*args: str, input: bytes | str | None = None) -> subprocess.C
         f"hidsctl {' '.join(args)} left a signal handler behind: run it with run_hidsctl"
     return subprocess.CompletedProcess(["hidsctl", *args], result.exit_code,
                                        result.stdout_bytes, result.stderr_bytes)
+
+
+def checkout_copy(dest: Path) -> Path:
+    """The checkout's files (tracked and new, as git lists them) copied under ``dest``:
+    what a wheel built from a clean clone would package."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    return dest
 
 
 def is_root() -> bool:

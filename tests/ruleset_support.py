@@ -1,5 +1,6 @@
-"""Decoder and rule XML the analysis tests share: OSSEC's syslog template rule and a
-small sshd set (a failed-login rule and a brute-force rule on it)."""
+"""Decoder and rule XML the analysis tests share: OSSEC's syslog template rule, a small
+sshd set (a failed-login rule and a brute-force rule on it) and a probe word with a
+frequency rule on it."""
 
 from __future__ import annotations
 
@@ -41,4 +42,20 @@ def sshd_rules(failed_extra: str = "") -> str:
     <same_source_ip />
     <description>sshd: brute force</description>
   </rule>
+"""
+
+
+def probe_rules(word: str, flood: str = "probe flood", extra: str = "") -> str:
+    """A group with the syslog template, 100001 (a line holding ``word``), 100002 (four of
+    100001 within ten minutes, described as ``flood``) and ``extra`` rules."""
+    return f"""
+<group name="test,">{SYSLOG_TEMPLATE}  <rule id="100001" level="3">
+    <match>{word}</match>
+    <description>probe</description>
+  </rule>
+  <rule id="100002" level="10" frequency="4" timeframe="600">
+    <if_matched_sid>100001</if_matched_sid>
+    <description>{flood}</description>
+  </rule>
+{extra}</group>
 """

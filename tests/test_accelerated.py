@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, checkout_copy
 from ossec_fixture import OSSEC, OSSEC_CONF, needs_ossec
 
 pytestmark = [
@@ -42,12 +42,7 @@ def compiled_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel HIDSCTL_COMPILE=1 builds from the checkout's files, unpacked."""
     tmp = tmp_path_factory.mktemp("accelerated")
     source = tmp / "src"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        if (ROOT / name).is_file():
-            (source / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, source / name)
+    checkout_copy(source)
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
                             "--no-build-isolation", "-q", "-w", str(tmp / "dist"), str(source)],
                            env={**os.environ, "HIDSCTL_COMPILE": "1"}, capture_output=True,

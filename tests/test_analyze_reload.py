@@ -10,22 +10,9 @@ import time
 
 import pytest
 
-RULES = """
-<group name="test,">
-  <rule id="1" level="0" noalert="1">
-    <category>syslog</category>
-    <description>Template for syslog events</description>
-  </rule>
-  <rule id="100001" level="3">
-    <match>hidsctl-reload-probe</match>
-    <description>probe</description>
-  </rule>
-  <rule id="100002" level="10" frequency="4" timeframe="600">
-    <if_matched_sid>100001</if_matched_sid>
-    <description>DESCRIPTION</description>
-  </rule>
-</group>
-"""
+from ruleset_support import probe_rules
+
+RULES = probe_rules("hidsctl-reload-probe", flood="DESCRIPTION")
 
 
 def line(n: int) -> bytes:

@@ -11,26 +11,13 @@ import sys
 
 import pytest
 
-RULES = """
-<group name="test,">
-  <rule id="1" level="0" noalert="1">
-    <category>syslog</category>
-    <description>Template for syslog events</description>
-  </rule>
-  <rule id="100001" level="3">
-    <match>restart-probe</match>
-    <description>probe</description>
-  </rule>
-  <rule id="100002" level="10" frequency="4" timeframe="600">
-    <if_matched_sid>100001</if_matched_sid>
-    <description>probe flood</description>
-  </rule>
-  <rule id="100003" level="7" ignore="600">
+from ruleset_support import probe_rules
+
+RULES = probe_rules("restart-probe", extra="""  <rule id="100003" level="7" ignore="600">
     <match>ignore-probe</match>
     <description>ignored for ten minutes once raised</description>
   </rule>
-</group>
-"""
+""")
 
 
 def log(n: int, what: str = "restart-probe", agent: str = "001") -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import os
 import re
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from conftest import ROOT, invoke_hidsctl, run_hidsctl
+from conftest import ROOT, checkout_copy, invoke_hidsctl, run_hidsctl
 from hidsctl.cli import build_app
 
 
@@ -156,12 +155,7 @@ def test_completion_answers_from_the_cli():
 def test_wheel_ships_rules_and_scripts(tmp_path):
     """A plain (non-editable) install finds the ruleset inside the package."""
     source = tmp_path / "src"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        if (ROOT / name).is_file():
-            (source / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, source / name)
+    checkout_copy(source)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                     "-q", "-w", str(tmp_path / "dist"), str(source)], check=True,
                    capture_output=True)

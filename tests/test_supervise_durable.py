@@ -15,6 +15,7 @@ import pytest
 from nats_support import nats_server  # noqa: F401  (fixture)
 from test_supervise_e2e import (NOBODY_OK, alerts, free_port, running, sshd_failure,
                                 start, stop, wait_for, world)  # noqa: F401 (world: a fixture)
+from test_supervise_setup import collect_config
 
 from hidsctl.supervise import topology
 
@@ -88,16 +89,7 @@ def _saved_at(state: Path) -> int | None:
 def test_a_killed_analyze_goes_on_counting_the_brute_force(world):
     """Five failed logins, analyze killed once its state of them is saved, five more: the
     brute-force rule (its eighth) fires once, as without the kill."""
-    (world / "auth.log").write_text("")
-    config = world / "hidsctl.toml"
-    config.write_text(f"""
-[collect]
-files = ["{world}/auth.log"]
-poll-interval = 0.2
-from-start = true
-[alerts]
-json = "{world}/alerts.json"
-""")
+    config = collect_config(world, f'[alerts]\njson = "{world}/alerts.json"\n')
     state = world / "state"
     proc = start(config, state, "--role", "local")
     try:

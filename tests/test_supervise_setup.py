@@ -58,9 +58,9 @@ def stop(proc: subprocess.Popen) -> str:
     return stderr_of(proc)
 
 
-def local_config(world: Path, extra: str = "") -> Path:
-    (world / "watched").mkdir()
-    (world / "watched" / "app.conf").write_text("listen 80\n")
+def collect_config(world: Path, extra: str = "") -> Path:
+    """world/hidsctl.toml: collect follows world/auth.log (empty) from its start, then
+    ``extra``."""
     (world / "auth.log").write_text("")
     config = world / "hidsctl.toml"
     config.write_text(f"""
@@ -69,10 +69,17 @@ files = ["{world}/auth.log"]
 poll-interval = 0.2
 from-start = true
 
-[scan]
-directories = [{{ path = "{world}/watched", realtime = true }}]
 {extra}""")
     return config
+
+
+def local_config(world: Path, extra: str = "") -> Path:
+    """collect_config, and scan watching world/watched in realtime."""
+    (world / "watched").mkdir()
+    (world / "watched" / "app.conf").write_text("listen 80\n")
+    return collect_config(world, f"""[scan]
+directories = [{{ path = "{world}/watched", realtime = true }}]
+{extra}""")
 
 
 def components(report: dict) -> dict[str, dict]:

@@ -102,6 +102,17 @@ def _print_query(found: list[dict], as_json: bool) -> None:
     for entry in found:
         table.add_row(entry["path"], str(entry["size"]), entry["mode"],
                       f"{entry['uname'] or entry['uid']}", f"{entry['gname'] or entry['gid']}",
-                      records.format_timestamp(entry["mtime"]), str(entry["inode"]),
+                      _when(entry["mtime"]), str(entry["inode"]),
                       entry.get("sha256", entry.get("target", "")))
     Console().print(table)
+
+
+def _when(mtime: int) -> str:
+    """A file's mtime for the table; one its owner set past what a calendar shows (btrfs
+    keeps 64-bit seconds) as the number of seconds."""
+    from hidsctl import records
+
+    try:
+        return records.format_timestamp(mtime)
+    except (OverflowError, ValueError, OSError):
+        return str(mtime)

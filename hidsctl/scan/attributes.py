@@ -71,6 +71,11 @@ HASH_BIT = {"sha256": 1, "sha1": 2, "md5": 4}
 # "@"). The baseline keeps each entry's stamp beside it, so a re-scan loads two columns
 # per file, and compares its stat with one call to STAMP.pack.
 STAMP = struct.Struct("<qqqQQB")
+# What SQLite's INTEGER and STAMP hold. A file's times are what its owner set (touch -d
+# 2300-01-01 is past 2**63 ns, a time before 1678 below -2**63) and an inode number can
+# use all 64 bits (overlayfs): values outside are "wide" and take the slower forms below.
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+_STAMP_SIZE = STAMP.size
 
 
 def hash_bits(names) -> int:
@@ -79,8 +84,18 @@ def hash_bits(names) -> int:
 
 def stamp(size: int, mtime_ns: int, ctime_ns: int, inode: int, dev: int, bits: int,
           target: str | None) -> bytes:
-    packed = STAMP.pack(size, mtime_ns, ctime_ns, inode, dev, bits)
+    try:
+        packed = STAMP.pack(size, mtime_ns, ctime_ns, inode, dev, bits)
+    except struct.error:
+        packed = wide_stamp(size, mtime_ns, ctime_ns, inode, dev, bits)
     return packed if target is None else packed + b"@" + target.encode("utf-8", "surrogatepass")
+
+
+def wide_stamp(*numbers: int) -> bytes:
+    """A stamp of numbers STAMP cannot pack, as exact decimal text. It is padded past
+    STAMP's size with no "@" at that offset, so it never equals a packed stamp (exactly
+    STAMP.size bytes, or followed by "@" and a link's target)."""
+    return (b"%d %d %d %d %d %d" % numbers).ljust(_STAMP_SIZE + 1)
 
 
 def stamp_of(entry: Entry) -> bytes:
@@ -108,7 +123,7 @@ class Unreadable(Exception):
     """The file's content could not be read; its stat attributes still stand."""
 
 
-def hash_file(path: bytes, names: tuple[str, ...], follow: bool = False
+def hash_file(path: bytes, names: tuple[str, ...], follow: bool = False, limit: int = 0
               ) -> tuple[dict[str, str], os.stat_result]:
     """Hash a regular file's content; returns (digests, fstat of what was read).
 
@@ -138,9 +153,9 @@ def hash_file(path: bytes, names: tuple[str, ...], follow: bool = False
     try:
         for _attempt in range(2):
             before = os.fstat(fd)
-            if not stat.S_ISREG(before.st_mode):
+            if not stat.S_ISREG(before.st_mode) or (limit and before.st_size > limit):
                 return {}, before
-            digests = _hash_fd(fd, names)
+            digests = _hash_fd(fd, names, before.st_size)
             after = os.fstat(fd)
             if after.st_mtime_ns == before.st_mtime_ns and after.st_size == before.st_size:
                 return digests, after
@@ -152,7 +167,8 @@ def hash_file(path: bytes, names: tuple[str, ...], follow: bool = False
         os.close(fd)
 
 
-def _hash_fd(fd: int, names: tuple[str, ...]) -> dict[str, str]:
+def _hash_fd(fd: int, names: tuple[str, ...], size: int) -> dict[str, str]:
+    """Digests of the first ``size`` bytes of ``fd`` (fewer if it ends sooner)."""
     # Read into one buffer per thread: a fresh bytes object per read costs its allocation
     # and page faults, about 5% of the CPU time of a baseline.
     try:
@@ -165,12 +181,14 @@ def _hash_fd(fd: int, names: tuple[str, ...]) -> dict[str, str]:
     if names == ("sha256",):  # the common case, without the loop over hashers
         hasher = hashlib.sha256()
         update = hasher.update
-        while size := readv(fd, buffers):
-            update(view[:size])
+        while size > 0 and (got := readv(fd, buffers)):
+            update(view[:min(got, size)])
+            size -= got
         return {"sha256": hasher.hexdigest()}
     hashers = [hashlib.new(name) for name in names]
-    while size := readv(fd, buffers):
-        chunk = view[:size]
+    while size > 0 and (got := readv(fd, buffers)):
+        chunk = view[:min(got, size)]
+        size -= got
         for hasher in hashers:
             hasher.update(chunk)
     return {name: hasher.hexdigest() for name, hasher in zip(names, hashers)}

@@ -13,10 +13,39 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from hidsctl import state
-from hidsctl.scan.attributes import COLUMNS, Entry, row_of, stamp_of
+from hidsctl.scan.attributes import (COLUMNS, I_CTIME, I_DEV, I_INODE, I_MTIME, INT64_MAX,
+                                     INT64_MIN, Entry, row_of, stamp_of)
 
 DB_NAME = "syscheck.db"
 LOCK_NAME = "syscheck.lock"
+
+# Columns whose value a file's owner or file system can push past SQLite's 64-bit INTEGER.
+_WIDE = (I_MTIME, I_CTIME, I_INODE, I_DEV)
+# Such a value is stored as the text "wide:<decimal>", exact and compared as the integer it
+# reads back as. Plain decimal text would not do: SQLite turns text that reads as an integer
+# too large for 64 bits into a REAL (INTEGER affinity), losing the nanoseconds; clamping
+# would make 2300 and 2400 equal; two columns per time would cost every ordinary row.
+_WIDE_PREFIX = "wide:"
+
+
+def _stored(entry: Entry) -> tuple:
+    """An entry's row as SQLite can hold it."""
+    row = row_of(entry)
+    if all(INT64_MIN <= row[i] <= INT64_MAX for i in _WIDE):
+        return row
+    return tuple(f"{_WIDE_PREFIX}{value}" if i in _WIDE and not INT64_MIN <= value <= INT64_MAX
+                 else value for i, value in enumerate(row))
+
+
+def _loaded(row: tuple) -> tuple:
+    """A row as read back: wide values are integers again (a type check per row, as no
+    ordinary row holds text in those columns)."""
+    if str not in (row[I_MTIME].__class__, row[I_CTIME].__class__, row[I_INODE].__class__,
+                   row[I_DEV].__class__):
+        return row
+    return tuple(int(value[len(_WIDE_PREFIX):]) if i in _WIDE and isinstance(value, str)
+                 else value for i, value in enumerate(row))
+
 
 _SELECT = f"SELECT path, {', '.join(COLUMNS)} FROM files"
 
@@ -29,7 +58,8 @@ def _add_stamps(conn: sqlite3.Connection) -> None:
     while rows := conn.execute(f"{_SELECT} WHERE path > ? ORDER BY path LIMIT 10000",
                                (last,)).fetchall():
         conn.executemany("UPDATE files SET stamp = ? WHERE path = ?",
-                         ((stamp_of(dict(zip(COLUMNS, row[1:]))), row[0]) for row in rows))
+                         ((stamp_of(dict(zip(COLUMNS, _loaded(row[1:])))), row[0])
+                          for row in rows))
         last = rows[-1][0]
 
 
@@ -66,7 +96,7 @@ class Baseline:
     def under(self, root: bytes) -> Iterator[tuple[bytes, tuple]]:
         """Rows (tuples of COLUMNS) at ``root`` itself and below it."""
         for row in _range(self.conn, _SELECT, root):
-            yield row[0], row[1:]
+            yield row[0], _loaded(row[1:])
 
     def stamps(self, root: bytes) -> dict[bytes, bytes]:
         """path -> stamp (attributes.stamp) for the entries at and below ``root``: all
@@ -76,7 +106,7 @@ class Baseline:
     def row(self, path: bytes) -> tuple | None:
         """One entry's row (a tuple of COLUMNS), or None."""
         row = self.conn.execute(f"{_SELECT} WHERE path = ?", (path,)).fetchone()
-        return tuple(row[1:]) if row else None
+        return _loaded(tuple(row[1:])) if row else None
 
     def get(self, path: bytes) -> Entry | None:
         row = self.conn.execute(f"{_SELECT} WHERE path = ?", (path,)).fetchone()
@@ -101,7 +131,7 @@ class Baseline:
             self._clear_under(clear)
             self.conn.executemany("INSERT OR IGNORE INTO roots VALUES (?, ?)",
                                   ((root, when) for root in roots))
-            self.conn.executemany(_UPSERT, ((path, *row_of(entry), stamp_of(entry), when)
+            self.conn.executemany(_UPSERT, ((path, *_stored(entry), stamp_of(entry), when)
                                             for path, entry in upserts))
             self.conn.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in deletions))
 
@@ -126,7 +156,7 @@ def _range(conn: sqlite3.Connection, select: str, root: bytes) -> sqlite3.Cursor
 
 
 def _entry(row: sqlite3.Row | tuple) -> Entry:
-    return dict(zip(COLUMNS, row[1:]))
+    return dict(zip(COLUMNS, _loaded(tuple(row[1:]))))
 
 
 def exists(state_dir: Path) -> bool:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import difflib
 import gzip
 import os
+import stat
 from pathlib import Path
 
 from hidsctl.scan import pathtext
 
+_OPEN_FLAGS = (os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY
+               | getattr(os, "O_CLOEXEC", 0))
 MAX_DIFF = 64 * 1024  # characters of diff kept in a record
 BINARY_PROBE = 8192
 
@@ -30,12 +33,23 @@ class DiffStore:
         return self.root + path + b"/last-entry.gz"
 
     def read_text_file(self, path: bytes) -> bytes | None:
-        """The file's content when it is small enough and looks like text, else None."""
+        """The file's content when it is small enough and looks like text, else None.
+
+        Opened as the hashing opens it (no link followed, no blocking): the file may have
+        become a FIFO or a link to one since it was hashed, and must not hang the scan."""
         try:
-            with open(path, "rb") as handle:
+            fd = os.open(path, _OPEN_FLAGS)
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            with open(fd, "rb", closefd=False) as handle:
                 data = handle.read(self.size_limit + 1)
         except OSError:
             return None
+        finally:
+            os.close(fd)
         if len(data) > self.size_limit or looks_binary(data):
             return None
         return data

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import os
 import stat
+import struct
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -83,11 +84,13 @@ def _stderr_console():
 class Scanner:
     def __init__(self, state_dir: Path, *, skip: frozenset[bytes] = frozenset(),
                  threads: int = 0, diff_size_limit: int = 1 << 20,
+                 hash_size_limit: int = 1 << 30,
                  emit: Callable[[dict], None] | None = None,
                  warn: Callable[[str], None] | None = None, progress: bool = False):
         self.baseline = Baseline(state_dir)
         self.diffs = DiffStore(state_dir, diff_size_limit)
         self.skip = skip
+        self.hash_size_limit = max(0, hash_size_limit)
         self.threads = threads or default_threads()
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="hash")
         self.emit = emit
@@ -227,10 +230,15 @@ class _Run:
             for files in directories:  # a list per directory: no generator step per file
                 for path, st, target in files:
                     s = pop(path, None)
-                    if s == (pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
-                                  st.st_dev, want) if target is None else
-                             stamp(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
-                                   st.st_dev, 0, target)):
+                    try:
+                        now = pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                                   st.st_dev, want) if target is None else \
+                            stamp(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                                  st.st_dev, 0, target)
+                    except struct.error:  # a time or inode past 64 bits: its wide stamp
+                        now = stamp(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                                    st.st_dev, want, None)
+                    if s == now:
                         if advance is not None:
                             advance(st.st_size)
                         continue
@@ -243,7 +251,8 @@ class _Run:
 
     def submit(self, batch: list, root: Root, names: tuple[str, ...], follow: bool) -> None:
         self.drain(self.limit)
-        future = self.scanner.pool.submit(_hash_batch, batch, names, follow)
+        future = self.scanner.pool.submit(_hash_batch, batch, names, follow,
+                                          self.scanner.hash_size_limit)
         future.root = root  # type: ignore[attr-defined]
         self.pending.append(future)
 
@@ -269,10 +278,18 @@ class _Run:
             if previous is not None:
                 for name, index in attributes.HASH_INDEX.items():
                     entry[name] = previous[index]
+        elif entry["sha256"] is None and entry["sha1"] is None and entry["md5"] is None:
+            self.too_large(path, previous, entry)
         else:
             self.result.hashed += 1
             self.result.bytes += entry["size"]
         self.compare(path, previous, entry, root)
+
+    def too_large(self, path: bytes, previous: tuple | None, entry: Entry) -> None:
+        """Say so when a file is first seen too large to hash, or grew past the limit."""
+        if previous is None or any(previous[i] for i in attributes.HASH_INDEX.values()):
+            self.scanner.warn(f"{_show(path)}: {entry['size']} bytes, larger than "
+                              f"hash_size_limit ({self.scanner.hash_size_limit}); not hashed")
 
     # --- comparing -------------------------------------------------------------------
 
@@ -351,12 +368,12 @@ class _Run:
             self.result.records.append(record)
 
 
-def _hash_batch(batch: list, names: tuple[str, ...], follow: bool) -> list:
+def _hash_batch(batch: list, names: tuple[str, ...], follow: bool, limit: int) -> list:
     """Worker: hash each file of a batch. Returns (path, previous, entry, problem)."""
     out: list[tuple[bytes, Any, dict | None, str | None]] = []
     for path, st, previous in batch:
         try:
-            digests, fst = attributes.hash_file(path, names, follow)
+            digests, fst = attributes.hash_file(path, names, follow, limit)
         except FileNotFoundError:
             out.append((path, previous, None, None))
             continue

@@ -1,7 +1,8 @@
 """File paths as text in records and messages, and back.
 
 A path is bytes; records are UTF-8 text. Valid UTF-8 shows as itself, every byte that is
-not part of valid UTF-8 as ``\\xHH``, and a backslash as ``\\\\``: so a file literally named
+not part of valid UTF-8 and every control character (newline, escape, …) as ``\\xHH``,
+and a backslash as ``\\\\``: so a file literally named
 ``bad\\xff`` (``bad\\\\xff``) and one whose name ends in the byte 0xff (``bad\\xff``) never
 show the same, and ``parse`` gives back the exact bytes of any shown path.
 """
@@ -11,6 +12,9 @@ from __future__ import annotations
 import os
 import re
 
+# Control characters show as \xHH too: a file named "x\nscan: all clear" must not
+# start a line of its own in a message on stderr or in a text log.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ESCAPE = re.compile(r"\\(\\|x[0-9a-fA-F]{2})")
 
 
@@ -18,7 +22,14 @@ def show(path: bytes) -> str:
     """The path as record text (see the module's docstring)."""
     if b"\\" in path:
         path = path.replace(b"\\", b"\\\\")
-    return path.decode("utf-8", "backslashreplace")
+    text = path.decode("utf-8", "backslashreplace")
+    if _CONTROL.search(text):
+        text = _CONTROL.sub(_hex, text)
+    return text
+
+
+def _hex(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
 
 
 def show_str(path: str) -> str:

@@ -130,6 +130,7 @@ def _scanner(plan: Plan, writer: records.RecordWriter) -> Scanner:
     settings = plan.settings
     return Scanner(plan.state_dir, skip=frozenset(os.fsencode(normalise(p)) for p in settings.skip),
                    threads=settings.threads, diff_size_limit=settings.diff_size_limit,
+                   hash_size_limit=settings.hash_size_limit,
                    emit=writer.write, progress=sys.stderr.isatty())
 
 

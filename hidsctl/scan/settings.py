@@ -136,6 +136,9 @@ class ScanSettings:
     init: bool = False
     threads: int = 0
     diff_size_limit: int = 1 << 20
+    # Larger files are not hashed (size, times, owner, … are still compared): a sparse file
+    # of a terabyte costs its maker nothing and a scan hours. 0: hash every file.
+    hash_size_limit: int = 1 << 30
     rootcheck: Any = False
 
 
