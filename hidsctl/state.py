@@ -7,10 +7,12 @@ import fcntl
 import os
 import sqlite3
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from hidsctl.backoff import Backoff
 from hidsctl.errors import StateError
 
 Migration = str | Callable[[sqlite3.Connection], None]
@@ -37,6 +39,25 @@ def state_dir(override: str | os.PathLike | None = None, *, create: bool = True)
     return path
 
 
+def _enter_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch to WAL, retrying while another process holds the file: SQLite answers
+    "database is locked" at once, without its busy timeout, when the mode change meets
+    a connection that is opening or closing the same database (the workers of a killed
+    analyze finishing while its successor starts)."""
+    wait = Backoff(0.005, 0.2)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(wait.next())
+
+
 def open_db(path: str | os.PathLike, migrations: Sequence[Migration] = (),
             *, timeout: float = 5.0) -> sqlite3.Connection:
     """Open an SQLite database in WAL mode and bring its schema up to date.
@@ -46,7 +67,7 @@ def open_db(path: str | os.PathLike, migrations: Sequence[Migration] = (),
     """
     try:
         conn = sqlite3.connect(os.fspath(path), timeout=timeout, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
+        _enter_wal(conn, timeout)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         version = conn.execute("PRAGMA user_version").fetchone()[0]

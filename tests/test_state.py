@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 
 import pytest
@@ -76,3 +77,30 @@ def test_atomic_write_sets_mode_and_replaces(tmp_path):
     assert target.read_text() == "two"
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["client.keys"]
+
+
+class _LockedAtFirst:
+    """A connection whose mode change meets a database busy for ``times`` attempts."""
+
+    def __init__(self, times: int, message: str = "database is locked"):
+        self.times, self.message, self.attempts = times, message, 0
+
+    def execute(self, sql: str):
+        self.attempts += 1
+        if self.attempts <= self.times:
+            raise sqlite3.OperationalError(self.message)
+
+
+def test_wal_switch_retries_a_database_busy_elsewhere():
+    conn = _LockedAtFirst(3)
+    state._enter_wal(conn, timeout=5)  # type: ignore[arg-type]
+    assert conn.attempts == 4
+
+
+def test_wal_switch_gives_up_after_the_timeout_and_on_other_errors():
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        state._enter_wal(_LockedAtFirst(10**6), timeout=0.05)  # type: ignore[arg-type]
+    other = _LockedAtFirst(1, "disk I/O error")
+    with pytest.raises(sqlite3.OperationalError, match="disk"):
+        state._enter_wal(other, timeout=5)  # type: ignore[arg-type]
+    assert other.attempts == 1
