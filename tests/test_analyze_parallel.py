@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,41 @@ def test_a_killed_worker_ends_analyze_with_an_error(ruleset, agents, per_batch):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_worker_ending_right_after_the_last_checkpoint_withholds_nothing():
+    """The last echo lets the checkpoint out and that worker ends at once: the worker
+    still being released must see its checkpoint as out, not as never completing."""
+    import threading
+
+    from hidsctl.analysis.parallel import CheckpointGate
+
+    for _ in range(200):
+        out: list[bytes] = []
+        gate = CheckpointGate(2, out.append)
+        results: list[bool] = []
+        waiter = threading.Thread(target=lambda: results.append(gate.echo(1, b"c1")))
+        waiter.start()
+        while not gate.arrived:
+            time.sleep(0.0005)  # until the waiter has echoed and waits for the other
+        assert gate.echo(1, b"c1")
+        gate.ended(1)
+        waiter.join()
+        assert results == [True] and out == [b"c1"]
+
+
+def test_a_checkpoint_a_gone_worker_never_echoed_is_withheld():
+    import threading
+
+    from hidsctl.analysis.parallel import CheckpointGate
+
+    out: list[bytes] = []
+    gate = CheckpointGate(2, out.append)
+    results: list[bool] = []
+    waiter = threading.Thread(target=lambda: results.append(gate.echo(1, b"c1")))
+    waiter.start()
+    while not gate.arrived:
+        time.sleep(0.0005)
+    gate.ended(0)  # the other worker died before echoing it
+    waiter.join()
+    assert results == [False] and out == []

@@ -206,7 +206,8 @@ def test_glob_that_matches_the_rotated_name_does_not_read_it_twice(tmp_path: Pat
         os.rename(log, logs / "app.log.1")
         append(logs / "app.log.1", *late)
         append(log, *new)
-        time.sleep(1.5)
+        follower.wait_for(60, timeout=60)
+        time.sleep(1.0)  # a second read of app.log.1 would show within a few polls
         exactly_once(first + late + new, follower.logs())
     finally:
         assert follower.stop() == 0

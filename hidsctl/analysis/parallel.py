@@ -24,7 +24,7 @@ import traceback
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, Callable, cast
 
 import orjson
 
@@ -206,9 +206,8 @@ class Merger:
         self.files = files
         self.lock = threading.Lock()
         self.writer = RecordWriter(out)  # records written straight through by the parent
-        self.checkpoint = b""
         self.withheld = False  # a checkpoint can no longer complete: output stops
-        self.barrier = threading.Barrier(workers, action=self._emit_checkpoint)
+        self.gate = CheckpointGate(workers, self._emit_checkpoint)
 
     def write_through(self, raw: bytes) -> None:
         with self.lock:
@@ -226,6 +225,7 @@ class Merger:
 
     def pump(self, worker: Worker) -> None:
         rest = b""
+        echoed = [0]  # checkpoints this worker has echoed
         try:
             while True:
                 chunk = worker.stdout.read(BATCH_BYTES)
@@ -237,11 +237,11 @@ class Merger:
                 if not cut:
                     continue
                 if CHECKPOINT_TAG in data[:cut]:
-                    self._emit_with_checkpoints(data[:cut])
+                    self._emit_with_checkpoints(data[:cut], echoed)
                 else:
                     self._emit(data[:cut])
         finally:
-            self.barrier.abort()  # a worker gone: nobody waits for its echo any more
+            self.gate.ended(echoed[0])  # nobody waits for its echo of a later one any more
 
     def _emit(self, lines: bytes) -> None:
         if not lines or self.withheld:
@@ -256,16 +256,14 @@ class Merger:
                     if record.get("type") == "alert":  # not a worker's notice
                         self.files.write(record, line + b"\n")
 
-    def _emit_with_checkpoints(self, lines: bytes) -> None:
+    def _emit_with_checkpoints(self, lines: bytes, echoed: list[int]) -> None:
         start = 0
         for line in lines.splitlines(keepends=True):
             if checkpoint_record(line) is not None:
                 self._emit(lines[:start])
                 lines, start = lines[start + len(line):], 0
-                self.checkpoint = line
-                try:
-                    self.barrier.wait()
-                except threading.BrokenBarrierError:
+                echoed[0] += 1
+                if not self.gate.echo(echoed[0], line):
                     # A worker ended without echoing it: analyze exits with an error, and
                     # what follows the last whole checkpoint is withheld, as the records
                     # after it will be fed again.
@@ -273,12 +271,45 @@ class Merger:
             else:
                 start += len(line)
         self._emit(lines)
-    def _emit_checkpoint(self) -> None:
+
+    def _emit_checkpoint(self, line: bytes) -> None:
         with self.lock:
             self.writer.flush()
             self.files.flush()  # what the checkpoint vouches for is in the files too
-            self.out.write(self.checkpoint)
+            self.out.write(line)
             self.out.flush()
+
+
+class CheckpointGate:
+    """A checkpoint leaves once every worker has echoed it (all the records before it are
+    analysed). A worker that ends, normally or not, has echoed all it ever will: a
+    checkpoint beyond its count can no longer complete, and its waiters are told so."""
+
+    def __init__(self, workers: int, emit: Callable[[bytes], None]):
+        self.workers = workers
+        self.emit = emit
+        self.cond = threading.Condition()
+        self.arrived: dict[int, int] = {}  # checkpoint number -> workers that echoed it
+        self.passed = 0  # the last checkpoint out
+        self.reachable = sys.maxsize  # the last checkpoint that can still complete
+
+    def echo(self, number: int, line: bytes) -> bool:
+        """A worker echoed checkpoint ``number`` (1, 2, ...): True once it is out, False
+        when it never will be."""
+        with self.cond:
+            count = self.arrived[number] = self.arrived.get(number, 0) + 1
+            if count == self.workers and number <= self.reachable:
+                del self.arrived[number]
+                self.emit(line)
+                self.passed = number
+                self.cond.notify_all()
+            self.cond.wait_for(lambda: self.passed >= number or number > self.reachable)
+            return self.passed >= number
+
+    def ended(self, echoed: int) -> None:
+        with self.cond:
+            self.reachable = min(self.reachable, echoed)
+            self.cond.notify_all()
 
 
 # --- the worker processes ---------------------------------------------------------------------
