@@ -176,3 +176,18 @@ def test_a_checkpoint_a_gone_worker_never_echoed_is_withheld():
     gate.ended(0)  # the other worker died before echoing it
     waiter.join()
     assert results == [False] and out == []
+
+
+def test_records_without_an_agent_are_the_local_hosts():
+    """A notice with no agent beside agent 000's logs is still one agent's stream (so
+    decoding is spread), and both go to the same worker when agents are split."""
+    import io
+
+    from hidsctl.analysis.parallel import Replay, agent_key
+
+    lines = [log("x", agent="000"), json.dumps({"type": "notice", "component": "collect",
+                                               "code": "x", "message": "m"})]
+    assert Replay(io.BytesIO(("\n".join(lines) + "\n").encode())).one_agent()
+    assert agent_key(None) == agent_key({"id": "000"}) == "000"
+    other = lines + [log("y", agent="001")]
+    assert not Replay(io.BytesIO(("\n".join(other) + "\n").encode())).one_agent()

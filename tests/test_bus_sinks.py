@@ -200,8 +200,9 @@ def test_respond_from_the_bus_runs_each_response_once_across_a_killed_responder(
         run_across_a_kill(bus, sink, responded, "responders", total=120)
     finally:
         bus.bus.close()
-    # A response is recorded once it ran: none runs twice.
-    check_once(responded(), 120, 0)
+    # Only the response the kill cut short (its script ran, its record did not say so
+    # yet) may run again: docs/scale-out.md's at-least-once window.
+    check_once(responded(), 120, 1)
 
 
 def test_from_without_bus_group_is_a_usage_error(tmp_path):

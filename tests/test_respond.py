@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from respond_helpers import (alert, calls, config, hastened, past, rec_config, recorder, respond,
+from respond_helpers import (RECORDER, alert, calls, config, hastened, past, rec_config, recorder, respond,
                              respond_at)
 from transport_support import alive, wait_for
 
@@ -241,6 +241,23 @@ def test_duplicate_extends_timer_instead_of_running_again(tmp_path):
     _, out, _ = respond(cfg, tmp_path / "state", alert())
     assert statuses(out) == ["extended"]
     assert len(calls(tmp_path / "bin")) == 2
+
+
+def test_an_add_cut_short_by_a_crash_runs_again_when_the_alert_comes_again(tmp_path):
+    """respond SIGKILLed while its add script runs: the action is recorded (so it is still
+    undone) but not as run, so the same alert delivered again (a bus, supervise's queue)
+    runs the add instead of only extending a block that may never have been made."""
+    crash_once = RECORDER.replace('dir=$(dirname "$0")', 'dir=$(dirname "$0")\n'
+                                  'if [ ! -e "$dir/crashed" ]; then touch "$dir/crashed"; '
+                                  'kill -9 $PPID; sleep 5; exit 1; fi')
+    cfg = rec_config(tmp_path, script=recorder(tmp_path / "bin", body=crash_once))
+    code, out, _ = respond(cfg, tmp_path / "state", alert())
+    assert code == -9 and out == [] and calls(tmp_path / "bin") == []
+    _, out, _ = respond(cfg, tmp_path / "state", alert())
+    assert statuses(out) == ["ran"]
+    assert [c.split()[0] for c in calls(tmp_path / "bin")] == ["add"]
+    _, out, _ = respond(cfg, tmp_path / "state", alert())  # now it is done: extended
+    assert statuses(out) == ["extended"] and len(calls(tmp_path / "bin")) == 1
 
 
 def test_repeated_offenders_escalate(tmp_path):

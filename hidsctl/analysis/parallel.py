@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 BATCH_BYTES = 1 << 16  # lines gathered per worker before one write to its pipe
 MAX_WORKERS = 64
+LOCAL_ID = "000"  # records.local_agent()
 
 
 @dataclass(eq=False)
@@ -151,9 +152,14 @@ class Replay(io.RawIOBase):
             except orjson.JSONDecodeError:
                 continue
             if isinstance(record, dict) and record.get("type") in HANDLED:
-                agent = record.get("agent")
-                agents.add(str(agent.get("id", "")) if isinstance(agent, dict) else "")
+                agents.add(agent_key(record.get("agent")))
         return len(agents) <= 1
+
+
+def agent_key(agent: object) -> str:
+    """Whose record it is: a record without an agent is the local host's, agent 000, as
+    analysis reads it (records.local_agent)."""
+    return str(agent.get("id", LOCAL_ID)) if isinstance(agent, dict) else LOCAL_ID
 
 
 def _dispatch(stdin: BinaryIO | None, procs: list[Worker], merger: "Merger") -> None:
@@ -182,8 +188,7 @@ def _dispatch(stdin: BinaryIO | None, procs: list[Worker], merger: "Merger") -> 
             else:
                 merger.write_through(raw)
             continue
-        agent = record.get("agent")
-        key = str(agent.get("id", "")) if isinstance(agent, dict) else ""
+        key = agent_key(record.get("agent"))
         slot = slot_of.get(key)
         if slot is None:
             if len(slot_of) > 65536:

@@ -202,7 +202,7 @@ class Responder:
         timeout = escalated(timeout, count, offenders) if command.timeout_allowed else 0
         expires = now + timeout if timeout else None
         existing = self.timers.get(key)
-        if existing is not None:
+        if existing is not None and existing.ran:
             if existing.expires is not None and expires is not None:
                 expires = max(expires, existing.expires)
             else:
@@ -212,13 +212,16 @@ class Responder:
                                **_expiry(expires))
         action = Action(command=command.name, path=str(command.path), **asdict(subject),
                         alert=orjson.dumps(script_alert(alert, subject)).decode(),
-                        added=now, timeout=timeout, expires=expires)
-        self.timers.put(action)  # before the script runs: a crash mid-script still undoes
+                        added=now, timeout=timeout, expires=expires, ran=0)
+        # Recorded before the script runs: a crash mid-script still undoes, and an add
+        # recorded but never finished (``existing``, not run) runs again (timers.py).
+        self.timers.put(action)
         outcome = self.run(action, "add")
         if not outcome.ok:
             self.timers.remove(key)
             return self.result("failed", reason=outcome.problem, **base, timeout=timeout,
                                exit_code=outcome.exit_code, output=outcome.output)
+        self.timers.mark_ran(key)
         return self.result("ran", **base, timeout=timeout, offences=count, exit_code=0,
                            output=outcome.output, **_expiry(expires))
 

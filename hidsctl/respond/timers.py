@@ -1,8 +1,11 @@
 """Active actions and their undo times, and offence counts, in SQLite under the state
 directory, so a restarted ``respond`` still undoes on time and escalates repeat offenders.
 
-An action is written here *before* its script runs: if ``respond`` dies mid-script, the
-undo still happens (the bundled scripts' ``delete`` is harmless when nothing was added).
+An action is written here *before* its script runs, marked as not yet run: if ``respond``
+dies mid-script, the undo still happens (the bundled scripts' ``delete`` is harmless when
+nothing was added), and the same alert delivered again (a bus, supervise's queue) runs
+the add again instead of taking it as already done (the bundled scripts' ``add`` is
+harmless when it was). Once the script succeeded, the action is marked as run.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ MIGRATIONS = [
         last REAL NOT NULL
     )
     """,
+    # Whether the add script finished; actions recorded before this column were.
+    "ALTER TABLE active ADD COLUMN ran INTEGER NOT NULL DEFAULT 1",
 ]
 
 
@@ -64,6 +69,7 @@ class Action(Subject):
     timeout: int = 0
     expires: float | None = None
     attempts: int = 0
+    ran: int = 1  # 0 while its add script has not finished
 
     @classmethod
     def of_row(cls, row: tuple) -> Action:
@@ -80,7 +86,7 @@ def action_key(command: str, srcip: str, user: str) -> str:
 
 
 _COLUMNS = ("command", "path", "srcip", "user", "rule_id", "alert_id", "agent", "filename",
-            "alert", "added", "timeout", "expires", "attempts")
+            "alert", "added", "timeout", "expires", "attempts", "ran")
 
 
 _UNKNOWN = object()
@@ -118,6 +124,9 @@ class Timers:
         self.conn.execute("UPDATE active SET expires = ?, attempts = ? WHERE key = ?",
                           (expires, attempts, key))
         self._changed()
+
+    def mark_ran(self, key: str) -> None:
+        self.conn.execute("UPDATE active SET ran = 1 WHERE key = ?", (key,))
 
     def remove(self, key: str) -> None:
         self.conn.execute("DELETE FROM active WHERE key = ?", (key,))
