@@ -43,9 +43,16 @@ class _Reader:
         self.pos = 0
         self.error_cls = error_cls
         self.variables: dict[str, str] = {}
+        self._counted = (0, 1)  # (position, its line): nodes are read front to back
 
     def line_at(self, pos: int) -> int:
-        return self.text.count("\n", 0, pos) + 1
+        start, line = self._counted
+        if pos >= start:
+            line += self.text.count("\n", start, pos)
+        else:
+            line = self.text.count("\n", 0, pos) + 1
+        self._counted = (pos, line)
+        return line
 
     def fail(self, message: str, pos: int | None = None) -> HidsError:
         where = SourceLocation(self.path, self.line_at(self.pos if pos is None else pos))
