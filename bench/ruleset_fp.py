@@ -12,6 +12,7 @@ Exit status 1 when any alert reaches ``--max-level`` (default 7).
 
 from __future__ import annotations
 
+import interpreter  # noqa: F401 - first: the right Python for hidsctl (bench/interpreter.py)
 import argparse
 import collections
 import importlib.util
