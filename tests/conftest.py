@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The benchmarks some tests load as modules import their sibling bench/interpreter.py.
+sys.path.append(str(ROOT / "bench"))
 
 
 def _shared_dir() -> Path:
