@@ -4,9 +4,11 @@ single file may crash, stall or steer a scan; each case runs the real command wh
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 import textwrap
@@ -176,6 +178,39 @@ def test_device_fifo_and_socket_nodes_are_skipped_without_opening(tmp_path, tree
         assert record["path"] == str(tree / "plain.conf")
     finally:
         server.close()
+
+
+def test_a_followed_link_swapped_to_a_device_is_never_opened(tmp_path, monkeypatch):
+    """The walk saw a link to a regular file; by the time of hashing it leads to a device
+    (here a FIFO and /dev/null stand in for a tape drive). The target is pinned with
+    O_PATH and only a regular file is opened for reading."""
+    from hidsctl.scan import attributes
+
+    real = tmp_path / "real.conf"
+    real.write_text("content\n")
+    os.mkfifo(tmp_path / "fifo")
+    opened: list[tuple[str, int]] = []
+    real_open = os.open
+
+    def recording_open(path, flags, *args):
+        fd = real_open(path, flags, *args)
+        if not flags & os.O_PATH:
+            opened.append((os.readlink(f"/proc/self/fd/{fd}"), flags))
+        return fd
+
+    monkeypatch.setattr(attributes.os, "open", recording_open)
+    link = tmp_path / "link"
+    for device in (tmp_path / "fifo", Path("/dev/null")):
+        link.unlink(missing_ok=True)
+        link.symlink_to(device)
+        digests, st = attributes.hash_file(bytes(link), ("sha256",), follow=True)
+        assert digests == {} and not stat.S_ISREG(st.st_mode)
+    assert opened == []
+    link.unlink()
+    link.symlink_to(real)  # a regular target is still read, through its pinned inode
+    digests, st = attributes.hash_file(bytes(link), ("sha256",), follow=True)
+    assert digests["sha256"] == hashlib.sha256(b"content\n").hexdigest()
+    assert [target for target, _ in opened] == [str(real)]
 
 
 def test_a_copy_for_diffs_never_blocks_on_a_fifo(tmp_path):

@@ -133,23 +133,10 @@ def hash_file(path: bytes, names: tuple[str, ...], follow: bool = False, limit: 
     is read is read once more. Raises FileNotFoundError when it vanished, Unreadable when
     it cannot be read.
     """
-    global _noatime_ok
-    flags = _OPEN_FLAGS | (0 if follow else os.O_NOFOLLOW)
-    try:
-        fd = os.open(path, flags | (_NOATIME if _noatime_ok else 0))
-    except PermissionError:
-        if not _noatime_ok or not _NOATIME:
-            raise Unreadable("permission denied") from None
-        try:  # O_NOATIME needs ownership or CAP_FOWNER
-            fd = os.open(path, flags)
-        except PermissionError:
-            raise Unreadable("permission denied") from None
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:  # replaced by a symlink since the walk
-            raise FileNotFoundError(path) from None
-        raise Unreadable(exc.strerror or str(exc)) from None
+    opened = _open_regular(path, follow)
+    if isinstance(opened, os.stat_result):
+        return {}, opened
+    fd = opened
     try:
         for _attempt in range(2):
             before = os.fstat(fd)
@@ -165,6 +152,47 @@ def hash_file(path: bytes, names: tuple[str, ...], follow: bool = False, limit: 
         raise Unreadable(exc.strerror or str(exc)) from None
     finally:
         os.close(fd)
+
+
+def _open_regular(path: bytes, follow: bool) -> int | os.stat_result:
+    """A descriptor of ``path`` open for reading, or the stat of what is there when a
+    followed link leads to something other than a regular file. A followed link's target
+    is pinned with O_PATH, which opens nothing (a device's open can have effects: a tape
+    rewinds), and opened through /proc only once it is seen to be a regular file: a link
+    swapped between the walk and the hashing cannot make the scan open a device. Without
+    following, O_NOFOLLOW refuses a link, and only root can put a device in its place."""
+    if follow and _PROC_FD:
+        pinned = _open(path, os.O_PATH | os.O_CLOEXEC)
+        try:
+            st = os.fstat(pinned)
+            if not stat.S_ISREG(st.st_mode):
+                return st
+            return _open(b"/proc/self/fd/%d" % pinned, _OPEN_FLAGS, path)
+        finally:
+            os.close(pinned)
+    return _open(path, _OPEN_FLAGS | (0 if follow else os.O_NOFOLLOW))
+
+
+def _open(path: bytes, flags: int, shown: bytes | None = None) -> int:
+    """os.open, with O_NOATIME while it is allowed; errors as hash_file raises them."""
+    try:
+        return os.open(path, flags | (_NOATIME if _noatime_ok else 0))
+    except PermissionError:
+        if not _noatime_ok or not _NOATIME:
+            raise Unreadable("permission denied") from None
+        try:  # O_NOATIME needs ownership or CAP_FOWNER
+            return os.open(path, flags)
+        except PermissionError:
+            raise Unreadable("permission denied") from None
+    except FileNotFoundError:
+        raise FileNotFoundError(shown or path) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # replaced by a symlink since the walk
+            raise FileNotFoundError(shown or path) from None
+        raise Unreadable(exc.strerror or str(exc)) from None
+
+
+_PROC_FD = os.path.isdir("/proc/self/fd")
 
 
 def _hash_fd(fd: int, names: tuple[str, ...], size: int) -> dict[str, str]:
