@@ -180,13 +180,20 @@ class Rule:
         return base * 100 if self.accuracy else base
 
 
+# Bounds on the tree a ruleset builds (RuleTree._placed), which rule files could otherwise
+# grow without limit. OSSEC's and the bundled rulesets stay far below both (see tests).
+MAX_DEPTH = 100
+MAX_PLACES = 200_000
+
+
 @dataclass(eq=False)
 class RuleNode:
     rule: Rule
     children: list["RuleNode"] = field(default_factory=list)
+    depth: int = 1  # a template is 1, its children 2, ...
 
     def add_child(self, rule: Rule) -> "RuleNode":
-        node = RuleNode(rule)
+        node = RuleNode(rule, depth=self.depth + 1)
         level = rule.sort_level
         for i, sibling in enumerate(self.children):
             if level > sibling.rule.sort_level:
@@ -207,6 +214,7 @@ class RuleTree:
         self.nodes_of: dict[int, list[RuleNode]] = {}  # every node of a rule id
         self._sid_watched: set[int] = set()               # rules an if_matched_sid names
         self._group_watched: dict[int, list[str]] = {}    # rule id -> group lists it feeds
+        self.places = 0  # nodes in the tree: a rule under several parents takes several
 
     # --- arrangement (OSSEC's rules_list) ---------------------------------------------------
 
@@ -283,6 +291,17 @@ class RuleTree:
         self.by_id[old.id] = merged
 
     def _placed(self, rule: Rule, node: RuleNode) -> None:
+        # Rule files are input: a chain of if_sid thousands deep, or if_group rules that
+        # each join the group they follow (the places double with every rule), would end
+        # the load in a RecursionError or exhaust memory. Refused here, by rule.
+        if node.depth > MAX_DEPTH:
+            raise RuleError(f"sits {node.depth} levels deep in the rule tree (if_sid, if_group "
+                            f"and if_level chains); at most {MAX_DEPTH}", rule.where)
+        self.places += 1
+        if self.places > MAX_PLACES:
+            raise RuleError(f"the rules take more than {MAX_PLACES:,} places in the rule tree "
+                            "(if_group or if_level rules that match each other multiply)",
+                            rule.where)
         self.first_node.setdefault(rule.id, node)
         self.nodes_of.setdefault(rule.id, []).append(node)
 

@@ -29,6 +29,7 @@ class Node:
         return SourceLocation(self.path, self.line, detail)
 
 
+MAX_DEPTH = 64  # OSSEC's and Wazuh's files nest 4 deep at most
 _NAME = re.compile(r"[A-Za-z_][\w.\-]*")
 _ATTR = re.compile(r"""\s*([A-Za-z_][\w.\-]*)\s*(?:=\s*(?:"([^"]*)"|'([^']*)'|([^\s>/]+)))?""")
 _VAR_REF = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -44,6 +45,7 @@ class _Reader:
         self.error_cls = error_cls
         self.variables: dict[str, str] = {}
         self._counted = (0, 1)  # (position, its line): nodes are read front to back
+        self.depth = 0
 
     def line_at(self, pos: int) -> int:
         start, line = self._counted
@@ -106,6 +108,17 @@ class _Reader:
             nodes.append(node)
 
     def parse_element(self) -> Node:
+        # Elements nest by recursion: a file nested absurdly deep is refused, by line,
+        # before Python's own recursion limit would end the whole load in a traceback.
+        if self.depth >= MAX_DEPTH:
+            raise self.fail(f"elements nested more than {MAX_DEPTH} deep")
+        self.depth += 1
+        try:
+            return self._element()
+        finally:
+            self.depth -= 1
+
+    def _element(self) -> Node:
         text = self.text
         start = self.pos
         match = _NAME.match(text, self.pos + 1)

@@ -1,0 +1,58 @@
+"""Rule files are input too: ones built to exhaust the loader (nesting, chains, rules
+that multiply their own places) are refused by file and line, promptly, and a deep but
+bounded chain still works."""
+
+from __future__ import annotations
+
+from conftest import invoke_hidsctl
+
+LINE = "Nov 25 13:50:47 web1 sshd[811]: test\n"
+TEMPLATE = ('<rule id="1" level="0" noalert="1"><category>syslog</category>'
+            '<description>template</description></rule>\n'
+            '<rule id="100000" level="3"><if_sid>1</if_sid><match>test</match>'
+            '<description>first</description></rule>\n')
+
+
+def logtest(tmp_path, text: str):
+    rules = tmp_path / "rules"
+    rules.mkdir(exist_ok=True)
+    (rules / "local.xml").write_text(text)
+    return invoke_hidsctl("logtest", "--rules", str(rules), "--no-default-rules", input=LINE)
+
+
+def chain(length: int) -> str:
+    """Rules 100001.. each an if_sid child of the one before: ``length`` levels below
+    rule 100000."""
+    rules = [f'<rule id="{100000 + i}" level="3"><if_sid>{100000 + i - 1}</if_sid>'
+             f'<description>link {i}</description></rule>' for i in range(1, length + 1)]
+    return '<group name="g,">\n' + TEMPLATE + "\n".join(rules) + "\n</group>\n"
+
+
+def test_elements_nested_absurdly_deep_are_refused_by_line(tmp_path):
+    done = logtest(tmp_path, "<group>\n" + "<a>" * 50_000 + "</a>" * 50_000 + "</group>\n")
+    assert done.returncode == 2
+    assert b"local.xml:2: elements nested more than 64 deep" in done.stderr
+    assert b"Traceback" not in done.stderr
+
+
+def test_an_if_sid_chain_past_the_bound_is_refused_at_the_rule_that_crosses_it(tmp_path):
+    done = logtest(tmp_path, chain(5000))
+    assert done.returncode == 2
+    assert b"local.xml:102: rule 100099: sits 101 levels deep" in done.stderr
+    assert b"Traceback" not in done.stderr
+
+
+def test_a_chain_within_the_bound_matches_down_to_its_last_rule(tmp_path):
+    done = logtest(tmp_path, chain(98))  # rule 100098 sits 100 deep
+    assert done.returncode == 0, done.stderr
+    assert b"Rule id: '100098'" in done.stdout
+
+
+def test_if_group_rules_that_multiply_their_places_are_refused(tmp_path):
+    """Each rule follows the group it is in: every one takes twice the places of the one
+    before (as OSSEC places them), 2**40 in all."""
+    rules = "\n".join(f'<rule id="{100000 + i}" level="3"><if_group>g</if_group>'
+                      f'<description>joins {i}</description></rule>' for i in range(1, 41))
+    done = logtest(tmp_path, '<group name="g,">\n' + TEMPLATE + rules + "\n</group>\n")
+    assert done.returncode == 2
+    assert b"more than 200,000 places in the rule tree" in done.stderr
