@@ -56,3 +56,22 @@ def test_if_group_rules_that_multiply_their_places_are_refused(tmp_path):
     done = logtest(tmp_path, '<group name="g,">\n' + TEMPLATE + rules + "\n</group>\n")
     assert done.returncode == 2
     assert b"more than 200,000 places in the rule tree" in done.stderr
+
+
+def test_variables_that_double_each_other_are_refused_before_filling_memory(tmp_path):
+    """A billion laughs in OSSEC's <var>s: each names the one before twice."""
+    variables = ['<var name="v0">' + "x" * 32 + "</var>"] + [
+        f'<var name="v{i}">$v{i - 1}$v{i - 1}</var>' for i in range(1, 40)]
+    rule = ('<rule id="100001" level="3"><if_sid>100000</if_sid><match>$v39</match>'
+            '<description>laughs</description></rule>')
+    done = logtest(tmp_path, "\n".join(variables) + '\n<group name="g,">\n' + TEMPLATE + rule
+                   + "\n</group>\n")
+    assert done.returncode == 2
+    assert b"local.xml:12: variables expand past 65,536 characters" in done.stderr
+
+
+def test_variables_within_the_bound_are_expanded(tmp_path):
+    rule = ('<var name="word">test</var>\n<group name="g,">\n' + TEMPLATE.replace(
+        "<match>test</match>", "<match>$word</match>") + "</group>\n")
+    done = logtest(tmp_path, rule)
+    assert done.returncode == 0 and b"Rule id: '100000'" in done.stdout

@@ -30,6 +30,7 @@ class Node:
 
 
 MAX_DEPTH = 64  # OSSEC's and Wazuh's files nest 4 deep at most
+MAX_EXPANDED = 1 << 16  # a text with its variables expanded (OSSEC's longest: under 2,000)
 _NAME = re.compile(r"[A-Za-z_][\w.\-]*")
 _ATTR = re.compile(r"""\s*([A-Za-z_][\w.\-]*)\s*(?:=\s*(?:"([^"]*)"|'([^']*)'|([^\s>/]+)))?""")
 _VAR_REF = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -175,9 +176,24 @@ class _Reader:
         return node
 
     def expand(self, value: str) -> str:
+        """``value`` with its ``$name`` references to <var>s replaced. A <var> may name
+        others, so each could double the text: the result is bounded, and a file whose
+        variables would grow past it is refused rather than left to fill memory."""
         if "$" not in value or not self.variables:
             return value
-        return _VAR_REF.sub(lambda m: self.variables.get(m.group(1), m.group(0)), value)
+        room = MAX_EXPANDED - len(value)
+
+        def replace(match: re.Match[str]) -> str:
+            nonlocal room
+            text = self.variables.get(match.group(1))
+            if text is None:
+                return match.group(0)
+            room -= len(text)
+            if room < 0:
+                raise self.fail(f"variables expand past {MAX_EXPANDED:,} characters")
+            return text
+
+        return _VAR_REF.sub(replace, value)
 
 
 def _unescape(text: str) -> str:
