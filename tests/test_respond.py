@@ -255,6 +255,7 @@ def test_an_add_cut_short_by_a_crash_runs_again_when_the_alert_comes_again(tmp_p
     assert code == -9 and out == [] and calls(tmp_path / "bin") == []
     _, out, _ = respond(cfg, tmp_path / "state", alert())
     assert statuses(out) == ["ran"]
+    assert out[0]["offences"] == 1  # the same offence, not a repeat: no early escalation
     assert [c.split()[0] for c in calls(tmp_path / "bin")] == ["add"]
     _, out, _ = respond(cfg, tmp_path / "state", alert())  # now it is done: extended
     assert statuses(out) == ["extended"] and len(calls(tmp_path / "bin")) == 1

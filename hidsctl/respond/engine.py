@@ -198,10 +198,12 @@ class Responder:
             return self.result("skipped", reason=why, **base, timeout=timeout)
         now = self.clock()
         key = action_key(command.name, subject.srcip, subject.user)
-        count = self.timers.offence(key, now)
+        existing = self.timers.get(key)
+        # An add a kill cut short comes again with its alert: its offence is counted already.
+        count = self.timers.offences(key) if existing is not None and not existing.ran \
+            else self.timers.offence(key, now)
         timeout = escalated(timeout, count, offenders) if command.timeout_allowed else 0
         expires = now + timeout if timeout else None
-        existing = self.timers.get(key)
         if existing is not None and existing.ran:
             if existing.expires is not None and expires is not None:
                 expires = max(expires, existing.expires)

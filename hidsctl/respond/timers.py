@@ -150,6 +150,11 @@ class Timers:
         """Actions still waiting for their undo."""
         return self.conn.execute("SELECT COUNT(*) FROM active WHERE expires IS NOT NULL").fetchone()[0]
 
+    def offences(self, key: str) -> int:
+        """How many offences ``key`` has had (none counted now)."""
+        row = self.conn.execute("SELECT count FROM offenders WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
+
     def offence(self, key: str, now: float) -> int:
         """Count one more offence for ``key``; returns how many there have been."""
         with state.transaction(self.conn):
