@@ -202,3 +202,43 @@ def _wait_for_snapshots(state, count: int) -> None:
             pass
         time.sleep(0.05)
     raise AssertionError(f"no {count} snapshots in {state}")
+
+
+def test_a_state_past_its_bound_is_not_written_and_a_file_past_it_not_read(
+        tmp_path, monkeypatch, capsys):
+    """The 64 MiB bound (bus/snapshot.py MAX_SIZE), made small here: a state that grew
+    past it is not saved (the last good file stays), and a file past it is not read."""
+    from hidsctl.analysis.events import from_record
+    from hidsctl.analysis.run import AnalyzeSettings, new_engine
+    from hidsctl.analysis.statefile import StateFile
+    from hidsctl.bus import snapshot
+
+    (tmp_path / "local_rules.xml").write_text(RULES)
+    engine = new_engine(AnalyzeSettings(rules=[tmp_path], no_default_rules=True))
+    path = tmp_path / "correlation.snap"
+
+    def analysed(numbers) -> StateFile:
+        saved = StateFile(path)
+        saved.load()
+        saved.restore(engine)
+        for n in numbers:
+            ev = from_record(log(n))
+            assert ev is not None
+            rule = engine.winner(ev)
+            if rule is not None:
+                engine.alerts(rule, ev)
+            saved.record()
+        saved.checkpoint(engine, "events", len(numbers))  # saves: the first is due
+        return saved
+
+    analysed(range(2))
+    good = path.read_bytes()
+    small = len(snapshot.Codec(engine).encode(engine.state, 0))
+    monkeypatch.setattr(snapshot, "MAX_SIZE", small + 10)
+    capsys.readouterr()
+    analysed(range(2, 40))  # the state outgrew the bound
+    assert path.read_bytes() == good
+    assert "not written" in capsys.readouterr().err
+    path.write_bytes(good + b"x" * (2 * (small + 10) + 4096))  # the file past its bound
+    StateFile(path).load()
+    assert "larger than its bound" in capsys.readouterr().err
