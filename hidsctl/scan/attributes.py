@@ -27,7 +27,8 @@ HASH_NAMES = ("sha256", "sha1", "md5")
 COLUMNS = ("size", "mode", "uid", "gid", "uname", "gname", "mtime_ns", "ctime_ns", "inode",
            "dev", "sha256", "sha1", "md5", "target")
 
-_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+# How the scan opens what it reads: never blocking (a FIFO swapped in), never a terminal.
+OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
 _NOATIME = getattr(os, "O_NOATIME", 0)
 _noatime_ok = True
 
@@ -167,10 +168,10 @@ def _open_regular(path: bytes, follow: bool) -> int | os.stat_result:
             st = os.fstat(pinned)
             if not stat.S_ISREG(st.st_mode):
                 return st
-            return _open(b"/proc/self/fd/%d" % pinned, _OPEN_FLAGS, path)
+            return _open(b"/proc/self/fd/%d" % pinned, OPEN_FLAGS, path)
         finally:
             os.close(pinned)
-    return _open(path, _OPEN_FLAGS | (0 if follow else os.O_NOFOLLOW))
+    return _open(path, OPEN_FLAGS | (0 if follow else os.O_NOFOLLOW))
 
 
 def _open(path: bytes, flags: int, shown: bytes | None = None) -> int:

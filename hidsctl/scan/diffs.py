@@ -14,10 +14,8 @@ import os
 import stat
 from pathlib import Path
 
-from hidsctl.scan import pathtext
+from hidsctl.scan import attributes, pathtext
 
-_OPEN_FLAGS = (os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY
-               | getattr(os, "O_CLOEXEC", 0))
 MAX_DIFF = 64 * 1024  # characters of diff kept in a record
 BINARY_PROBE = 8192
 
@@ -38,7 +36,7 @@ class DiffStore:
         Opened as the hashing opens it (no link followed, no blocking): the file may have
         become a FIFO or a link to one since it was hashed, and must not hang the scan."""
         try:
-            fd = os.open(path, _OPEN_FLAGS)
+            fd = os.open(path, attributes.OPEN_FLAGS | os.O_NOFOLLOW)
         except OSError:
             return None
         try:

@@ -7,7 +7,7 @@ os.read release the GIL, so hashing runs on every core).
 
 from __future__ import annotations
 
-import gc
+import contextlib
 import os
 import stat
 import struct
@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from hidsctl import records
 from hidsctl.diagnostics import logger
+from hidsctl.gcpause import paused
 from hidsctl.scan import attributes, pathtext
 from hidsctl.scan.attributes import Entry, Unreadable
 from hidsctl.scan.baseline import Baseline
@@ -130,31 +131,27 @@ class Scanner:
         started = time.monotonic()
         stats = WalkStats()
         shown = run.progress = Progress(self.show_progress and progress)
-        # --fast builds a tuple per file and a stat per file, none in a cycle: the cyclic
-        # collector would only walk them again and again (a tenth of its time).
-        paused = fast and gc.isenabled()
-        if paused:
-            gc.disable()
         try:
-            old: dict[bytes, Any] = {}  # rows; stamps under --fast
-            if not init:
+            # --fast builds a tuple per file and a stat per file, none in a cycle: the
+            # cyclic collector would only walk them again and again (a tenth of its time).
+            with paused() if fast else contextlib.nullcontext():
+                old: dict[bytes, Any] = {}  # rows; stamps under --fast
+                if not init:
+                    for root in roots:
+                        # --fast holds stamps (what a stat can confirm), whole rows on demand.
+                        old.update(self.baseline.stamps(root.path) if fast
+                                   else self.baseline.under(root.path))
+                run.old = old
                 for root in roots:
-                    # --fast holds stamps (what a stat can confirm), whole rows on demand.
-                    old.update(self.baseline.stamps(root.path) if fast
-                               else self.baseline.under(root.path))
-            run.old = old
-            for root in roots:
-                skip = self.skip | (prune - {root.path})
-                if fast:
-                    run.walk_fast(root, walk_dirs(root, skip, stats, self.unreadable,
-                                                  prefetch=False))
-                else:
-                    run.walk_root(root, walk(root, skip, stats, self.unreadable))
-            run.drain(0)
+                    skip = self.skip | (prune - {root.path})
+                    if fast:
+                        run.walk_fast(root, walk_dirs(root, skip, stats, self.unreadable,
+                                                      prefetch=False))
+                    else:
+                        run.walk_root(root, walk(root, skip, stats, self.unreadable))
+                run.drain(0)
         finally:
             shown.stop()
-            if paused:
-                gc.enable()
         # Configured roots nested in these but not scanned now keep their entries.
         elsewhere = [p for p in prune - {r.path for r in roots}
                      if any(p.startswith(r.path.rstrip(b"/") + b"/") for r in roots)]

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from hidsctl import records, state
+from hidsctl.config import parse_interval
 from hidsctl.diagnostics import logger
 from hidsctl.errors import HidsError, UsageError
 from hidsctl.scan import baseline as baseline_mod, pathtext
 from hidsctl.scan.engine import ScanResult, Scanner
 from hidsctl.scan.settings import (DirOptions, RootcheckSettings, ScanSettings, build_directories,
-                                   build_rootcheck, normalise, parse_interval)
+                                   build_rootcheck, normalise)
 from hidsctl.scan.walk import Root
 
 

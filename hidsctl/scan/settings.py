@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hidsctl import config
-from hidsctl.config import parse_interval  # noqa: F401 - scan's own, kept where it was
 from hidsctl.errors import ConfigError, SourceLocation
 
 # OSSEC's usual directories when nothing is named.
