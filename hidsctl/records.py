@@ -438,20 +438,12 @@ class RecordWriter:
         self.written = 0
 
     def write(self, record: Record) -> None:
-        data = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE, default=_json_default)
-        self.pending.append(data)
-        self.pending_bytes += len(data)
-        self.written += 1
-        if self.line_buffered or self.pending_bytes >= READ_CHUNK:
-            self.flush()
+        self.write_line(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE,
+                                     default=_json_default))
 
     def write_raw(self, line: bytes) -> None:
         """Pass an already serialised record through untouched (newline added)."""
-        self.pending.append(line + b"\n")
-        self.pending_bytes += len(line) + 1
-        self.written += 1
-        if self.line_buffered or self.pending_bytes >= READ_CHUNK:
-            self.flush()
+        self.write_line(line + b"\n")
 
     def write_line(self, line: bytes) -> None:
         """An already serialised record that ends with its newline."""

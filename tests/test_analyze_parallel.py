@@ -140,21 +140,28 @@ def test_a_killed_worker_ends_analyze_with_an_error(ruleset, agents, per_batch):
         proc.wait()
 
 
+def _waiting_echo(gate, number: int = 1):
+    """One worker's echo of checkpoint ``number``, on a thread that returns once it has
+    arrived at the gate and waits there; its result lands in the list returned."""
+    import threading
+
+    results: list[bool] = []
+    waiter = threading.Thread(target=lambda: results.append(gate.echo(number, b"c1")))
+    waiter.start()
+    while not gate.arrived:
+        time.sleep(0.0005)
+    return waiter, results
+
+
 def test_a_worker_ending_right_after_the_last_checkpoint_withholds_nothing():
     """The last echo lets the checkpoint out and that worker ends at once: the worker
     still being released must see its checkpoint as out, not as never completing."""
-    import threading
-
     from hidsctl.analysis.parallel import CheckpointGate
 
     for _ in range(200):
         out: list[bytes] = []
         gate = CheckpointGate(2, out.append)
-        results: list[bool] = []
-        waiter = threading.Thread(target=lambda: results.append(gate.echo(1, b"c1")))
-        waiter.start()
-        while not gate.arrived:
-            time.sleep(0.0005)  # until the waiter has echoed and waits for the other
+        waiter, results = _waiting_echo(gate)
         assert gate.echo(1, b"c1")
         gate.ended(1)
         waiter.join()
@@ -162,17 +169,11 @@ def test_a_worker_ending_right_after_the_last_checkpoint_withholds_nothing():
 
 
 def test_a_checkpoint_a_gone_worker_never_echoed_is_withheld():
-    import threading
-
     from hidsctl.analysis.parallel import CheckpointGate
 
     out: list[bytes] = []
     gate = CheckpointGate(2, out.append)
-    results: list[bool] = []
-    waiter = threading.Thread(target=lambda: results.append(gate.echo(1, b"c1")))
-    waiter.start()
-    while not gate.arrived:
-        time.sleep(0.0005)
+    waiter, results = _waiting_echo(gate)
     gate.ended(0)  # the other worker died before echoing it
     waiter.join()
     assert results == [False] and out == []

@@ -124,14 +124,6 @@ class EventList:
         self.horizon = horizon    # longest timeframe of the rules reading this
 
 
-def same_key(ev: Event, names: tuple[str, ...]) -> Key | None:
-    """The values of the ``same_*`` fields, or None when one is missing (never matches)."""
-    getter = _KEY_GETTERS.get(names)
-    if getter is None:
-        getter = _KEY_GETTERS[names] = _key_getter(names)
-    return getter(ev)
-
-
 def _seen_key(seen: Seen, names: tuple[str, ...]) -> Key | None:
     key = tuple(seen.values.get(name) for name in names)
     return None if None in key else key
@@ -141,7 +133,8 @@ _KEY_GETTERS: dict[tuple[str, ...], Callable[[Event], Key | None]] = {}
 
 
 def key_getter(names: tuple[str, ...]) -> Callable[[Event], Key | None]:
-    """same_key's function for those fields."""
+    """The function giving an event's values of those ``same_*`` fields, or None when
+    one is missing (then it never matches)."""
     getter = _KEY_GETTERS.get(names)
     if getter is None:
         getter = _KEY_GETTERS[names] = _key_getter(names)

@@ -52,6 +52,7 @@ class Worker:
     stdout: BinaryIO          # the parent's end of the worker's output pipe
     pending: list[bytes] = field(default_factory=list)
     pending_bytes: int = 0
+    echoed: int = 0           # checkpoints it has echoed (Merger.pump)
 
     def send(self) -> None:
         if self.pending:
@@ -230,7 +231,6 @@ class Merger:
 
     def pump(self, worker: Worker) -> None:
         rest = b""
-        echoed = [0]  # checkpoints this worker has echoed
         try:
             while True:
                 chunk = worker.stdout.read(BATCH_BYTES)
@@ -242,11 +242,11 @@ class Merger:
                 if not cut:
                     continue
                 if CHECKPOINT_TAG in data[:cut]:
-                    self._emit_with_checkpoints(data[:cut], echoed)
+                    self._emit_with_checkpoints(data[:cut], worker)
                 else:
                     self._emit(data[:cut])
         finally:
-            self.gate.ended(echoed[0])  # nobody waits for its echo of a later one any more
+            self.gate.ended(worker.echoed)  # nobody waits for its echo of a later one any more
 
     def _emit(self, lines: bytes) -> None:
         if not lines or self.withheld:
@@ -261,14 +261,16 @@ class Merger:
                     if record.get("type") == "alert":  # not a worker's notice
                         self.files.write(record, line + b"\n")
 
-    def _emit_with_checkpoints(self, lines: bytes, echoed: list[int]) -> None:
+    def _emit_with_checkpoints(self, lines: bytes, worker: Worker) -> None:
+        """Write ``worker``'s ``lines``, letting each checkpoint among them out through the
+        gate."""
         start = 0
         for line in lines.splitlines(keepends=True):
             if checkpoint_record(line) is not None:
                 self._emit(lines[:start])
                 lines, start = lines[start + len(line):], 0
-                echoed[0] += 1
-                if not self.gate.echo(echoed[0], line):
+                worker.echoed += 1
+                if not self.gate.echo(worker.echoed, line):
                     # A worker ended without echoing it: analyze exits with an error, and
                     # what follows the last whole checkpoint is withheld, as the records
                     # after it will be fed again.

@@ -162,4 +162,4 @@ class Timers:
                 "INSERT INTO offenders (key, count, last) VALUES (?, 1, ?) "
                 "ON CONFLICT (key) DO UPDATE SET count = count + 1, last = excluded.last",
                 (key, now))
-            return self.conn.execute("SELECT count FROM offenders WHERE key = ?", (key,)).fetchone()[0]
+            return self.offences(key)
