@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import importlib.machinery
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -70,11 +69,9 @@ def test_the_accelerated_modules_are_extensions(compiled_site: Path) -> None:
 
 def bench_corpus(path: Path, count: int, agents: int) -> None:
     """bench/analyze's corpus: OSSEC's rule-test log lines with varied addresses and users."""
-    loader = importlib.machinery.SourceFileLoader("bench_analyze", str(ROOT / "bench" / "analyze"))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    module.build(path, count, OSSEC, agents)
+    from siblings import script
+
+    script("analyze").build(path, count, OSSEC, agents)
 
 
 def other_records() -> bytes:

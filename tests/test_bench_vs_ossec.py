@@ -3,33 +3,21 @@ memory sampling. (The benchmark itself builds and runs OSSEC; it is run by hand.
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import subprocess
 import sys
 import time
 
 import orjson
 
-from conftest import ROOT
 from ossec_fixture import OSSEC, needs_ossec
-
-
-def load(name: str):
-    loader = importlib.machinery.SourceFileLoader(name.replace("-", "_"),
-                                                  str(ROOT / "bench" / name))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[loader.name] = module  # dataclasses look their module up there
-    loader.exec_module(module)
-    return module
+from siblings import script
 
 
 @needs_ossec
 def test_corpus_is_one_agent_and_frames_as_logcollector_does(tmp_path):
-    bench = load("vs-ossec")
+    bench = script("vs-ossec")
     corpus = tmp_path / "corpus.jsonl"
-    bench.load_bench_analyze().build(corpus, 300, OSSEC, agents=1)
+    script("analyze").build(corpus, 300, OSSEC, agents=1)
     records = [orjson.loads(line) for line in corpus.read_bytes().splitlines()]
     assert len(records) == 300
     assert {r["agent"]["id"] for r in records} == {"000"}
@@ -40,7 +28,7 @@ def test_corpus_is_one_agent_and_frames_as_logcollector_does(tmp_path):
 
 
 def test_state_file_counters_are_read(tmp_path):
-    bench = load("vs-ossec")
+    bench = script("vs-ossec")
     run = tmp_path / "var" / "run"
     run.mkdir(parents=True)
     assert bench.read_state(tmp_path) == {}
@@ -53,7 +41,7 @@ def test_state_file_counters_are_read(tmp_path):
 
 
 def test_memory_of_a_forked_tree_is_sampled():
-    bench = load("vs-ossec")
+    bench = script("vs-ossec")
     # A parent that forks a child holding 20 MB, both alive until stdin closes.
     code = ("import os, sys\n"
             "if os.fork() == 0:\n    b = bytearray(20 << 20); sys.stdin.read(); os._exit(0)\n"
