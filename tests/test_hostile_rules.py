@@ -4,7 +4,13 @@ bounded chain still works."""
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from conftest import invoke_hidsctl
+
+from hidsctl.analysis.cdb import CdbList
+from hidsctl.errors import RuleError
 
 LINE = "Nov 25 13:50:47 web1 sshd[811]: test\n"
 TEMPLATE = ('<rule id="1" level="0" noalert="1"><category>syslog</category>'
@@ -75,3 +81,49 @@ def test_variables_within_the_bound_are_expanded(tmp_path):
         "<match>test</match>", "<match>$word</match>") + "</group>\n")
     done = logtest(tmp_path, rule)
     assert done.returncode == 0 and b"Rule id: '100000'" in done.stdout
+
+
+LIST_RULE = ('<group name="g,">\n' + TEMPLATE + '<rule id="100001" level="5">'
+             '<if_sid>100000</if_sid><list field="program_name">lists/names</list>'
+             '<description>a listed program</description></rule>\n</group>\n')
+
+
+def list_logtest(tmp_path, write_list):
+    (tmp_path / "rules" / "lists").mkdir(parents=True)
+    write_list(tmp_path / "rules" / "lists" / "names")
+    return logtest(tmp_path, LIST_RULE)
+
+
+def test_a_list_of_one_endless_line_is_refused_by_line(tmp_path):
+    def endless(path):
+        with open(path, "w") as out:
+            out.write("sshd:ok\n")
+            for _ in range(64):  # 64 MiB with no line end
+                out.write("k" * (1 << 20))
+    done = list_logtest(tmp_path, endless)
+    assert done.returncode == 2
+    assert b"names:2: list line longer than 65,536 characters" in done.stderr
+
+
+def test_a_list_key_left_open_is_refused_by_line(tmp_path):
+    done = list_logtest(tmp_path, lambda path: path.write_text('# hosts\n"sshd:ok\n'))
+    assert done.returncode == 2
+    assert b'names:2: quoted key without its closing quote' in done.stderr
+
+
+def test_a_list_at_the_bound_loads_and_matches(tmp_path):
+    def long_list(path):
+        path.write_text('"sshd":ok\r\n' + "k" * 65536 + "\n")
+    done = list_logtest(tmp_path, long_list)
+    assert done.returncode == 0, done.stderr
+    assert b"Rule id: '100001'" in done.stdout
+
+
+def test_a_fifo_in_a_lists_place_is_refused_without_waiting(tmp_path):
+    done = list_logtest(tmp_path, os.mkfifo)
+    assert done.returncode == 2
+    assert b"list 'lists/names' not found" in done.stderr
+    # Swapped in after the lookup: opened without blocking, then refused.
+    fifo = tmp_path / "rules" / "lists" / "names"
+    with pytest.raises(RuleError, match="a list must be a regular file"):
+        CdbList.load(fifo)

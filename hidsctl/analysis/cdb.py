@@ -8,6 +8,8 @@ list entry ``10.0.0`` covers ``10.0.0.0/24`` as OSSEC's does.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +17,11 @@ from hidsctl.errors import RuleError, SourceLocation
 
 if TYPE_CHECKING:
     from hidsctl.analysis.patterns import Pattern
+
+# The longest line a list may hold (OSSEC's longest event, 64 KiB, and its line ending):
+# a key longer than any event could never match, and a file of one endless line would
+# otherwise be read whole into memory.
+MAX_LINE = 65536
 
 
 class CdbList:
@@ -29,20 +36,22 @@ class CdbList:
 
     @classmethod
     def load(cls, path: Path) -> "CdbList":
+        """The list in the text file at ``path``; a file that is not a regular one, a line
+        longer than MAX_LINE or a quoted key left open is refused by file and line."""
         entries: dict[str, str] = {}
+        number = 0
         try:
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                for line in handle:
-                    line = line.rstrip("\r\n")
-                    if not line or line.lstrip().startswith("#"):
-                        continue
-                    if line.startswith('"'):
-                        end = line.find('"', 1)
-                        key, rest = line[1:end], line[end + 1:]
-                        value = rest[1:] if rest.startswith(":") else ""
-                    else:
-                        key, _, value = line.partition(":")
-                    entries[key] = value
+            # Non-blocking: a FIFO put in the list's place must not stall the load.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise RuleError("a list must be a regular file", SourceLocation(str(path)))
+            with open(fd, encoding="utf-8", errors="replace") as handle:
+                while line := handle.readline(MAX_LINE + 2):
+                    number += 1
+                    key, value = _entry(line, str(path), number)
+                    if key is not None:
+                        entries[key] = value
         except OSError as exc:
             raise RuleError(f"cannot read list: {exc.strerror}", SourceLocation(str(path))) \
                 from None
@@ -76,3 +85,21 @@ def lookup(table: CdbList, kind: str, value: str, check: Pattern | None) -> bool
     if found is None:
         return False
     return check is None or check.test(found)
+
+
+def _entry(line: str, path: str, number: int) -> tuple[str | None, str]:
+    """One list line as (key, value); (None, "") for a blank or comment line."""
+    text = line.rstrip("\r\n")
+    if len(text) > MAX_LINE:
+        raise RuleError(f"list line longer than {MAX_LINE:,} characters",
+                        SourceLocation(path, number))
+    if not text or text.lstrip().startswith("#"):
+        return None, ""
+    if not text.startswith('"'):
+        key, _, value = text.partition(":")
+        return key, value
+    end = text.find('"', 1)
+    if end < 0:
+        raise RuleError("quoted key without its closing quote", SourceLocation(path, number))
+    rest = text[end + 1:]
+    return text[1:end], rest[1:] if rest.startswith(":") else ""
