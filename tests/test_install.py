@@ -34,9 +34,10 @@ def installed_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def install(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+def install(*args: str, check: bool = True,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     result = subprocess.run([str(INSTALL), *args], capture_output=True, text=True,
-                            timeout=600, stdin=subprocess.DEVNULL)
+                            timeout=600, stdin=subprocess.DEVNULL, env=env)
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
     return result
@@ -47,7 +48,7 @@ def staged():
     """One install under a temporary root; world-traversable so `nobody` can reach it."""
     root = Path(tempfile.mkdtemp(prefix="hidsctl-install-"))
     root.chmod(0o755)
-    install("--root", str(root))
+    install("--root", str(root), "--no-accelerated")  # the compiled build: test_accelerated
     yield root
     shutil.rmtree(root)
 
@@ -208,7 +209,8 @@ def test_the_unit_runs_the_installed_binary(staged):
 def test_a_second_run_upgrades_in_place_and_enable_enables(staged):
     marker = staged / "opt/hidsctl/lib/marker"
     marker.write_text("kept")  # the virtualenv is reused, not made anew
-    args = ["--root", str(staged)] + (["--enable"] if shutil.which("systemctl") else [])
+    args = ["--root", str(staged), "--no-accelerated"] + (
+        ["--enable"] if shutil.which("systemctl") else [])
     install(*args)
     assert marker.read_text() == "kept"
     marker.unlink()
@@ -241,7 +243,8 @@ def test_help_names_every_option():
     text = install("--help").stdout
     for option in ("--prefix", "--bin-dir", "--man-dir", "--bash-completion-dir",
                    "--zsh-completion-dir", "--fish-completion-dir", "--unit-dir", "--root",
-                   "--python", "--test", "--accelerated", "--no-system-packages", "--no-users",
+                   "--python", "--test", "--accelerated", "--no-accelerated",
+                   "--no-system-packages", "--no-users",
                    "--users", "--enable", "--uninstall"):
         assert option in text
 
@@ -256,7 +259,10 @@ def test_own_paths_without_root_then_uninstall(staged, tmp_path):
             "--bin-dir", str(dirs["bin"]), "--man-dir", str(dirs["man"]),
             "--bash-completion-dir", str(dirs["bash"]), "--zsh-completion-dir", str(dirs["zsh"]),
             "--fish-completion-dir", str(dirs["fish"]), "--unit-dir", str(dirs["units"])]
-    install(*args)
+    # The default build is the compiled one; with no compiler it falls back, and says so.
+    fallback = install(*args, env={**os.environ, "CC": str(tmp_path / "no-such-cc")})
+    assert "no C compiler or no Python headers" in fallback.stdout
+    assert not list(dirs["venv"].glob("lib/python3*/site-packages/hidsctl/analysis/*.so"))
     assert os.readlink(dirs["bin"] / "hidsctl") == str(dirs["venv"] / "bin/hidsctl")
     assert subprocess.run([str(dirs["bin"] / "hidsctl"), "--version"], env=installed_env(),
                           capture_output=True).returncode == 0
