@@ -11,7 +11,8 @@ import os
 from setuptools import find_packages, setup
 
 # What bench/analyze's profile spends its time in, per event; the rule code generated at
-# run time (compiler.py) stays interpreted, the helpers it calls are here.
+# run time (compiler.py) stays interpreted, the helpers it calls are here. A compiled class
+# that the ruleset cache pickles needs a __reduce__ (see linear.Translation).
 ACCELERATED = [
     "hidsctl/records.py",
     "hidsctl/analysis/events.py",
@@ -26,6 +27,9 @@ ACCELERATED = [
     "hidsctl/analysis/cdb.py",
     "hidsctl/analysis/jsondecode.py",
     "hidsctl/analysis/findings.py",
+    "hidsctl/analysis/linear.py",
+    "hidsctl/analysis/alertline.py",
+    "hidsctl/alerttext.py",
 ]
 
 

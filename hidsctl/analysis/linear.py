@@ -70,10 +70,15 @@ class Unsupported(Exception):
 
 
 class Translation:
-    def __init__(self, ascii_text: bool, ignorecase: bool) -> None:
+    def __init__(self, ascii_text: bool, ignorecase: bool, dollar: bool = False) -> None:
         self.ascii = ascii_text    # written for ASCII texts only (Latin-1 mode)
         self.ignorecase = ignorecase
-        self.dollar = False        # Python's $: a text ending in a newline goes to re
+        self.dollar = dollar       # Python's $: a text ending in a newline goes to re
+
+    def __reduce__(self) -> tuple[type[Translation], tuple[bool, bool, bool]]:
+        # For the ruleset cache: made again through __init__ (a mypyc-compiled class pickles
+        # no other way).
+        return (Translation, (self.ascii, self.ignorecase, self.dollar))
 
 
 def translate(items: Any, flags: int, *, ascii_text: bool) -> tuple[str, Translation]:
