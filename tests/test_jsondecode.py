@@ -290,6 +290,13 @@ JSON_SOURCES = [
     ('{"kind":"Event","apiVersion":"audit.k8s.io/v1","stage":"ResponseComplete","verb":"create",'
      '"sourceIPs":["203.0.113.9"],"user":', "}"),
     ('{"Type":"container","Action":"die","Actor":', "}"),
+    ('{"time":"2026-11-25T13:57:32.118237Z","type":"response","request":{"path":'
+     '"auth/userpass/login/u","remote_address":"203.0.113.9"},"error":', "}"),
+    ('{"auth":{"display_name":"token"},"request":', ',"time":"2026-11-25T13:57:32Z","type":"request"}'),
+    ('{"reqId":"aBcDeF","level":2,"time":"2026-11-25T13:57:32+00:00","remoteAddr":"203.0.113.9",'
+     '"message":', "}"),
+    ('{"severity":"ERROR","time":"2026-11-25T13:57:32.118Z","correlation_id":"01JD5Q",'
+     '"message":"Rack_Attack","env":', ',"remote_ip":"203.0.113.9"}'),
 ]
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
@@ -310,7 +317,8 @@ def test_bundled_json_rules_take_any_value_and_give_valid_alerts(source, value):
     head, tail = source
     ev = from_log_line(head + json.dumps(value) + tail)
     outcome = engine.process(ev)
-    assert ev.decoder.reported in ("suricata-eve", "mongodb", "kubernetes-audit", "docker-event")
+    assert ev.decoder.reported in ("suricata-eve", "mongodb", "kubernetes-audit", "docker-event",
+                                   "vault-audit", "nextcloud", "gitlab")
     alert = engine.build_alert(outcome.rule, ev) if outcome.rule is not None else None
     if alert is not None:
         assert records.validate(json.loads(json.dumps(alert))) is None
