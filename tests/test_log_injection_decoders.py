@@ -168,6 +168,12 @@ CASES = {
         f"x...{NAMED}[y", None, "203254",
         SYSLOG + f"vpn1 charon[812]: 09[NET] received packet: from {REAL}[500] to "
         "192.0.2.1[500] (464 bytes)", REAL),
+    # The identity a PSK failure names is whatever the peer claims: its user, not an address.
+    "strongswan-psk": (
+        SYSLOG + f"vpn1 charon[812]: 07[IKE] tried 1 shared key for 'vpn.example.org' - "
+        f"'{NAMED}', but MAC mismatched", None, "203254",
+        SYSLOG + f"vpn1 charon[812]: 09[NET] received packet: from {REAL}[500] to "
+        "192.0.2.1[500] (464 bytes)", REAL),
     "elasticsearch": (
         "[2026-11-25T13:57:32,118][WARN ][o.o.s.a.BackendRegistry  ] [node-1] Authentication "
         f"finally failed for x from {NAMED}:1 remoteAddress=/{NAMED}:1}} from {REAL}:51234",
