@@ -8,7 +8,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from conftest import run_hidsctl
+from conftest import invoke_hidsctl
 
 REAL = "203.0.113.9"
 NAMED = "10.9.9.9"  # the address the attacker wrote into its own input
@@ -40,7 +40,7 @@ def test_a_client_cannot_choose_the_source_address(service):
     orjson.loads(line)  # each case is valid JSON, as the service writes it
     record = {"type": "log", "timestamp": "2026-11-25T13:57:32Z", "location": "app.log",
               "agent": {"id": "000", "name": "web1"}, "log": line}
-    done = run_hidsctl("analyze", input=orjson.dumps(record) + b"\n")
+    done = invoke_hidsctl("analyze", input=orjson.dumps(record) + b"\n")
     assert done.returncode == 0, done.stderr
     [alert] = [r for r in map(orjson.loads, done.stdout.splitlines()) if r["type"] == "alert"]
     assert alert["rule"]["id"] == rule

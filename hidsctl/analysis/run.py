@@ -12,7 +12,9 @@ alerts.log file in OSSEC's text layout.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable
@@ -252,8 +254,9 @@ def run_engine(engine: Engine, settings: AnalyzeSettings, reader: RecordReader,
     if saved is not None:
         _save_when_blocking(reader, saved, cell)
     try:
-        with Guard(settings.event_budget) as guard:
-            _loop(cell, settings, reader, writer, files, guard, dead_letters, saved)
+        with Guard(settings.event_budget) as guard, _on_sighup() as reload_requested:
+            _loop(cell, settings, reader, writer, files, guard, dead_letters, saved,
+                  reload_requested)
         writer.flush()
         findings.commit()
         if saved is not None:
@@ -330,7 +333,8 @@ def _commit_when_blocking(reader: RecordReader, writer: RecordWriter,
 
 def _loop(cell: list[Engine], settings: AnalyzeSettings, reader: RecordReader,
           writer: RecordWriter, files: AlertFiles | None, guard: Guard,
-          dead_letters: DeadLetters | None, saved: StateFile | None) -> None:
+          dead_letters: DeadLetters | None, saved: StateFile | None,
+          reload_requested: list[bool]) -> None:
     from hidsctl.analysis.budget import OverBudget, culprit, notice
     from hidsctl.deadletter import NOT_THE_RECORDS_FAULT, DeadLetters
     from hidsctl.analysis.events import from_record
@@ -347,7 +351,6 @@ def _loop(cell: list[Engine], settings: AnalyzeSettings, reader: RecordReader,
     wants_files = files is not None and (files.json is not None or files.log is not None)
     write_files = files.write_parts if files is not None and wants_files else None
     text = files is not None and files.log is not None
-    reload_requested = _on_sighup()
     tally = refusals(writer.write)
     number = 0
     engine = cell[0]
@@ -418,23 +421,30 @@ def _checkpointed(findings: Findings, writer: RecordWriter, files: AlertFiles | 
         findings.commit()
 
 
-def _on_sighup() -> list[bool]:
+@contextlib.contextmanager
+def _on_sighup() -> Iterator[list[bool]]:
     """A flag (a list, true once SIGHUP arrived) for reloading the ruleset between records.
-    A handler set before (pipeline.py's, passing the signal on) still runs."""
+    A handler set before (pipeline.py's, passing the signal on) still runs, and is put back
+    when the loop ends, so analyze run in-process leaves no handler behind."""
     import signal
     import threading
 
     flag: list[bool] = []
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.getsignal(signal.SIGHUP)
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = signal.getsignal(signal.SIGHUP)
 
-        def on_hup(signum: int, frame: Any) -> None:
-            if not flag:
-                flag.append(True)
-            if callable(previous):
-                previous(signum, frame)
-        signal.signal(signal.SIGHUP, on_hup)
-    return flag
+    def on_hup(signum: int, frame: Any) -> None:
+        if not flag:
+            flag.append(True)
+        if callable(previous):
+            previous(signum, frame)
+    signal.signal(signal.SIGHUP, on_hup)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGHUP, previous if previous is not None else signal.SIG_DFL)
 
 
 def _refreeze() -> None:
