@@ -31,6 +31,10 @@ FGT = ('date=2026-11-25 time=13:57:32 devname="FGT60F" devid="FGT60FTK22090001" 
        'logdesc="Admin login failed" sn="0" user="{}" ui="https({})" method="https" srcip={} '
        'dstip=192.0.2.1 action="login" status="failed" reason="name_invalid"')
 
+KEYCLOAK = ('2026-11-25 13:57:32,118 WARN  [org.keycloak.events] (executor-thread-54) '
+            'type="LOGIN_ERROR", realmId="master", realmName="master", clientId="{}", '
+            'userId="null", ipAddress="{}", error="user_not_found", username="{}"')
+
 # name: (hostile line, address it must decode (None: no address), rule it must reach,
 #        an ordinary line of the same format and its address)
 CASES = {
@@ -174,6 +178,14 @@ CASES = {
         f"'{NAMED}', but MAC mismatched", None, "203254",
         SYSLOG + f"vpn1 charon[812]: 09[NET] received packet: from {REAL}[500] to "
         "192.0.2.1[500] (464 bytes)", REAL),
+    # Keycloak: the client's id before the address, its user name after: two addresses in
+    # the line make it ambiguous, and it gets none.
+    "keycloak-client-id": (
+        KEYCLOAK.format(f"x, ipAddress={NAMED}, error=y", REAL, "alice"), None, "205151",
+        KEYCLOAK.format("app", REAL, "alice"), REAL),
+    "keycloak-username": (
+        KEYCLOAK.format("app", REAL, f"x\", ipAddress=\"{NAMED}\", "), None, "205151",
+        KEYCLOAK.format("app", REAL, "bob"), REAL),
     "elasticsearch": (
         "[2026-11-25T13:57:32,118][WARN ][o.o.s.a.BackendRegistry  ] [node-1] Authentication "
         f"finally failed for x from {NAMED}:1 remoteAddress=/{NAMED}:1}} from {REAL}:51234",
