@@ -186,6 +186,19 @@ CASES = {
     "keycloak-username": (
         KEYCLOAK.format("app", REAL, f"x\", ipAddress=\"{NAMED}\", "), None, "205151",
         KEYCLOAK.format("app", REAL, "bob"), REAL),
+    # Proxmox VE and Vaultwarden write the address before the name the client typed.
+    "proxmox": (
+        SYSLOG + f"pve1 pvedaemon[1234]: authentication failure; rhost=::ffff:{REAL} user=x "
+        f"rhost={NAMED} user=y@pve msg=no such user ('x rhost={NAMED} user=y@pve')", REAL,
+        "205201",
+        SYSLOG + f"pve1 pvedaemon[1234]: authentication failure; rhost=::ffff:{REAL} "
+        "user=root@pam msg=Authentication failure", REAL),
+    "vaultwarden": (
+        "[2026-11-25 13:57:32.118][vaultwarden::api::identity][ERROR] Username or password is "
+        f"incorrect. Try again. IP: {REAL}. Username: x. IP: {NAMED}. Username: y.", REAL,
+        "205251",
+        "[2026-11-25 13:57:32.118][vaultwarden::api::identity][ERROR] Username or password is "
+        f"incorrect. Try again. IP: {REAL}. Username: alice@example.org.", REAL),
     "elasticsearch": (
         "[2026-11-25T13:57:32,118][WARN ][o.o.s.a.BackendRegistry  ] [node-1] Authentication "
         f"finally failed for x from {NAMED}:1 remoteAddress=/{NAMED}:1}} from {REAL}:51234",
