@@ -127,3 +127,11 @@ def test_a_fifo_in_a_lists_place_is_refused_without_waiting(tmp_path):
     fifo = tmp_path / "rules" / "lists" / "names"
     with pytest.raises(RuleError, match="a list must be a regular file"):
         CdbList.load(fifo)
+
+
+def test_a_fifo_named_as_a_rule_file_is_refused_without_waiting(tmp_path):
+    fifo = tmp_path / "local.xml"
+    os.mkfifo(fifo)
+    done = invoke_hidsctl("logtest", "--rules", str(fifo), "--no-default-rules", input=LINE)
+    assert done.returncode == 2
+    assert b"local.xml: cannot read: not a regular file" in done.stderr

@@ -8,11 +8,11 @@ list entry ``10.0.0`` covers ``10.0.0.0/24`` as OSSEC's does.
 
 from __future__ import annotations
 
-import os
-import stat
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hidsctl.analysis.sourcefile import NotRegular, open_source
 from hidsctl.errors import RuleError, SourceLocation
 
 if TYPE_CHECKING:
@@ -41,17 +41,16 @@ class CdbList:
         entries: dict[str, str] = {}
         number = 0
         try:
-            # Non-blocking: a FIFO put in the list's place must not stall the load.
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                os.close(fd)
-                raise RuleError("a list must be a regular file", SourceLocation(str(path)))
-            with open(fd, encoding="utf-8", errors="replace") as handle:
+            with io.TextIOWrapper(open_source(path), encoding="utf-8",
+                                  errors="replace") as handle:
                 while line := handle.readline(MAX_LINE + 2):
                     number += 1
                     key, value = _entry(line, str(path), number)
                     if key is not None:
                         entries[key] = value
+        except NotRegular:
+            raise RuleError("a list must be a regular file", SourceLocation(str(path))) \
+                from None
         except OSError as exc:
             raise RuleError(f"cannot read list: {exc.strerror}", SourceLocation(str(path))) \
                 from None

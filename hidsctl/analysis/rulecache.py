@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from hidsctl import diagnostics
+from hidsctl.analysis.sourcefile import open_source
 
 if TYPE_CHECKING:
     from hidsctl.analysis.ruleset import Ruleset, RulesetSources
@@ -89,7 +90,8 @@ def notice(message: str) -> None:
 
 def _digest(path: Path) -> str | None:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        with open_source(path) as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
     except OSError:
         return None
 
