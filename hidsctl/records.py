@@ -130,12 +130,21 @@ def record_time(record: Record) -> float:
 _local_agent: dict[str, str] | None = None
 
 
+LOCAL_ID = "000"  # the host itself, as an agent
+
+
 def local_agent() -> dict[str, str]:
     """The host itself, agent 000, as every locally produced record names it."""
     global _local_agent
     if _local_agent is None:
-        _local_agent = {"id": "000", "name": socket.gethostname(), "ip": "127.0.0.1"}
+        _local_agent = {"id": LOCAL_ID, "name": socket.gethostname(), "ip": "127.0.0.1"}
     return dict(_local_agent)
+
+
+def agent_id_of(agent: object) -> str:
+    """Whose a record is, from its ``agent``: a record without an agent (or without an
+    id) is the local host's, agent 000, as analysis reads it."""
+    return str(agent.get("id", LOCAL_ID)) if isinstance(agent, dict) else LOCAL_ID
 
 
 def agent_id(value: int | str) -> str:

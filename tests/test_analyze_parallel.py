@@ -184,11 +184,12 @@ def test_records_without_an_agent_are_the_local_hosts():
     decoding is spread), and both go to the same worker when agents are split."""
     import io
 
-    from hidsctl.analysis.parallel import Replay, agent_key
+    from hidsctl.analysis.parallel import Replay
+    from hidsctl.records import agent_id_of
 
     lines = [log("x", agent="000"), json.dumps({"type": "notice", "component": "collect",
                                                "code": "x", "message": "m"})]
     assert Replay(io.BytesIO(("\n".join(lines) + "\n").encode())).one_agent()
-    assert agent_key(None) == agent_key({"id": "000"}) == "000"
+    assert agent_id_of(None) == agent_id_of({"id": "000"}) == "000"
     other = lines + [log("y", agent="001")]
     assert not Replay(io.BytesIO(("\n".join(other) + "\n").encode())).one_agent()

@@ -33,7 +33,7 @@ from hidsctl.analysis.run import (HANDLED, AlertFiles, AnalyzeSettings, input_re
                                   new_engine, refusals, refused, run_engine)
 from hidsctl.errors import HidsError, UsageError
 from hidsctl.records import (CHECKPOINT, CHECKPOINT_TAG, READ_CHUNK, RecordReader,
-                             RecordWriter, _fileno, checkpoint_record, dumps)
+                             RecordWriter, _fileno, agent_id_of, checkpoint_record, dumps)
 
 if TYPE_CHECKING:
     from hidsctl.analysis.engine import Engine
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 BATCH_BYTES = 1 << 16  # lines gathered per worker before one write to its pipe
 MAX_WORKERS = 64
-LOCAL_ID = "000"  # records.local_agent()
 
 
 @dataclass(eq=False)
@@ -153,14 +152,8 @@ class Replay(io.RawIOBase):
             except orjson.JSONDecodeError:
                 continue
             if isinstance(record, dict) and record.get("type") in HANDLED:
-                agents.add(agent_key(record.get("agent")))
+                agents.add(agent_id_of(record.get("agent")))
         return len(agents) <= 1
-
-
-def agent_key(agent: object) -> str:
-    """Whose record it is: a record without an agent is the local host's, agent 000, as
-    analysis reads it (records.local_agent)."""
-    return str(agent.get("id", LOCAL_ID)) if isinstance(agent, dict) else LOCAL_ID
 
 
 def _dispatch(stdin: BinaryIO | None, procs: list[Worker], merger: "Merger") -> None:
@@ -189,7 +182,7 @@ def _dispatch(stdin: BinaryIO | None, procs: list[Worker], merger: "Merger") -> 
             else:
                 merger.write_through(raw)
             continue
-        key = agent_key(record.get("agent"))
+        key = agent_id_of(record.get("agent"))
         slot = slot_of.get(key)
         if slot is None:
             if len(slot_of) > 65536:

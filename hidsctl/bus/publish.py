@@ -22,6 +22,7 @@ import orjson
 from hidsctl.bus import client, partition
 from hidsctl.bus.address import parse
 from hidsctl.diagnostics import logger
+from hidsctl.records import agent_id_of
 from hidsctl.transport.output import Output
 
 # server.py's stamp(): (stamped records, problems, refused counts per type) of a batch
@@ -81,9 +82,10 @@ class BusOutput(Output):
             return
         for line in lines:
             try:
-                agent = str(orjson.loads(line).get("agent", {}).get("id", "000"))
-            except (orjson.JSONDecodeError, AttributeError):
-                agent = "000"
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                record = None
+            agent = agent_id_of(record.get("agent") if isinstance(record, dict) else None)
             self._spawn(self.js.publish(self.subject_of(agent), line.rstrip(b"\n")))
         self.written += len(lines)
 
