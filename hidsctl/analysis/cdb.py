@@ -39,21 +39,20 @@ class CdbList:
         """The list in the text file at ``path``; a file that is not a regular one, a line
         longer than MAX_LINE or a quoted key left open is refused by file and line."""
         entries: dict[str, str] = {}
+        shown = str(path)
         number = 0
         try:
             with io.TextIOWrapper(open_source(path), encoding="utf-8",
                                   errors="replace") as handle:
                 while line := handle.readline(MAX_LINE + 2):
                     number += 1
-                    key, value = _entry(line, str(path), number)
+                    key, value = _entry(line, shown, number)
                     if key is not None:
                         entries[key] = value
         except NotRegular:
-            raise RuleError("a list must be a regular file", SourceLocation(str(path))) \
-                from None
+            raise RuleError("a list must be a regular file", SourceLocation(shown)) from None
         except OSError as exc:
-            raise RuleError(f"cannot read list: {exc.strerror}", SourceLocation(str(path))) \
-                from None
+            raise RuleError(f"cannot read list: {exc.strerror}", SourceLocation(shown)) from None
         return cls(path, entries)
 
     def value(self, key: str) -> str | None:
