@@ -30,6 +30,7 @@ ACCELERATED = [
     "hidsctl/analysis/linear.py",
     "hidsctl/analysis/alertline.py",
     "hidsctl/alerttext.py",
+    "hidsctl/analysis/readers.py",
 ]
 
 

@@ -19,7 +19,6 @@ from typing import Any, BinaryIO, Callable, Iterator, TextIO
 
 import msgspec
 import orjson
-from mypy_extensions import mypyc_attr
 
 from hidsctl import schemas
 
@@ -308,7 +307,6 @@ class InputStats:
     problems: list[str] = field(default_factory=list)
 
 
-@mypyc_attr(allow_interpreted_subclasses=True)  # analysis/run.py's HintingReader
 class RecordReader:
     """Reads JSON-lines records from a binary stream, reporting and skipping bad lines.
 

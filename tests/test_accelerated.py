@@ -95,10 +95,11 @@ def other_records() -> bytes:
     return b"".join(orjson.dumps(r) + b"\n" for r in records) + b"\n".join(bad) + b"\n"
 
 
-def analyze(site: Path, corpus: Path, state: Path, *args: str) -> tuple[bytes, bytes]:
+def analyze(site: Path, corpus: Path, state: Path, *args: str,
+            workers: int = 1) -> tuple[bytes, bytes]:
     with open(corpus, "rb") as stdin:
         result = subprocess.run(
-            [sys.executable, "-m", "hidsctl", "analyze", "--workers", "1", "--state-dir",
+            [sys.executable, "-m", "hidsctl", "analyze", "--workers", str(workers), "--state-dir",
              str(state), *args], stdin=stdin, capture_output=True, timeout=300,
             cwd=state.parent, env={**os.environ, "PYTHONPATH": str(site)})
     assert result.returncode == 0, result.stderr.decode()[-2000:]
@@ -124,3 +125,20 @@ def test_compiled_and_pure_modules_give_the_same_output(compiled_site: Path, tmp
     assert pure[1].count(b"line ") >= 4  # the bad lines were reported
     assert cold == pure
     assert warm == pure  # no notice of a cache file ignored, either
+
+
+@needs_ossec
+def test_compiled_decoding_processes_give_one_process_output(compiled_site: Path,
+                                                             tmp_path: Path) -> None:
+    """One agent's stream with --workers 2: the compiled readers of the decoded chunks
+    (readers.py) give what one pure-Python process gives, bad lines reported alike."""
+    corpus = tmp_path / "corpus.jsonl"
+    bench_corpus(corpus, 3000, agents=1)
+    with open(corpus, "ab") as out:
+        out.write(other_records())
+    args = ["--ossec-conf", str(OSSEC_CONF)]
+    pure = analyze(ROOT, corpus, tmp_path / "pure-state", *args)
+    spread = analyze(compiled_site, corpus, tmp_path / "spread-state", *args, workers=2)
+    assert sum(b'"type":"alert"' in line for line in pure[0].splitlines()) > 100
+    assert spread[0] == pure[0]
+    assert spread[1] == pure[1]

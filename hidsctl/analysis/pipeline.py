@@ -28,38 +28,24 @@ import gc
 import io
 import marshal
 import os
-import select
 import signal
-import struct
 import sys
 import traceback
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator
-
-import orjson
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from hidsctl.analysis.children import reap, signal_all
-from hidsctl.analysis.events import NO_DECODER, Event, from_record
-from hidsctl.analysis.predecode import Header
-from hidsctl.analysis.run import (AlertFiles, AnalyzeSettings, HintingReader, load_ruleset,
-                                  run_engine)
-from hidsctl.errors import SourceLocation
-from hidsctl.records import Record, RecordReader, local_agent, validate
+from hidsctl.analysis.readers import FRAME, DecodedReader, decoded_item
+from hidsctl.analysis.run import AlertFiles, AnalyzeSettings, load_ruleset, run_engine
+from hidsctl.records import RecordReader
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from hidsctl.analysis.decoders import Decoder, DecoderSet
+    from hidsctl.analysis.decoders import DecoderSet
     from hidsctl.analysis.engine import Engine
     from hidsctl.deadletter import DeadLetters
 
 BATCH_LINES = 512     # lines in one chunk at most (a chunk is also cut when input runs dry)
-FRAME = struct.Struct("<I")  # each message: its length, then marshal data
-# What a decoding process answers for one line: (DECODED, line, time, header, decoder key,
-# fields, structured) for a decoded ``log`` record; (WHOLE, line number, line) for any
-# other line, which the first process checks and analyses itself.
-DECODED, WHOLE = 0, 1
-_STANDIN = SourceLocation("<decoded in another process>")
-Item = tuple[Any, ...]
 
 
 def analyze_pipeline(engine: Engine, settings: AnalyzeSettings, workers: int,
@@ -183,7 +169,7 @@ def _decoder_main(decoders: DecoderSet, settings: AnalyzeSettings, in_fd: int,
                 reload.clear()
                 decoders = _reloaded(decoders, settings)
             numbers, lines = marshal.loads(frame)
-            items = [_decoded(number, line, decoders, guard)
+            items = [decoded_item(number, line, decoders, guard)
                      for number, line in zip(numbers, lines)]
             _write_frame(sink, marshal.dumps([item for item in items if item is not None]))
     sink.close()
@@ -197,135 +183,6 @@ def _reloaded(decoders: DecoderSet, settings: AnalyzeSettings) -> DecoderSet:
             return load_ruleset(settings).decoders
     except Exception:  # noqa: BLE001 - the first process says why; the old ones stay
         return decoders
-
-
-def _decoded(number: int, line: bytes, decoders: DecoderSet, guard: Any) -> Item | None:
-    """One line as the first process gets it back (None for a blank line)."""
-    from hidsctl.analysis.budget import OverBudget
-
-    if not line or line.isspace():
-        return None  # skipped without a word, as RecordReader skips it
-    try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return (WHOLE, number, line)  # the first process reports it, in its words
-    if not isinstance(record, dict) or record.get("type") != "log" or validate(record):
-        return (WHOLE, number, line)
-    try:
-        guard.event = number
-        ev = from_record(record)
-        if ev is None:
-            return (WHOLE, number, line)
-        decoders.decode(ev)
-    except (OverBudget, RecursionError, Exception):
-        return (WHOLE, number, line)  # analysed again by the first process: it reports
-    finally:
-        guard.event = 0
-    header = ev.header
-    head = None if header is None else (header.log, header.hostname, header.program_name,
-                                        header.timestamp)
-    return (DECODED, line, ev.time, head, _key(ev.decoder), ev.fields, ev.structured)
-
-
-def _key(decoder: Decoder) -> tuple[Any, ...] | None:
-    """What the rules and the alert read of a decoder (its attributes, not the object: the
-    first process may have reloaded another ruleset a chunk earlier or later)."""
-    if decoder is NO_DECODER:
-        return None
-    return (decoder.name, decoder.reported, decoder.parent_reported, decoder.type,
-            tuple(decoder.fts))
-
-
-# --- the first process's input: the decoders' chunks in order ----------------------------------
-
-class DecodedReader(HintingReader):
-    """The records of the decoders' answers, in input order. A decoded ``log`` record
-    comes with its event (``event``); other lines are checked here, so bad ones are
-    reported with their line numbers as one process reports them."""
-
-    def __init__(self, fds: list[int], before_block: Callable[[], None]):
-        super().__init__(io.BytesIO(), before_block=before_block)
-        self.fds = fds
-        self.buffers = [bytearray() for _ in fds]
-        self.prepared: Event | None = None
-        self.prepared_for: Record | None = None
-        self.standins: dict[tuple[Any, ...] | None, Decoder] = {}
-        self.waiting_fd: int | None = None
-
-    def pairs(self) -> Iterator[tuple[bytes, Record]]:
-        turn = 0
-        checked = self.checked
-        while (frame := self._frame(turn)) is not None:
-            turn = (turn + 1) % len(self.fds)
-            for item in marshal.loads(frame):
-                if item[0] == WHOLE:
-                    record = checked(item[1], item[2])
-                    if record is not None:
-                        yield item[2], record
-                    continue
-                record = orjson.loads(item[1])
-                self.stats.records += 1
-                self.prepared_for = record
-                self.prepared = self._event(record, item)
-                yield item[1], record
-
-    def event(self, record: Record) -> Event | None:
-        """The event of ``record``: the decoded one when it came decoded."""
-        if record is self.prepared_for:
-            ev, self.prepared, self.prepared_for = self.prepared, None, None
-            return ev
-        return from_record(record)
-
-    def _event(self, record: Record, item: Item) -> Event:
-        _kind, _line, when, head, key, fields, structured = item
-        agent = record.get("agent")
-        if not isinstance(agent, dict):
-            agent = record["agent"] = local_agent()
-        ev = Event(record, record.get("log", ""), record.get("location") or "stdin", agent,
-                   when, None if head is None else Header(*head))
-        decoder = self.standins.get(key)
-        if decoder is None:
-            decoder = self.standins[key] = _standin(key)
-        ev.decoder = decoder
-        ev.fields = fields
-        ev.structured = structured
-        return ev
-
-    def _frame(self, turn: int) -> bytes | None:
-        """The next message from decoding process ``turn``; None at its end."""
-        fd, buf = self.fds[turn], self.buffers[turn]
-        while True:
-            if len(buf) >= FRAME.size:
-                (size,) = FRAME.unpack_from(buf)
-                if len(buf) >= FRAME.size + size:
-                    frame = bytes(buf[FRAME.size:FRAME.size + size])
-                    del buf[:FRAME.size + size]
-                    return frame
-            if self.before_block is not None and not select.select([fd], [], [], 0)[0]:
-                self.waiting_fd = fd  # what a wait for more input waits on (run.py)
-                self.before_block()  # the input has run dry: the output is flushed
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                return None
-            buf += chunk
-
-    def close(self) -> None:
-        for fd in self.fds:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
-def _standin(key: tuple[Any, ...] | None) -> Decoder:
-    """A decoder with the attributes of the one a decoding process used. "No decoder" is
-    a copy of NO_DECODER, not itself: the engine decodes events that have NO_DECODER."""
-    from hidsctl.analysis.decoders import Decoder
-
-    if key is None:
-        key = (NO_DECODER.name, NO_DECODER.reported, None, NO_DECODER.type, ())
-    name, reported, parent, category, fts = key
-    decoder = Decoder(name=name, where=_STANDIN, type=category, fts=list(fts))
-    decoder.reported, decoder.parent_reported = reported, parent
-    return decoder
 
 
 def _write_frame(sink: BinaryIO, data: bytes) -> None:

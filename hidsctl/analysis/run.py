@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from hidsctl.analysis.budget import Guard
     from hidsctl.analysis.engine import Engine
     from hidsctl.analysis.findings import Findings
+    from hidsctl.analysis.readers import HintingReader
     from hidsctl.analysis.ruleset import Ruleset, RulesetSources
     from hidsctl.analysis.statefile import StateFile
     from hidsctl.deadletter import DeadLetters
@@ -157,27 +158,9 @@ class AlertFiles:
 
 _FILE_CHUNK = 1 << 16  # bytes of alerts held before they are written
 
-PLAIN_TEXT_HINT = ("hidsctl analyze: hint: analyze reads JSON records; for plain log lines use "
-                   "`hidsctl collect FILE | hidsctl analyze` or `hidsctl logtest`")
-
-
-class HintingReader(RecordReader):
-    """analyze's input reader: after the first line that is not JSON (plain log lines
-    piped straight in, most often) it says once what to do instead."""
-
-    hinted = False
-
-    def report(self, line_no: int, problem: str) -> None:
-        super().report(line_no, problem)
-        if not self.hinted and problem.startswith("not valid JSON"):
-            self.hinted = True
-            try:
-                print(PLAIN_TEXT_HINT, file=self.stderr, flush=True)
-            except (BrokenPipeError, ValueError):
-                pass
-
-
 def input_reader(stdin: BinaryIO | None, before_block: Callable[[], None]) -> HintingReader:
+    from hidsctl.analysis.readers import HintingReader
+
     return HintingReader(stdin, before_block=before_block)
 
 
