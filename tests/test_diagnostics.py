@@ -47,7 +47,7 @@ def test_a_component_line_and_a_fatal_error_from_the_real_command(tmp_path):
 def test_no_bare_prints_on_stderr():
     """Diagnostics go through hidsctl.diagnostics, not printed to stderr or to a stream
     passed in. The logtest prompt is output, not one; a bad input line's ``line N: …``
-    (records.py, and analyze's hint after it) keeps the bare format DESIGN.md fixes;
+    (records.py, and analyze's hint after it, readers.py) keeps the bare format DESIGN.md fixes;
     directcall.py prints click's own "Aborted!", so a command reads the same either way."""
     found = []
     for path in sorted((ROOT / "hidsctl").rglob("*.py")):
@@ -57,5 +57,5 @@ def test_no_bare_prints_on_stderr():
                 target = [ast.unparse(k.value) for k in node.keywords if k.arg == "file"]
                 if target and "err" in target[0]:
                     found.append(str(path.relative_to(ROOT)))
-    assert found == ["hidsctl/analysis/run.py", "hidsctl/analysis/run_logtest.py",
+    assert found == ["hidsctl/analysis/readers.py", "hidsctl/analysis/run_logtest.py",
                      "hidsctl/directcall.py", "hidsctl/records.py"]
