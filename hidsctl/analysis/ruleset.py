@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from hidsctl import resources
-from hidsctl.analysis import xmlload
+from hidsctl.analysis import hardening, xmlload
 from hidsctl.analysis.cdb import CdbList
 from hidsctl.analysis.decoders import DecoderSet, decoder_from_xml
 from hidsctl.analysis.plugins import PLUGINS
@@ -221,6 +221,7 @@ def load(sources: RulesetSources, *, errors: list[HidsError] | None = None) -> R
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         decoders = DecoderSet()
+        mended: list[str] = []
         for path in sources.decoder_files:
             try:
                 nodes = xmlload.parse_file(path, DecoderError)
@@ -232,9 +233,14 @@ def load(sources: RulesetSources, *, errors: list[HidsError] | None = None) -> R
                     if node.tag.lower() != "decoder":
                         raise DecoderError(f"unexpected <{node.tag}> (only <decoder> and <var> "
                                            "belong in a decoder file)", node.where())
-                    decoders.add(decoder_from_xml(node, PLUGINS))
+                    safe = hardening.mend(node)
+                    if safe is not None:
+                        mended.append(node.attrs["name"])
+                    decoders.add(decoder_from_xml(safe or node, PLUGINS))
                 except HidsError as exc:
                     problem(exc)
+        if mended:
+            warnings.warn(hardening.warning(mended), stacklevel=1)
         tree = RuleTree()
         names = decoders.names | BUILTIN_DECODERS
         for path in sources.rule_files:
