@@ -8,11 +8,10 @@ list entry ``10.0.0`` covers ``10.0.0.0/24`` as OSSEC's does.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hidsctl.analysis.sourcefile import NotRegular, open_source
+from hidsctl.analysis.sourcefile import NotRegular, open_text
 from hidsctl.errors import RuleError, SourceLocation
 
 if TYPE_CHECKING:
@@ -42,8 +41,7 @@ class CdbList:
         shown = str(path)
         number = 0
         try:
-            with io.TextIOWrapper(open_source(path), encoding="utf-8",
-                                  errors="replace") as handle:
+            with open_text(path) as handle:
                 while line := handle.readline(MAX_LINE + 2):
                     number += 1
                     key, value = _entry(line, shown, number)

@@ -12,11 +12,12 @@ name, a workstation name, a mail address, a SIP header, a file name or a User-Ag
 
 A user running ``--ossec-conf`` on an OSSEC install gets OSSEC's decoders. Where one of
 those is exactly OSSEC 4.3's (its name and every element, compared by a SHA-256 of their
-text), its pattern is replaced here by one anchored where sshd writes the address, with
-the same offset and the same fields, so ordinary lines decode as before and the rules
-read the same fields. The user name is kept whole, as the client sent it. A decoder that
-differs in any way is the user's own and is left as it is. One warning names the
-decoders changed.
+text), its pattern is replaced here by one anchored where the service writes the address,
+with the same offset and the same fields, so ordinary lines decode as before and the
+rules read the same fields. A user name is kept whole, as the client sent it; a line whose
+client text surrounds the address on both sides gets no address. A decoder that differs
+in any way is the user's own and is left as it is. One warning names the decoders
+changed.
 """
 
 from __future__ import annotations

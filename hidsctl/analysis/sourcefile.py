@@ -5,6 +5,7 @@ one was named cannot stall a load (a FIFO's open and read wait for a writer)."""
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 from typing import BinaryIO
@@ -25,3 +26,8 @@ def open_source(path: str | os.PathLike[str]) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+def open_text(path: str | os.PathLike[str]) -> io.TextIOWrapper:
+    """``open_source`` read as UTF-8 text, an invalid byte replaced (as OSSEC reads it)."""
+    return io.TextIOWrapper(open_source(path), encoding="utf-8", errors="replace")

@@ -9,12 +9,11 @@ anywhere, text content up to the next ``<`` that is not escaped by a backslash, 
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from dataclasses import dataclass, field
 
-from hidsctl.analysis.sourcefile import open_source
+from hidsctl.analysis.sourcefile import open_text
 from hidsctl.errors import HidsError, RuleError, SourceLocation
 
 
@@ -213,7 +212,7 @@ def parse_text(text: str, path: str, error_cls: type = RuleError) -> list[Node]:
 def parse_file(path: str | os.PathLike[str], error_cls: type[HidsError] = RuleError
                ) -> list[Node]:
     try:
-        with io.TextIOWrapper(open_source(path), encoding="utf-8", errors="replace") as handle:
+        with open_text(path) as handle:
             text = handle.read()
     except OSError as exc:
         raise error_cls(f"cannot read: {exc.strerror}", SourceLocation(str(path))) from None
