@@ -5,8 +5,9 @@ Partitioning by agent (parallel.py) cannot split one agent's records, and a stre
 pre-decoding, the decoders) does not depend on correlation state, so here it is what is
 spread:
 
-- a reader process reads the input and sends its lines, a chunk at a time, to the N
-  decoding processes in turn;
+- the first decoding process also reads the input: it cuts it into chunks of lines, keeps
+  every Nth chunk for itself and passes the others to the other decoding processes in
+  turn (no process of its own for reading: one interpreter less in memory);
 - each decoding process parses and checks its lines and decodes the ``log`` records, and
   answers each chunk with one message of compact decoded events (marshal of tuples: the
   header, the decoder and the fields, with the line as it came);
@@ -58,15 +59,17 @@ def analyze_pipeline(engine: Engine, settings: AnalyzeSettings, workers: int,
     out = stdout if stdout is not None else sys.stdout.buffer
     out.flush()
     sys.stderr.flush()
-    to_decoders = [os.pipe() for _ in range(workers)]
+    # Decoding process 0 reads the input and passes chunks to the others (to_decoders[k]
+    # feeds process k + 1); every decoding process answers the first on from_decoders.
+    to_decoders = [os.pipe() for _ in range(workers - 1)]
     from_decoders = [os.pipe() for _ in range(workers)]
-    pids = []
-    for number in range(workers):
-        keep = (to_decoders[number][0], from_decoders[number][1])
-        pids.append(_fork(keep, to_decoders + from_decoders, _decoder_main, engine.decoders,
-                          settings, *keep))
-    reader_pid = _fork(tuple(w for _, w in to_decoders), to_decoders + from_decoders,
-                       _reader_main, stdin, [w for _, w in to_decoders])
+    pipes = to_decoders + from_decoders
+    pids = [_fork((*(w for _, w in to_decoders), from_decoders[0][1]), pipes,
+                  _reading_decoder_main, stdin, engine.decoders, settings,
+                  [w for _, w in to_decoders], from_decoders[0][1])]
+    for number in range(1, workers):
+        keep = (to_decoders[number - 1][0], from_decoders[number][1])
+        pids.append(_fork(keep, pipes, _decoder_main, engine.decoders, settings, *keep))
     for read_end, write_end in to_decoders:
         os.close(read_end)
         os.close(write_end)
@@ -92,7 +95,6 @@ def analyze_pipeline(engine: Engine, settings: AnalyzeSettings, workers: int,
         files.close()
         reader.close()
         codes = [reap(pid, f"worker {n} (decoding)") for n, pid in enumerate(pids)]
-        codes.append(reap(reader_pid, "input reader"))
     return 0 if all(code == 0 for code in codes) else 1
 
 
@@ -122,30 +124,59 @@ def _fork(keep: tuple[int, ...], pipes: list[tuple[int, int]], main: Any, *args:
         os._exit(code)
 
 
-def _reader_main(stdin: BinaryIO, outputs: list[int]) -> int:
-    """Read the input; chunks of (line number, line) to the decoders in turn."""
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    sinks = [os.fdopen(fd, "wb") for fd in outputs]
+class Decoding:
+    """A decoding process's work: each chunk of (line number, line) answered with one
+    message of decoded items. SIGHUP reloads the decoders before the next chunk."""
+
+    def __init__(self, decoders: DecoderSet, settings: AnalyzeSettings, guard: Any):
+        self.decoders, self.settings, self.guard = decoders, settings, guard
+        self.reload: list[bool] = []
+        signal.signal(signal.SIGHUP, lambda *_: self.reload.append(True))
+
+    def answer(self, numbers: list[int], lines: list[bytes]) -> bytes:
+        if self.reload:
+            self.reload.clear()
+            self.decoders = _reloaded(self.decoders, self.settings)
+        items = [decoded_item(number, line, self.decoders, self.guard)
+                 for number, line in zip(numbers, lines)]
+        return marshal.dumps([item for item in items if item is not None])
+
+
+def _reading_decoder_main(stdin: BinaryIO, decoders: DecoderSet, settings: AnalyzeSettings,
+                          forward: list[int], out_fd: int) -> int:
+    """Decoding process 0: read the input; of each N chunks of lines, decode the first and
+    pass the others, as (line numbers, lines), to decoding processes 1..N-1 in turn."""
+    from hidsctl.analysis.budget import Guard
+
+    _quiet_stdout()
+    sinks = [os.fdopen(out_fd, "wb"), *(os.fdopen(fd, "wb") for fd in forward)]
     numbers: list[int] = []
     lines: list[bytes] = []
     turn = 0
+    with Guard(settings.event_budget) as guard:
+        decoding = Decoding(decoders, settings, guard)
 
-    def send() -> None:
-        nonlocal turn
-        if numbers:
-            _write_frame(sinks[turn], marshal.dumps((numbers, lines)))
-            numbers.clear()
-            lines.clear()
-            turn = (turn + 1) % len(sinks)
+        def send() -> None:
+            nonlocal turn
+            if numbers:
+                # Chunk k is answered (or passed on) before chunk k + 1 is read, so the
+                # first process, which takes the answers in this order, never waits on
+                # a chunk still unread here.
+                frame = decoding.answer(numbers, lines) if turn == 0 \
+                    else marshal.dumps((numbers, lines))
+                _write_frame(sinks[turn], frame)
+                numbers.clear()
+                lines.clear()
+                turn = (turn + 1) % len(sinks)
 
-    # Over-long lines are reported here, by line number, as one process reports them.
-    reader = RecordReader(stdin, before_block=send)
-    for number, line in reader.lines():
-        numbers.append(number)
-        lines.append(line)
-        if len(numbers) >= BATCH_LINES:
-            send()
-    send()
+        # Over-long lines are reported here, by line number, as one process reports them.
+        reader = RecordReader(stdin, before_block=send)
+        for number, line in reader.lines():
+            numbers.append(number)
+            lines.append(line)
+            if len(numbers) >= BATCH_LINES:
+                send()
+        send()
     for sink in sinks:
         sink.close()
     return 0
@@ -153,27 +184,29 @@ def _reader_main(stdin: BinaryIO, outputs: list[int]) -> int:
 
 def _decoder_main(decoders: DecoderSet, settings: AnalyzeSettings, in_fd: int,
                   out_fd: int) -> int:
+    """Decoding processes 1..N-1: answer each chunk process 0 passes on."""
     from hidsctl.analysis.budget import Guard
 
-    reload: list[bool] = []
-    signal.signal(signal.SIGHUP, lambda *_: reload.append(True))
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)  # the first process's stdin and stdout are its own
-    os.dup2(devnull, 1)
+    _quiet_stdout()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)  # the input is process 0's to read
     os.close(devnull)
     source = os.fdopen(in_fd, "rb")
     sink = os.fdopen(out_fd, "wb")
     with Guard(settings.event_budget) as guard:
+        decoding = Decoding(decoders, settings, guard)
         while (frame := _read_frame(source)) is not None:
-            if reload:
-                reload.clear()
-                decoders = _reloaded(decoders, settings)
             numbers, lines = marshal.loads(frame)
-            items = [decoded_item(number, line, decoders, guard)
-                     for number, line in zip(numbers, lines)]
-            _write_frame(sink, marshal.dumps([item for item in items if item is not None]))
+            _write_frame(sink, decoding.answer(numbers, lines))
     sink.close()
     return 0
+
+
+def _quiet_stdout() -> None:
+    """The first process's stdout is its own: a decoding process's goes nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
 
 
 def _reloaded(decoders: DecoderSet, settings: AnalyzeSettings) -> DecoderSet:
