@@ -34,7 +34,7 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from hidsctl.analysis.children import reap, signal_all
+from hidsctl.analysis.children import reap, roomy_pipe, signal_all
 from hidsctl.analysis.readers import FRAME, DecodedReader, decoded_item
 from hidsctl.analysis.run import AlertFiles, AnalyzeSettings, load_ruleset, run_engine
 from hidsctl.records import RecordReader
@@ -61,8 +61,8 @@ def analyze_pipeline(engine: Engine, settings: AnalyzeSettings, workers: int,
     sys.stderr.flush()
     # Decoding process 0 reads the input and passes chunks to the others (to_decoders[k]
     # feeds process k + 1); every decoding process answers the first on from_decoders.
-    to_decoders = [os.pipe() for _ in range(workers - 1)]
-    from_decoders = [os.pipe() for _ in range(workers)]
+    to_decoders = [roomy_pipe() for _ in range(workers - 1)]
+    from_decoders = [roomy_pipe() for _ in range(workers)]
     pipes = to_decoders + from_decoders
     pids = [_fork((*(w for _, w in to_decoders), from_decoders[0][1]), pipes,
                   _reading_decoder_main, stdin, engine.decoders, settings,
