@@ -305,3 +305,31 @@ def test_editing_a_cdb_list_or_a_decoder_invalidates_the_cache(tmp_path):
     assert fired() == ["100101"]
     write_decoder("dstip")  # the address no longer lands in srcip
     assert fired() == []
+
+
+def test_a_second_engine_replays_the_kept_rule_code_with_state_of_its_own(monkeypatch):
+    """An engine made from a ruleset compiled before (here by another engine; on a warm
+    start, from the cache) binds the kept source again instead of generating it, and its
+    correlation is its own: the brute-force rule counts only its own engine's failures."""
+    from hidsctl.analysis.compiler import RuleCompiler
+    from hidsctl.analysis.engine import Engine
+    from hidsctl.analysis.events import from_log_line
+    from hidsctl.analysis.run import AnalyzeSettings, load_ruleset
+
+    def failure(second: int):
+        return from_log_line(f"Nov 25 13:50:{second:02d} web1 sshd[811]: Failed password for "
+                             f"root from 203.0.113.9 port 522{second:02d} ssh2",
+                             "/var/log/auth.log", when=1795614600.0 + second)
+
+    ruleset = load_ruleset(AnalyzeSettings())
+    first = Engine(ruleset)
+    assert ruleset.generated is not None
+    monkeypatch.setattr(RuleCompiler, "_child_block",
+                        lambda *_a, **_k: pytest.fail("the rule code was generated again"))
+    second = Engine(ruleset)
+    assert second._lines == first._lines
+    won = [first.process(failure(s)).rule for s in range(1, 8)]
+    assert [rule.id for rule in won if rule] == [5716] * 7
+    # The eighth failure within the timeframe is a brute force for the first engine only.
+    assert second.process(failure(8)).rule.id == 5716
+    assert first.process(failure(9)).rule.id == 5720

@@ -36,6 +36,7 @@ from collections import Counter
 import marshal
 from types import CodeType
 import weakref
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from hidsctl.analysis.patterns import Pattern
@@ -49,6 +50,26 @@ SPLIT_AT = 4  # children with this many distinct decoded_as values are split per
 
 class _Keeper:
     """Lives exactly as long as the namespace of generated code that holds it."""
+
+
+Binding = tuple[str, str, Any]  # a bound name, how its object is made (_remake), from what
+
+
+@dataclass
+class Generated:
+    """A ruleset's generated rule code, kept with the ruleset (and so in the
+    compiled-ruleset cache, rulecache.py): generating the source is a third of a warm
+    start-up, and the same tree makes the same source. ``top`` names the tree it was made
+    for; the bindings are the ruleset's objects, or how to make an engine's own."""
+
+    top: tuple[int, ...]
+    source: str
+    entries: dict[str, str]  # category -> its entry function's name
+    bindings: list[Binding] = field(default_factory=list)
+
+
+def _top_key(top: tuple[RuleNode, ...]) -> tuple[int, ...]:
+    return tuple(node.rule.id for node in top)
 
 
 class RuleCompiler:
@@ -68,11 +89,19 @@ class RuleCompiler:
         self._uses: list[Counter[str]] = []
         self._slots: dict[str, int] = {}
         self.patterns: dict[str, Pattern] = {}  # bound search name -> its pattern
+        self._made: list[Binding] = []  # how each bound name's object was made, in order
 
     # --- public ------------------------------------------------------------------------------
 
     def compile(self, top: tuple[RuleNode, ...]) -> dict[str, Callable[..., Rule | None]]:
-        """One entry function per category: the templates of that category, in order."""
+        """One entry function per category: the templates of that category, in order.
+        A ruleset compiled before (by another engine, or kept in the compiled-ruleset
+        cache) has its source and bindings kept in ``ruleset.generated``: those are used
+        instead of generating the same source again."""
+        ruleset = getattr(self.services, "ruleset", None)
+        kept: Generated | None = getattr(ruleset, "generated", None)
+        if kept is not None and kept.top == _top_key(top):
+            return self._replay(kept, ruleset)
         categories: dict[str, list[RuleNode]] = {}
         for node in top:
             categories.setdefault(node.rule.category, []).append(node)
@@ -93,9 +122,49 @@ class RuleCompiler:
             self._function(name, body)
             entries[category] = name
         self.lines = self._source + self._tables
+        source = "\n".join(self.lines) + "\n"
+        if ruleset is not None and hasattr(ruleset, "generated"):
+            ruleset.generated = Generated(_top_key(top), source, entries, self._made)
+        return self._run(source, entries, ruleset)
+
+    def _replay(self, kept: Generated, ruleset: Any) -> dict[str, Callable[..., Rule | None]]:
+        """The kept source, its names bound again: the ruleset's own objects, and what
+        this engine makes for them (correlation, lists, compiled checks)."""
+        for name, how, arg in kept.bindings:
+            obj = self._remake(how, arg)
+            self.ns[name] = obj
+            self._kept.append(obj)
+            if how in ("exists", "memo"):
+                self.patterns[name] = arg
+        self.lines = kept.source.split("\n")[:-1]
+        return self._run(kept.source, kept.entries, ruleset)
+
+    def _remake(self, how: str, arg: Any) -> Any:
+        services = self.services
+        if how == "object":
+            return arg
+        if how == "exists":
+            return arg.exists
+        if how == "found":
+            return arg.found
+        if how == "memo":
+            return _memoised(arg)
+        if how == "outcomes":
+            return _outcomes([self.ns[test] for test in arg])
+        if how == "compiled":
+            return services.compiled_check(arg)
+        if how == "diff":
+            return services.diff_check(arg)
+        if how == "fts":
+            return services.fts_check()
+        if how == "list":
+            return services.list_check(arg)
+        raise ValueError(f"unknown binding {how!r}")
+
+    def _run(self, source: str, entries: dict[str, str],
+             ruleset: Any) -> dict[str, Callable[..., Rule | None]]:
         name = f"<hidsctl rules {next(_serial)}>"
-        run_generated("\n".join(self.lines) + "\n", name, self.ns,
-                      getattr(self.services.ruleset, "compiled", None))
+        run_generated(source, name, self.ns, getattr(ruleset, "compiled", None))
         # The source stays in linecache (for tracebacks) while the generated namespace
         # lives: a plain object kept in it carries the finalizer (the engine itself may be
         # a compiled class, which takes no weak references).
@@ -203,12 +272,13 @@ class RuleCompiler:
             elif key in ("srcip", "dstip"):
                 iplist = getattr(rule, key)
                 if iplist is not None:
-                    ips = self._bind(iplist.found, "IP")
+                    ips = self._bind(iplist.found, "IP", ("found", iplist))
                     out.append(f"((v := f.get({key!r})) is not None and {ips}(v))")
             elif key in p:
                 out.append(self._field_test(FIELD_ELEMENTS[key][0], p[key]))
         if rule.compiled_rule:
-            check = self._bind(self.services.compiled_check(rule.compiled_rule), "C")
+            check = self._bind(self.services.compiled_check(rule.compiled_rule), "C",
+                               ("compiled", rule.compiled_rule))
             out.append(f"{check}(ev)")
         for key in EXTRA_ORDER:
             if key in p:
@@ -218,11 +288,12 @@ class RuleCompiler:
         for name, pat in rule.field_patterns:
             out.append(self._value_test(f"f.get({name!r})", pat))
         if rule.check_diff:
-            out.append(f"{self._bind(self.services.diff_check(rule), 'D')}(ev)")
+            out.append(f"{self._bind(self.services.diff_check(rule), 'D', ('diff', rule))}(ev)")
         if rule.if_fts:
-            out.append(f"{self._bind(self.services.fts_check(), 'FTS')}(ev)")
+            out.append(f"{self._bind(self.services.fts_check(), 'FTS', ('fts', None))}(ev)")
         for list_rule in rule.lists:
-            out.append(f"{self._bind(self.services.list_check(list_rule), 'L')}(ev)")
+            check = self._bind(self.services.list_check(list_rule), "L", ("list", list_rule))
+            out.append(f"{check}(ev)")
         return out
 
     def _size_and_time(self, rule: Rule) -> list[str]:
@@ -236,7 +307,7 @@ class RuleCompiler:
         return out
 
     def _search(self, pat: Pattern) -> str:
-        name = self._bind(pat.exists, "S")
+        name = self._bind(pat.exists, "S", ("exists", pat))
         self.patterns[name] = pat
         return name
 
@@ -258,7 +329,7 @@ class RuleCompiler:
         """``memo``: the field takes few distinct values (program names, hosts), so each
         value's outcome is remembered instead of searched again."""
         if memo:
-            test = self._bind(_memoised(pat), "M")
+            test = self._bind(_memoised(pat), "M", ("memo", pat))
             self.patterns[test] = pat
             if value == "pn":
                 self._uses[-1][f"P{test}"] += 1
@@ -297,13 +368,17 @@ class RuleCompiler:
 
     # --- source and namespace ----------------------------------------------------------------
 
-    def _bind(self, obj: Any, prefix: str) -> str:
+    def _bind(self, obj: Any, prefix: str, made: tuple[str, Any] | None = None) -> str:
+        """A name for ``obj`` in the generated code; ``made`` says how to make it again
+        for another engine (_remake), when it is not one of the ruleset's own objects."""
         key = id(obj)
         name = self._names.get(key)
         if name is None:
             name = self._names[key] = f"{prefix}{len(self._names)}"
             self.ns[name] = obj
             self._kept.append(obj)
+            how, arg = made if made is not None else ("object", obj)
+            self._made.append((name, how, arg))
         return name
 
     def _fresh(self, prefix: str) -> str:
@@ -358,7 +433,8 @@ class RuleCompiler:
                 subs[f"P{test}"] = f"((v := pn) is not None and {test}(v))"
                 subs[f"P!{test}"] = f"((v := pn) is not None and not {test}(v))"
         if len(tests) > 1:
-            outcomes = self._bind(_outcomes([self.ns[test] for test in tests]), "PM")
+            outcomes = self._bind(_outcomes([self.ns[test] for test in tests]), "PM",
+                                  ("outcomes", list(tests)))
             top.append(f"_pm = None if pn is None else {outcomes}(pn)")
 
 

@@ -20,7 +20,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from hidsctl import resources
 from hidsctl.analysis import hardening, xmlload
@@ -30,6 +30,9 @@ from hidsctl.analysis.plugins import PLUGINS
 from hidsctl.analysis.rules import RuleTree, rule_from_xml
 from hidsctl.errors import (ConfigError, DecoderError, HidsError, RuleError, SourceLocation,
                             UsageError)
+
+if TYPE_CHECKING:
+    from hidsctl.analysis.compiler import Generated
 
 
 # Decoders analysis provides itself (integrity, rootcheck and host events).
@@ -57,6 +60,8 @@ class Ruleset:
     # The generated rule code compiled for this ruleset (compiler.run_generated), marshalled,
     # by the hash of its source: a memo the compiled-ruleset cache (rulecache.py) keeps.
     compiled: dict[str, bytes] = field(default_factory=dict)
+    # The generated rule code's source and bindings (compiler.Generated), kept likewise.
+    generated: Generated | None = None
 
 
 def _xml_files(path: Path) -> list[Path]:
