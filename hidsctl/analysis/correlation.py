@@ -224,6 +224,10 @@ class Plan:
         return how
 
 
+class NeedsState(Exception):
+    """Matching ahead (``Stateless``) came to a check the correlation state decides."""
+
+
 class CorrelationState:
     """All an engine remembers between events (see the module's docstring)."""
 
@@ -446,3 +450,19 @@ def _note_mark(target: EventList, seq: int, level: int) -> None:
     level = min(max(level, 0), 16)
     if seq > marks[level]:
         marks[level] = seq
+
+
+class Stateless(CorrelationState):
+    """The state of an engine that matches ahead of the one that correlates (pipeline.py):
+    it remembers nothing, and a check it would answer (a correlation search, first time
+    seen, a diff) stops the matching instead. What the tree gives without such a check is
+    what it gives whatever the state; what it stops on, the correlating process decides."""
+
+    def search(self, rule: Rule, ev: Event) -> list[str] | None:
+        raise NeedsState
+
+    def first_time_seen(self, ev: Event) -> bool:
+        raise NeedsState
+
+    def changed(self, rule: Rule, ev: Event) -> bool:
+        raise NeedsState

@@ -16,7 +16,7 @@ from hidsctl.analysis import cdb
 from hidsctl.analysis.alertline import AlertLines, alert_data
 from hidsctl.analysis.compiled import COMPILED_RULES, CrawlerCheck
 from hidsctl.analysis.compiler import RuleCompiler
-from hidsctl.analysis.correlation import CorrelationState, Plan
+from hidsctl.analysis.correlation import CorrelationState, NeedsState, Plan
 from hidsctl.analysis.events import NO_DECODER, ROOTCHECK, Event, from_record
 from hidsctl.analysis.findings import DEFAULT_FORGET, finding_of
 from hidsctl.analysis.patterns import Pattern
@@ -55,6 +55,9 @@ class Engine:
         self._plain = plain_rules(ruleset.tree.rules())
         self.rootcheck_forget = rootcheck_forget
         self.state = self.new_state()
+        # Whether winner() takes the rule a decoding process matched ahead (pipeline.py):
+        # only the engine the decoding processes were forked with; one reloaded is not theirs.
+        self.takes_ahead = False
         self.crawler = CrawlerCheck(use_dns=crawler_dns)
         self.manager = {"name": manager or socket.gethostname()}
         self.alert_lines = AlertLines(self.manager)
@@ -148,15 +151,33 @@ class Engine:
             decoder = ev.decoder
         elif decoder is ROOTCHECK:
             self.note_rootcheck(ev)
-        entry = self._entries.get(decoder.type)
-        if entry is None:
-            return None
-        rule: Rule | None = entry(ev, ev.log, ev.lower, ev.fields, decoder.reported,
-                                  ev.program_name)
+        rule: Rule | None
+        ahead = ev.ahead
+        if ahead is not None and self.takes_ahead:
+            rule = self.ruleset.tree.by_id.get(ahead) if ahead >= 0 else None
+        else:
+            entry = self._entries.get(decoder.type)
+            if entry is None:
+                return None
+            rule = entry(ev, ev.log, ev.lower, ev.fields, decoder.reported, ev.program_name)
         if rule is not None:
             fired = self.state.fired
             fired[rule.id] = fired.get(rule.id, 0) + 1
         return rule
+
+    def match_ahead(self, ev: Event) -> int | None:
+        """For a decoding process's engine, whose state is ``Stateless``: the id of the
+        rule that wins the decoded ``ev`` whatever the state (-1: none), or None when a
+        check on the way needs the state, which the correlating process holds."""
+        entry = self._entries.get(ev.decoder.type)
+        if entry is None:
+            return -1
+        try:
+            rule: Rule | None = entry(ev, ev.log, ev.lower, ev.fields, ev.decoder.reported,
+                                      ev.program_name)
+        except NeedsState:
+            return None
+        return -1 if rule is None else rule.id
 
     def alerts(self, rule: Rule, ev: Event) -> bool:
         """Whether the winner alerts on ``ev`` (its level, ignores, ``no_log``); an alerting

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, Callable, Iterator
 import orjson
 
 from hidsctl.analysis.decoders import Decoder, DecoderSet
+from hidsctl.analysis.engine import Engine
 from hidsctl.analysis.events import NO_DECODER, Event, from_record
 from hidsctl.analysis.predecode import Header
 from hidsctl.errors import SourceLocation
@@ -29,7 +30,7 @@ PLAIN_TEXT_HINT = ("hidsctl analyze: hint: analyze reads JSON records; for plain
 
 FRAME = struct.Struct("<I")  # each message: its length, then marshal data
 # What a decoding process answers for one line: (DECODED, line, time, header, decoder key,
-# fields, structured) for a decoded ``log`` record; (WHOLE, line number, line) for any
+# fields, structured, winning rule id matched ahead or None) for a decoded ``log`` record; (WHOLE, line number, line) for any
 # other line, which the first process checks and analyses itself. (The line, not the
 # parsed record: orjson parses it again in less time than marshal loads the dict.)
 DECODED, WHOLE = 0, 1
@@ -59,8 +60,11 @@ class HintingReader(RecordReader):
 
 # --- the decoding process's side ----------------------------------------------------------------
 
-def decoded_item(number: int, line: bytes, decoders: DecoderSet, guard: Any) -> Item | None:
-    """One line as the first process gets it back (None for a blank line)."""
+def decoded_item(number: int, line: bytes, decoders: DecoderSet, guard: Any,
+                 ahead: Engine | None = None) -> Item | None:
+    """One line as the first process gets it back (None for a blank line). With
+    ``ahead`` (an engine whose state is ``Stateless``), the event's winning rule comes too,
+    when no state decides it."""
     from hidsctl.analysis.budget import OverBudget
 
     if not line or line.isspace():
@@ -78,6 +82,7 @@ def decoded_item(number: int, line: bytes, decoders: DecoderSet, guard: Any) -> 
         if ev is None:
             return (WHOLE, number, line)
         decoders.decode(ev)
+        winner = None if ahead is None else ahead.match_ahead(ev)
     except (OverBudget, RecursionError, Exception):
         return (WHOLE, number, line)  # analysed again by the first process: it reports
     finally:
@@ -85,7 +90,8 @@ def decoded_item(number: int, line: bytes, decoders: DecoderSet, guard: Any) -> 
     header = ev.header
     head = None if header is None else (header.log, header.hostname, header.program_name,
                                         header.timestamp)
-    return (DECODED, line, ev.time, head, decoder_key(ev.decoder), ev.fields, ev.structured)
+    return (DECODED, line, ev.time, head, decoder_key(ev.decoder), ev.fields, ev.structured,
+            winner)
 
 
 def decoder_key(decoder: Decoder) -> DecoderKey | None:
@@ -152,6 +158,7 @@ class DecodedReader(HintingReader):
         ev.decoder = decoder
         ev.fields = item[5]
         ev.structured = item[6]
+        ev.ahead = item[7]
         return ev
 
     def _frame(self, turn: int) -> bytes | None:
