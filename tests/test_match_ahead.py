@@ -51,49 +51,70 @@ def test_a_path_through_a_correlation_is_left_to_the_correlating_process(ruleset
 
 def test_the_first_process_takes_the_winner_matched_ahead(ruleset):
     ahead, first = _ahead(ruleset), Engine(ruleset)
-    first.takes_ahead = True
+    first.fingerprint = ahead.fingerprint = "same files"
     ev = _decoded(first, CLOSED)
     ev.ahead = ahead.match_ahead(_decoded(ahead, CLOSED))
+    ev.ahead_by = ahead.fingerprint
     assert first.winner(ev).id == 5722
     assert first.state.fired[5722] == 1  # counted as when it matches itself
 
 
-def test_an_engine_the_decoders_were_not_forked_with_matches_itself(ruleset):
-    """After a reload the first process's engine is another: what was matched ahead with
-    the old rules (a chunk decoded before the decoding processes heard of the reload) is
-    not taken, and the new tree decides."""
-    reloaded = Engine(ruleset)
-    assert reloaded.takes_ahead is False
-    ev = _decoded(reloaded, CLOSED)
-    ev.ahead = 5100  # what an old tree might have said
-    assert reloaded.winner(ev).id == 5722
+@pytest.mark.parametrize("mine, theirs", [("new files", "old files"), (None, None)])
+def test_a_winner_matched_ahead_with_another_ruleset_is_not_taken(ruleset, mine, theirs):
+    """A chunk matched ahead before a reload (or after one that failed on one side) says
+    a fingerprint the first process's engine does not have: the engine matches itself.
+    An engine with no fingerprint (no decoding processes) takes nothing."""
+    engine = Engine(ruleset)
+    engine.fingerprint = mine
+    ev = _decoded(engine, CLOSED)
+    ev.ahead, ev.ahead_by = 5100, theirs  # what another tree might have said
+    assert engine.winner(ev).id == 5722
 
 
 def test_correlation_still_counts_every_failure_with_matching_ahead(ruleset):
     """Failures are left to the first process, which sees all of them: the eighth within
     the time frame is the brute force, as with one process."""
     ahead, first = _ahead(ruleset), Engine(ruleset)
-    first.takes_ahead = True
+    first.fingerprint = ahead.fingerprint = "same files"
     won = []
     for second in range(1, 9):
         ev = _decoded(first, FAILED.format(second), second)
         ev.ahead = ahead.match_ahead(_decoded(ahead, FAILED.format(second), second))
+        ev.ahead_by = ahead.fingerprint
         won.append(first.process(ev).rule.id)
     assert won == [5716] * 7 + [5720]
 
 
-def test_a_decoding_process_stops_matching_ahead_once_told_to_reload(ruleset):
+def test_a_decoding_process_matches_ahead_with_the_rules_it_reloaded(tmp_path):
+    """SIGHUP: the decoding process loads the rules again and says their fingerprint with
+    each chunk; the first process, reloaded from the same files, has the same one."""
+    import marshal
+
+    from ruleset_support import SYSLOG_TEMPLATE
+
     from hidsctl.analysis.budget import Guard
     from hidsctl.analysis.pipeline import Decoding
+    from hidsctl.analysis.run import fingerprinted, new_engine
     from hidsctl.records import dumps
 
-    line = dumps({"type": "log", "log": CLOSED, "location": "/var/log/auth.log"})
-    with Guard(50.0) as guard:
-        decoding = Decoding(Engine(ruleset), AnalyzeSettings(), guard)
-        import marshal
+    rules = tmp_path / "local_rules.xml"
+    def probe(rule_id: int) -> str:
+        return (f'<group name="test,">{SYSLOG_TEMPLATE}  <rule id="{rule_id}" level="3">\n'
+                "    <match>hidsctl-ahead-probe</match>\n    <description>probe</description>\n"
+                "  </rule>\n</group>\n")
 
-        before = marshal.loads(decoding.answer([1], [line]))
+    rules.write_text(probe(100001))
+    settings = AnalyzeSettings(rules=[tmp_path], no_default_rules=True)
+    line = dumps({"type": "log", "location": "test",
+                  "log": "Nov 25 13:00:01 host app: hidsctl-ahead-probe 1"})
+    with Guard(50.0) as guard:
+        first = fingerprinted(new_engine(settings), settings)
+        decoding = Decoding(fingerprinted(new_engine(settings), settings), settings, guard)
+        by, items = marshal.loads(decoding.answer([1], [line]))
+        assert (by, items[0][-1]) == (first.fingerprint, 100001)
+        rules.write_text(probe(100011))
         decoding.reload.append(True)  # as SIGHUP does
-        after = marshal.loads(decoding.answer([2], [line]))
-    assert before[0][-1] == 5722
-    assert after[0][-1] is None
+        by, items = marshal.loads(decoding.answer([2], [line]))
+    assert items[0][-1] == 100011
+    assert by != first.fingerprint  # so the first process, not reloaded yet, matches itself
+    assert by == fingerprinted(new_engine(settings), settings).fingerprint

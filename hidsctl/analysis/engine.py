@@ -55,9 +55,10 @@ class Engine:
         self._plain = plain_rules(ruleset.tree.rules())
         self.rootcheck_forget = rootcheck_forget
         self.state = self.new_state()
-        # Whether winner() takes the rule a decoding process matched ahead (pipeline.py):
-        # only the engine the decoding processes were forked with; one reloaded is not theirs.
-        self.takes_ahead = False
+        # What the ruleset was loaded from (rulecache.fingerprint), when a process that
+        # matches ahead (pipeline.py) needs to know: winner() takes a rule matched ahead
+        # only by an engine of the same fingerprint.
+        self.fingerprint: str | None = None
         self.crawler = CrawlerCheck(use_dns=crawler_dns)
         self.manager = {"name": manager or socket.gethostname()}
         self.alert_lines = AlertLines(self.manager)
@@ -153,7 +154,7 @@ class Engine:
             self.note_rootcheck(ev)
         rule: Rule | None
         ahead = ev.ahead
-        if ahead is not None and self.takes_ahead:
+        if ahead is not None and ev.ahead_by is not None and ev.ahead_by == self.fingerprint:
             rule = self.ruleset.tree.by_id.get(ahead) if ahead >= 0 else None
         else:
             entry = self._entries.get(decoder.type)

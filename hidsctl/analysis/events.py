@@ -48,7 +48,8 @@ class Event:
 
     __slots__ = ("record", "full_log", "log", "location", "hostname", "program_name",
                  "header", "decoder", "fields", "time", "agent", "matched", "syscheck",
-                 "fts", "previous", "lower", "_local", "structured", "ahead")
+                 "fts", "previous", "lower", "_local", "structured", "ahead",
+                 "ahead_by")
 
     def __init__(self, record: Record | None, full_log: str, location: str, agent: dict[str, Any],
                  when: float, header: Header | None = None):
@@ -78,8 +79,10 @@ class Event:
         # Fields the alert shows as JSON arrays rather than as their text (JSON decoder).
         self.structured: dict[str, list[Any]] | None = None
         # The winning rule's id as matched ahead by a decoding process (pipeline.py), -1
-        # for none; None when it was not, or state decides it.
+        # for none; None when it was not, or state decides it. ``ahead_by``: the
+        # fingerprint of the ruleset it was matched with.
         self.ahead: int | None = None
+        self.ahead_by: str | None = None
 
     def _localtime(self) -> time.struct_time:
         if self._local is None:

@@ -24,10 +24,11 @@ spread:
 
 Anything a decoding process cannot decode within its budget, or fails on, goes back whole,
 and the first process analyses it itself, as one process would (notice, dead letter).
-SIGHUP reloads the rules in the first process and the decoders in the others, each on
-its next chunk; from then on nothing is matched ahead, and the first process, whose
-reloaded engine is not the one the others were forked with, takes no winner matched
-before (Engine.takes_ahead).
+SIGHUP reloads the rules in every process, each on its next chunk. Each chunk comes with
+the fingerprint of the ruleset it was matched ahead with (rulecache.fingerprint: the
+sources' hashes), and the first process takes a winner matched ahead only from a ruleset
+of its own engine's fingerprint: a chunk matched before the reload, or after a reload
+that failed on one side, is matched again.
 """
 
 from __future__ import annotations
@@ -44,13 +45,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from hidsctl.analysis.children import reap, roomy_pipe, signal_all
 from hidsctl.analysis.readers import FRAME, DecodedReader, decoded_item
-from hidsctl.analysis.run import AlertFiles, AnalyzeSettings, load_ruleset, run_engine
+from hidsctl.analysis.run import (AlertFiles, AnalyzeSettings, fingerprinted, new_engine,
+                                  run_engine)
 from hidsctl.records import RecordReader
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from hidsctl.analysis.decoders import DecoderSet
     from hidsctl.analysis.engine import Engine
     from hidsctl.deadletter import DeadLetters
 
@@ -69,7 +70,7 @@ def analyze_pipeline(engine: Engine, settings: AnalyzeSettings, workers: int,
     sys.stderr.flush()
     # Decoding process 0 reads the input and passes chunks to the others (to_decoders[k]
     # feeds process k + 1); every decoding process answers the first on from_decoders.
-    engine.takes_ahead = True  # the decoding processes match ahead with this engine
+    fingerprinted(engine, settings)  # the decoding processes match ahead with this engine
     to_decoders = [roomy_pipe() for _ in range(workers - 1)]
     from_decoders = [roomy_pipe() for _ in range(workers)]
     pipes = to_decoders + from_decoders
@@ -135,28 +136,32 @@ def _fork(keep: tuple[int, ...], pipes: list[tuple[int, int]], main: Any, *args:
 
 class Decoding:
     """A decoding process's work: each chunk of (line number, line) answered with one
-    message of decoded items. SIGHUP reloads the decoders before the next chunk."""
+    message: the fingerprint of the ruleset its rules were matched ahead with, and the
+    decoded items. SIGHUP reloads the ruleset before the next chunk."""
 
     def __init__(self, engine: Engine, settings: AnalyzeSettings, guard: Any):
-        from hidsctl.analysis.correlation import Stateless
-
-        self.decoders, self.settings, self.guard = engine.decoders, settings, guard
-        # Rules are matched ahead with the engine the first process was forked with, and
-        # a state that answers nothing (Stateless); after a reload, not at all (the first
-        # process matches every event with its reloaded engine).
-        engine.state = Stateless(engine.plan)
-        self.ahead: Engine | None = engine
+        self.settings, self.guard = settings, guard
+        self.engine = _matching_ahead(engine)
         self.reload: list[bool] = []
         signal.signal(signal.SIGHUP, lambda *_: self.reload.append(True))
 
     def answer(self, numbers: list[int], lines: list[bytes]) -> bytes:
         if self.reload:
             self.reload.clear()
-            self.decoders = _reloaded(self.decoders, self.settings)
-            self.ahead = None
-        items = [decoded_item(number, line, self.decoders, self.guard, self.ahead)
+            self.engine = _reloaded(self.engine, self.settings)
+        engine = self.engine
+        items = [decoded_item(number, line, engine.decoders, self.guard, engine)
                  for number, line in zip(numbers, lines)]
-        return marshal.dumps([item for item in items if item is not None])
+        return marshal.dumps((engine.fingerprint, [item for item in items if item is not None]))
+
+
+def _matching_ahead(engine: Engine) -> Engine:
+    """``engine`` with a state that answers nothing (correlation.Stateless): matching with
+    it gives the winner no state decides, and stops where state would."""
+    from hidsctl.analysis.correlation import Stateless
+
+    engine.state = Stateless(engine.plan)
+    return engine
 
 
 def _reading_decoder_main(stdin: BinaryIO, engine: Engine, settings: AnalyzeSettings,
@@ -226,13 +231,14 @@ def _quiet_stdout() -> None:
     os.close(devnull)
 
 
-def _reloaded(decoders: DecoderSet, settings: AnalyzeSettings) -> DecoderSet:
-    """The decoders as they are on disk now; the first process reports on the reload."""
+def _reloaded(engine: Engine, settings: AnalyzeSettings) -> Engine:
+    """The ruleset as it is on disk now, to decode and match ahead with; the first process
+    reports on the reload. One that does not load leaves the running one."""
     try:
         with contextlib.redirect_stderr(io.StringIO()):
-            return load_ruleset(settings).decoders
-    except Exception:  # noqa: BLE001 - the first process says why; the old ones stay
-        return decoders
+            return _matching_ahead(fingerprinted(new_engine(settings), settings))
+    except Exception:  # noqa: BLE001 - the first process says why; the old one stays
+        return engine
 
 
 def _write_frame(sink: BinaryIO, data: bytes) -> None:

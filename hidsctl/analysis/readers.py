@@ -29,10 +29,12 @@ PLAIN_TEXT_HINT = ("hidsctl analyze: hint: analyze reads JSON records; for plain
                    "`hidsctl collect FILE | hidsctl analyze` or `hidsctl logtest`")
 
 FRAME = struct.Struct("<I")  # each message: its length, then marshal data
-# What a decoding process answers for one line: (DECODED, line, time, header, decoder key,
-# fields, structured, winning rule id matched ahead or None) for a decoded ``log`` record; (WHOLE, line number, line) for any
-# other line, which the first process checks and analyses itself. (The line, not the
-# parsed record: orjson parses it again in less time than marshal loads the dict.)
+# A decoding process's message for a chunk: (fingerprint of the ruleset it matched ahead
+# with, items). An item: (DECODED, line, time, header, decoder key, fields, structured,
+# winning rule id matched ahead or None) for a decoded ``log`` record; (WHOLE, line
+# number, line) for any other line, which the first process checks and analyses itself.
+# (The line, not the parsed record: orjson parses it again in less time than marshal
+# loads the dict.)
 DECODED, WHOLE = 0, 1
 _STANDIN = SourceLocation("<decoded in another process>")
 Item = tuple[Any, ...]
@@ -118,12 +120,14 @@ class DecodedReader(HintingReader):
         self.prepared_for: Record | None = None
         self.standins: dict[DecoderKey | None, Decoder] = {}
         self.waiting_fd: int | None = None
+        self.ahead_by: str | None = None  # the fingerprint the chunk was matched ahead with
 
     def pairs(self) -> Iterator[tuple[bytes, Record]]:
         turn = 0
         while (frame := self._frame(turn)) is not None:
             turn = (turn + 1) % len(self.fds)
-            items: list[Item] = marshal.loads(frame)
+            items: list[Item]
+            self.ahead_by, items = marshal.loads(frame)
             for item in items:
                 if item[0] == WHOLE:
                     checked = self.checked(item[1], item[2])
@@ -159,6 +163,7 @@ class DecodedReader(HintingReader):
         ev.fields = item[5]
         ev.structured = item[6]
         ev.ahead = item[7]
+        ev.ahead_by = self.ahead_by
         return ev
 
     def _frame(self, turn: int) -> bytes | None:

@@ -133,6 +133,16 @@ def _source_key(sources: RulesetSources, conf: Path | None) -> dict[str, Any]:
             "list_files": [str(p) for p in sources.list_files]}
 
 
+def fingerprint(ruleset: Ruleset, conf: Path | None) -> str:
+    """What the ruleset was loaded from, as one hash: every source file's and CDB list's
+    path and SHA-256, as the cache's key has them. Two processes that load the same files
+    get the same fingerprint (``analyze --workers N`` on one agent's stream compares them
+    to know its processes match with the same rules, pipeline.py). Taken right after the
+    load, as the cache's own key is."""
+    key = {"sources": _source_key(ruleset.sources, conf), "lists": _lists_key(ruleset)}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
 def _lists_key(ruleset: Ruleset) -> dict[str, list[str | None]]:
     return {name: [str(table.path), _digest(Path(table.path))]
             for name, table in sorted(ruleset.lists.items())}

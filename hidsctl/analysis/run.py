@@ -453,9 +453,19 @@ def _reloaded(old: Engine, settings: AnalyzeSettings) -> Engine:
         logger().error(f"reload refused, the running rules stay: {exc}")
         return old
     before = len(old.ruleset.tree.rules())
+    if old.fingerprint is not None:  # decoding processes match ahead (pipeline.py)
+        fingerprinted(engine, settings)
     engine.state = old.state.carried_to(engine.plan)
     logger("analyze").info(f"ruleset reloaded ({before} rules before, "
                            f"{len(engine.ruleset.tree.rules())} now)")
+    return engine
+
+
+def fingerprinted(engine: Engine, settings: AnalyzeSettings) -> Engine:
+    """``engine`` with the fingerprint of the files its ruleset was just loaded from."""
+    from hidsctl.analysis import rulecache
+
+    engine.fingerprint = rulecache.fingerprint(engine.ruleset, settings.ossec_conf)
     return engine
 
 
