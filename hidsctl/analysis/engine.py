@@ -123,11 +123,7 @@ class Engine:
 
     def match(self, ev: Event) -> Rule | None:
         """The winning rule for a decoded event (OSSEC's rule loop), state included."""
-        entry = self._entries.get(ev.decoder.type)
-        if entry is None:
-            return None
-        rule: Rule | None = entry(ev, ev.log, ev.lower, ev.fields, ev.decoder.reported,
-                                  ev.program_name)
+        rule = self._walk(ev)
         if rule is not None:
             fired = self.state.fired
             fired[rule.id] = fired.get(rule.id, 0) + 1
@@ -170,15 +166,20 @@ class Engine:
         """For a decoding process's engine, whose state is ``Stateless``: the id of the
         rule that wins the decoded ``ev`` whatever the state (-1: none), or None when a
         check on the way needs the state, which the correlating process holds."""
-        entry = self._entries.get(ev.decoder.type)
-        if entry is None:
-            return -1
         try:
-            rule: Rule | None = entry(ev, ev.log, ev.lower, ev.fields, ev.decoder.reported,
-                                      ev.program_name)
+            rule = self._walk(ev)
         except NeedsState:
             return None
         return -1 if rule is None else rule.id
+
+    def _walk(self, ev: Event) -> Rule | None:
+        """The rule tree's winner for a decoded event (winner() has it inline)."""
+        entry = self._entries.get(ev.decoder.type)
+        if entry is None:
+            return None
+        rule: Rule | None = entry(ev, ev.log, ev.lower, ev.fields, ev.decoder.reported,
+                                  ev.program_name)
+        return rule
 
     def alerts(self, rule: Rule, ev: Event) -> bool:
         """Whether the winner alerts on ``ev`` (its level, ignores, ``no_log``); an alerting
