@@ -333,3 +333,20 @@ def test_a_second_engine_replays_the_kept_rule_code_with_state_of_its_own(monkey
     # The eighth failure within the timeframe is a brute force for the first engine only.
     assert second.process(failure(8)).rule.id == 5716
     assert first.process(failure(9)).rule.id == 5720
+
+
+def test_a_ruleset_from_the_cache_has_the_fingerprint_of_its_files(tmp_path, monkeypatch):
+    """The cache's load and save give the ruleset the fingerprint its files give hashed
+    afresh (``--workers N`` compares them across processes), without hashing them again."""
+    from hidsctl.analysis import rulecache
+    from hidsctl.analysis.run import AnalyzeSettings, load_ruleset
+
+    settings = AnalyzeSettings(rules=[_rules_dir(tmp_path)], no_default_rules=True)
+    monkeypatch.setattr(rulecache, "_directory", tmp_path / "cache")
+    written = load_ruleset(settings)  # cold: loaded from the files, then saved
+    read = load_ruleset(settings)     # warm: from the cache
+    assert read is not written and read.fingerprint == written.fingerprint is not None
+    monkeypatch.setattr(rulecache, "_directory", None)
+    fresh = load_ruleset(settings)
+    assert fresh.fingerprint is None
+    assert rulecache.fingerprint(fresh, None) == read.fingerprint

@@ -137,9 +137,17 @@ def fingerprint(ruleset: Ruleset, conf: Path | None) -> str:
     """What the ruleset was loaded from, as one hash: every source file's and CDB list's
     path and SHA-256, as the cache's key has them. Two processes that load the same files
     get the same fingerprint (``analyze --workers N`` on one agent's stream compares them
-    to know its processes match with the same rules, pipeline.py). Taken right after the
-    load, as the cache's own key is."""
-    key = {"sources": _source_key(ruleset.sources, conf), "lists": _lists_key(ruleset)}
+    to know its processes match with the same rules, pipeline.py). A ruleset read from or
+    written to the cache has it from the key checked or written then (the files are not
+    hashed again); another one gets it here, right after its load."""
+    if ruleset.fingerprint is None:
+        ruleset.fingerprint = _fingerprint_of(_source_key(ruleset.sources, conf),
+                                              _lists_key(ruleset))
+    return ruleset.fingerprint
+
+
+def _fingerprint_of(sources: Any, lists: Any) -> str:
+    key = {"sources": sources, "lists": lists}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
@@ -252,6 +260,7 @@ def load(sources: RulesetSources, conf: Path | None) -> Ruleset | None:
         notice(f"rule cache {path} ignored: not a ruleset; rebuilding it")
         return None
     ruleset.sources = sources  # the paths as given this time (the same files)
+    ruleset.fingerprint = _fingerprint_of(header["sources"], header.get("lists") or {})
     return ruleset
 
 
@@ -308,6 +317,7 @@ def save(ruleset: Ruleset, conf: Path | None) -> None:
     payload = buffer.getvalue()
     header = {"runtime": _runtime(), "sources": _source_key(ruleset.sources, conf),
               "lists": _lists_key(ruleset), "payload": hashlib.sha256(payload).hexdigest()}
+    ruleset.fingerprint = _fingerprint_of(header["sources"], header["lists"])
     try:
         _directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         atomic_write(path, MAGIC + json.dumps(header).encode() + b"\n" + payload, mode=0o600)

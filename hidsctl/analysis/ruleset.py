@@ -62,6 +62,8 @@ class Ruleset:
     compiled: dict[str, bytes] = field(default_factory=dict)
     # The generated rule code's source and bindings (compiler.Generated), kept likewise.
     generated: Generated | None = None
+    # The files it was loaded from, as one hash (rulecache.fingerprint); set when known.
+    fingerprint: str | None = None
 
 
 def _xml_files(path: Path) -> list[Path]:
